@@ -1,0 +1,36 @@
+// Package cli builds the eddy command tree. Every subcommand except serve is
+// a Kafka client of a running cluster (like Redpanda's rpk); each noun lives
+// in its own package with one file per verb.
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/eddy-streaming/eddy/internal/cli/bench"
+	"github.com/eddy-streaming/eddy/internal/cli/cluster"
+	"github.com/eddy-streaming/eddy/internal/cli/consume"
+	"github.com/eddy-streaming/eddy/internal/cli/produce"
+	"github.com/eddy-streaming/eddy/internal/cli/serve"
+	"github.com/eddy-streaming/eddy/internal/cli/topic"
+)
+
+// Execute runs the command line and returns the error of the command that
+// ran; main turns it into an exit status.
+func Execute(args []string) error {
+	root := &cobra.Command{
+		Use:           "eddy",
+		Short:         "Eddy: an event streaming platform that speaks the Kafka protocol",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.AddCommand(
+		serve.Command(),
+		topic.Command(),
+		produce.Command(),
+		consume.Command(),
+		cluster.Command(),
+		bench.Command(),
+	)
+	return root.Execute()
+}
