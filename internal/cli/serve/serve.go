@@ -1,9 +1,111 @@
-// Package serve holds the eddy serve command.
+// Package serve holds `eddy serve`, the command that runs a node.
 package serve
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eddy-streaming/eddy/internal/node"
+)
 
 // Command returns the eddy serve command.
 func Command() *cobra.Command {
-	return &cobra.Command{Use: "serve", Short: "not built yet"}
+	var (
+		file     string
+		settings []string
+		flags    Settings
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an Eddy node",
+		Long: `Run an Eddy node: a Kafka-protocol broker with its data on local disk.
+
+With no flags it serves 127.0.0.1:9092 with its data in ./eddy-data.
+Settings come from defaults, then the --config file, then EDDY_* environment
+variables (EDDY_DATA_DIR, EDDY_KAFKA_ADDR, EDDY_HTTP_ADDR, EDDY_ADVERTISE_ADDR,
+EDDY_NODE_ID, EDDY_LOG_LEVEL, EDDY_LOG_FORMAT), then flags; later ones win.
+Kafka broker properties (num.partitions, log.retention.ms, ...) are set with
+--set or under "broker:" in the config file.
+
+Examples:
+  eddy serve
+  eddy serve --data-dir /var/lib/eddy --kafka-addr 0.0.0.0:9092 --advertise-addr kafka1.example.com:9092
+  eddy serve --set num.partitions=3 --set log.retention.ms=86400000
+  eddy serve --config eddy.yaml
+
+A config file:
+  data-dir: ./eddy-data
+  kafka-addr: 127.0.0.1:9092
+  node-id: 1
+  broker:
+    auto.create.topics.enable: "false"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := resolve(file, cmd.Flags().Changed, flags, settings)
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), s)
+		},
+	}
+	f := cmd.Flags()
+	d := Defaults()
+	f.StringVar(&file, "config", "", "YAML config file")
+	f.StringVar(&flags.DataDir, "data-dir", d.DataDir, "directory holding this node's data")
+	f.StringVar(&flags.KafkaAddr, "kafka-addr", d.KafkaAddr, "Kafka listener address")
+	f.StringVar(&flags.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listener address (health; empty disables)")
+	f.StringVar(&flags.AdvertiseAddr, "advertise-addr", d.AdvertiseAddr, "address clients are told to connect to (default: --kafka-addr)")
+	f.Int32Var(&flags.NodeID, "node-id", d.NodeID, "this node's id")
+	f.StringVar(&flags.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
+	f.StringVar(&flags.LogFormat, "log-format", d.LogFormat, "text or json")
+	f.StringArrayVar(&settings, "set", nil, "Kafka broker property key=value (repeatable)")
+	return cmd
+}
+
+func run(ctx context.Context, s Settings) error {
+	logger, err := s.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, node.Config{
+		DataDir:       s.DataDir,
+		KafkaAddr:     s.KafkaAddr,
+		HTTPAddr:      s.HTTPAddr,
+		AdvertiseAddr: s.AdvertiseAddr,
+		NodeID:        s.NodeID,
+		Settings:      s.Broker,
+		Logger:        logger,
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+func (s Settings) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", s.LogLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch s.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", s.LogFormat)
 }

@@ -1,0 +1,203 @@
+package broker
+
+// Fetch v4–v18, consumer fetches only (replica fetching comes with
+// replication). Long polling honours max.wait.ms and min.bytes; max.bytes
+// and each partition's max bytes bound the answer, except that the first
+// non-empty partition returns at least one whole batch (KIP-74).
+//
+// Fetch sessions (KIP-227) are refused in the way Kafka defines: a request
+// asking for a new session gets session ID 0, which tells the client to keep
+// sending full fetch requests; a request naming a session we never handed
+// out gets FETCH_SESSION_ID_NOT_FOUND. Data is sent as byte ranges of the
+// segment files (see Splice); the broker never decodes it.
+
+import (
+	"context"
+	"encoding/binary"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+func handleFetch(b *Broker, ctx context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if code := sessionError(req); code != 0 {
+		resp.ErrorCode = code
+		return respond(resp)
+	}
+	f := b.newFetch(req)
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	for {
+		wakeups := f.watch()
+		out := f.read()
+		if out.done(req.MinBytes) || !time.Now().Before(deadline) {
+			out.resp = resp
+			return out.finish(), nil
+		}
+		if !waitAny(ctx, wakeups, deadline) {
+			out.resp = resp
+			return out.finish(), nil
+		}
+	}
+}
+
+// sessionError returns the error for a request naming a fetch session,
+// since we never create one.
+func sessionError(req *kmsg.FetchRequest) int16 {
+	if req.Version < 7 {
+		return 0
+	}
+	switch {
+	case req.SessionID != 0:
+		return kerr.FetchSessionIDNotFound.Code
+	case req.SessionEpoch > 0:
+		return kerr.InvalidFetchSessionEpoch.Code
+	}
+	return 0
+}
+
+// fetchPartition is one requested partition, resolved to its log.
+type fetchPartition struct {
+	topicIdx int
+	req      kmsg.FetchRequestTopicPartition
+	log      *storage.Log
+	err      *kerr.Error
+}
+
+type fetch struct {
+	b      *Broker
+	req    *kmsg.FetchRequest
+	topics []kmsg.FetchResponseTopic
+	parts  []fetchPartition
+}
+
+func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
+	f := &fetch{b: b, req: req}
+	for i, rt := range req.Topics {
+		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
+		f.topics = append(f.topics, kmsg.FetchResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID})
+		for _, rp := range rt.Partitions {
+			fp := fetchPartition{topicIdx: i, req: rp, err: nameErr}
+			if fp.err == nil {
+				if fp.log = b.logs.Log(name, rp.Partition); fp.log == nil {
+					fp.err = kerr.UnknownTopicOrPartition
+				}
+			}
+			f.parts = append(f.parts, fp)
+		}
+	}
+	return f
+}
+
+// watch returns a channel per readable partition that closes at its next
+// append; taken before reading so that no append slips between the two.
+func (f *fetch) watch() []<-chan struct{} {
+	var chans []<-chan struct{}
+	for _, p := range f.parts {
+		if p.log != nil {
+			chans = append(chans, p.log.Changed())
+		}
+	}
+	return chans
+}
+
+// fetchResult is one pass over every partition.
+type fetchResult struct {
+	f       *fetch
+	resp    *kmsg.FetchResponse
+	parts   []kmsg.FetchResponseTopicPartition
+	splices []Splice
+	bytes   int64
+	errors  bool
+}
+
+func (f *fetch) read() *fetchResult {
+	out := &fetchResult{f: f}
+	budget := int64(f.req.MaxBytes)
+	if f.req.Version < 3 || budget <= 0 {
+		budget = 1<<31 - 1
+	}
+	for _, p := range f.parts {
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition = p.req.Partition
+		rp.PreferredReadReplica = -1
+		if p.err != nil {
+			rp.ErrorCode, out.errors = p.err.Code, true
+			out.parts = append(out.parts, rp)
+			continue
+		}
+		limit := min(int64(p.req.PartitionMaxBytes), budget)
+		res, err := p.log.Read(p.req.FetchOffset, limit, out.bytes == 0)
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+		if err != nil {
+			rp.ErrorCode, out.errors = errorCode(err), true
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = p.log.HighWatermark(), p.log.HighWatermark(), p.log.LogStartOffset()
+		} else if n := chunksLen(res.Chunks); n > 0 {
+			marker := newMarker()
+			rp.RecordBatches = marker
+			out.splices = append(out.splices, Splice{Marker: marker, Chunks: res.Chunks})
+			out.bytes += n
+			budget -= n
+		}
+		out.parts = append(out.parts, rp)
+	}
+	return out
+}
+
+func (o *fetchResult) done(minBytes int32) bool {
+	return o.errors || o.bytes >= int64(max(minBytes, 1))
+}
+
+func (o *fetchResult) finish() *Response {
+	topics := o.f.topics
+	for i, p := range o.f.parts {
+		t := &topics[p.topicIdx]
+		t.Partitions = append(t.Partitions, o.parts[i])
+	}
+	o.resp.Topics = topics
+	return &Response{Msg: o.resp, Splices: o.splices}
+}
+
+func chunksLen(cs []storage.Chunk) int64 {
+	var n int64
+	for _, c := range cs {
+		n += c.Len
+	}
+	return n
+}
+
+var markerSeq atomic.Uint64
+
+// newMarker returns a record-set placeholder that cannot occur elsewhere in
+// an encoded Fetch response: responses carry no record bytes of their own.
+func newMarker() []byte {
+	m := make([]byte, MarkerLen)
+	copy(m, "\x00EDDYSPLICE")
+	binary.BigEndian.PutUint32(m[12:], uint32(markerSeq.Add(1)))
+	return m
+}
+
+// MarkerLen is the length of a splice marker.
+const MarkerLen = 16
+
+// waitAny blocks until one of chans closes (true), or the deadline passes
+// or ctx ends (false).
+func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
+}

@@ -1,0 +1,58 @@
+package broker
+
+// ListOffsets v1–v11: earliest (-2), latest (-1, the high watermark, which
+// is also the last stable offset while there are no transactions), max
+// timestamp (-3, KIP-734), earliest local (-4, the log start: all data is
+// local) and latest tiered (-5, none: offset -1), and by timestamp. Leader
+// epochs are 0 until replication exists.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleListOffsets(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		ot := kmsg.ListOffsetsResponseTopic{Topic: rt.Topic}
+		for _, rp := range rt.Partitions {
+			ot.Partitions = append(ot.Partitions, b.listOffset(rt.Topic, rp))
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {
+	out := kmsg.NewListOffsetsResponseTopicPartition()
+	out.Partition = rp.Partition
+	out.Timestamp, out.Offset, out.LeaderEpoch = -1, -1, 0
+	l := b.logs.Log(topic, rp.Partition)
+	if l == nil {
+		out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return out
+	}
+	switch rp.Timestamp {
+	case -1:
+		out.Offset = l.HighWatermark()
+	case -2, -4:
+		out.Offset = l.LogStartOffset()
+	case -3:
+		if off, ts, ok := l.MaxTimestamp(); ok {
+			out.Offset, out.Timestamp = off, ts
+		}
+	case -5:
+	default:
+		if rp.Timestamp < 0 {
+			out.ErrorCode = kerr.InvalidRequest.Code
+			return out
+		}
+		if off, ts, ok := l.OffsetForTimestamp(rp.Timestamp); ok {
+			out.Offset, out.Timestamp = off, ts
+		}
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package broker
+
+// Metadata v0–v13. Every partition is led by this node (single node, no
+// replication yet), so leader, replicas and ISR are this node. Topics may be
+// named or, from v10, given by ID. Unknown topics are created when the
+// request allows it (always before v4) and auto.create.topics.enable holds.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+)
+
+func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	resp.Brokers = []kmsg.MetadataResponseBroker{b.self()}
+	clusterID := b.meta.ClusterID()
+	resp.ClusterID = &clusterID
+	resp.ControllerID = b.cfg.NodeID
+	resp.AuthorizedOperations = authorizedOperationsNone
+	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if allTopics {
+		for _, t := range b.meta.Topics() {
+			resp.Topics = append(resp.Topics, b.metadataTopic(t, req.Version))
+		}
+		return respond(resp)
+	}
+	autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable")
+	for _, rt := range req.Topics {
+		resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, autoCreate, req.Version))
+	}
+	return respond(resp)
+}
+
+// authorizedOperationsNone is Kafka's "not requested" marker (INT32_MIN).
+const authorizedOperationsNone = -2147483648
+
+func (b *Broker) self() kmsg.MetadataResponseBroker {
+	return kmsg.MetadataResponseBroker{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertiseHost, Port: b.cfg.AdvertisePort}
+}
+
+func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate bool, version int16) kmsg.MetadataResponseTopic {
+	if rt.Topic == nil {
+		t, ok := b.meta.TopicByID(rt.TopicID)
+		if !ok {
+			return kmsg.MetadataResponseTopic{ErrorCode: kerr.UnknownTopicID.Code, TopicID: rt.TopicID, AuthorizedOperations: authorizedOperationsNone}
+		}
+		return b.metadataTopic(t, version)
+	}
+	name := *rt.Topic
+	t, ok := b.meta.Topic(name)
+	if !ok && autoCreate {
+		var err error
+		t, err = b.createTopic(name, -1, -1, nil)
+		ok = err == nil || errors.Is(err, meta.ErrTopicExists)
+		if errors.Is(err, meta.ErrTopicExists) {
+			t, ok = b.meta.Topic(name)
+		} else if err != nil {
+			b.log.Info("auto topic creation refused", "topic", name, "err", err)
+			return kmsg.MetadataResponseTopic{ErrorCode: errorCode(err), Topic: &name, AuthorizedOperations: authorizedOperationsNone}
+		}
+	}
+	if !ok {
+		code := kerr.UnknownTopicOrPartition.Code
+		if meta.ValidateTopicName(name) != nil {
+			code = kerr.InvalidTopicException.Code
+		}
+		return kmsg.MetadataResponseTopic{ErrorCode: code, Topic: &name, AuthorizedOperations: authorizedOperationsNone}
+	}
+	return b.metadataTopic(t, version)
+}
+
+func (b *Broker) metadataTopic(t meta.Topic, _ int16) kmsg.MetadataResponseTopic {
+	name := t.Name
+	mt := kmsg.MetadataResponseTopic{Topic: &name, TopicID: t.ID, IsInternal: t.Internal, AuthorizedOperations: authorizedOperationsNone}
+	for p := int32(0); p < t.Partitions; p++ {
+		mt.Partitions = append(mt.Partitions, kmsg.MetadataResponseTopicPartition{
+			Partition: p,
+			Leader:    b.cfg.NodeID,
+			Replicas:  []int32{b.cfg.NodeID},
+			ISR:       []int32{b.cfg.NodeID},
+		})
+	}
+	return mt
+}

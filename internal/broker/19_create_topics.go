@@ -1,0 +1,134 @@
+package broker
+
+// CreateTopics v0–v7. Replication factor 1 only (single node); manual
+// replica assignments must name this node once per partition. validate_only
+// checks everything and creates nothing. From v5 the answer carries the
+// topic's resolved configs.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+)
+
+func handleCreateTopics(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		out := kmsg.NewCreateTopicsResponseTopic()
+		out.Topic = rt.Topic
+		if seen[rt.Topic] > 1 {
+			setCreateError(&out, fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic))
+		} else {
+			b.createRequestedTopic(rt, req.ValidateOnly, req.Version, &out)
+		}
+		resp.Topics = append(resp.Topics, out)
+	}
+	return respond(resp)
+}
+
+func setCreateError(out *kmsg.CreateTopicsResponseTopic, err error) {
+	out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+	out.NumPartitions, out.ReplicationFactor = -1, -1
+}
+
+func (b *Broker) createRequestedTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, version int16, out *kmsg.CreateTopicsResponseTopic) {
+	partitions, rf, err := b.topicShape(rt)
+	if err != nil {
+		setCreateError(out, err)
+		return
+	}
+	configs := map[string]string{}
+	for _, c := range rt.Configs {
+		if c.Value != nil {
+			configs[c.Name] = *c.Value
+		}
+	}
+	var t meta.Topic
+	if validateOnly {
+		t, err = b.validateTopic(rt.Topic, partitions, rf, configs)
+	} else {
+		t, err = b.createTopic(rt.Topic, partitions, rf, configs)
+	}
+	if err != nil {
+		setCreateError(out, err)
+		return
+	}
+	out.TopicID, out.NumPartitions, out.ReplicationFactor = t.ID, t.Partitions, t.ReplicationFactor
+	if version >= 5 {
+		out.Configs = b.createdTopicConfigs(t)
+	}
+}
+
+// topicShape reads partitions and replication factor from either the counts
+// or a manual assignment.
+func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (int32, int16, error) {
+	if len(rt.ReplicaAssignment) == 0 {
+		return rt.NumPartitions, rt.ReplicationFactor, nil
+	}
+	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+		return 0, 0, fmt.Errorf("%w: both replica assignment and partition count or replication factor given", kerr.InvalidRequest)
+	}
+	for i, a := range rt.ReplicaAssignment {
+		if a.Partition != int32(i) {
+			return 0, 0, fmt.Errorf("%w: replica assignment partitions must be 0..n-1 in order", kerr.InvalidReplicaAssignment)
+		}
+		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
+			return 0, 0, fmt.Errorf("%w: partition %d must be assigned to node %d only", kerr.InvalidReplicaAssignment, i, b.cfg.NodeID)
+		}
+	}
+	return int32(len(rt.ReplicaAssignment)), 1, nil
+}
+
+// validateTopic checks a creation without performing it.
+func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
+	if partitions == -1 {
+		partitions = int32(b.cfg.Settings.Int("num.partitions"))
+	}
+	if rf == -1 {
+		rf = int16(b.cfg.Settings.Int("default.replication.factor"))
+	}
+	return b.meta.ValidateCreateTopic(name, partitions, rf, configs)
+}
+
+// createdTopicConfigs lists a topic's resolved configs for CreateTopics v5+.
+func (b *Broker) createdTopicConfigs(t meta.Topic) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, d := range meta.TopicConfigDefs() {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name, c.ReadOnly, c.IsSensitive = d.Name, d.ReadOnly, d.Sensitive
+		v, src := b.topicConfigValue(t, d)
+		c.Source = int8(src)
+		if !d.Sensitive {
+			c.Value = v
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// topicConfigValue resolves one topic config and says where its value came
+// from: the topic's override, the broker's static setting, or the default.
+func (b *Broker) topicConfigValue(t meta.Topic, d meta.ConfigDef) (*string, kmsg.ConfigSource) {
+	if v, ok := t.Configs[d.Name]; ok {
+		return &v, kmsg.ConfigSourceDynamicTopicConfig
+	}
+	if d.BrokerSynonym != "" {
+		if v, isDefault := b.cfg.Settings.Value(d.BrokerSynonym); !isDefault {
+			return &v, kmsg.ConfigSourceStaticBrokerConfig
+		}
+	}
+	if !d.HasDefault {
+		return nil, kmsg.ConfigSourceDefaultConfig
+	}
+	v := d.Default
+	return &v, kmsg.ConfigSourceDefaultConfig
+}

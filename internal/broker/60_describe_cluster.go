@@ -1,0 +1,28 @@
+package broker
+
+// DescribeCluster v0–v2. The one node is the controller. Only the broker
+// endpoint type (1) exists; asking for controllers (2) is refused as Kafka
+// brokers do.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDescribeCluster(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.ClusterAuthorizedOperations = authorizedOperationsNone
+	resp.EndpointType = req.EndpointType
+	if req.Version >= 1 && req.EndpointType != 1 {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		return respond(resp)
+	}
+	resp.ClusterID = b.meta.ClusterID()
+	resp.ControllerID = b.cfg.NodeID
+	self := b.self()
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: self.NodeID, Host: self.Host, Port: self.Port}}
+	return respond(resp)
+}

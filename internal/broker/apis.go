@@ -1,0 +1,34 @@
+package broker
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// api is one served Kafka API: its handler and the versions it serves.
+type api struct {
+	min, max int16
+	handle   handler
+}
+
+// apis lists every served API. ApiVersions advertises exactly this table,
+// so a version range here must be implemented and tested. The oldest
+// versions are the oldest that record batch v2 allows (Produce v3, Fetch v4).
+var apis map[int16]api
+
+func init() {
+	// Built in init because handleApiVersions reads the table it is part of.
+	apis = map[int16]api{
+		kmsg.Produce.Int16():                 {3, 13, handleProduce},
+		kmsg.Fetch.Int16():                   {4, 18, handleFetch},
+		kmsg.ListOffsets.Int16():             {1, 11, handleListOffsets},
+		kmsg.Metadata.Int16():                {0, 13, handleMetadata},
+		kmsg.ApiVersions.Int16():             {0, 4, handleApiVersions},
+		kmsg.CreateTopics.Int16():            {0, 7, handleCreateTopics},
+		kmsg.DeleteTopics.Int16():            {0, 6, handleDeleteTopics},
+		kmsg.DeleteRecords.Int16():           {0, 2, handleDeleteRecords},
+		kmsg.InitProducerID.Int16():          {0, 5, handleInitProducerID},
+		kmsg.DescribeConfigs.Int16():         {0, 4, handleDescribeConfigs},
+		kmsg.AlterConfigs.Int16():            {0, 2, handleAlterConfigs},
+		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},
+		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
+		kmsg.DescribeCluster.Int16():         {0, 2, handleDescribeCluster},
+	}
+}

@@ -1,0 +1,97 @@
+// Package broker turns Kafka requests into calls on the layers below: one
+// file per API key (named after the key, like 00_produce.go), each starting
+// with the versions it serves. Handlers are called concurrently from many
+// connections; a Broker's own state is guarded where it is declared, and
+// the logs and metadata store it calls are safe for concurrent use.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/storage"
+	"github.com/eddy-streaming/eddy/internal/txn"
+)
+
+// Request is one decoded Kafka request with the header fields handlers use.
+type Request struct {
+	ClientID      string
+	CorrelationID int32
+	Msg           kmsg.Request // version already set
+}
+
+// Response is a handler's answer. Splices, used by Fetch only, name byte
+// ranges of segment files that the connection writes in place of marker
+// record sets, so fetched data goes from disk to socket without a copy.
+type Response struct {
+	Msg     kmsg.Response
+	Splices []Splice
+}
+
+// Splice says: where Marker appears as a record set in the encoded Msg,
+// send Chunks instead.
+type Splice struct {
+	Marker []byte
+	Chunks []storage.Chunk
+}
+
+// Config is the broker's identity and listener facts.
+type Config struct {
+	NodeID        int32
+	AdvertiseHost string
+	AdvertisePort int32
+	ClusterID     string
+	Logger        *slog.Logger
+	Settings      meta.BrokerConfig // Kafka broker properties (num.partitions, ...)
+}
+
+// Broker serves Kafka API requests for one node.
+type Broker struct {
+	cfg  Config
+	log  *slog.Logger
+	logs *storage.Manager
+	meta *meta.Store
+	pids *txn.IDAllocator
+
+	// topicMu serialises topic-shaping admin operations (create, delete,
+	// add partitions, config changes) so the metadata store and the logs
+	// change together.
+	topicMu sync.Mutex
+}
+
+// New returns a Broker over opened storage and metadata, creating any log
+// the metadata names that storage lacks.
+func New(cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
+	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, pids: pids}
+	if err := b.reconcileLogs(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// handler answers one request. A nil Response means no answer is sent
+// (Produce with acks=0).
+type handler func(b *Broker, ctx context.Context, r *Request) (*Response, error)
+
+// Handle dispatches a request to its API's handler. The caller has checked
+// that the key and version are ones Supported reports.
+func (b *Broker) Handle(ctx context.Context, r *Request) (*Response, error) {
+	api, ok := apis[r.Msg.Key()]
+	if !ok {
+		return nil, fmt.Errorf("broker: no handler for api key %d", r.Msg.Key())
+	}
+	return api.handle(b, ctx, r)
+}
+
+// Supported reports whether the broker serves key at version.
+func Supported(key, version int16) bool {
+	api, ok := apis[key]
+	return ok && version >= api.min && version <= api.max
+}
+
+func respond(m kmsg.Response) (*Response, error) { return &Response{Msg: m}, nil }

@@ -1,0 +1,53 @@
+package serve
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestResolveLayers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "eddy.yaml")
+	if err := os.WriteFile(file, []byte("data-dir: /from/file\nnode-id: 7\nkafka-addr: 127.0.0.1:1111\nbroker:\n  num.partitions: \"3\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EDDY_KAFKA_ADDR", "127.0.0.1:2222")
+	t.Setenv("EDDY_NODE_ID", "8")
+	changed := map[string]bool{"node-id": true}
+	s, err := resolve(file, func(n string) bool { return changed[n] }, Settings{NodeID: 9}, []string{"log.retention.ms=5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"data-dir from file", s.DataDir, "/from/file"},
+		{"kafka-addr env over file", s.KafkaAddr, "127.0.0.1:2222"},
+		{"http-addr default", s.HTTPAddr, "127.0.0.1:8080"},
+		{"num.partitions from file", s.Broker["num.partitions"], "3"},
+		{"--set", s.Broker["log.retention.ms"], "5"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if s.NodeID != 9 {
+		t.Errorf("node-id: flag should win, got %d", s.NodeID)
+	}
+}
+
+func TestResolveRejects(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("data-dri: x\n"), 0o644)
+	none := func(string) bool { return false }
+	if _, err := resolve(unknown, none, Settings{}, nil); err == nil {
+		t.Error("unknown config key accepted")
+	}
+	if _, err := resolve("", none, Settings{}, []string{"novalue"}); err == nil {
+		t.Error("--set without = accepted")
+	}
+	t.Setenv("EDDY_NODE_ID", "x")
+	if _, err := resolve("", none, Settings{}, nil); err == nil {
+		t.Error("bad EDDY_NODE_ID accepted")
+	}
+}

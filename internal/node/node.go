@@ -1,0 +1,205 @@
+// Package node assembles one Eddy node from its parts: storage, metadata,
+// producer IDs, the broker, the Kafka listener and the HTTP listener. A
+// Node owns every goroutine it starts and stops them all in Close.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eddy-streaming/eddy/internal/broker"
+	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/server"
+	"github.com/eddy-streaming/eddy/internal/storage"
+	"github.com/eddy-streaming/eddy/internal/txn"
+)
+
+// Config is everything a node needs to start.
+type Config struct {
+	DataDir       string
+	KafkaAddr     string // listen address; port 0 picks a free port
+	HTTPAddr      string // admin/health listener; empty disables it
+	AdvertiseAddr string // where clients connect, if not KafkaAddr
+	NodeID        int32
+	Settings      map[string]string // Kafka broker properties
+	Logger        *slog.Logger
+}
+
+// Validate checks the config before anything is opened.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("node: no data directory")
+	case c.KafkaAddr == "":
+		return errors.New("node: no kafka address")
+	case c.NodeID < 0:
+		return fmt.Errorf("node: node id must not be negative, got %d", c.NodeID)
+	case c.Logger == nil:
+		return errors.New("node: no logger")
+	}
+	return nil
+}
+
+// Node is a running Eddy node.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	logs      *storage.Manager
+	kafka     *server.Server
+	kafkaAddr net.Addr
+	http      *http.Server
+	httpAddr  net.Addr
+	wg        sync.WaitGroup
+}
+
+// Start opens the node's data and starts its listeners.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	settings, err := meta.ParseBrokerConfig(cfg.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("broker settings: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	if err := n.open(ctx, settings); err != nil {
+		return nil, err
+	}
+	if err := n.startHTTP(); err != nil {
+		return nil, err
+	}
+	ok = true
+	n.log.Info("eddy node started", "node_id", cfg.NodeID, "kafka_addr", n.kafkaAddr.String(), "data_dir", cfg.DataDir)
+	return n, nil
+}
+
+func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
+	metaDir := filepath.Join(n.cfg.DataDir, "meta")
+	if err := os.MkdirAll(metaDir, 0o755); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	store, err := meta.Open(metaDir, n.log)
+	if err != nil {
+		return fmt.Errorf("opening metadata: %w", err)
+	}
+	pids, err := txn.OpenIDAllocator(metaDir)
+	if err != nil {
+		return fmt.Errorf("opening producer ids: %w", err)
+	}
+	n.logs, err = storage.Open(ctx, storage.Config{
+		Dir:                    filepath.Join(n.cfg.DataDir, "logs"),
+		Logger:                 n.log,
+		RetentionCheckInterval: time.Duration(settings.Int("log.retention.check.interval.ms")) * time.Millisecond,
+	})
+	if err != nil {
+		return fmt.Errorf("opening logs: %w", err)
+	}
+	ln, err := net.Listen("tcp", n.cfg.KafkaAddr)
+	if err != nil {
+		return fmt.Errorf("kafka listener: %w", err)
+	}
+	n.kafkaAddr = ln.Addr()
+	host, port, err := n.advertised()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	b, err := broker.New(broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log, Settings: settings}, n.logs, store, pids)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("starting broker: %w", err)
+	}
+	n.kafka, err = server.New(server.Config{Logger: n.log, MaxRequestBytes: int32(settings.Int("socket.request.max.bytes"))}, b)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.kafka.Serve(ln); err != nil {
+			n.log.Error("kafka listener stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// advertised is the host and port clients are told to connect to.
+func (n *Node) advertised() (string, int32, error) {
+	addr := n.cfg.AdvertiseAddr
+	if addr == "" {
+		addr = n.kafkaAddr.String()
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertise address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseInt(portStr, 10, 32)
+	if err != nil || port <= 0 {
+		return "", 0, fmt.Errorf("advertise address %q: bad port", addr)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "", 0, fmt.Errorf("advertise address %q: set --advertise-addr when listening on all interfaces", addr)
+	}
+	return host, int32(port), nil
+}
+
+func (n *Node) startHTTP() error {
+	if n.cfg.HTTPAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	n.httpAddr = ln.Addr()
+	mux := http.NewServeMux()
+	ok := func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
+	mux.HandleFunc("/healthz", ok)
+	mux.HandleFunc("/readyz", ok)
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http listener stopped", "err", err)
+		}
+	}()
+	n.log.Info("http listener started", "http_addr", n.httpAddr.String())
+	return nil
+}
+
+// KafkaAddr is the address the Kafka listener is bound to.
+func (n *Node) KafkaAddr() string { return n.kafkaAddr.String() }
+
+// Close stops the listeners, then flushes and closes the logs.
+func (n *Node) Close() error {
+	var errs []error
+	if n.http != nil {
+		errs = append(errs, n.http.Close())
+	}
+	if n.kafka != nil {
+		errs = append(errs, n.kafka.Close())
+	}
+	n.wg.Wait()
+	if n.logs != nil {
+		errs = append(errs, n.logs.Close())
+	}
+	n.log.Info("eddy node stopped")
+	return errors.Join(errs...)
+}

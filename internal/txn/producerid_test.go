@@ -1,0 +1,56 @@
+package txn
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestIDsNeverRepeatAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	seen := map[int64]bool{}
+	for round := 0; round < 3; round++ {
+		a, err := OpenIDAllocator(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < blockSize+5; i++ {
+			id, err := a.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[id] {
+				t.Fatalf("round %d: id %d handed out twice", round, id)
+			}
+			seen[id] = true
+		}
+	}
+}
+
+func TestCorruptIDFileIsAnError(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"short":    {0, 0, 0, 1},
+		"bad crc":  append(encodeIDFile(5000)[:15], 0xff),
+		"version":  append([]byte{0, 0, 0, 9}, encodeIDFile(5000)[4:]...),
+		"negative": encodeIDFile(-1),
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "producer-ids"), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenIDAllocator(dir); err == nil {
+			t.Errorf("%s: opened a corrupt file without error", name)
+		}
+	}
+}
+
+func FuzzDecodeIDFile(f *testing.F) {
+	f.Add(encodeIDFile(1000))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		end, err := decodeIDFile(b)
+		if err == nil && string(encodeIDFile(end)) != string(b) {
+			t.Fatalf("decode(%x) = %d does not re-encode to the same bytes", b, end)
+		}
+	})
+}
