@@ -1,0 +1,204 @@
+package meta
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// brokerOnly lists the broker properties that are not defaults of a topic
+// config, plus the hour and minute forms of the time synonyms. The rest are
+// derived from topicTable in init.
+var brokerOnly = []ConfigDef{
+	{Name: "auto.create.topics.enable", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
+		Validate: isBool, Doc: "Create a topic when a client asks for metadata of one that does not exist."},
+	{Name: "broker.id", Type: kmsg.ConfigTypeInt, Default: "-1", HasDefault: true,
+		Validate: intAtLeast(-1), Doc: "This node's id; eddy serve sets it from --node-id."},
+	{Name: "default.replication.factor", Type: kmsg.ConfigTypeInt, Default: "1", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Replication factor of topics created without one."},
+	{Name: "delete.topic.enable", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
+		Validate: isBool, Doc: "Whether DeleteTopics is allowed."},
+	{Name: "eddy.fsync.acks.all", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
+		Validate: isBool, Doc: "Eddy extension: fsync acks=all writes before acknowledging them."},
+	{Name: "group.initial.rebalance.delay.ms", Type: kmsg.ConfigTypeInt, Default: "3000", HasDefault: true,
+		Validate: intAtLeast(0), Doc: "How long a new group waits for more members before its first rebalance."},
+	{Name: "log.dir", Type: kmsg.ConfigTypeString,
+		Validate: isString, Doc: "Directory holding partition logs, used when log.dirs is unset; eddy serve derives it from --data-dir."},
+	{Name: "log.dirs", Type: kmsg.ConfigTypeList,
+		Validate: isString, Doc: "Comma-separated directories holding partition logs; Eddy uses the first."},
+	{Name: "log.retention.check.interval.ms", Type: kmsg.ConfigTypeLong, Default: "300000", HasDefault: true,
+		Validate: longAtLeast(1), Doc: "How often retention is enforced."},
+	{Name: "log.retention.hours", Type: kmsg.ConfigTypeInt, Default: "168", HasDefault: true,
+		Validate: intRange(32, math.MinInt32, math.MaxInt32), Doc: "Default retention in hours, used when log.retention.ms and log.retention.minutes are unset."},
+	{Name: "log.retention.minutes", Type: kmsg.ConfigTypeInt,
+		Validate: intRange(32, math.MinInt32, math.MaxInt32), Doc: "Default retention in minutes, used when log.retention.ms is unset."},
+	{Name: "log.roll.hours", Type: kmsg.ConfigTypeInt, Default: "168", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Default segment age in hours, used when log.roll.ms is unset."},
+	{Name: "log.roll.jitter.hours", Type: kmsg.ConfigTypeInt, Default: "0", HasDefault: true,
+		Validate: intAtLeast(0), Doc: "Default segment jitter in hours, used when log.roll.jitter.ms is unset."},
+	{Name: "num.partitions", Type: kmsg.ConfigTypeInt, Default: "1", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Partition count of topics created without one."},
+	{Name: "offsets.retention.minutes", Type: kmsg.ConfigTypeInt, Default: "10080", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "How long committed offsets of an empty group are kept."},
+	{Name: "offsets.topic.num.partitions", Type: kmsg.ConfigTypeInt, Default: "50", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Partition count of __consumer_offsets."},
+	{Name: "socket.request.max.bytes", Type: kmsg.ConfigTypeInt, Default: "104857600", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Largest request frame the broker accepts."},
+}
+
+var (
+	brokerDefs  []ConfigDef
+	brokerIndex = map[string]int{}
+	// brokerChain maps a broker property to the properties that can set
+	// its value, itself first: log.retention.minutes → [minutes, hours].
+	brokerChain = map[string][]string{}
+)
+
+func init() {
+	defs := slices.Clone(brokerOnly)
+	for _, e := range topicTable {
+		names := make([]string, 0, len(e.syn))
+		for _, s := range e.syn {
+			names = append(names, s.name)
+		}
+		for i, s := range e.syn {
+			brokerChain[s.name] = names[i:]
+			if s.unit != 1 || slices.ContainsFunc(defs, func(d ConfigDef) bool { return d.Name == s.name }) {
+				continue
+			}
+			d := e.def
+			d.Name, d.BrokerSynonym, d.HasDefault = s.name, "", !s.nullDefault
+			if s.nullDefault {
+				d.Default = ""
+			}
+			d.Doc = fmt.Sprintf("Default of the topic config %s. %s", e.def.Name, e.def.Doc)
+			defs = append(defs, d)
+		}
+	}
+	slices.SortFunc(defs, func(a, b ConfigDef) int { return cmp.Compare(a.Name, b.Name) })
+	for i := range defs {
+		defs[i].ReadOnly = true // static: set at start, not by AlterConfigs
+		brokerIndex[defs[i].Name] = i
+	}
+	brokerDefs = defs
+}
+
+// BrokerConfigDefs returns every broker property Eddy knows, sorted by name.
+func BrokerConfigDefs() []ConfigDef { return slices.Clone(brokerDefs) }
+
+func lookupBrokerConfig(name string) (ConfigDef, bool) {
+	i, ok := brokerIndex[name]
+	if !ok {
+		return ConfigDef{}, false
+	}
+	return brokerDefs[i], true
+}
+
+// BrokerConfig holds Kafka broker properties set at start. The zero value
+// is Kafka's defaults. It is immutable, so safe to share.
+type BrokerConfig struct {
+	set map[string]string // explicitly set, validated
+}
+
+// ParseBrokerConfig validates settings (property name → value) and returns
+// the broker configuration. An unknown name or bad value is a *ConfigError
+// naming it.
+func ParseBrokerConfig(settings map[string]string) (BrokerConfig, error) {
+	keys := slices.Sorted(maps.Keys(settings))
+	for _, k := range keys {
+		def, ok := lookupBrokerConfig(k)
+		if !ok {
+			return BrokerConfig{}, &ConfigError{Key: k, Reason: "unknown broker config"}
+		}
+		if err := def.check(settings[k]); err != nil {
+			return BrokerConfig{}, err
+		}
+	}
+	return BrokerConfig{set: maps.Clone(settings)}, nil
+}
+
+// Settings returns a copy of the properties set explicitly.
+func (c BrokerConfig) Settings() map[string]string { return maps.Clone(c.set) }
+
+// Value returns a property's value and whether it is the default. A null
+// default is returned as "". Unknown names return ("", true).
+func (c BrokerConfig) Value(name string) (value string, isDefault bool) {
+	if v, ok := c.set[name]; ok {
+		return v, false
+	}
+	def, _ := lookupBrokerConfig(name)
+	return def.Default, true
+}
+
+// String returns a property's value, trimmed. It panics on a name Eddy does
+// not define: asking for one is a programming error.
+func (c BrokerConfig) String(name string) string {
+	c.mustKnow(name)
+	v, _ := c.Value(name)
+	return strings.TrimSpace(v)
+}
+
+// Int returns an integer property's value, 0 if its value is null.
+func (c BrokerConfig) Int(name string) int64 {
+	c.mustKnow(name)
+	v, _ := c.Value(name)
+	n, _ := parseInt(v, 64)
+	return n
+}
+
+// Bool returns a boolean property's value.
+func (c BrokerConfig) Bool(name string) bool {
+	c.mustKnow(name)
+	v, _ := c.Value(name)
+	b, _ := parseBool(v)
+	return b
+}
+
+func (c BrokerConfig) mustKnow(name string) {
+	if _, ok := lookupBrokerConfig(name); !ok {
+		panic(fmt.Sprintf("meta: undefined broker config %q", name))
+	}
+}
+
+// synonymChain lists, for properties names in precedence order, those set
+// at start and then those with a non-null default.
+func (c BrokerConfig) synonymChain(names []string) []ConfigSynonym {
+	var out []ConfigSynonym
+	for _, n := range names {
+		if v, ok := c.set[n]; ok {
+			out = append(out, ConfigSynonym{Name: n, Value: v, Source: kmsg.ConfigSourceStaticBrokerConfig})
+		}
+	}
+	for _, n := range names {
+		if def, ok := lookupBrokerConfig(n); ok && def.HasDefault {
+			out = append(out, ConfigSynonym{Name: n, Value: def.Default, Source: kmsg.ConfigSourceDefaultConfig})
+		}
+	}
+	return out
+}
+
+// DescribeBrokerConfig reports broker property name as DescribeConfigs
+// shows it: its own value (null if unset without a default) and, as
+// synonyms, the properties that can set it.
+func DescribeBrokerConfig(name string, bc BrokerConfig) (ConfigValue, bool) {
+	def, ok := lookupBrokerConfig(name)
+	if !ok {
+		return ConfigValue{}, false
+	}
+	chain := brokerChain[name]
+	if chain == nil {
+		chain = []string{name}
+	}
+	cv := ConfigValue{Def: def, Synonyms: bc.synonymChain(chain)}
+	if v, ok := bc.set[name]; ok {
+		cv.Value, cv.Source = v, kmsg.ConfigSourceStaticBrokerConfig
+	} else {
+		cv.Value, cv.Null, cv.Source = def.Default, !def.HasDefault, kmsg.ConfigSourceDefaultConfig
+	}
+	return cv, true
+}
