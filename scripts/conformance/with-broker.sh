@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Build eddy, start `eddy serve` on free loopback ports with a fresh data dir, run the client
+# conformance checks (run.sh) against it, and always stop the broker. On failure the broker
+# log is printed. This is what CI calls:
+#
+#   scripts/conformance/with-broker.sh
+#
+# Environment:
+#   EDDY_BIN           use this binary instead of building ./cmd/eddy
+#   EDDY_START_TIMEOUT seconds to wait for the broker to answer metadata (default 30)
+#   CONFORMANCE_XFAIL  passed through to conformance.py (ids of known-failing checks)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+START_TIMEOUT=${EDDY_START_TIMEOUT:-30}
+
+TMP=$(mktemp -d)
+LOG="$TMP/eddy.log"
+PID=""
+
+fail() {
+	echo "FAIL $*" >&2
+	exit 1
+}
+
+stop_broker() {
+	[[ -n "$PID" ]] || return 0
+	if kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$PID" 2>/dev/null || break
+			sleep 0.2
+		done
+		if kill -0 "$PID" 2>/dev/null; then
+			echo "broker (pid $PID) did not exit 10 s after SIGTERM; sending SIGKILL" >&2
+			kill -KILL "$PID" 2>/dev/null || true
+		fi
+	fi
+	wait "$PID" 2>/dev/null || true
+	PID=""
+}
+
+on_exit() {
+	rc=$?
+	stop_broker
+	if [[ $rc -ne 0 && -s "$LOG" ]]; then
+		echo "---- broker log ($LOG, last 200 lines) ----" >&2
+		tail -n 200 "$LOG" >&2
+		echo "---- end of broker log ----" >&2
+	fi
+	rm -rf "$TMP"
+	exit $rc
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+command -v kcat >/dev/null || fail "kcat not installed (apt-get install -y kcat)"
+
+if [[ -n "${EDDY_BIN:-}" ]]; then
+	BIN=$EDDY_BIN
+else
+	echo "== building ./cmd/eddy"
+	(cd "$ROOT" && go build -o "$TMP/eddy" ./cmd/eddy) || fail "go build ./cmd/eddy"
+	BIN="$TMP/eddy"
+fi
+
+# Two distinct free loopback ports (held open together while chosen so they differ).
+read -r KPORT HPORT < <(/usr/bin/python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+ADDR="127.0.0.1:$KPORT"
+
+echo "== starting $BIN serve (kafka $ADDR, http 127.0.0.1:$HPORT, data $TMP/data)"
+mkdir -p "$TMP/data"
+"$BIN" serve --data-dir "$TMP/data" --kafka-addr "$ADDR" --http-addr "127.0.0.1:$HPORT" >"$LOG" 2>&1 &
+PID=$!
+
+deadline=$((SECONDS + START_TIMEOUT))
+until timeout 5 kcat -b "$ADDR" -X broker.address.family=v4 -L -m 2 >/dev/null 2>&1; do
+	if ! kill -0 "$PID" 2>/dev/null; then
+		wait "$PID" && code=0 || code=$?
+		PID=""
+		fail "broker exited (status $code) before answering metadata on $ADDR"
+	fi
+	((SECONDS < deadline)) || fail "broker did not answer metadata (kcat -L) on $ADDR within ${START_TIMEOUT}s"
+	sleep 0.5
+done
+echo "ok   broker answers metadata on $ADDR"
+
+"$HERE/run.sh" "$ADDR" || fail "conformance checks against eddy at $ADDR (see above)"
+
+kill -0 "$PID" 2>/dev/null || fail "broker exited during the conformance run"
+echo "with-broker.sh: conformance passed against eddy"
