@@ -236,17 +236,39 @@ func (s *Store) CreateTopic(name string, partitions int32, rf int16, configs map
 		return Topic{}, err
 	}
 	return s.update(func(st *state) (Topic, error) {
-		if _, ok := st.topics[name]; ok {
-			return Topic{}, fmt.Errorf("%w: %q", ErrTopicExists, name)
-		}
-		if other, ok := st.collision(name); ok {
-			return Topic{}, fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", ErrInvalidTopic, name, other)
+		if err := st.checkFree(name); err != nil {
+			return Topic{}, err
 		}
 		t := Topic{Name: name, ID: newID(st.byID), Partitions: partitions, ReplicationFactor: rf,
 			Configs: maps.Clone(configs), Internal: IsInternalTopic(name)}
 		st.put(t.clone())
 		return t, nil
 	})
+}
+
+// ValidateCreateTopic checks everything CreateTopic would, against the
+// current state, without creating anything (CreateTopics validate_only).
+// The returned Topic has a zero ID.
+func (s *Store) ValidateCreateTopic(name string, partitions int32, rf int16, configs map[string]string) (Topic, error) {
+	if err := validateNewTopic(name, partitions, rf, configs); err != nil {
+		return Topic{}, err
+	}
+	if err := s.current().checkFree(name); err != nil {
+		return Topic{}, err
+	}
+	t := Topic{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs, Internal: IsInternalTopic(name)}
+	return t.clone(), nil
+}
+
+// checkFree reports whether a topic called name may be created.
+func (st *state) checkFree(name string) error {
+	if _, ok := st.topics[name]; ok {
+		return fmt.Errorf("%w: %q", ErrTopicExists, name)
+	}
+	if other, ok := st.collision(name); ok {
+		return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", ErrInvalidTopic, name, other)
+	}
+	return nil
 }
 
 func validateNewTopic(name string, partitions int32, rf int16, configs map[string]string) error {
