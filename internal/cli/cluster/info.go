@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -93,6 +95,7 @@ func describeCluster(ctx context.Context, cl *kgo.Client) (info, error) {
 	for _, b := range resp.Brokers {
 		in.Brokers = append(in.Brokers, broker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
+	slices.SortFunc(in.Brokers, func(a, b broker) int { return cmp.Compare(a.ID, b.ID) })
 	return in, nil
 }
 

@@ -3,6 +3,7 @@ package produce
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,6 +21,7 @@ type flags struct {
 	partition   int32
 	acks        string
 	compression string
+	timeout     time.Duration
 }
 
 func (f *flags) register(cmd *cobra.Command) {
@@ -30,6 +32,7 @@ func (f *flags) register(cmd *cobra.Command) {
 	fs.Int32VarP(&f.partition, "partition", "p", -1, "partition to produce to (-1: the client's partitioner)")
 	fs.StringVar(&f.acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
 	fs.StringVar(&f.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "fail a record not acknowledged within this long (0: retry forever)")
 	cmd.MarkFlagsMutuallyExclusive("key", "key-delim")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.keySet = cmd.Flags().Changed("key") }
 }
@@ -53,6 +56,12 @@ func (f *flags) clientOpts() ([]kgo.Opt, error) {
 		return nil, err
 	}
 	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	if f.timeout < 0 {
+		return nil, fmt.Errorf("invalid --timeout %v", f.timeout)
+	}
+	if f.timeout > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(f.timeout))
+	}
 	if f.partition < -1 {
 		return nil, fmt.Errorf("invalid --partition %d", f.partition)
 	}

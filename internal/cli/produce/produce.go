@@ -124,15 +124,17 @@ func run(cmd *cobra.Command, opts *client.Options, f *flags, topic string) error
 	readErr := produceLines(ctx, cl, cmd.InOrStdin(), &t, func(line []byte) *kgo.Record {
 		return f.newRecord(topic, line, headers)
 	})
-	stop() // a second Ctrl-C while flushing kills the process as usual
-	flushCtx := cmd.Context()
+	flushCtx := ctx
 	if ctx.Err() != nil {
+		// Interrupted while reading: what was read still gets a bounded
+		// chance to land. Otherwise an interrupt while flushing gives up.
 		var cancel context.CancelFunc
-		flushCtx, cancel = context.WithTimeout(context.WithoutCancel(cmd.Context()), interruptFlush)
+		flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), interruptFlush)
 		defer cancel()
 	}
 	if err := cl.Flush(flushCtx); err != nil {
-		// Close fails whatever is still buffered, through the callbacks.
+		// Close fails whatever is still buffered, through the callbacks,
+		// before it returns.
 		cl.Close()
 	}
 	return report(cmd, opts, topic, &t, readErr)

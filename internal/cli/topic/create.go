@@ -22,8 +22,8 @@ type createFlags struct {
 type created struct {
 	Topic      string `json:"topic"`
 	ID         string `json:"id,omitempty"`
-	Partitions int32  `json:"partitions"`
-	Replicas   int16  `json:"replicas"`
+	Partitions int32  `json:"partitions,omitempty"` // unset on error
+	Replicas   int16  `json:"replicas,omitempty"`
 	DryRun     bool   `json:"dry_run"`
 	Error      string `json:"error,omitempty"`
 }
@@ -105,13 +105,13 @@ func printCreated(cmd *cobra.Command, opts *client.Options, resps kadm.CreateTop
 			errs = append(errs, fmt.Errorf("creating topic %q: missing from the broker's response", name))
 			continue
 		}
-		c := created{Topic: name, Partitions: r.NumPartitions, Replicas: r.ReplicationFactor, DryRun: dry}
+		c := created{Topic: name, DryRun: dry}
 		if r.Err != nil {
 			err := fmt.Errorf("creating topic %q: %w", name, client.BrokerError(r.Err, r.ErrMessage))
 			errs = append(errs, err)
 			c.Error = err.Error()
 		} else {
-			c.ID = topicID(r.ID)
+			c.ID, c.Partitions, c.Replicas = topicID(r.ID), r.NumPartitions, r.ReplicationFactor
 			rows = append(rows, []string{name, strconv.Itoa(int(r.NumPartitions)), strconv.Itoa(int(r.ReplicationFactor)), status})
 		}
 		out = append(out, c)

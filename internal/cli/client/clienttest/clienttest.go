@@ -37,6 +37,14 @@ type Result struct {
 // by a deadline so that a hung command fails the test instead of stalling it.
 func Run(t testing.TB, newCmd func() *cobra.Command, stdin string, args ...string) Result {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return RunContext(ctx, t, newCmd, stdin, args...)
+}
+
+// RunContext is Run under ctx, for commands that run until cancelled.
+func RunContext(ctx context.Context, t testing.TB, newCmd func() *cobra.Command, stdin string, args ...string) Result {
+	t.Helper()
 	cmd := newCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetIn(strings.NewReader(stdin))
@@ -45,8 +53,6 @@ func Run(t testing.TB, newCmd func() *cobra.Command, stdin string, args ...strin
 	cmd.SetArgs(args)
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	err := cmd.ExecuteContext(ctx)
 	return Result{Stdout: out.String(), Stderr: errOut.String(), Err: err}
 }
