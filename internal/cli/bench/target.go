@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streaming/eddy/internal/cli/client"
+)
+
+// kfakeName is the --against value that starts kfake in-process.
+const kfakeName = "kfake"
+
+// targetFlags choose the broker a client workload runs against.
+type targetFlags struct {
+	client.Options
+	against string
+	kfake   bool
+}
+
+func (t *targetFlags) register(cmd *cobra.Command) {
+	t.Options.Register(cmd)
+	cmd.Flags().StringVar(&t.against, "against", "", `broker address, an alias of --brokers; "kfake" starts kfake in-process`)
+	cmd.Flags().BoolVar(&t.kfake, "kfake", false, "run against franz-go's in-memory fake broker started in-process on a free port")
+}
+
+// useKfake reports whether the run targets an in-process kfake.
+func (t *targetFlags) useKfake() bool { return t.kfake || t.against == kfakeName }
+
+// brokers returns the seed brokers of a real target.
+func (t *targetFlags) brokers() []string {
+	if t.against != "" {
+		return strings.Split(t.against, ",")
+	}
+	return t.Brokers
+}
+
+// target is a resolved broker: its seeds, the name printed in results, and
+// how to stop it when it was started here.
+type target struct {
+	seeds []string
+	name  string
+	stop  func()
+}
+
+// realTarget is a broker that runs elsewhere.
+func realTarget(seeds []string) target {
+	return target{seeds: seeds, name: strings.Join(seeds, ","), stop: func() {}}
+}
+
+// startKfake starts a one-broker kfake on a free loopback port with topic
+// already created, so the workload sees what --create gives a real broker.
+func startKfake(topic string, partitions int) (target, error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topic))
+	if err != nil {
+		return target{}, fmt.Errorf("starting kfake: %w", err)
+	}
+	return target{seeds: c.ListenAddrs(), name: kfakeName, stop: c.Close}, nil
+}
+
+// resolve returns the target the flags name, starting kfake if asked.
+func (t *targetFlags) resolve(topic string, partitions int) (target, error) {
+	if t.useKfake() {
+		return startKfake(topic, partitions)
+	}
+	return realTarget(t.brokers()), nil
+}
+
+// createTopic creates topic with replication factor 1; an existing topic is
+// left as it is.
+func createTopic(ctx context.Context, seeds []string, topic string, partitions int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	return nil
+}
