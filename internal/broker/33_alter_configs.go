@@ -1,0 +1,137 @@
+package broker
+
+// AlterConfigs (key 33), versions 0–2.
+//
+// TOPIC resources: the given set replaces every override the topic has
+// (configs not named return to their defaults). validate_only checks
+// without changing anything. BROKER resources answer INVALID_REQUEST:
+// broker configs are static, set when the node starts. A resource named
+// twice, a key named twice, or a null value answer INVALID_REQUEST.
+// This file also holds the pieces IncrementalAlterConfigs shares.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+)
+
+func handleAlterConfigs(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	seen := resourceCounter{}
+	for _, rr := range req.Resources {
+		seen.add(rr.ResourceType, rr.ResourceName)
+	}
+	for _, rr := range req.Resources {
+		skip, err := seen.duplicate(rr.ResourceType, rr.ResourceName)
+		if skip {
+			continue
+		}
+		if err == nil {
+			err = b.alterConfigResource(rr, req.ValidateOnly)
+		}
+		out := kmsg.NewAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, out)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) alterConfigResource(rr kmsg.AlterConfigsRequestResource, validateOnly bool) error {
+	switch rr.ResourceType {
+	case kmsg.ConfigResourceTypeTopic:
+		next := make(map[string]string, len(rr.Configs))
+		for _, c := range rr.Configs {
+			if _, dup := next[c.Name]; dup {
+				return duplicateKey(c.Name)
+			}
+			if c.Value == nil {
+				return fmt.Errorf("%w: null value for config %q", kerr.InvalidRequest, c.Name)
+			}
+			next[c.Name] = *c.Value
+		}
+		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(map[string]string) (map[string]string, error) {
+			return next, nil
+		})
+	case kmsg.ConfigResourceTypeBroker:
+		return b.alterBrokerConfigs(rr.ResourceName)
+	}
+	return unsupportedResource(rr.ResourceType)
+}
+
+// alterTopicConfigs replaces a topic's overrides with edit(current) after
+// validating them, unless validateOnly. topicMu makes the read-edit-write
+// atomic against other config changes and pushes the result to the logs
+// before another change can start.
+func (b *Broker) alterTopicConfigs(topic string, validateOnly bool, edit func(cur map[string]string) (map[string]string, error)) error {
+	if err := meta.ValidateTopicName(topic); err != nil {
+		return err
+	}
+	b.topicMu.Lock()
+	defer b.topicMu.Unlock()
+	t, ok := b.meta.Topic(topic)
+	if !ok {
+		return fmt.Errorf("%w: %q", meta.ErrUnknownTopic, topic)
+	}
+	next, err := edit(maps.Clone(t.Configs))
+	if err != nil {
+		return err
+	}
+	if err := meta.ValidateTopicConfigs(next); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	if _, err := b.meta.SetTopicConfigs(topic, next); err != nil {
+		return err
+	}
+	if err := b.applyTopicConfig(topic); err != nil {
+		return fmt.Errorf("applying configs of %s to its logs: %w", topic, err)
+	}
+	b.log.Info("topic configs altered", "topic", topic, "configs", next)
+	return nil
+}
+
+// alterBrokerConfigs refuses: broker configs are read at start only.
+func (b *Broker) alterBrokerConfigs(name string) error {
+	if err := b.checkBrokerResource(name); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: broker configs are static: set them when the node starts (eddy serve --set key=value, or the config file)", kerr.InvalidRequest)
+}
+
+func duplicateKey(name string) error {
+	return fmt.Errorf("%w: config %q appears more than once", kerr.InvalidRequest, name)
+}
+
+type resourceKey struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// resourceCounter finds resources named more than once in a request. Kafka
+// answers such a resource once, with INVALID_REQUEST, and changes nothing.
+type resourceCounter map[resourceKey]int
+
+func (c resourceCounter) add(t kmsg.ConfigResourceType, name string) { c[resourceKey{t, name}]++ }
+
+// duplicate returns skip for the later occurrences of a repeated resource
+// and an error for the first.
+func (c resourceCounter) duplicate(t kmsg.ConfigResourceType, name string) (skip bool, err error) {
+	k := resourceKey{t, name}
+	switch n := c[k]; {
+	case n < 0:
+		return true, nil
+	case n > 1:
+		c[k] = -1
+		return false, fmt.Errorf("%w: resource %v %q appears more than once", kerr.InvalidRequest, t, name)
+	}
+	return false, nil
+}

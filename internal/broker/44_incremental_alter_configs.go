@@ -1,0 +1,142 @@
+package broker
+
+// IncrementalAlterConfigs (key 44), versions 0–1.
+//
+// TOPIC resources with SET, DELETE, APPEND and SUBTRACT. APPEND and
+// SUBTRACT apply only to LIST configs (cleanup.policy), else INVALID_CONFIG;
+// they start from the config's current value (override, broker setting or
+// default) and treat the operand as a comma-separated list. A null value
+// with SET, APPEND or SUBTRACT, an unknown op, or a key named twice answer
+// INVALID_REQUEST. validate_only is honoured. BROKER resources answer
+// INVALID_REQUEST: broker configs are static.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+)
+
+func handleIncrementalAlterConfigs(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	seen := resourceCounter{}
+	for _, rr := range req.Resources {
+		seen.add(rr.ResourceType, rr.ResourceName)
+	}
+	for _, rr := range req.Resources {
+		skip, err := seen.duplicate(rr.ResourceType, rr.ResourceName)
+		if skip {
+			continue
+		}
+		if err == nil {
+			err = b.incrementalAlterResource(rr, req.ValidateOnly)
+		}
+		out := kmsg.NewIncrementalAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, out)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) incrementalAlterResource(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	switch rr.ResourceType {
+	case kmsg.ConfigResourceTypeTopic:
+		if err := checkIncrementalOps(rr.Configs); err != nil {
+			return err
+		}
+		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(cur map[string]string) (map[string]string, error) {
+			return applyIncrementalOps(cur, rr.Configs, b.cfg.Settings)
+		})
+	case kmsg.ConfigResourceTypeBroker:
+		return b.alterBrokerConfigs(rr.ResourceName)
+	}
+	return unsupportedResource(rr.ResourceType)
+}
+
+// checkIncrementalOps rejects malformed operations before anything is read.
+func checkIncrementalOps(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) error {
+	seen := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		if seen[op.Name] {
+			return duplicateKey(op.Name)
+		}
+		seen[op.Name] = true
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpDelete:
+		case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if op.Value == nil {
+				return fmt.Errorf("%w: null value for %v of config %q", kerr.InvalidRequest, op.Op, op.Name)
+			}
+		default:
+			return fmt.Errorf("%w: unknown operation %d on config %q", kerr.InvalidRequest, op.Op, op.Name)
+		}
+	}
+	return nil
+}
+
+// applyIncrementalOps returns cur (which it may modify) with ops applied.
+// The caller validates the result as a whole.
+func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, bc meta.BrokerConfig) (map[string]string, error) {
+	if cur == nil {
+		cur = map[string]string{}
+	}
+	for _, op := range ops {
+		_, known := meta.LookupTopicConfig(op.Name)
+		_, present := cur[op.Name]
+		if !known && !(op.Op == kmsg.IncrementalAlterConfigOpDelete && present) {
+			return nil, &meta.ConfigError{Key: op.Name, Reason: "unknown topic config"}
+		}
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			cur[op.Name] = *op.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(cur, op.Name)
+		default:
+			v, err := applyListOp(cur, op, bc)
+			if err != nil {
+				return nil, err
+			}
+			cur[op.Name] = v
+		}
+	}
+	return cur, nil
+}
+
+// applyListOp computes APPEND (add items not yet listed) or SUBTRACT
+// (remove listed items) on a LIST config's current value.
+func applyListOp(cur map[string]string, op kmsg.IncrementalAlterConfigsRequestResourceConfig, bc meta.BrokerConfig) (string, error) {
+	current, _ := meta.DescribeTopicConfig(op.Name, cur, bc)
+	if current.Def.Type != kmsg.ConfigTypeList {
+		return "", &meta.ConfigError{Key: op.Name, Value: *op.Value,
+			Reason: fmt.Sprintf("%v applies only to list configs, and %s is a %v", op.Op, op.Name, current.Def.Type)}
+	}
+	list := splitList(current.Value)
+	for _, item := range splitList(*op.Value) {
+		has := slices.Contains(list, item)
+		switch {
+		case op.Op == kmsg.IncrementalAlterConfigOpAppend && !has:
+			list = append(list, item)
+		case op.Op == kmsg.IncrementalAlterConfigOpSubtract && has:
+			list = slices.DeleteFunc(list, func(s string) bool { return s == item })
+		}
+	}
+	return strings.Join(list, ","), nil
+}
+
+// splitList splits a comma-separated config list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
