@@ -1,0 +1,66 @@
+package storage
+
+import (
+	"log/slog"
+	"math"
+	"time"
+)
+
+// TimestampType says which clock stamps a batch: the producer's
+// (CreateTime) or the broker's at append (LogAppendTime).
+type TimestampType int8
+
+// The two message.timestamp.type values.
+const (
+	CreateTime TimestampType = iota
+	LogAppendTime
+)
+
+// LogConfig is the per-partition policy, resolved from topic overrides and
+// broker defaults by the layer above. Field comments name the Kafka config.
+type LogConfig struct {
+	SegmentBytes       int64         // segment.bytes
+	SegmentMs          int64         // segment.ms
+	SegmentIndexBytes  int64         // segment.index.bytes
+	IndexIntervalBytes int64         // index.interval.bytes
+	RetentionMs        int64         // retention.ms, -1 keeps forever
+	RetentionBytes     int64         // retention.bytes, -1 keeps everything
+	FlushMessages      int64         // flush.messages: fsync after this many unflushed records
+	FlushMs            int64         // flush.ms: fsync when the oldest unflushed write is this old
+	MaxMessageBytes    int64         // max.message.bytes: largest batch accepted
+	TimestampType      TimestampType // message.timestamp.type
+	Compact            bool          // cleanup.policy contains compact
+	Delete             bool          // cleanup.policy contains delete
+	FileDeleteDelayMs  int64         // file.delete.delay.ms
+}
+
+// DefaultLogConfig returns Kafka's defaults.
+func DefaultLogConfig() LogConfig {
+	return LogConfig{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * time.Hour.Milliseconds(),
+		SegmentIndexBytes:  10 << 20,
+		IndexIntervalBytes: 4096,
+		RetentionMs:        7 * 24 * time.Hour.Milliseconds(),
+		RetentionBytes:     -1,
+		FlushMessages:      math.MaxInt64,
+		FlushMs:            math.MaxInt64,
+		MaxMessageBytes:    1048588,
+		TimestampType:      CreateTime,
+		Delete:             true,
+		FileDeleteDelayMs:  60000,
+	}
+}
+
+// Config configures a Manager.
+type Config struct {
+	Dir    string       // root holding one directory per partition
+	Logger *slog.Logger // required
+	// RetentionCheckInterval is log.retention.check.interval.ms.
+	RetentionCheckInterval time.Duration
+	// CheckpointInterval is log.flush.offset.checkpoint.interval.ms: how
+	// often recovery points are persisted.
+	CheckpointInterval time.Duration
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}

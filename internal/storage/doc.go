@@ -1,0 +1,50 @@
+// Package storage owns partition logs on local disk: segment files holding
+// RecordBatch v2 bytes exactly as on the wire, their sparse offset and time
+// indexes, recovery after a crash, producer state for idempotence, retention
+// and DeleteRecords. File formats are in docs/format/segment.md.
+//
+// Concurrency contract:
+//   - A Manager and its Logs are safe for concurrent use.
+//   - Each Log has one writer goroutine, started on demand and awaited by
+//     Close. It owns the active segment's file offset, the producer state
+//     and segment rolls. Appends are validated in the caller's goroutine,
+//     queued, and group-committed: one write and at most one fsync per
+//     drain of the queue.
+//   - Readers take a short snapshot (segment list, sizes, watermarks) under
+//     Log.mu and then read files without any lock; bytes below a snapshot's
+//     size are immutable until the segment is deleted, and deleted segment
+//     files stay open for file.delete.delay.ms so Chunks keep working.
+//   - No lock is held across disk I/O, except Log.adminMu which serializes
+//     the rare head-of-log operations (retention, DeleteRecords) against
+//     each other and never blocks appends or reads.
+//   - A failed write or fsync is sticky: the log refuses further appends
+//     until it is reopened (and recovered).
+package storage
+
+import (
+	"errors"
+
+	"github.com/eddy-streaming/eddy/internal/record"
+)
+
+// Errors returned by this package. Corrupt or invalid input batches wrap
+// record.ErrCorrupt or record.ErrInvalid.
+var (
+	ErrOffsetOutOfRange     = errors.New("storage: offset out of range")
+	ErrRecordTooLarge       = errors.New("storage: record batch too large")
+	ErrOutOfOrderSequence   = errors.New("storage: out of order sequence number")
+	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
+	ErrUnknownProducerID    = errors.New("storage: unknown producer id")
+	ErrClosed               = errors.New("storage: closed")
+	ErrLogDeleted           = errors.New("storage: log deleted")
+
+	// errCorruptFile marks a checkpoint, snapshot or index that fails its
+	// checks; such files are rebuilt or ignored, never served.
+	errCorruptFile = errors.New("storage: corrupt file")
+)
+
+// Aliases so callers of this package can match without importing record.
+var (
+	ErrCorrupt = record.ErrCorrupt
+	ErrInvalid = record.ErrInvalid
+)

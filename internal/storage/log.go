@@ -1,0 +1,297 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Log is one partition's log. See the package comment for its concurrency
+// contract.
+type Log struct {
+	topic     string
+	partition int32
+	dir       string
+	logger    *slog.Logger
+	m         *Manager
+
+	// adminMu serializes retention and DeleteRecords, which move the head
+	// of the log; it is never taken by appends or reads.
+	adminMu sync.Mutex
+
+	q struct {
+		sync.Mutex
+		wake    chan struct{} // capacity 1: new work or closing
+		pending []*appendReq
+		running bool  // a writer goroutine is live
+		closed  error // ErrClosed or ErrLogDeleted once closing
+	}
+	writers sync.WaitGroup
+
+	mu struct {
+		sync.RWMutex
+		cfg           LogConfig
+		segments      []*segment // copy-on-write; the last one is active
+		logStart      int64
+		logEnd        int64
+		recoveryPoint int64 // every offset below it is fsynced
+		changed       chan struct{}
+		err           error // sticky write failure
+	}
+
+	w writerState // owned by the writer goroutine
+}
+
+func partitionDirName(topic string, partition int32) string {
+	return fmt.Sprintf("%s-%d", topic, partition)
+}
+
+// openLog opens (creating if needed) the log in dir and recovers it.
+func openLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, error) {
+	l := &Log{topic: topic, partition: partition, m: m,
+		dir:    filepath.Join(m.cfg.Dir, partitionDirName(topic, partition)),
+		logger: m.logger.With("topic", topic, "partition", partition)}
+	l.mu.cfg = cfg
+	l.mu.changed = make(chan struct{})
+	l.q.wake = make(chan struct{}, 1)
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	if err := l.recoverAll(); err != nil {
+		l.closeFiles()
+		return nil, fmt.Errorf("open log %s: %w", partitionDirName(topic, partition), err)
+	}
+	return l, nil
+}
+
+func (l *Log) recoverAll() error {
+	if err := removeLeftovers(l.dir, l.logger); err != nil {
+		return err
+	}
+	cp, cperr := readCheckpoint(l.dir)
+	if cperr != nil && !errors.Is(cperr, os.ErrNotExist) {
+		l.logger.Warn("ignoring unreadable checkpoint", "err", cperr)
+	}
+	segs, err := l.openSegments(cp.logStart)
+	if err != nil {
+		return err
+	}
+	l.mu.segments = segs // closeFiles on failure needs them
+	if segs, err = l.loadSegments(segs, cp, l.mu.cfg.IndexIntervalBytes); err != nil {
+		return err
+	}
+	l.mu.segments = segs
+	end := segs[len(segs)-1].st.next
+	l.mu.logEnd = end
+	l.mu.logStart = min(max(cp.logStart, segs[0].base), end)
+	if cperr == nil && !cp.clean {
+		l.logger.Info("recovered log after unclean shutdown", "log_start_offset", l.mu.logStart, "log_end_offset", end)
+	}
+	if err := l.loadProducers(segs, end); err != nil {
+		return err
+	}
+	if err := segs[len(segs)-1].sync(); err != nil {
+		return err
+	}
+	l.mu.recoveryPoint = end
+	return writeCheckpoint(l.dir, checkpoint{logStart: l.mu.logStart, recoveryPoint: end})
+}
+
+// openSegments opens every segment file, removing those wholly below
+// logStart, and creates the first one if there is none.
+func (l *Log) openSegments(logStart int64) ([]*segment, error) {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("read log dir: %w", err)
+	}
+	var bases []int64
+	for _, e := range ents {
+		if base, ok := parseSegmentName(e.Name()); ok {
+			bases = append(bases, base)
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	for len(bases) > 1 && bases[1] <= logStart {
+		s := &segment{base: bases[0], dir: l.dir}
+		l.logger.Info("removing segment below log start offset", "segment", s.base)
+		if err := removeSegmentFiles(s); err != nil {
+			return nil, err
+		}
+		bases = bases[1:]
+	}
+	if len(bases) == 0 {
+		bases = []int64{max(logStart, 0)}
+	}
+	segs := make([]*segment, 0, len(bases))
+	for _, base := range bases {
+		s, err := openSegment(l.dir, base, false)
+		if err != nil {
+			closeSegments(segs)
+			return nil, err
+		}
+		segs = append(segs, s)
+	}
+	return segs, nil
+}
+
+func removeSegmentFiles(s *segment) error {
+	for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove segment: %w", err)
+		}
+	}
+	return nil
+}
+
+func closeSegments(segs []*segment) {
+	for _, s := range segs {
+		s.close()
+	}
+}
+
+// loadProducers restores idempotence state from the snapshot written at the
+// last clean close, replaying the batches appended after it.
+func (l *Log) loadProducers(segs []*segment, end int64) error {
+	p, from := producers{}, int64(0)
+	b, err := os.ReadFile(filepath.Join(l.dir, snapshotFile))
+	switch {
+	case err == nil:
+		sp, off, derr := decodeSnapshot(b)
+		if derr == nil && off <= end {
+			p, from = sp, off
+		} else {
+			l.logger.Warn("ignoring producer snapshot", "err", derr, "snapshot_offset", off)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("read producer snapshot: %w", err)
+	}
+	l.w.producers = p
+	return l.replayProducers(p, segs, from)
+}
+
+func (l *Log) closeFiles() {
+	l.mu.Lock()
+	segs := l.mu.segments
+	l.mu.segments = nil
+	l.mu.Unlock()
+	closeSegments(segs)
+}
+
+// Topic returns the log's topic.
+func (l *Log) Topic() string { return l.topic }
+
+// Partition returns the log's partition.
+func (l *Log) Partition() int32 { return l.partition }
+
+// SetConfig applies a new configuration; it takes effect at the next append
+// or retention run.
+func (l *Log) SetConfig(lc LogConfig) {
+	l.mu.Lock()
+	l.mu.cfg = lc
+	l.mu.Unlock()
+}
+
+// Config returns the configuration in effect.
+func (l *Log) Config() LogConfig {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.cfg
+}
+
+// Changed returns a channel closed at the next successful append.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.changed
+}
+
+// LogStartOffset returns the first offset a consumer may read.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.logStart
+}
+
+// LogEndOffset returns the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.logEnd
+}
+
+// HighWatermark returns the end of the committed log. On a single node
+// every written batch is committed, so it equals LogEndOffset.
+func (l *Log) HighWatermark() int64 { return l.LogEndOffset() }
+
+// Size returns the bytes of all segment files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.mu.segments {
+		n += s.st.size
+	}
+	return n
+}
+
+// close stops the writer and, unless the log is being deleted, flushes and
+// writes the clean-shutdown checkpoint and producer snapshot.
+func (l *Log) close(reason error) error {
+	l.q.Lock()
+	already := l.q.closed != nil
+	if !already {
+		l.q.closed = reason
+	}
+	l.q.Unlock()
+	l.wake()
+	l.writers.Wait()
+	if already {
+		return nil
+	}
+	var err error
+	if reason == ErrClosed {
+		err = l.shutdownCleanly()
+	}
+	return err
+}
+
+func (l *Log) shutdownCleanly() error {
+	l.mu.RLock()
+	segs, end, start, werr := l.mu.segments, l.mu.logEnd, l.mu.logStart, l.mu.err
+	l.mu.RUnlock()
+	defer closeSegments(segs)
+	if werr != nil {
+		return nil // not clean: recovery will re-validate the tail
+	}
+	active := segs[len(segs)-1]
+	l.mu.Lock()
+	active.sealTimeIndex(&active.st)
+	l.mu.Unlock()
+	if err := active.writeIndexes(&active.st); err != nil {
+		return err
+	}
+	active.dirtyIndexes = true
+	for _, s := range append(l.w.dirty, active) {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(l.dir, snapshotFile, l.w.producers.encodeSnapshot(end)); err != nil {
+		return err
+	}
+	return writeCheckpoint(l.dir, checkpoint{logStart: start, recoveryPoint: end, clean: true})
+}
+
+func (l *Log) now() time.Time { return l.m.now() }
+
+// closedErr returns ErrClosed or ErrLogDeleted once the log is closing.
+func (l *Log) closedErr() error {
+	l.q.Lock()
+	defer l.q.Unlock()
+	return l.q.closed
+}

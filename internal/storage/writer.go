@@ -1,0 +1,388 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-streaming/eddy/internal/record"
+)
+
+// AppendOptions tunes one Append.
+type AppendOptions struct {
+	// Sync makes Append return only after the data is fsynced (acks=all).
+	Sync bool
+}
+
+// AppendResult describes an accepted append.
+type AppendResult struct {
+	BaseOffset     int64 // offset of the first record
+	LogAppendTime  int64 // broker timestamp, -1 unless message.timestamp.type=LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool // a retry of batches already appended at BaseOffset
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqCanceled
+)
+
+type appendReq struct {
+	data  []byte
+	hdrs  []record.BatchHeader
+	sync  bool
+	roll  bool // internal: roll the active segment (retention)
+	state atomic.Int32
+	res   AppendResult
+	err   error
+	done  chan struct{}
+}
+
+// writerState is owned by the writer goroutine (and the opener/closer when
+// no writer runs).
+type writerState struct {
+	producers      producers
+	dirty          []*segment // written since the last fsync
+	unflushedMsgs  int64
+	unflushedSince time.Time
+	buf            []byte
+}
+
+// Append validates batches (one or more whole v2 batches), assigns them
+// offsets and writes them. Nothing is appended if any batch is invalid,
+// too large or fails the idempotence checks. The caller's bytes are not
+// modified and not retained after Append returns. If ctx ends before the
+// writer takes the request, nothing is appended and ctx.Err() is returned;
+// once taken, Append waits for the outcome.
+func (l *Log) Append(ctx context.Context, batches []byte, opts AppendOptions) (AppendResult, error) {
+	hdrs, err := splitBatches(batches, l.Config().MaxMessageBytes)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", partitionDirName(l.topic, l.partition), err)
+	}
+	req := &appendReq{data: batches, hdrs: hdrs, sync: opts.Sync, done: make(chan struct{})}
+	if err := l.enqueue(req); err != nil {
+		return AppendResult{}, err
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqCanceled) {
+			return AppendResult{}, ctx.Err()
+		}
+		<-req.done
+	}
+	return req.res, req.err
+}
+
+// splitBatches validates every batch in b before anything is written.
+func splitBatches(b []byte, maxBytes int64) ([]record.BatchHeader, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: no batches", record.ErrInvalid)
+	}
+	var hdrs []record.BatchHeader
+	for len(b) > 0 {
+		h, err := record.ParseHeader(b)
+		if err != nil {
+			return nil, err
+		}
+		if h.Length < 0 || int64(h.Size()) > int64(len(b)) {
+			return nil, fmt.Errorf("%w: batch of %d bytes, %d remain", record.ErrInvalid, int64(h.Length)+12, len(b))
+		}
+		if int64(h.Size()) > maxBytes {
+			return nil, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrRecordTooLarge, h.Size(), maxBytes)
+		}
+		if h, err = record.Validate(b[:h.Size()]); err != nil {
+			return nil, err
+		}
+		hdrs = append(hdrs, h)
+		b = b[h.Size():]
+	}
+	return hdrs, nil
+}
+
+func (l *Log) enqueue(req *appendReq) error {
+	l.mu.RLock()
+	werr := l.mu.err
+	l.mu.RUnlock()
+	if werr != nil {
+		return werr
+	}
+	l.q.Lock()
+	defer l.q.Unlock()
+	if l.q.closed != nil {
+		return l.q.closed
+	}
+	l.q.pending = append(l.q.pending, req)
+	if !l.q.running {
+		l.q.running = true
+		l.writers.Add(1)
+		go l.runWriter()
+	}
+	l.wake()
+	return nil
+}
+
+// wake nudges the writer without blocking.
+func (l *Log) wake() {
+	select {
+	case l.q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// requestRoll makes the writer roll the active segment if it holds data.
+func (l *Log) requestRoll(ctx context.Context) error {
+	req := &appendReq{roll: true, done: make(chan struct{})}
+	if err := l.enqueue(req); err != nil {
+		return err
+	}
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqCanceled) {
+			return ctx.Err()
+		}
+		<-req.done
+		return req.err
+	}
+}
+
+// runWriter drains the queue until it stays empty, then exits (after a
+// pending flush.ms deadline, if any).
+func (l *Log) runWriter() {
+	defer l.writers.Done()
+	for {
+		reqs := l.takePending()
+		if reqs == nil {
+			return
+		}
+		l.process(reqs)
+	}
+}
+
+func (l *Log) takePending() []*appendReq {
+	for {
+		l.q.Lock()
+		if len(l.q.pending) > 0 {
+			reqs := l.q.pending
+			l.q.pending = nil
+			l.q.Unlock()
+			return reqs
+		}
+		wait, ok := l.flushWait()
+		if !ok || l.q.closed != nil {
+			l.q.running = false
+			l.q.Unlock()
+			return nil
+		}
+		l.q.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-l.q.wake:
+		case <-t.C:
+			l.flush(l.Config())
+		}
+		t.Stop()
+	}
+}
+
+// flushWait says how long until flush.ms requires an fsync, if it does.
+func (l *Log) flushWait() (time.Duration, bool) {
+	ms := l.Config().FlushMs
+	if len(l.w.dirty) == 0 || ms <= 0 || ms >= math.MaxInt64/int64(time.Millisecond) {
+		return 0, false
+	}
+	return max(time.Until(l.w.unflushedSince.Add(time.Duration(ms)*time.Millisecond)), 0), true
+}
+
+// piece is the part of a group write that lands in one segment.
+type piece struct {
+	seg      *segment
+	st       segState // the segment's state after this write
+	startPos int64
+	from, to int // range of group.buf
+	isNew    bool
+}
+
+// group is one drain of the queue, staged in memory before one write.
+type group struct {
+	buf     []byte
+	pieces  []piece
+	next    int64
+	records int64
+	sync    bool
+	staged  []*appendReq
+}
+
+func (g *group) cur() *piece { return &g.pieces[len(g.pieces)-1] }
+
+func (l *Log) process(reqs []*appendReq) {
+	l.mu.RLock()
+	cfg, werr, end := l.mu.cfg, l.mu.err, l.mu.logEnd
+	active := l.mu.segments[len(l.mu.segments)-1]
+	l.mu.RUnlock()
+	g := &group{buf: l.w.buf[:0], next: end}
+	g.pieces = []piece{{seg: active, st: active.st, startPos: active.st.size}}
+	if err := l.closedErr(); errors.Is(err, ErrLogDeleted) {
+		werr = err
+	}
+	now := l.now()
+	for _, r := range reqs {
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue
+		}
+		if werr == nil {
+			werr = l.stageReq(g, r, cfg, now)
+		}
+		if werr != nil {
+			r.err = werr
+			close(r.done)
+		}
+	}
+	if werr == nil {
+		werr = l.commit(g, cfg)
+	}
+	l.answer(g, werr)
+}
+
+// stageReq checks idempotence, then copies and stamps the request's batches
+// into the group. Only I/O failures are returned; request errors are kept
+// in the request.
+func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) error {
+	if r.roll {
+		g.staged = append(g.staged, r)
+		if g.cur().st.size == 0 {
+			return nil
+		}
+		return l.stageRoll(g)
+	}
+	dup, err := l.checkProducers(r.hdrs, g.next)
+	if err != nil || dup >= 0 {
+		r.err, r.res = err, AppendResult{BaseOffset: dup, LogAppendTime: -1, Duplicate: dup >= 0}
+		if err == nil {
+			r.res.LogStartOffset = l.LogStartOffset()
+		}
+		close(r.done)
+		return nil
+	}
+	r.res = AppendResult{BaseOffset: g.next, LogAppendTime: -1}
+	if cfg.TimestampType == LogAppendTime {
+		r.res.LogAppendTime = now.UnixMilli()
+	}
+	for i, h := range r.hdrs {
+		if err := l.stageBatch(g, r.data[:h.Size()], h, cfg, now); err != nil {
+			return err
+		}
+		r.data = r.data[r.hdrs[i].Size():]
+	}
+	g.sync = g.sync || r.sync
+	g.staged = append(g.staged, r)
+	return nil
+}
+
+// checkProducers runs the idempotence checks for the batches about to get
+// offsets from next. It returns the original base offset when every batch
+// is a retry; on success the producer state is updated.
+func (l *Log) checkProducers(hdrs []record.BatchHeader, next int64) (int64, error) {
+	var ids []int64
+	for _, h := range hdrs {
+		if h.ProducerID >= 0 {
+			ids = append(ids, h.ProducerID)
+		}
+	}
+	if len(ids) == 0 {
+		return -1, nil
+	}
+	tent := l.w.producers.clone(ids)
+	dups, first := 0, int64(-1)
+	for _, h := range hdrs {
+		if h.ProducerID < 0 {
+			next += int64(h.LastOffsetDelta) + 1
+			continue
+		}
+		dup, err := tent.check(h)
+		if err != nil {
+			return -1, err
+		}
+		if dup >= 0 {
+			if dups == 0 {
+				first = dup
+			}
+			dups++
+			continue
+		}
+		h.BaseOffset = next
+		tent.apply(h)
+		next = h.LastOffset() + 1
+	}
+	switch {
+	case dups == len(hdrs):
+		return first, nil
+	case dups > 0:
+		return -1, fmt.Errorf("%w: request mixes retried and new batches", ErrOutOfOrderSequence)
+	}
+	for id, e := range tent {
+		l.w.producers[id] = e
+	}
+	return -1, nil
+}
+
+func (l *Log) stageBatch(g *group, b []byte, h record.BatchHeader, cfg LogConfig, now time.Time) error {
+	if l.needsRoll(g.cur(), h, g.next, cfg, now) {
+		if err := l.stageRoll(g); err != nil {
+			return err
+		}
+	}
+	p := g.cur()
+	start := len(g.buf)
+	g.buf = append(g.buf, b...)
+	nb := g.buf[start:]
+	record.SetBaseOffset(nb, g.next)
+	record.SetPartitionLeaderEpoch(nb, 0)
+	h.BaseOffset, h.PartitionLeaderEpoch = g.next, 0
+	if cfg.TimestampType == LogAppendTime {
+		record.SetLogAppendTime(nb, now.UnixMilli())
+		h.MaxTimestamp = now.UnixMilli()
+	}
+	p.seg.addBatch(&p.st, h, p.st.size, cfg.IndexIntervalBytes)
+	p.to = len(g.buf)
+	g.next = h.LastOffset() + 1
+	g.records += int64(h.NumRecords)
+	return nil
+}
+
+func (l *Log) needsRoll(p *piece, h record.BatchHeader, next int64, cfg LogConfig, now time.Time) bool {
+	if p.st.size == 0 {
+		return false
+	}
+	size := int64(h.Size())
+	maxEntries := max(cfg.SegmentIndexBytes/timeIndexEntrySize, 1)
+	rolledAt := p.seg.created
+	if p.seg.firstTs > 0 {
+		rolledAt = time.UnixMilli(p.seg.firstTs)
+	}
+	return p.st.size+size > cfg.SegmentBytes ||
+		p.st.size+size > math.MaxUint32 ||
+		int64(len(p.st.index)) >= max(cfg.SegmentIndexBytes/indexEntrySize, 1) ||
+		int64(len(p.st.tindex)) >= maxEntries ||
+		next+int64(h.LastOffsetDelta)-p.seg.base > math.MaxUint32 ||
+		now.Sub(rolledAt).Milliseconds() > cfg.SegmentMs
+}
+
+// stageRoll seals the current segment and starts a new one at g.next.
+func (l *Log) stageRoll(g *group) error {
+	p := g.cur()
+	p.seg.sealTimeIndex(&p.st)
+	s, err := openSegment(l.dir, g.next, true)
+	if err != nil {
+		return fmt.Errorf("roll segment: %w", err)
+	}
+	l.logger.Debug("rolled segment", "segment", s.base)
+	g.pieces = append(g.pieces, piece{seg: s, st: s.st, from: len(g.buf), to: len(g.buf), isNew: true})
+	return nil
+}
