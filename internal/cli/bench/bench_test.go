@@ -63,8 +63,8 @@ func TestProduceTextLine(t *testing.T) {
 }
 
 func TestConsumeKfake(t *testing.T) {
-	r := runJSON[consumeResult](t, "consume", "--kfake", "--fill", "500ms", "--partitions", "3")
-	if r.Bench != "consume" || r.Records <= 0 || r.Bytes != r.Records*1024 {
+	r := runJSON[consumeResult](t, "consume", "--kfake", "--fill", "300ms", "--partitions", "3", "--record-size", "100")
+	if r.Bench != "consume" || r.Records <= 0 || r.Bytes != r.Records*100 {
 		t.Fatalf("result %+v", r)
 	}
 }
@@ -77,8 +77,8 @@ func TestCompare(t *testing.T) {
 	}
 	defer c.Close()
 	r := runJSON[compareResult](t, "compare", "--against", c.ListenAddrs()[0], "--create",
-		"--duration", "500ms", "--record-size", "10")
-	if r.Produce.Records <= 0 || r.KfakeProduce.Records <= 0 || r.ProduceRatio <= 0 {
+		"--duration", "500ms", "--rate", "2000", "--record-size", "10")
+	if r.Produce.Records != 1000 || r.KfakeProduce.Records != 1000 || r.ProduceRatio <= 0 {
 		t.Fatalf("result %+v", r)
 	}
 	// Consume reads the topic back: the timed records plus one warm-up record.
