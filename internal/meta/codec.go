@@ -78,6 +78,11 @@ func decodeState(b []byte) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeBody(body)
+}
+
+// decodeBody parses the body of a version 1 file.
+func decodeBody(body []byte) (*state, error) {
 	r := reader{b: body}
 	st := &state{clusterID: r.str(maxIDLen), topics: map[string]Topic{}, byID: map[[16]byte]string{}}
 	n := r.count(minTopicLen)

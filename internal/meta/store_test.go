@@ -1,0 +1,207 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sync"
+	"testing"
+)
+
+func openStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStorePersistsAcrossReopen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "meta") // Open creates it
+	s := openStore(t, dir)
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(s.ClusterID()) || s.ClusterID()[0] == '-' {
+		t.Fatalf("cluster id %q is not 22 characters of URL-safe base64", s.ClusterID())
+	}
+	mustCreate(t, s, "orders", 3, map[string]string{"retention.ms": "1000"})
+	mustCreate(t, s, "gone", 1, nil)
+	mustCreate(t, s, ConsumerOffsetsTopic, 50, map[string]string{"cleanup.policy": "compact"})
+	if _, err := s.CreatePartitions("orders", 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetTopicConfigs("orders", map[string]string{"segment.bytes": "4096"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteTopic("gone"); err != nil {
+		t.Fatal(err)
+	}
+
+	r := openStore(t, dir)
+	if r.ClusterID() != s.ClusterID() {
+		t.Errorf("cluster id changed: %s then %s", s.ClusterID(), r.ClusterID())
+	}
+	if got, want := r.Topics(), s.Topics(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after reopen:\n got %+v\nwant %+v", got, want)
+	}
+	o, _ := r.Topic("orders")
+	if o.Partitions != 5 || !maps.Equal(o.Configs, map[string]string{"segment.bytes": "4096"}) || o.Internal {
+		t.Errorf("orders = %+v", o)
+	}
+	if byID, ok := r.TopicByID(o.ID); !ok || byID.Name != "orders" {
+		t.Errorf("TopicByID = %+v, %v", byID, ok)
+	}
+	if co, _ := r.Topic(ConsumerOffsetsTopic); !co.Internal {
+		t.Error("__consumer_offsets not internal")
+	}
+	if _, ok := r.Topic("gone"); ok {
+		t.Error("deleted topic came back")
+	}
+}
+
+func mustCreate(t *testing.T, s *Store, name string, partitions int32, cfg map[string]string) Topic {
+	t.Helper()
+	tp, err := s.CreateTopic(name, partitions, 1, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+func TestStoreErrors(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	mustCreate(t, s, "a.b", 2, nil)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"exists", second(s.CreateTopic("a.b", 1, 1, nil)), ErrTopicExists},
+		{"collides", second(s.CreateTopic("a_b", 1, 1, nil)), ErrInvalidTopic},
+		{"bad name", second(s.CreateTopic("a b", 1, 1, nil)), ErrInvalidTopic},
+		{"zero partitions", second(s.CreateTopic("x", 0, 1, nil)), ErrInvalidPartitions},
+		{"rf 3", second(s.CreateTopic("x", 1, 3, nil)), ErrInvalidReplicationFactor},
+		{"bad config", second(s.CreateTopic("x", 1, 1, map[string]string{"segment.ms": "0"})), ErrInvalidConfig},
+		{"validate exists", second(s.ValidateCreateTopic("a.b", 1, 1, nil)), ErrTopicExists},
+		{"delete unknown", second(s.DeleteTopic("x")), ErrUnknownTopic},
+		{"shrink", second(s.CreatePartitions("a.b", 2)), ErrInvalidPartitions},
+		{"grow unknown", second(s.CreatePartitions("x", 9)), ErrUnknownTopic},
+		{"configs unknown topic", second(s.SetTopicConfigs("x", nil)), ErrUnknownTopic},
+		{"bad configs", second(s.SetTopicConfigs("a.b", map[string]string{"x": "1"})), ErrInvalidConfig},
+		{"validate ok", second(s.ValidateCreateTopic("x", 1, 1, nil)), nil},
+	} {
+		if !errors.Is(tc.err, tc.want) || (tc.want == nil) != (tc.err == nil) {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
+		}
+	}
+	if _, ok := s.Topic("x"); ok || len(s.Topics()) != 1 {
+		t.Errorf("failed operations changed the store: %+v", s.Topics())
+	}
+}
+
+func second(_ Topic, err error) error { return err }
+
+func TestStoreReturnsCopies(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	cfg := map[string]string{"retention.ms": "1"}
+	tp := mustCreate(t, s, "t", 1, cfg)
+	cfg["retention.ms"] = "2"
+	tp.Configs["retention.ms"] = "3"
+	if got, _ := s.Topic("t"); got.Configs["retention.ms"] != "1" {
+		t.Errorf("caller's maps alias the store: %v", got.Configs)
+	}
+}
+
+func TestStoreCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	mustCreate(t, s, "t", 1, nil)
+	path := filepath.Join(dir, stateFile)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(i int) []byte { b := append([]byte(nil), good...); b[i] ^= 0x40; return b }
+	for name, data := range map[string][]byte{
+		"empty":       {},
+		"truncated":   good[:len(good)-1],
+		"bad magic":   flip(0),
+		"bad version": flip(5),
+		"bad length":  flip(9),
+		"bad body":    flip(headerLen + 3),
+		"bad crc":     flip(len(good) - 1),
+		"appended":    append(append([]byte(nil), good...), 0),
+	} {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: Open = %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+func TestStoreFailedWriteChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	mustCreate(t, s, "t", 1, nil)
+	s.write = func(string, []byte) error { return errors.New("disk full") }
+	if _, err := s.CreateTopic("u", 1, 1, nil); err == nil {
+		t.Fatal("create succeeded despite failed write")
+	}
+	if _, err := s.DeleteTopic("t"); err == nil {
+		t.Fatal("delete succeeded despite failed write")
+	}
+	if names := topicNames(s); !reflect.DeepEqual(names, []string{"t"}) {
+		t.Errorf("in memory: %v", names)
+	}
+	if names := topicNames(openStore(t, dir)); !reflect.DeepEqual(names, []string{"t"}) {
+		t.Errorf("on disk: %v", names)
+	}
+}
+
+func topicNames(s *Store) []string {
+	var out []string
+	for _, t := range s.Topics() {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+// TestStoreConcurrent runs writers and readers together under -race.
+func TestStoreConcurrent(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 10 {
+				name := fmt.Sprintf("w%d-%d", w, i)
+				tp, err := s.CreateTopic(name, 1, 1, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.SetTopicConfigs(name, map[string]string{"retention.ms": "5"}); err != nil {
+					t.Error(err)
+				}
+				if got, ok := s.TopicByID(tp.ID); !ok || got.Name != name {
+					t.Errorf("TopicByID(%s) = %v, %v", name, got, ok)
+				}
+			}
+		})
+		wg.Go(func() {
+			for range 50 {
+				for _, tp := range s.Topics() {
+					_ = tp.Configs["retention.ms"]
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(s.Topics()); n != 40 {
+		t.Errorf("%d topics, want 40", n)
+	}
+}
