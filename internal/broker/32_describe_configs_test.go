@@ -33,8 +33,14 @@ func newConfigBroker(t *testing.T, settings map[string]string, overrides map[str
 	}
 	t.Cleanup(func() { logs.Close() })
 	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store}
-	if _, err := store.CreateTopic("t", 2, 1, overrides); err != nil {
+	tp, err := store.CreateTopic("t", 2, 1, overrides)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for p := range tp.Partitions {
+		if _, err := logs.CreateLog("t", p, meta.ResolveLogConfig(tp.Configs, bc)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return b
 }

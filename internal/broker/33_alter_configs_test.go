@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
 func alterResource(typ kmsg.ConfigResourceType, name string, kv ...string) kmsg.AlterConfigsRequestResource {
@@ -67,6 +69,7 @@ func TestAlterConfigs(t *testing.T) {
 			if got, _ := b.meta.Topic("t"); !maps.Equal(got.Configs, tc.after) {
 				t.Errorf("overrides %v, want %v", got.Configs, tc.after)
 			}
+			checkLogConfigs(t, b, tc.after)
 		})
 	}
 }
@@ -80,5 +83,17 @@ func TestAlterConfigsDuplicateResource(t *testing.T) {
 	}
 	if got, _ := b.meta.Topic("t"); len(got.Configs) != 0 {
 		t.Errorf("overrides %v changed", got.Configs)
+	}
+}
+
+// checkLogConfigs checks that every partition log of "t" runs with the
+// config that overrides resolve to.
+func checkLogConfigs(t *testing.T, b *Broker, overrides map[string]string) {
+	t.Helper()
+	want := meta.ResolveLogConfig(overrides, b.cfg.Settings)
+	for p := range int32(2) {
+		if got := b.logs.Log("t", p).Config(); got != want {
+			t.Errorf("partition %d log config %+v, want %+v", p, got, want)
+		}
 	}
 }

@@ -78,6 +78,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 			if got, _ := b.meta.Topic("t"); !maps.Equal(got.Configs, tc.after) {
 				t.Errorf("overrides %v, want %v", got.Configs, tc.after)
 			}
+			checkLogConfigs(t, b, tc.after)
 		})
 	}
 }
