@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ func smallConfig() LogConfig {
 	lc.SegmentBytes = 4 << 10
 	lc.IndexIntervalBytes = 512
 	lc.FileDeleteDelayMs = 0
+	lc.SegmentMs = math.MaxInt64 // test timestamps are from 1970
 	return lc
 }
 
@@ -118,3 +120,21 @@ func readBatches(t testing.TB, l *Log, offset int64) []record.BatchHeader {
 }
 
 func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+func parseBatch(b []byte) (record.BatchHeader, error) { return record.Validate(b) }
+
+// crash abandons a manager as a killed process would: background work stops
+// and files close, but no flush, checkpoint or snapshot is written.
+func crash(t testing.TB, m *Manager) {
+	t.Helper()
+	m.cancel()
+	m.wg.Wait()
+	for _, l := range m.logs() {
+		l.q.Lock()
+		l.q.closed = ErrClosed
+		l.q.Unlock()
+		l.wake()
+		l.writers.Wait()
+		l.closeFiles()
+	}
+}

@@ -164,6 +164,22 @@ func (m *Manager) Partitions(topic string) []int32 {
 	return ps
 }
 
+// Topics returns the names of the topics that have at least one log, sorted.
+func (m *Manager) Topics() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	seen := map[string]bool{}
+	var names []string
+	for tp := range m.mu.logs {
+		if !seen[tp.topic] {
+			seen[tp.topic] = true
+			names = append(names, tp.topic)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // DeleteTopic closes and removes every log of topic. Appends in flight fail
 // with ErrLogDeleted; Chunks already returned stay readable for
 // file.delete.delay.ms.

@@ -259,7 +259,7 @@ func removeLeftovers(dir string, logger *slog.Logger) error {
 	for _, e := range ents {
 		name := e.Name()
 		if hasSuffix(name, deletedExt) || hasSuffix(name, ".tmp") {
-			if err := os.Remove(dir + "/" + name); err != nil {
+			if err := os.Remove(dir + "/" + name); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove leftover: %w", err)
 			}
 			logger.Debug("removed leftover file", "file", name)
