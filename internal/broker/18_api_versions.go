@@ -1,6 +1,6 @@
 package broker
 
-// ApiVersions v0–v4. A request at a version newer than we serve is answered
+// ApiVersions v0–v5. A request at a version newer than we serve is answered
 // by the connection layer in v0 form with UNSUPPORTED_VERSION, as Kafka does
 // (KIP-511), so this handler only sees versions it can parse.
 

@@ -20,7 +20,7 @@ func init() {
 		kmsg.Fetch.Int16():                   {4, 18, handleFetch},
 		kmsg.ListOffsets.Int16():             {1, 11, handleListOffsets},
 		kmsg.Metadata.Int16():                {0, 13, handleMetadata},
-		kmsg.ApiVersions.Int16():             {0, 4, handleApiVersions},
+		kmsg.ApiVersions.Int16():             {0, 5, handleApiVersions},
 		kmsg.CreateTopics.Int16():            {0, 7, handleCreateTopics},
 		kmsg.DeleteTopics.Int16():            {0, 6, handleDeleteTopics},
 		kmsg.DeleteRecords.Int16():           {0, 2, handleDeleteRecords},

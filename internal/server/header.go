@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/broker"
 )
 
 var errShortHeader = errors.New("server: request header truncated")
@@ -39,6 +41,11 @@ func parseHeader(frame []byte) (header, error) {
 		return h, fmt.Errorf("server: negative api version %d", h.version)
 	}
 	h.req.SetVersion(h.version)
+	if h.key == kmsg.ApiVersions.Int16() && !broker.Supported(h.key, h.version) {
+		// A newer ApiVersions than we know may carry header fields we
+		// cannot read; it is answered from the fixed part alone.
+		return h, nil
+	}
 	rest := frame[8:]
 	n := int16(binary.BigEndian.Uint16(rest))
 	rest = rest[2:]

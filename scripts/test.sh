@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command README.md gives: formatting, vet, unit and integration
+# tests (with the race detector on the concurrent packages), a short run of
+# every fuzz target, and the client conformance script against a real broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-formatted:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test (race detector on the concurrent packages)"
+go test -race -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/txn/...
+
+echo "== go test (everything)"
+go test -count=1 -timeout 30m ./...
+
+echo "== fuzz smoke (each target ${FUZZTIME:=10s})"
+for pkg in $(go list ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+		echo "-- $pkg $target"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+	done
+done
+
+echo "== client conformance (kcat, confluent-kafka-python)"
+bash scripts/conformance/with-broker.sh
+
+echo "== all tests passed"
