@@ -127,6 +127,7 @@ func (f *fetch) read() *fetchResult {
 		rp := kmsg.NewFetchResponseTopicPartition()
 		rp.Partition = p.req.Partition
 		rp.PreferredReadReplica = -1
+		rp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
 		if p.err != nil {
 			rp.ErrorCode, out.errors = p.err.Code, true
 			out.parts = append(out.parts, rp)
