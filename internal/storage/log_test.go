@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -245,5 +246,31 @@ func TestDeleteTopic(t *testing.T) {
 	l2 := createLog(t, m, lc)
 	if l2.LogEndOffset() != 0 {
 		t.Fatal("recreated log not empty")
+	}
+}
+
+func TestFlushPolicies(t *testing.T) {
+	m := openManager(t, t.TempDir(), nil)
+	defer m.Close()
+	lc := smallConfig()
+	lc.FlushMs = 20
+	l := createLog(t, m, lc)
+	mustAppend(t, l, batchAt(0, 2, 0), false)
+	recoveryPoint := func() int64 {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		return l.mu.recoveryPoint
+	}
+	waitFor(t, func() bool { return recoveryPoint() == 2 }) // flush.ms timer
+	lc.FlushMs = math.MaxInt64
+	lc.FlushMessages = 4
+	l.SetConfig(lc)
+	mustAppend(t, l, batchAt(1, 2, 0), false)
+	if recoveryPoint() != 2 {
+		t.Fatal("flushed before flush.messages")
+	}
+	mustAppend(t, l, batchAt(2, 2, 0), false)
+	if recoveryPoint() != 6 {
+		t.Fatalf("flush.messages did not flush: recovery point %d", recoveryPoint())
 	}
 }
