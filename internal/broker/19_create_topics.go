@@ -103,32 +103,13 @@ func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs 
 func (b *Broker) createdTopicConfigs(t meta.Topic) []kmsg.CreateTopicsResponseTopicConfig {
 	var out []kmsg.CreateTopicsResponseTopicConfig
 	for _, d := range meta.TopicConfigDefs() {
+		v, _ := meta.DescribeTopicConfig(d.Name, t.Configs, b.cfg.Settings)
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
-		c.Name, c.ReadOnly, c.IsSensitive = d.Name, d.ReadOnly, d.Sensitive
-		v, src := b.topicConfigValue(t, d)
-		c.Source = int8(src)
+		c.Name, c.ReadOnly, c.IsSensitive, c.Source = d.Name, d.ReadOnly, d.Sensitive, int8(v.Source)
 		if !d.Sensitive {
-			c.Value = v
+			c.Value = configString(v.Value, v.Null)
 		}
 		out = append(out, c)
 	}
 	return out
-}
-
-// topicConfigValue resolves one topic config and says where its value came
-// from: the topic's override, the broker's static setting, or the default.
-func (b *Broker) topicConfigValue(t meta.Topic, d meta.ConfigDef) (*string, kmsg.ConfigSource) {
-	if v, ok := t.Configs[d.Name]; ok {
-		return &v, kmsg.ConfigSourceDynamicTopicConfig
-	}
-	if d.BrokerSynonym != "" {
-		if v, isDefault := b.cfg.Settings.Value(d.BrokerSynonym); !isDefault {
-			return &v, kmsg.ConfigSourceStaticBrokerConfig
-		}
-	}
-	if !d.HasDefault {
-		return nil, kmsg.ConfigSourceDefaultConfig
-	}
-	v := d.Default
-	return &v, kmsg.ConfigSourceDefaultConfig
 }

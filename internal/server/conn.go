@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -98,7 +99,7 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	if err := h.req.ReadFrom(h.body); err != nil {
 		return fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(h.key), h.version, err)
 	}
-	resp, err := c.s.broker.Handle(ctx, &broker.Request{ClientID: h.clientID, CorrelationID: h.correlationID, Msg: h.req})
+	resp, err := c.dispatch(ctx, h)
 	if err != nil {
 		return fmt.Errorf("handling %s: %w", kmsg.NameForKey(h.key), err)
 	}
@@ -106,6 +107,18 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		return nil
 	}
 	return c.write(h, resp)
+}
+
+// dispatch calls the broker, turning a handler panic into an error for this
+// connection alone: one bad request must not take the node down with it.
+func (c *conn) dispatch(ctx context.Context, h header) (resp *broker.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("handler panicked", "api_key", h.key, "api_version", h.version, "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return c.s.broker.Handle(ctx, &broker.Request{ClientID: h.clientID, CorrelationID: h.correlationID, Msg: h.req})
 }
 
 // unsupported answers a version we do not serve. ApiVersions gets the v0
