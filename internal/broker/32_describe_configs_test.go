@@ -16,7 +16,7 @@ import (
 // newConfigBroker returns a broker over a fresh store and log manager,
 // node 1, with settings as its static broker configs and topic "t"
 // created with overrides.
-func newConfigBroker(t *testing.T, settings map[string]string, overrides map[string]string) *Broker {
+func newConfigBroker(t testing.TB, settings map[string]string, overrides map[string]string) *Broker {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	store, err := meta.Open(t.TempDir(), log)
