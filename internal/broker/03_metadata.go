@@ -26,13 +26,13 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
 		for _, t := range b.meta.Topics() {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t, req.Version))
+			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
 		return respond(resp)
 	}
 	autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable")
 	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, autoCreate, req.Version))
+		resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, autoCreate))
 	}
 	return respond(resp)
 }
@@ -44,23 +44,24 @@ func (b *Broker) self() kmsg.MetadataResponseBroker {
 	return kmsg.MetadataResponseBroker{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertiseHost, Port: b.cfg.AdvertisePort}
 }
 
-func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate bool, version int16) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil {
 		t, ok := b.meta.TopicByID(rt.TopicID)
 		if !ok {
 			return kmsg.MetadataResponseTopic{ErrorCode: kerr.UnknownTopicID.Code, TopicID: rt.TopicID, AuthorizedOperations: authorizedOperationsNone}
 		}
-		return b.metadataTopic(t, version)
+		return b.metadataTopic(t)
 	}
 	name := *rt.Topic
 	t, ok := b.meta.Topic(name)
 	if !ok && autoCreate {
-		var err error
-		t, err = b.createTopic(name, -1, -1, nil)
-		ok = err == nil || errors.Is(err, meta.ErrTopicExists)
-		if errors.Is(err, meta.ErrTopicExists) {
+		created, err := b.createTopic(name, -1, -1, nil)
+		switch {
+		case err == nil:
+			t, ok = created, true
+		case errors.Is(err, meta.ErrTopicExists): // another client won the race
 			t, ok = b.meta.Topic(name)
-		} else if err != nil {
+		default:
 			b.log.Info("auto topic creation refused", "topic", name, "err", err)
 			return kmsg.MetadataResponseTopic{ErrorCode: errorCode(err), Topic: &name, AuthorizedOperations: authorizedOperationsNone}
 		}
@@ -72,10 +73,10 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 		}
 		return kmsg.MetadataResponseTopic{ErrorCode: code, Topic: &name, AuthorizedOperations: authorizedOperationsNone}
 	}
-	return b.metadataTopic(t, version)
+	return b.metadataTopic(t)
 }
 
-func (b *Broker) metadataTopic(t meta.Topic, _ int16) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	mt := kmsg.MetadataResponseTopic{Topic: &name, TopicID: t.ID, IsInternal: t.Internal, AuthorizedOperations: authorizedOperationsNone}
 	for p := int32(0); p < t.Partitions; p++ {

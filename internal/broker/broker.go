@@ -45,7 +45,6 @@ type Config struct {
 	NodeID        int32
 	AdvertiseHost string
 	AdvertisePort int32
-	ClusterID     string
 	Logger        *slog.Logger
 	Settings      meta.BrokerConfig // Kafka broker properties (num.partitions, ...)
 }
