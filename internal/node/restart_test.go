@@ -274,3 +274,23 @@ func damageFile(t *testing.T, path, how string) {
 		f.Close()
 	}
 }
+
+// TestSigtermShutsDownCleanly stops a child broker with SIGTERM: it must exit
+// with status 0, log its shutdown, and start again with the data intact.
+func TestSigtermShutsDownCleanly(t *testing.T) {
+	dir := t.TempDir()
+	cb := startChild(t, dir)
+	createTopic(t, newAdmin(t, cb.addr), "term", 1, nil)
+	want := produceNumbered(t, newClient(t, cb.addr, kgo.DefaultProduceTopic("term")), "term", 100)
+	if err := cb.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.cmd.Wait(); err != nil {
+		t.Fatalf("broker exit after SIGTERM: %v", err)
+	}
+	if !strings.Contains(cb.log.String(), "eddy node stopped") {
+		t.Fatalf("no clean shutdown in the log:\n%s", cb.log.String())
+	}
+	again := startChild(t, dir)
+	checkSameRecords(t, want, consumeAll(t, again.addr, "term", len(want)))
+}
