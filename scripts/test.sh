@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command README.md gives: formatting, vet, unit and integration
 # tests (with the race detector on the concurrent packages), a short run of
-# every fuzz target, and the client conformance script against a real broker.
+# every fuzz target, franz-go's own integration suite and the client
+# conformance script against a real broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,9 @@ for pkg in $(go list ./...); do
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
 	done
 done
+
+echo "== franz-go's kgo integration suite against eddy"
+bash scripts/kgo-suite.sh
 
 echo "== client conformance (kcat, confluent-kafka-python)"
 bash scripts/conformance/with-broker.sh

@@ -14,8 +14,8 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"reflect"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -173,14 +173,14 @@ func chunksLen(cs []storage.Chunk) int64 {
 	return n
 }
 
-var markerSeq atomic.Uint64
-
-// newMarker returns a record-set placeholder that cannot occur elsewhere in
-// an encoded Fetch response: responses carry no record bytes of their own.
+// newMarker returns a record-set placeholder that cannot be mistaken for
+// anything else in an encoded Fetch response: responses carry no record
+// bytes of their own, and the random part keeps a client from planting a
+// marker in the topic names or IDs it asks for.
 func newMarker() []byte {
 	m := make([]byte, MarkerLen)
-	copy(m, "\x00EDDYSPLICE")
-	binary.BigEndian.PutUint32(m[12:], uint32(markerSeq.Add(1)))
+	binary.BigEndian.PutUint64(m, rand.Uint64())
+	binary.BigEndian.PutUint64(m[8:], rand.Uint64())
 	return m
 }
 

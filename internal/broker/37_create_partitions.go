@@ -31,8 +31,8 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if !ok {
 		return fmt.Errorf("%w: %s", meta.ErrUnknownTopic, rt.Topic)
 	}
-	if rt.Count <= t.Partitions {
-		return fmt.Errorf("%w: topic has %d partitions, asked for %d", meta.ErrInvalidPartitions, t.Partitions, rt.Count)
+	if err := meta.ValidatePartitionGrowth(t, rt.Count); err != nil {
+		return err
 	}
 	if rt.Assignment != nil && len(rt.Assignment) != int(rt.Count-t.Partitions) {
 		return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), rt.Count-t.Partitions)

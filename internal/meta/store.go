@@ -275,8 +275,8 @@ func validateNewTopic(name string, partitions int32, rf int16, configs map[strin
 	if err := ValidateTopicName(name); err != nil {
 		return err
 	}
-	if partitions < 1 {
-		return fmt.Errorf("%w: %d, must be at least 1", ErrInvalidPartitions, partitions)
+	if partitions < 1 || partitions > MaxPartitions {
+		return fmt.Errorf("%w: %d, must be 1 to %d", ErrInvalidPartitions, partitions, MaxPartitions)
 	}
 	if rf != 1 {
 		return fmt.Errorf("%w: %d, must be 1 on a single-node cluster", ErrInvalidReplicationFactor, rf)
@@ -316,14 +316,30 @@ func (s *Store) CreatePartitions(name string, total int32) (Topic, error) {
 		if !ok {
 			return Topic{}, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 		}
-		if total <= t.Partitions {
-			return Topic{}, fmt.Errorf("%w: topic %q has %d partitions, asked for %d; the count can only grow",
-				ErrInvalidPartitions, name, t.Partitions, total)
+		if err := ValidatePartitionGrowth(t, total); err != nil {
+			return Topic{}, err
 		}
 		t.Partitions = total
 		st.put(t)
 		return t, nil
 	})
+}
+
+// MaxPartitions bounds one topic's partitions, as KRaft bounds the records of
+// one operation: each partition is a directory of open files, and a single
+// request must not be able to exhaust the disk or stall the broker.
+const MaxPartitions = 10000
+
+// ValidatePartitionGrowth checks that t may grow to total partitions.
+func ValidatePartitionGrowth(t Topic, total int32) error {
+	if total <= t.Partitions {
+		return fmt.Errorf("%w: topic %q has %d partitions, asked for %d; the count can only grow",
+			ErrInvalidPartitions, t.Name, t.Partitions, total)
+	}
+	if total > MaxPartitions {
+		return fmt.Errorf("%w: %d, at most %d", ErrInvalidPartitions, total, MaxPartitions)
+	}
+	return nil
 }
 
 // SetTopicConfigs replaces all of a topic's config overrides.

@@ -135,3 +135,22 @@ func TestProduceToMissingPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCreateTopicsPartitionBound refuses a topic so large that creating it
+// would stall the broker and fill the disk.
+func TestCreateTopicsPartitionBound(t *testing.T) {
+	tn := startNode(t, "", nil)
+	adm := newAdmin(t, tn.KafkaAddr())
+	res, err := adm.CreateTopic(testContext(t), 1<<31-1, 1, nil, "bomb")
+	if err == nil {
+		err = res.Err
+	}
+	if !errors.Is(err, kerr.InvalidPartitions) {
+		t.Fatalf("creating 2^31-1 partitions: got %v, want INVALID_PARTITIONS", err)
+	}
+	createTopic(t, adm, "small", 1, nil)
+	cres, err := adm.CreatePartitions(testContext(t), 1<<30, "small")
+	if err != nil || !errors.Is(cres["small"].Err, kerr.InvalidPartitions) {
+		t.Fatalf("adding 2^30 partitions: got %v %v, want INVALID_PARTITIONS", err, cres["small"].Err)
+	}
+}

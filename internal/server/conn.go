@@ -43,6 +43,9 @@ func (c *conn) serve() {
 	go func() {
 		defer close(done)
 		defer close(frames)
+		// A client that hangs up cancels what it left in flight, such as
+		// a long-polling fetch, instead of leaving it to run out its wait.
+		defer cancel()
 		c.readFrames(ctx, frames)
 	}()
 	for frame := range frames {

@@ -195,6 +195,11 @@ func (m *Manager) DeleteTopic(topic string) error {
 	m.mu.Unlock()
 	var errs []error
 	for _, l := range logs {
+		// adminMu keeps a checkpoint, retention or DeleteRecords that
+		// already holds this Log from writing into its directory while
+		// (or after) it is removed, which could land in the directory of
+		// a topic re-created under the same name.
+		l.adminMu.Lock()
 		l.close(ErrLogDeleted)
 		l.mu.Lock()
 		segs, delay := l.mu.segments, l.mu.cfg.FileDeleteDelayMs
@@ -204,6 +209,7 @@ func (m *Manager) DeleteTopic(topic string) error {
 			s.removed.Store(true)
 		}
 		errs = append(errs, removeDir(l.dir))
+		l.adminMu.Unlock()
 		m.deleter.schedule(segs, time.Duration(delay)*time.Millisecond)
 		l.logger.Info("deleted log")
 	}
@@ -272,7 +278,7 @@ func (m *Manager) runRetention(ctx context.Context) {
 // checkpointAll persists every log's recovery point.
 func (m *Manager) checkpointAll() {
 	for _, l := range m.logs() {
-		if err := l.persistCheckpoint(); err != nil {
+		if err := l.checkpointIfOpen(); err != nil {
 			l.logger.Error("checkpoint failed", "err", err)
 		}
 	}

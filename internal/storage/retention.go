@@ -85,7 +85,20 @@ func (l *Log) deleteHead(n int, reason string) error {
 	return nil
 }
 
-// persistCheckpoint writes the log start offset and recovery point.
+// checkpointIfOpen persists the checkpoint of a log that is not closing.
+// Holding adminMu across the check and the write keeps DeleteTopic from
+// removing (and a re-create from reusing) the directory in between.
+func (l *Log) checkpointIfOpen() error {
+	l.adminMu.Lock()
+	defer l.adminMu.Unlock()
+	if l.closedErr() != nil {
+		return nil
+	}
+	return l.persistCheckpoint()
+}
+
+// persistCheckpoint writes the log start offset and recovery point; the
+// caller holds adminMu and has checked the log is open.
 func (l *Log) persistCheckpoint() error {
 	l.mu.RLock()
 	cp := checkpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
