@@ -9,6 +9,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/cli/bench"
 	"github.com/eddy-streaming/eddy/internal/cli/cluster"
 	"github.com/eddy-streaming/eddy/internal/cli/consume"
+	"github.com/eddy-streaming/eddy/internal/cli/group"
 	"github.com/eddy-streaming/eddy/internal/cli/produce"
 	"github.com/eddy-streaming/eddy/internal/cli/serve"
 	"github.com/eddy-streaming/eddy/internal/cli/topic"
@@ -29,6 +30,7 @@ func Execute(args []string) error {
 		topic.Command(),
 		produce.Command(),
 		consume.Command(),
+		group.Command(),
 		cluster.Command(),
 		bench.Command(),
 	)
