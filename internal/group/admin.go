@@ -1,0 +1,161 @@
+package group
+
+// DescribeGroups v0–v6, ListGroups v0–v5 (v4 states filter, v5 types
+// filter: every group here is "classic"), DeleteGroups v0–v3. No ACLs:
+// authorized operations, when asked for, are all of a group's.
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// groupOperations is READ, DELETE and DESCRIBE as an ACL operation bitset.
+const groupOperations = 1<<int(kmsg.ACLOperationRead) | 1<<int(kmsg.ACLOperationDelete) | 1<<int(kmsg.ACLOperationDescribe)
+
+func (c *coordinator) describe(r *kmsg.DescribeGroupsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range r.Groups {
+		dg := kmsg.NewDescribeGroupsResponseGroup()
+		dg.Group, dg.State = id, stateDead.String()
+		if r.IncludeAuthorizedOperations {
+			dg.AuthorizedOperations = groupOperations
+		}
+		if g := c.groups[id]; g != nil {
+			g.describe(&dg)
+		} else if r.Version >= 6 {
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
+}
+
+// describe is Kafka's group summary: protocol, metadata and assignments
+// only while Stable.
+func (g *group) describe(dg *kmsg.DescribeGroupsResponseGroup) {
+	dg.State, dg.ProtocolType = g.state.String(), g.protocolType
+	stable := g.state == stateStable
+	if stable {
+		dg.Protocol = g.protocol
+	}
+	for _, m := range g.sortedMembers() {
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.host
+		if stable {
+			dm.ProtocolMetadata, dm.MemberAssignment = m.metadataFor(g.protocol), m.assignment
+		}
+		dg.Members = append(dg.Members, dm)
+	}
+}
+
+func (c *coordinator) list(r *kmsg.ListGroupsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
+	if len(r.TypesFilter) > 0 && !slices.ContainsFunc(r.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
+		return resp
+	}
+	for _, g := range c.sortedGroups() {
+		state := g.state.String()
+		if len(r.StatesFilter) > 0 && !slices.ContainsFunc(r.StatesFilter, func(s string) bool { return strings.EqualFold(s, state) }) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, state, "classic"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	return resp
+}
+
+// deleteGroups deletes Empty groups with their offsets.
+func (c *coordinator) deleteGroups(r *kmsg.DeleteGroupsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range r.Groups {
+		dg := kmsg.NewDeleteGroupsResponseGroup()
+		dg.Group = id
+		g := c.groups[id]
+		switch {
+		case g == nil:
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+		case g.state != stateEmpty:
+			dg.ErrorCode = kerr.NonEmptyGroup.Code
+		default:
+			g.deleteAll()
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
+}
+
+// deleteAll tombstones g's offsets and metadata and forgets g.
+func (g *group) deleteAll() {
+	tps := make([]topicPartition, 0, len(g.offsets))
+	for tp := range g.offsets {
+		tps = append(tps, tp)
+	}
+	slices.SortFunc(tps, compareTP)
+	for _, tp := range tps {
+		g.deleteOffset(tp)
+	}
+	g.c.emit(groupRecord(g.id, nil))
+	delete(g.c.groups, g.id)
+}
+
+// replayOffset applies an offset record (nil: tombstone).
+func (c *coordinator) replayOffset(groupID string, tp topicPartition, v *kmsg.OffsetCommitValue) {
+	if v == nil {
+		if g := c.groups[groupID]; g != nil {
+			delete(g.offsets, tp)
+		}
+		return
+	}
+	g := c.getOrCreate(groupID, time.Time{})
+	e := &offsetEntry{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTime: v.CommitTimestamp, expireTime: -1}
+	if v.Version < 3 {
+		e.leaderEpoch = -1
+	}
+	if v.Version == 1 {
+		e.expireTime = v.ExpireTimestamp
+	}
+	g.offsets[tp] = e
+}
+
+// replayGroup applies a group metadata record (nil: tombstone, which
+// leaves any offsets recorded later).
+func (c *coordinator) replayGroup(groupID string, v *kmsg.GroupMetadataValue) {
+	g := c.getOrCreate(groupID, time.Time{})
+	g.members, g.static, g.leader, g.protocol, g.protocolType = make(map[string]*member), make(map[string]string), "", "", ""
+	g.hasMetadata, g.state, g.stateSince, g.seq = false, stateEmpty, time.Time{}, 0
+	if v == nil {
+		return
+	}
+	g.hasMetadata, g.protocolType, g.generation = true, v.ProtocolType, v.Generation
+	if v.Protocol != nil {
+		g.protocol = *v.Protocol
+	}
+	if v.Leader != nil {
+		g.leader = *v.Leader
+	}
+	if v.Version >= 2 && v.CurrentStateTimestamp >= 0 {
+		g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+	}
+	for _, vm := range v.Members {
+		g.seq++
+		m := &member{id: vm.MemberID, instanceID: vm.InstanceID, clientID: vm.ClientID, host: vm.ClientHost,
+			rebalanceTimeout: vm.RebalanceTimeoutMillis, sessionTimeout: vm.SessionTimeoutMillis,
+			protocolType: v.ProtocolType, assignment: vm.Assignment, seq: g.seq,
+			protocols: []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}}}
+		if m.rebalanceTimeout <= 0 {
+			m.rebalanceTimeout = m.sessionTimeout
+		}
+		g.members[m.id] = m
+		if m.instanceID != nil {
+			g.static[*m.instanceID] = m.id
+		}
+	}
+	if len(g.members) > 0 {
+		g.state = stateStable
+	}
+}

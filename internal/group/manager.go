@@ -1,0 +1,305 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+// Config configures a Manager.
+type Config struct {
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// NumPartitions is the partition count of __consumer_offsets.
+	NumPartitions int32
+	// Log returns a __consumer_offsets partition log, nil if it does not
+	// exist (the partition's groups are then unavailable until it does).
+	Log func(partition int32) *storage.Log
+	// PartitionExists reports whether offsets may be committed for a
+	// topic partition.
+	PartitionExists func(topic string, partition int32) bool
+	// TopicName and TopicID map topic IDs for OffsetCommit and
+	// OffsetFetch v10+; nil answers topic IDs with UNKNOWN_TOPIC_ID.
+	TopicName func(id [16]byte) (string, bool)
+	TopicID   func(topic string) ([16]byte, bool)
+	// Settings holds the group.* and offsets.* broker properties.
+	Settings meta.BrokerConfig
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.NumPartitions < 1:
+		return fmt.Errorf("group: NumPartitions %d < 1", c.NumPartitions)
+	case c.Log == nil:
+		return errors.New("group: Log is nil")
+	}
+	return nil
+}
+
+// Manager serves the group APIs for every __consumer_offsets partition:
+// one runner goroutine, owning one coordinator core, per partition.
+type Manager struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	runners []*runner
+	nextID  atomic.Uint64 // reply ids
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// NewManager starts one coordinator per __consumer_offsets partition. Each
+// loads its groups from its log in the background and answers
+// COORDINATOR_LOAD_IN_PROGRESS until done; WaitLoaded waits for that.
+func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PartitionExists == nil {
+		cfg.PartitionExists = func(string, int32) bool { return true }
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	settings := readSettings(cfg.Settings)
+	for p := range cfg.NumPartitions {
+		r := newRunner(m, p, settings)
+		m.runners = append(m.runners, r)
+		m.wg.Add(1)
+		go r.run()
+	}
+	return m, nil
+}
+
+// WaitLoaded waits until every partition has finished its first load (or
+// failed it), or ctx ends.
+func (m *Manager) WaitLoaded(ctx context.Context) error {
+	for _, r := range m.runners {
+		select {
+		case <-r.firstLoad:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close stops every coordinator. Requests still waiting are answered with
+// NOT_COORDINATOR, which sends clients to look for the new coordinator.
+func (m *Manager) Close() error {
+	m.closed.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+	})
+	return nil
+}
+
+// clientKey is the context key of a request's client facts.
+type clientKey struct{}
+
+// ClientInfo is what DescribeGroups reports about a member's connection.
+type ClientInfo struct {
+	ClientID, Host string
+}
+
+// WithClient returns ctx carrying the request's client id and host, which
+// JoinGroup stores with the member (and uses in generated member ids).
+func WithClient(ctx context.Context, ci ClientInfo) context.Context {
+	return context.WithValue(ctx, clientKey{}, ci)
+}
+
+func clientFrom(ctx context.Context) ClientInfo {
+	ci, _ := ctx.Value(clientKey{}).(ClientInfo)
+	return ci
+}
+
+// Handle answers a group API request (its version set). Requests naming
+// several groups are split by partition and the answers merged.
+func (m *Manager) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.SyncGroupRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.HeartbeatRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.LeaveGroupRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.OffsetCommitRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.OffsetDeleteRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.OffsetFetchRequest:
+		if r.Version < 8 {
+			return m.one(ctx, r.Group, req), nil
+		}
+		return m.offsetFetchGroups(ctx, r), nil
+	case *kmsg.DescribeGroupsRequest:
+		return m.describeGroups(ctx, r), nil
+	case *kmsg.DeleteGroupsRequest:
+		return m.deleteGroups(ctx, r), nil
+	case *kmsg.ListGroupsRequest:
+		return m.listGroups(ctx, r), nil
+	}
+	return nil, fmt.Errorf("%w: api key %d", errUnsupported, req.Key())
+}
+
+// one sends a single-group request to the group's coordinator.
+func (m *Manager) one(ctx context.Context, groupID string, req kmsg.Request) kmsg.Response {
+	return m.runners[PartitionFor(groupID, m.cfg.NumPartitions)].do(ctx, req)
+}
+
+// offsetFetchGroups splits an OffsetFetch v8+ by partition.
+func (m *Manager) offsetFetchGroups(ctx context.Context, r *kmsg.OffsetFetchRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(r.Groups))
+	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i].Group }) {
+		sub := *r
+		sub.Groups = nil
+		for _, i := range idx {
+			sub.Groups = append(sub.Groups, r.Groups[i])
+		}
+		sr := m.runners[p].do(ctx, &sub).(*kmsg.OffsetFetchResponse)
+		for j, i := range idx {
+			resp.Groups[i] = sr.Groups[j]
+		}
+		resp.ThrottleMillis = max(resp.ThrottleMillis, sr.ThrottleMillis)
+	}
+	return resp
+}
+
+// describeGroups splits a DescribeGroups by partition.
+func (m *Manager) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	resp.Groups = make([]kmsg.DescribeGroupsResponseGroup, len(r.Groups))
+	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i] }) {
+		sub := *r
+		sub.Groups = nil
+		for _, i := range idx {
+			sub.Groups = append(sub.Groups, r.Groups[i])
+		}
+		sr := m.runners[p].do(ctx, &sub).(*kmsg.DescribeGroupsResponse)
+		for j, i := range idx {
+			resp.Groups[i] = sr.Groups[j]
+		}
+	}
+	return resp
+}
+
+// deleteGroups splits a DeleteGroups by partition.
+func (m *Manager) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	resp.Groups = make([]kmsg.DeleteGroupsResponseGroup, len(r.Groups))
+	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i] }) {
+		sub := *r
+		sub.Groups = nil
+		for _, i := range idx {
+			sub.Groups = append(sub.Groups, r.Groups[i])
+		}
+		sr := m.runners[p].do(ctx, &sub).(*kmsg.DeleteGroupsResponse)
+		for j, i := range idx {
+			resp.Groups[i] = sr.Groups[j]
+		}
+	}
+	return resp
+}
+
+// byPartition groups the indexes 0..n-1 by the partition of group(i), in
+// partition order.
+func (m *Manager) byPartition(n int, group func(int) string) map[int32][]int {
+	out := make(map[int32][]int)
+	for i := range n {
+		p := PartitionFor(group(i), m.cfg.NumPartitions)
+		out[p] = append(out[p], i)
+	}
+	return out
+}
+
+// listGroups asks every coordinator; a partition still loading makes the
+// answer COORDINATOR_LOAD_IN_PROGRESS with the groups known so far, as
+// Kafka does.
+func (m *Manager) listGroups(ctx context.Context, r *kmsg.ListGroupsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
+	for _, run := range m.runners {
+		sr := run.do(ctx, r).(*kmsg.ListGroupsResponse)
+		if sr.ErrorCode != 0 && resp.ErrorCode == 0 {
+			resp.ErrorCode = sr.ErrorCode
+		}
+		resp.Groups = append(resp.Groups, sr.Groups...)
+	}
+	return resp
+}
+
+// settings are the broker properties the cores read, resolved once.
+type settings struct {
+	initialDelay    time.Duration
+	minSession      int32
+	maxSession      int32
+	maxSize         int
+	retention       time.Duration
+	retentionCheck  time.Duration
+	maxMetadataSize int
+}
+
+// Kafka's defaults, used for properties internal/meta does not define.
+const (
+	defaultInitialDelayMs      = 3000
+	defaultMinSessionMs        = 6000
+	defaultMaxSessionMs        = 1800000
+	defaultMaxSize             = 1<<31 - 1
+	defaultRetentionMinutes    = 7 * 24 * 60
+	defaultRetentionCheckMs    = 600000
+	defaultOffsetMetadataBytes = 4096
+)
+
+func readSettings(c meta.BrokerConfig) settings {
+	return settings{
+		initialDelay:    time.Duration(settingInt(c, "group.initial.rebalance.delay.ms", defaultInitialDelayMs)) * time.Millisecond,
+		minSession:      int32(settingInt(c, "group.min.session.timeout.ms", defaultMinSessionMs)),
+		maxSession:      int32(settingInt(c, "group.max.session.timeout.ms", defaultMaxSessionMs)),
+		maxSize:         int(settingInt(c, "group.max.size", defaultMaxSize)),
+		retention:       time.Duration(settingInt(c, "offsets.retention.minutes", defaultRetentionMinutes)) * time.Minute,
+		retentionCheck:  time.Duration(settingInt(c, "offsets.retention.check.interval.ms", defaultRetentionCheckMs)) * time.Millisecond,
+		maxMetadataSize: int(settingInt(c, "offset.metadata.max.bytes", defaultOffsetMetadataBytes)),
+	}
+}
+
+// settingInt reads an integer property, or def if internal/meta does not
+// define it (Value answers "" for unknown names) or it does not parse.
+func settingInt(c meta.BrokerConfig, name string, def int64) int64 {
+	v, _ := c.Value(name)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// notCoordinator answers req with NOT_COORDINATOR.
+func notCoordinator(req kmsg.Request) kmsg.Response {
+	return errorResponse(req, kerr.NotCoordinator.Code)
+}

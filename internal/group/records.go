@@ -1,0 +1,164 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+// Versions of the __consumer_offsets records written (Kafka's own: the key
+// version tells the record kind, docs/format/group.md).
+const (
+	offsetKeyVersion   = 1 // OffsetCommitKey (0 and 1 are offset keys)
+	groupKeyVersion    = 2 // GroupMetadataKey
+	offsetValueVersion = 3 // OffsetCommitValue with leader epoch, no expire timestamp
+	groupValueVersion  = 3 // GroupMetadataValue with instance ids
+)
+
+var errBadRecord = errors.New("group: bad __consumer_offsets record")
+
+// offsetRecord is the record of a committed offset; a nil value (o == nil)
+// is the tombstone of a deleted or expired one.
+func offsetRecord(groupID string, tp topicPartition, o *offsetEntry) record.Record {
+	k := kmsg.NewOffsetCommitKey()
+	k.Version, k.Group, k.Topic, k.Partition = offsetKeyVersion, groupID, tp.topic, tp.partition
+	rec := record.Record{Key: k.AppendTo(nil)}
+	if o != nil {
+		v := kmsg.NewOffsetCommitValue()
+		v.Version, v.Offset, v.LeaderEpoch, v.Metadata = offsetValueVersion, o.offset, o.leaderEpoch, o.metadata
+		v.CommitTimestamp = o.commitTime
+		rec.Value = v.AppendTo(nil)
+	}
+	return rec
+}
+
+// groupRecord is the metadata record of g; nil g is a deleted group's
+// tombstone.
+func groupRecord(groupID string, v *kmsg.GroupMetadataValue) record.Record {
+	k := kmsg.NewGroupMetadataKey()
+	k.Version, k.Group = groupKeyVersion, groupID
+	rec := record.Record{Key: k.AppendTo(nil)}
+	if v != nil {
+		v.Version = groupValueVersion
+		rec.Value = v.AppendTo(nil)
+	}
+	return rec
+}
+
+// replayer is what a log replay feeds.
+type replayer interface {
+	replayOffset(groupID string, tp topicPartition, v *kmsg.OffsetCommitValue)
+	replayGroup(groupID string, v *kmsg.GroupMetadataValue)
+}
+
+// replayRecord applies one __consumer_offsets record: the latest record per
+// key wins and a nil value deletes. Records of kinds this coordinator does
+// not know (KIP-848 consumer groups, share groups) are skipped.
+func replayRecord(c replayer, key, value []byte) error {
+	if len(key) < 2 {
+		return fmt.Errorf("%w: key of %d bytes", errBadRecord, len(key))
+	}
+	switch version := int16(key[0])<<8 | int16(key[1]); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("%w: offset key: %v", errBadRecord, err)
+		}
+		tp := topicPartition{k.Topic, k.Partition}
+		if value == nil {
+			c.replayOffset(k.Group, tp, nil)
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("%w: offset value: %v", errBadRecord, err)
+		}
+		c.replayOffset(k.Group, tp, &v)
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("%w: group key: %v", errBadRecord, err)
+		}
+		if value == nil {
+			c.replayGroup(k.Group, nil)
+			return nil
+		}
+		var v kmsg.GroupMetadataValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("%w: group value: %v", errBadRecord, err)
+		}
+		c.replayGroup(k.Group, &v)
+	}
+	return nil
+}
+
+// replayChunk is the read size of a replay.
+const replayChunk = 1 << 20
+
+// replayLog feeds every record of l, from its start, to c. A record that
+// does not decode is logged and skipped: one bad record must not take the
+// partition's other groups down.
+func replayLog(ctx context.Context, l *storage.Log, c *coordinator) error {
+	for off := l.LogStartOffset(); ; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := l.Read(off, replayChunk, true)
+		if err != nil {
+			return err
+		}
+		next, err := replayChunks(res.Chunks, c)
+		if err != nil {
+			return err
+		}
+		if next <= off || next >= res.HighWatermark {
+			return nil
+		}
+		off = next
+	}
+}
+
+// replayChunks replays whole batches and returns the offset after the last.
+func replayChunks(chunks []storage.Chunk, c *coordinator) (int64, error) {
+	var next int64 = -1
+	for _, ch := range chunks {
+		b, err := ch.ReadAll()
+		if err != nil {
+			return next, err
+		}
+		for len(b) >= record.HeaderSize {
+			h, err := record.ParseHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return next, fmt.Errorf("%w: batch header: %v", errBadRecord, err)
+			}
+			batch := b[:h.Size()]
+			b = b[h.Size():]
+			next = h.LastOffset() + 1
+			c.replayBatch(batch)
+		}
+	}
+	return next, nil
+}
+
+// replayBatch applies the records of one batch; control and undecodable
+// batches are skipped.
+func (c *coordinator) replayBatch(batch []byte) {
+	h, recs, err := record.Records(batch)
+	if err != nil {
+		c.log.Warn("skipping undecodable __consumer_offsets batch", "offset", h.BaseOffset, "err", err)
+		return
+	}
+	if h.IsControl() {
+		return
+	}
+	for _, rec := range recs {
+		if err := replayRecord(c, rec.Key, rec.Value); err != nil {
+			c.log.Warn("skipping __consumer_offsets record", "offset", h.BaseOffset+int64(rec.OffsetDelta), "err", err)
+		}
+	}
+}
