@@ -484,4 +484,3 @@ func describeFetch(r *kmsg.OffsetFetchResponse) string {
 	}
 	return s
 }
-
