@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -40,6 +41,9 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
+		if nameErr == nil && meta.IsInternalTopic(name) {
+			nameErr = kerr.InvalidTopicException // only the broker writes internal topics
+		}
 		if fail != nil {
 			nameErr = fail
 		}

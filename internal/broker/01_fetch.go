@@ -40,7 +40,7 @@ func handleFetch(b *Broker, ctx context.Context, r *Request) (*Response, error) 
 			out.resp = resp
 			return out.finish(), nil
 		}
-		if !waitAny(ctx, wakeups, deadline) {
+		if !waitAny(ctx, r.Hangup, wakeups, deadline) {
 			out.resp = resp
 			return out.finish(), nil
 		}
@@ -187,18 +187,19 @@ func newMarker() []byte {
 // MarkerLen is the length of a splice marker.
 const MarkerLen = 16
 
-// waitAny blocks until one of chans closes (true), or the deadline passes
-// or ctx ends (false).
-func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
+// waitAny blocks until one of chans closes (true), or the deadline passes,
+// ctx ends or the client hangs up (false).
+func waitAny(ctx context.Context, hangup <-chan struct{}, chans []<-chan struct{}, deadline time.Time) bool {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases := make([]reflect.SelectCase, 0, len(chans)+3)
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(hangup)})
 	for _, c := range chans {
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
 	}
 	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 2
+	return chosen >= 3
 }

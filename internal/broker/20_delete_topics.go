@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
 func handleDeleteTopics(b *Broker, _ context.Context, r *Request) (*Response, error) {
@@ -41,8 +43,11 @@ func (b *Broker) deleteRequestedTopic(rt kmsg.DeleteTopicsRequestTopic, enabled 
 		out.ErrorCode = kerr.UnknownTopicID.Code
 		return out
 	}
-	if !enabled {
+	if !enabled || meta.IsInternalTopic(name) {
 		err := fmt.Errorf("%w: delete.topic.enable is false", kerr.TopicDeletionDisabled)
+		if enabled {
+			err = fmt.Errorf("%w: %s is internal to the broker", kerr.InvalidTopicException, name)
+		}
 		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 		return out
 	}

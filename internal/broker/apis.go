@@ -30,5 +30,16 @@ func init() {
 		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
 		kmsg.DescribeCluster.Int16():         {0, 2, handleDescribeCluster},
+		kmsg.FindCoordinator.Int16():         {0, 6, handleFindCoordinator},
+		kmsg.OffsetCommit.Int16():            {2, 10, handleGroupRequest},
+		kmsg.OffsetFetch.Int16():             {1, 10, handleGroupRequest},
+		kmsg.JoinGroup.Int16():               {0, 9, handleGroupRequest},
+		kmsg.Heartbeat.Int16():               {0, 4, handleGroupRequest},
+		kmsg.LeaveGroup.Int16():              {0, 5, handleGroupRequest},
+		kmsg.SyncGroup.Int16():               {0, 5, handleGroupRequest},
+		kmsg.DescribeGroups.Int16():          {0, 6, handleGroupRequest},
+		kmsg.ListGroups.Int16():              {0, 5, handleGroupRequest},
+		kmsg.DeleteGroups.Int16():            {0, 3, handleGroupRequest},
+		kmsg.OffsetDelete.Int16():            {0, 0, handleGroupRequest},
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 	"github.com/eddy-streaming/eddy/internal/txn"
@@ -21,8 +22,12 @@ import (
 // Request is one decoded Kafka request with the header fields handlers use.
 type Request struct {
 	ClientID      string
+	ClientHost    string // the peer's IP address, as group descriptions show it
 	CorrelationID int32
 	Msg           kmsg.Request // version already set
+	// Hangup closes when the client has hung up; waits that only serve
+	// the client (long polls) end there. Nil never closes.
+	Hangup <-chan struct{}
 }
 
 // Response is a handler's answer. Splices, used by Fetch only, name byte
@@ -51,11 +56,12 @@ type Config struct {
 
 // Broker serves Kafka API requests for one node.
 type Broker struct {
-	cfg  Config
-	log  *slog.Logger
-	logs *storage.Manager
-	meta *meta.Store
-	pids *txn.IDAllocator
+	cfg    Config
+	log    *slog.Logger
+	logs   *storage.Manager
+	meta   *meta.Store
+	pids   *txn.IDAllocator
+	groups *group.Manager
 
 	// topicMu serialises topic-shaping admin operations (create, delete,
 	// add partitions, config changes) so the metadata store and the logs
@@ -64,10 +70,14 @@ type Broker struct {
 }
 
 // New returns a Broker over opened storage and metadata, creating any log
-// the metadata names that storage lacks.
-func New(cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
+// the metadata names that storage lacks, and starts the group coordinators.
+// Close it before closing storage.
+func New(ctx context.Context, cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, pids: pids}
 	if err := b.reconcileLogs(); err != nil {
+		return nil, err
+	}
+	if err := b.startGroups(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil

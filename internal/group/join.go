@@ -234,7 +234,8 @@ func (g *group) replaceStatic(now time.Time, p *parked, ci ClientInfo, m *member
 		delete(g.pendingSync, old)
 		g.pendingSync[m.id] = true
 	}
-	if g.state == stateStable && m.sameProtocols(r.Protocols) && r.ProtocolType == g.protocolType {
+	if g.state == stateStable && r.ProtocolType == g.protocolType && g.keepsProtocol(m, r.Protocols) {
+		m.protocols = r.Protocols
 		m.clientID, m.host = ci.ClientID, ci.Host
 		m.sessionTimeout, m.rebalanceTimeout = r.SessionTimeoutMillis, max(r.RebalanceTimeoutMillis, r.SessionTimeoutMillis)
 		m.expires = now.Add(m.session())
@@ -246,6 +247,19 @@ func (g *group) replaceStatic(now time.Time, p *parked, ci ClientInfo, m *member
 	g.updateMember(m, p, ci)
 	g.maybeRebalance(now)
 	return nil
+}
+
+// keepsProtocol reports whether the group would select the same protocol
+// with m's protocols replaced by ps. Kafka skips the rebalance of a rejoining
+// static member on this test alone: the metadata bytes may differ (a
+// cooperative member's owned partitions, say) without the subscription
+// changing.
+func (g *group) keepsProtocol(m *member, ps []kmsg.JoinGroupRequestProtocol) bool {
+	prev := m.protocols
+	m.protocols = ps
+	same := g.selectProtocol() == g.protocol
+	m.protocols = prev
+	return same
 }
 
 func (c *coordinator) sync(now time.Time, id replyID, r *kmsg.SyncGroupRequest) kmsg.Response {

@@ -51,6 +51,8 @@ var brokerOnly = []ConfigDef{
 		Validate: intAtLeast(1), Doc: "Partition count of topics created without one."},
 	{Name: "offsets.retention.minutes", Type: kmsg.ConfigTypeInt, Default: "10080", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "How long committed offsets of an empty group are kept."},
+	{Name: "offset.metadata.max.bytes", Type: kmsg.ConfigTypeInt, Default: "4096", HasDefault: true,
+		Validate: intAtLeast(0), Doc: "Largest metadata string a committed offset may carry."},
 	{Name: "offsets.retention.check.interval.ms", Type: kmsg.ConfigTypeLong, Default: "600000", HasDefault: true,
 		Validate: longAtLeast(1), Doc: "How often expired offsets are removed."},
 	{Name: "offsets.topic.num.partitions", Type: kmsg.ConfigTypeInt, Default: "50", HasDefault: true,

@@ -87,13 +87,14 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 
 	// An API we do not serve, whose answer has a top-level error code, gets
 	// UNSUPPORTED_VERSION rather than a dropped connection.
-	body, err = exchange(t, tn.KafkaAddr(), frame(kmsg.ListGroups.Int16(), 0, nil))
+	acls := kmsg.NewPtrDescribeACLsRequest()
+	body, err = exchange(t, tn.KafkaAddr(), frame(kmsg.DescribeACLs.Int16(), 0, acls.AppendTo(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg := kmsg.NewPtrListGroupsResponse()
-	if err := lg.ReadFrom(body[4:]); err != nil || lg.ErrorCode != kerr.UnsupportedVersion.Code {
-		t.Fatalf("ListGroups v0: err %v code %d", err, lg.ErrorCode)
+	da := kmsg.NewPtrDescribeACLsResponse()
+	if err := da.ReadFrom(body[4:]); err != nil || da.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("DescribeACLs v0: err %v code %d", err, da.ErrorCode)
 	}
 }
 

@@ -55,6 +55,7 @@ type Node struct {
 	cfg       Config
 	log       *slog.Logger
 	logs      *storage.Manager
+	broker    *broker.Broker
 	kafka     *server.Server
 	kafkaAddr net.Addr
 	http      *http.Server
@@ -120,11 +121,12 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 		ln.Close()
 		return err
 	}
-	b, err := broker.New(broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log, Settings: settings}, n.logs, store, pids)
+	b, err := broker.New(ctx, broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log, Settings: settings}, n.logs, store, pids)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("starting broker: %w", err)
 	}
+	n.broker = b
 	n.kafka, err = server.New(server.Config{Logger: n.log, MaxRequestBytes: int32(settings.Int("socket.request.max.bytes"))}, b)
 	if err != nil {
 		ln.Close()
@@ -203,6 +205,9 @@ func (n *Node) Close() error {
 		errs = append(errs, n.kafka.Close())
 	}
 	n.wg.Wait()
+	if n.broker != nil {
+		errs = append(errs, n.broker.Close())
+	}
 	if n.logs != nil {
 		errs = append(errs, n.logs.Close())
 	}

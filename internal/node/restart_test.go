@@ -87,11 +87,12 @@ type childBroker struct {
 	log  *syncBuffer
 }
 
-func startChild(t *testing.T, dir string) *childBroker {
+func startChild(t *testing.T, dir string, args ...string) *childBroker {
 	t.Helper()
 	addr := freeAddr(t)
 	cb := &childBroker{addr: addr, log: &syncBuffer{}}
-	cb.cmd = exec.Command(eddyBinary(t), "serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", "")
+	args = append([]string{"serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
+	cb.cmd = exec.Command(eddyBinary(t), args...)
 	cb.cmd.Stdout, cb.cmd.Stderr = cb.log, cb.log
 	if err := cb.cmd.Start(); err != nil {
 		t.Fatal(err)

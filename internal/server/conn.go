@@ -23,14 +23,22 @@ const pipelineDepth = 8
 
 // conn is one client connection.
 type conn struct {
-	s   *Server
-	c   net.Conn
-	log *slog.Logger
-	w   *bufio.Writer
+	s    *Server
+	c    net.Conn
+	host string // peer IP, without the port
+	log  *slog.Logger
+	w    *bufio.Writer
+	// hangup closes when the client stops sending (EOF or a bad frame).
+	hangup chan struct{}
 }
 
 func newConn(s *Server, c net.Conn) *conn {
-	return &conn{s: s, c: c, log: s.log.With("remote", c.RemoteAddr().String()), w: bufio.NewWriterSize(c, 64<<10)}
+	remote := c.RemoteAddr().String()
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	return &conn{s: s, c: c, host: host, log: s.log.With("remote", remote), w: bufio.NewWriterSize(c, 64<<10), hangup: make(chan struct{})}
 }
 
 // serve runs the connection until it fails or the server closes: a reader
@@ -43,9 +51,10 @@ func (c *conn) serve() {
 	go func() {
 		defer close(done)
 		defer close(frames)
-		// A client that hangs up cancels what it left in flight, such as
-		// a long-polling fetch, instead of leaving it to run out its wait.
-		defer cancel()
+		// A client that hangs up ends the waits it left in flight, such as
+		// a long-polling fetch; requests it sent are still carried out,
+		// as an acks=0 producer that closes at once expects.
+		defer close(c.hangup)
 		c.readFrames(ctx, frames)
 	}()
 	for frame := range frames {
@@ -121,7 +130,7 @@ func (c *conn) dispatch(ctx context.Context, h header) (resp *broker.Response, e
 			resp, err = nil, fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return c.s.broker.Handle(ctx, &broker.Request{ClientID: h.clientID, CorrelationID: h.correlationID, Msg: h.req})
+	return c.s.broker.Handle(ctx, &broker.Request{ClientID: h.clientID, ClientHost: c.host, CorrelationID: h.correlationID, Msg: h.req, Hangup: c.hangup})
 }
 
 // unsupported answers a version we do not serve. ApiVersions gets the v0

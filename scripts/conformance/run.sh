@@ -99,4 +99,8 @@ ok "kcat -Q latest offset is 100"
 echo "== conformance.py"
 $PY "$HERE/conformance.py" "$ADDR" || fail "conformance.py (confluent-kafka) checks failed, see above"
 
+# 7. confluent-kafka consumer groups: split, commit, resume.
+echo "== groups.py"
+$PY "$HERE/groups.py" "$ADDR" || fail "groups.py (confluent-kafka consumer groups) checks failed, see above"
+
 echo "run.sh: all conformance checks passed against $ADDR"

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streaming/eddy/internal/cli/client/clienttest"
@@ -30,7 +29,7 @@ func seed(t *testing.T, addr, topic string, n int, base time.Time) {
 }
 
 func TestConsume(t *testing.T) {
-	addr := clienttest.Cluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	addr := clienttest.Eddy(t, nil, map[string]int32{"t": 2})
 	base := time.UnixMilli(1700000000000)
 	seed(t, addr, "t", 6, base) // p0: a c e at offsets 0..2, p1: b d f
 
@@ -78,7 +77,7 @@ func TestConsume(t *testing.T) {
 // TestConsumeUntilCancelled checks that without -n the command prints what
 // there is and returns nil once its context ends, as on SIGINT.
 func TestConsumeUntilCancelled(t *testing.T) {
-	addr := clienttest.Cluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	addr := clienttest.Eddy(t, nil, map[string]int32{"t": 2})
 	seed(t, addr, "t", 4, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()

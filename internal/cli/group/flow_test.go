@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -64,7 +63,7 @@ func runSteps(t *testing.T, addr string, steps []step) {
 }
 
 func TestGroupFlow(t *testing.T) {
-	addr := clienttest.Cluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, topic))
+	addr := clienttest.Eddy(t, map[string]string{"group.initial.rebalance.delay.ms": "0"}, map[string]int32{topic: 2})
 	produce(t, addr)
 	consumer := startConsumer(t, addr, map[int32]int64{0: 7, 1: 3})
 	commitAdmin(t, addr, "batch", 0, 2, "by-test")

@@ -4,9 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streaming/eddy/internal/cli/client/clienttest"
@@ -57,7 +57,7 @@ func TestTrimEOL(t *testing.T) {
 }
 
 func TestProduce(t *testing.T) {
-	addr := clienttest.Cluster(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
+	addr := clienttest.Eddy(t, nil, map[string]int32{"t": 3})
 	tests := []struct {
 		name     string
 		stdin    string
@@ -97,7 +97,7 @@ func TestProduce(t *testing.T) {
 				t.Errorf("stderr = %q, want %q", res.Stderr, tt.stderr)
 			}
 			total += tt.wantRecs
-			if got := countRecords(t, addr, "t"); got != total {
+			if got := waitRecords(t, addr, "t", total); got != total {
 				t.Errorf("topic holds %d records, want %d", got, total)
 			}
 		})
@@ -105,7 +105,7 @@ func TestProduce(t *testing.T) {
 }
 
 func TestProduceMissingTopic(t *testing.T) {
-	addr := clienttest.Cluster(t, kfake.NumBrokers(1))
+	addr := clienttest.Eddy(t, nil, nil)
 	res := clienttest.Run(t, Command, "a\n", "nope", "-b", addr, "--format", "json")
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
 		t.Fatalf("error = %v, want UNKNOWN_TOPIC_OR_PARTITION", res.Err)
@@ -116,6 +116,20 @@ func TestProduceMissingTopic(t *testing.T) {
 }
 
 // countRecords sums the high watermarks of topic's partitions.
+// waitRecords counts the topic's records until there are want of them or
+// five seconds pass: an acks=0 produce returns before the broker appends.
+func waitRecords(t *testing.T, addr, topic string, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := countRecords(t, addr, topic)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func countRecords(t *testing.T, addr, topic string) int {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/eddy-streaming/eddy/internal/cli/client/clienttest"
 	"github.com/eddy-streaming/eddy/internal/cli/consume"
@@ -60,7 +59,7 @@ func runSteps(t *testing.T, addr string, steps []step) {
 }
 
 func TestTopicProduceConsumeFlow(t *testing.T) {
-	addr := clienttest.Cluster(t, kfake.NumBrokers(1), kfake.DefaultNumPartitions(2))
+	addr := clienttest.Eddy(t, map[string]string{"num.partitions": "2"}, nil)
 	runSteps(t, addr, []step{
 		{name: "create dry run", cmd: topic.Command, args: []string{"create", "orders", "-p", "3", "--dry-run"},
 			want: []string{"orders", "valid (dry run)"}},

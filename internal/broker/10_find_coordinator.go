@@ -1,0 +1,42 @@
+package broker
+
+// FindCoordinator v0–v6 (v4+ batches keys). Groups (key type 0) are
+// coordinated by the owner of their __consumer_offsets partition, which on
+// a single node is this node. Transaction (1) and share-group (2)
+// coordinators do not exist yet and are refused with a non-retriable error.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleFindCoordinator(b *Broker, _ context.Context, r *Request) (*Response, error) {
+	req := r.Msg.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	if req.Version < 4 {
+		c := b.coordinatorFor(req.CoordinatorKey, req.CoordinatorType)
+		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+		return respond(resp)
+	}
+	for _, key := range req.CoordinatorKeys {
+		resp.Coordinators = append(resp.Coordinators, b.coordinatorFor(key, req.CoordinatorType))
+	}
+	return respond(resp)
+}
+
+func (b *Broker) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
+	c := kmsg.NewFindCoordinatorResponseCoordinator()
+	c.Key, c.NodeID = key, -1
+	if keyType != 0 {
+		err := fmt.Errorf("%w: coordinator key type %d is not supported yet", kerr.InvalidRequest, keyType)
+		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
+		return c
+	}
+	self := b.self()
+	c.NodeID, c.Host, c.Port = self.NodeID, self.Host, self.Port
+	return c
+}
