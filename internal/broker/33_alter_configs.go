@@ -23,24 +23,38 @@ import (
 func handleAlterConfigs(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	alterEach(req.Resources,
+		func(rr kmsg.AlterConfigsRequestResource) resourceKey {
+			return resourceKey{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.AlterConfigsRequestResource) error { return b.alterConfigResource(rr, req.ValidateOnly) },
+		func(k resourceKey, err error) {
+			out := kmsg.NewAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = k.typ, k.name
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Resources = append(resp.Resources, out)
+		})
+	return respond(resp)
+}
+
+// alterEach alters every resource once and answers it; a resource named
+// more than once is answered once, with INVALID_REQUEST, and not altered.
+func alterEach[R any](resources []R, key func(R) resourceKey, alter func(R) error, answer func(resourceKey, error)) {
 	seen := resourceCounter{}
-	for _, rr := range req.Resources {
-		seen.add(rr.ResourceType, rr.ResourceName)
+	for _, rr := range resources {
+		seen.add(key(rr))
 	}
-	for _, rr := range req.Resources {
-		skip, err := seen.duplicate(rr.ResourceType, rr.ResourceName)
+	for _, rr := range resources {
+		k := key(rr)
+		skip, err := seen.duplicate(k)
 		if skip {
 			continue
 		}
 		if err == nil {
-			err = b.alterConfigResource(rr, req.ValidateOnly)
+			err = alter(rr)
 		}
-		out := kmsg.NewAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-		resp.Resources = append(resp.Resources, out)
+		answer(k, err)
 	}
-	return respond(resp)
 }
 
 func (b *Broker) alterConfigResource(rr kmsg.AlterConfigsRequestResource, validateOnly bool) error {
@@ -120,18 +134,17 @@ type resourceKey struct {
 // answers such a resource once, with INVALID_REQUEST, and changes nothing.
 type resourceCounter map[resourceKey]int
 
-func (c resourceCounter) add(t kmsg.ConfigResourceType, name string) { c[resourceKey{t, name}]++ }
+func (c resourceCounter) add(k resourceKey) { c[k]++ }
 
 // duplicate returns skip for the later occurrences of a repeated resource
 // and an error for the first.
-func (c resourceCounter) duplicate(t kmsg.ConfigResourceType, name string) (skip bool, err error) {
-	k := resourceKey{t, name}
+func (c resourceCounter) duplicate(k resourceKey) (skip bool, err error) {
 	switch n := c[k]; {
 	case n < 0:
 		return true, nil
 	case n > 1:
 		c[k] = -1
-		return false, fmt.Errorf("%w: resource %v %q appears more than once", kerr.InvalidRequest, t, name)
+		return false, fmt.Errorf("%w: resource %v %q appears more than once", kerr.InvalidRequest, k.typ, k.name)
 	}
 	return false, nil
 }

@@ -25,23 +25,19 @@ import (
 func handleIncrementalAlterConfigs(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	seen := resourceCounter{}
-	for _, rr := range req.Resources {
-		seen.add(rr.ResourceType, rr.ResourceName)
-	}
-	for _, rr := range req.Resources {
-		skip, err := seen.duplicate(rr.ResourceType, rr.ResourceName)
-		if skip {
-			continue
-		}
-		if err == nil {
-			err = b.incrementalAlterResource(rr, req.ValidateOnly)
-		}
-		out := kmsg.NewIncrementalAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-		resp.Resources = append(resp.Resources, out)
-	}
+	alterEach(req.Resources,
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) resourceKey {
+			return resourceKey{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) error {
+			return b.incrementalAlterResource(rr, req.ValidateOnly)
+		},
+		func(k resourceKey, err error) {
+			out := kmsg.NewIncrementalAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = k.typ, k.name
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Resources = append(resp.Resources, out)
+		})
 	return respond(resp)
 }
 
