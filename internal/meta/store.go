@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 // Topic is a topic's metadata.
@@ -118,7 +120,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("meta: %w", err)
 	}
-	s := &Store{path: filepath.Join(dir, stateFile), log: logger, write: writeFileAtomic}
+	s := &Store{path: filepath.Join(dir, stateFile), log: logger, write: atomicfile.Write}
 	_ = os.Remove(s.path + ".tmp") // a write interrupted by a crash
 	st, err := s.load()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+
+	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -59,45 +61,6 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	}, nil
 }
 
-// writeFileAtomic replaces dir/name with data: write a temporary file,
-// fsync it, rename it over the old one and fsync the directory.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
 func readCheckpoint(dir string) (checkpoint, error) {
 	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if err != nil {
@@ -107,5 +70,5 @@ func readCheckpoint(dir string) (checkpoint, error) {
 }
 
 func writeCheckpoint(dir string, c checkpoint) error {
-	return writeFileAtomic(dir, checkpointFile, c.encode())
+	return atomicfile.Write(filepath.Join(dir, checkpointFile), c.encode())
 }

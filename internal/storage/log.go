@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 // Log is one partition's log. See the package comment for its concurrency
@@ -281,7 +283,7 @@ func (l *Log) shutdownCleanly() error {
 			return err
 		}
 	}
-	if err := writeFileAtomic(l.dir, snapshotFile, l.w.producers.encodeSnapshot(end)); err != nil {
+	if err := atomicfile.Write(filepath.Join(l.dir, snapshotFile), l.w.producers.encodeSnapshot(end)); err != nil {
 		return err
 	}
 	return writeCheckpoint(l.dir, checkpoint{logStart: start, recoveryPoint: end, clean: true})

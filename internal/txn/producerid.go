@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 // blockSize is how many IDs one durable reservation covers: a restart skips
@@ -94,35 +96,8 @@ func decodeIDFile(b []byte) (int64, error) {
 }
 
 func writeIDFile(path string, end int64) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing producer id file: %w", err)
-	}
-	_, err = f.Write(encodeIDFile(end))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, encodeIDFile(end)); err != nil {
 		return fmt.Errorf("writing producer id file: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
