@@ -1,7 +1,7 @@
 package group
 
 // DescribeGroups v0–v6, ListGroups v0–v5 (v4 states filter, v5 types
-// filter: every group here is "classic"), DeleteGroups v0–v3. No ACLs:
+// filter: "classic" or "consumer"), DeleteGroups v0–v3. No ACLs:
 // authorized operations, when asked for, are all of a group's.
 
 import (
@@ -37,6 +37,10 @@ func (c *coordinator) describe(r *kmsg.DescribeGroupsRequest) kmsg.Response {
 // describe is Kafka's group summary: protocol, metadata and assignments
 // only while Stable.
 func (g *group) describe(dg *kmsg.DescribeGroupsResponseGroup) {
+	if g.cg != nil {
+		g.cg.describeClassic(dg)
+		return
+	}
 	dg.State, dg.ProtocolType = g.state.String(), g.protocolType
 	stable := g.state == stateStable
 	if stable {
@@ -54,16 +58,19 @@ func (g *group) describe(dg *kmsg.DescribeGroupsResponseGroup) {
 
 func (c *coordinator) list(r *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
-	if len(r.TypesFilter) > 0 && !slices.ContainsFunc(r.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
-		return resp
+	matches := func(filter []string, v string) bool {
+		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 	}
 	for _, g := range c.sortedGroups() {
-		state := g.state.String()
-		if len(r.StatesFilter) > 0 && !slices.ContainsFunc(r.StatesFilter, func(s string) bool { return strings.EqualFold(s, state) }) {
+		state, typ := g.state.String(), "classic"
+		if g.cg != nil {
+			state, typ = g.cg.state(), "consumer"
+		}
+		if !matches(r.StatesFilter, state) || !matches(r.TypesFilter, typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, state, "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, state, typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -79,7 +86,7 @@ func (c *coordinator) deleteGroups(r *kmsg.DeleteGroupsRequest) kmsg.Response {
 		switch {
 		case g == nil:
 			dg.ErrorCode = kerr.GroupIDNotFound.Code
-		case g.state != stateEmpty:
+		case !g.empty():
 			dg.ErrorCode = kerr.NonEmptyGroup.Code
 		default:
 			g.deleteAll()

@@ -32,7 +32,8 @@ type coreConfig struct {
 	partitionExists func(topic string, partition int32) bool
 	topicName       func(id [16]byte) (string, bool)
 	topicID         func(topic string) ([16]byte, bool)
-	newUUID         func() string // unique part of generated member ids
+	topics          func() map[string]int32 // topic → partitions, for consumer groups
+	newUUID         func() string           // unique part of generated member ids
 	log             *slog.Logger
 }
 
@@ -113,6 +114,10 @@ func (c *coordinator) handle(now time.Time, id replyID, ci ClientInfo, req kmsg.
 		resp = c.list(r)
 	case *kmsg.DeleteGroupsRequest:
 		resp = c.deleteGroups(r)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		resp = c.consumerHeartbeat(now, ci, r)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		resp = c.consumerDescribe(r)
 	default:
 		resp = errorResponse(req, kerr.UnsupportedVersion.Code)
 	}

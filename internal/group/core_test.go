@@ -2,6 +2,7 @@ package group
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +34,8 @@ type harness struct {
 	now    time.Time
 	nextID replyID
 	uuid   int
-	log    []record.Record // everything persisted, for reload
+	log    []record.Record  // everything persisted, for reload
+	topics map[string]int32 // what Config.Topics answers
 }
 
 func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
@@ -53,6 +55,13 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		return h.output("", 0)
 	case "reload":
 		return h.reload()
+	case "topics":
+		h.topics = make(map[string]int32)
+		for _, a := range td.CmdArgs {
+			n, _ := strconv.Atoi(a.Vals[0])
+			h.topics[a.Key] = int32(n)
+		}
+		return "ok"
 	case "deadline":
 		d, ok := h.c.deadline()
 		if !ok {
@@ -108,9 +117,25 @@ func (h *harness) init(td *datadriven.TestData) {
 		retentionCheck:  time.Duration(intArg(td, "check-interval", 600000)) * time.Millisecond,
 		maxMetadataSize: int(intArg(td, "max-metadata", 4096)),
 	}
+	s.heartbeatInterval = time.Duration(intArg(td, "heartbeat-interval", 5000)) * time.Millisecond
+	s.consumerSession = time.Duration(intArg(td, "consumer-session", 45000)) * time.Millisecond
+	s.consumerMaxSize = int(intArg(td, "consumer-max-size", 1000))
+	s.assignors = listArg(td, "assignors", "")
+	if len(s.assignors) == 0 {
+		s.assignors = []string{assignorUniform, assignorRange}
+	}
+	h.topics = nil
 	h.cfg = coreConfig{settings: s, partitionExists: func(topic string, p int32) bool {
+		if h.topics != nil {
+			n, ok := h.topics[topic]
+			return ok && p >= 0 && p < n
+		}
 		return (topic == "t" || topic == "u") && p >= 0 && p < 3
-	}, newUUID: func() string { h.uuid++; return strconv.Itoa(h.uuid) }}
+	}, newUUID: func() string { h.uuid++; return strconv.Itoa(h.uuid) },
+		topics:    func() map[string]int32 { return maps.Clone(h.topics) },
+		topicID:   testTopicID,
+		topicName: testTopicName,
+	}
 	h.now, h.log = testStart, nil
 	h.c = newCoordinator(h.cfg)
 	h.c.loaded(h.now)
@@ -252,6 +277,9 @@ func (h *harness) request(td *datadriven.TestData) kmsg.Request {
 		for _, g := range listArg(td, "groups", group) {
 			rg := kmsg.NewOffsetFetchRequestGroup()
 			rg.Group = g
+			if td.HasArg("member") {
+				rg.MemberID, rg.MemberEpoch = kmsg.StringPtr(member), int32(intArg(td, "member-epoch", -1))
+			}
 			for _, t := range topics {
 				gt := kmsg.NewOffsetFetchRequestGroupTopic()
 				gt.Topic, gt.Partitions = t.Topic, t.Partitions
@@ -259,6 +287,12 @@ func (h *harness) request(td *datadriven.TestData) kmsg.Request {
 			}
 			r.Groups = append(r.Groups, rg)
 		}
+		return r
+	case "cg-join", "cg-hb", "cg-leave":
+		return consumerHeartbeatRequest(td)
+	case "cg-describe":
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = listArg(td, "groups", group)
 		return r
 	case "describe":
 		r := kmsg.NewPtrDescribeGroupsRequest()
@@ -425,6 +459,10 @@ func describeResponse(resp kmsg.Response) string {
 		return s
 	case *kmsg.OffsetFetchResponse:
 		return describeFetch(r)
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		return describeConsumerHeartbeat(r)
+	case *kmsg.ConsumerGroupDescribeResponse:
+		return describeConsumerGroups(r)
 	case *kmsg.DescribeGroupsResponse:
 		var lines []string
 		for _, g := range r.Groups {

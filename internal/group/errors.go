@@ -55,6 +55,16 @@ func errorResponse(req kmsg.Request, code int16) kmsg.Response {
 			resp.Groups = append(resp.Groups, dg)
 		}
 		return resp
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return heartbeatError(r, code, "")
+	case *kmsg.ConsumerGroupDescribeRequest:
+		resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+		for _, g := range r.Groups {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.Group, dg.ErrorCode = g, code
+			resp.Groups = append(resp.Groups, dg)
+		}
+		return resp
 	case *kmsg.OffsetDeleteRequest:
 		resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
 		resp.ErrorCode = code

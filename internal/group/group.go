@@ -42,6 +42,7 @@ type group struct {
 	pending      map[string]time.Time // KIP-394 member ids → expiry
 	static       map[string]string    // group.instance.id → member id
 	offsets      map[topicPartition]*offsetEntry
+	cg           *consumerGroup // non-nil for a KIP-848 consumer group
 
 	// PreparingRebalance: the join barrier completes at rebalanceAt (or
 	// once all members rejoined, unless in the initial delay).
@@ -111,9 +112,17 @@ func (c *coordinator) getOrCreate(id string, now time.Time) *group {
 // dropIfUnused forgets a group that holds nothing, such as one created by
 // a request that then failed.
 func (c *coordinator) dropIfUnused(g *group) {
-	if g.state == stateEmpty && !g.hasMetadata && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+	if g.empty() && !g.hasMetadata && len(g.pending) == 0 && len(g.offsets) == 0 {
 		delete(c.groups, g.id)
 	}
+}
+
+// empty reports whether g has no members, of either protocol.
+func (g *group) empty() bool {
+	if g.cg != nil {
+		return len(g.cg.members) == 0
+	}
+	return g.state == stateEmpty && len(g.members) == 0
 }
 
 func (g *group) setState(s groupState, now time.Time) {
@@ -140,6 +149,9 @@ func (g *group) maxRebalanceTimeout() time.Duration {
 
 // deadline is the earliest time something in g is due.
 func (g *group) deadline() time.Time {
+	if g.cg != nil {
+		return g.cg.deadline()
+	}
 	var next time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
@@ -166,6 +178,10 @@ func (g *group) deadline() time.Time {
 // tickGroup expires pending ids and silent members, and completes the
 // rebalance and sync barriers whose time has come.
 func (c *coordinator) tickGroup(now time.Time, g *group) {
+	if g.cg != nil {
+		c.tickConsumer(now, g)
+		return
+	}
 	for id, t := range g.pending {
 		if !now.Before(t) {
 			delete(g.pending, id)

@@ -2,8 +2,9 @@ package group
 
 // JoinGroup v0–v9, SyncGroup v0–v5, Heartbeat v0–v4, LeaveGroup v0–v5: the
 // classic rebalance protocol, with KIP-394 member ids and KIP-345 static
-// membership. Not implemented: KIP-848 (ConsumerGroupHeartbeat), KIP-559
-// reasons are ignored.
+// membership. KIP-848 consumer groups are in consumer.go; a JoinGroup to
+// one with members is INCONSISTENT_GROUP_PROTOCOL (no KIP-848 migration).
+// Not implemented: KIP-559 reasons are ignored.
 
 import (
 	"time"
@@ -29,6 +30,14 @@ func (c *coordinator) join(now time.Time, id replyID, ci ClientInfo, r *kmsg.Joi
 	g := c.groups[r.Group]
 	if g == nil && r.MemberID != "" {
 		return joinError(r, kerr.UnknownMemberID.Code)
+	}
+	if g != nil && g.cg != nil {
+		// A consumer group takes classic members only once empty, and
+		// then becomes a classic group again (its offsets stay).
+		if !g.empty() {
+			return joinError(r, kerr.InconsistentGroupProtocol.Code)
+		}
+		g.cg, g.protocolType = nil, ""
 	}
 	if g == nil {
 		g = c.getOrCreate(r.Group, now)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,10 @@ type Config struct {
 	// OffsetFetch v10+; nil answers topic IDs with UNKNOWN_TOPIC_ID.
 	TopicName func(id [16]byte) (string, bool)
 	TopicID   func(topic string) ([16]byte, bool)
+	// Topics lists every topic (internal ones included) with its
+	// partition count; KIP-848 consumer groups resolve subscriptions
+	// against it. Nil means no topics.
+	Topics func() map[string]int32
 	// Settings holds the group.* and offsets.* broker properties.
 	Settings meta.BrokerConfig
 }
@@ -164,6 +170,10 @@ func (m *Manager) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		return m.deleteGroups(ctx, r), nil
 	case *kmsg.ListGroupsRequest:
 		return m.listGroups(ctx, r), nil
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return m.one(ctx, r.Group, req), nil
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return m.consumerGroupDescribe(ctx, r), nil
 	}
 	return nil, fmt.Errorf("%w: api key %d", errUnsupported, req.Key())
 }
@@ -203,6 +213,24 @@ func (m *Manager) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequ
 			sub.Groups = append(sub.Groups, r.Groups[i])
 		}
 		sr := m.runners[p].do(ctx, &sub).(*kmsg.DescribeGroupsResponse)
+		for j, i := range idx {
+			resp.Groups[i] = sr.Groups[j]
+		}
+	}
+	return resp
+}
+
+// consumerGroupDescribe splits a ConsumerGroupDescribe by partition.
+func (m *Manager) consumerGroupDescribe(ctx context.Context, r *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	resp.Groups = make([]kmsg.ConsumerGroupDescribeResponseGroup, len(r.Groups))
+	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i] }) {
+		sub := *r
+		sub.Groups = nil
+		for _, i := range idx {
+			sub.Groups = append(sub.Groups, r.Groups[i])
+		}
+		sr := m.runners[p].do(ctx, &sub).(*kmsg.ConsumerGroupDescribeResponse)
 		for j, i := range idx {
 			resp.Groups[i] = sr.Groups[j]
 		}
@@ -263,6 +291,12 @@ type settings struct {
 	retention       time.Duration
 	retentionCheck  time.Duration
 	maxMetadataSize int
+
+	// KIP-848 consumer groups.
+	heartbeatInterval time.Duration
+	consumerSession   time.Duration
+	consumerMaxSize   int
+	assignors         []string // served, the default first
 }
 
 // Kafka's defaults, used for properties internal/meta does not define.
@@ -274,6 +308,8 @@ const (
 	defaultRetentionMinutes    = 7 * 24 * 60
 	defaultRetentionCheckMs    = 600000
 	defaultOffsetMetadataBytes = 4096
+	defaultHeartbeatIntervalMs = 5000
+	defaultConsumerSessionMs   = 45000
 )
 
 func readSettings(c meta.BrokerConfig) settings {
@@ -285,7 +321,29 @@ func readSettings(c meta.BrokerConfig) settings {
 		retention:       time.Duration(settingInt(c, "offsets.retention.minutes", defaultRetentionMinutes)) * time.Minute,
 		retentionCheck:  time.Duration(settingInt(c, "offsets.retention.check.interval.ms", defaultRetentionCheckMs)) * time.Millisecond,
 		maxMetadataSize: int(settingInt(c, "offset.metadata.max.bytes", defaultOffsetMetadataBytes)),
+
+		heartbeatInterval: time.Duration(settingInt(c, "group.consumer.heartbeat.interval.ms", defaultHeartbeatIntervalMs)) * time.Millisecond,
+		consumerSession:   time.Duration(settingInt(c, "group.consumer.session.timeout.ms", defaultConsumerSessionMs)) * time.Millisecond,
+		consumerMaxSize:   int(settingInt(c, "group.consumer.max.size", defaultMaxSize)),
+		assignors:         settingAssignors(c),
 	}
+}
+
+// settingAssignors is group.consumer.assignors, keeping the assignors
+// served ("uniform", "range"); Kafka's default list if none is left.
+func settingAssignors(c meta.BrokerConfig) []string {
+	v, _ := c.Value("group.consumer.assignors")
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if (a == assignorUniform || a == assignorRange) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{assignorUniform, assignorRange}
+	}
+	return out
 }
 
 // settingInt reads an integer property, or def if internal/meta does not

@@ -39,7 +39,13 @@ func (c *coordinator) commit(now time.Time, r *kmsg.OffsetCommitRequest) kmsg.Re
 		g = c.getOrCreate(r.Group, now)
 	}
 	defer c.dropIfUnused(g)
-	if code := g.checkCommit(r); code != 0 {
+	var stale func(topicPartition) bool
+	if g.cg != nil {
+		var code int16
+		if code, stale = g.cg.checkCommit(r); code != 0 {
+			return offsetCommitError(r, code)
+		}
+	} else if code := g.checkCommit(r); code != 0 {
 		return offsetCommitError(r, code)
 	}
 	if m := g.members[r.MemberID]; m != nil && m.join == nil && m.sync == nil {
@@ -61,6 +67,8 @@ func (c *coordinator) commit(now time.Time, r *kmsg.OffsetCommitRequest) kmsg.Re
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.settings.maxMetadataSize:
 				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			case stale != nil && stale(topicPartition{topic, p.Partition}):
+				rp.ErrorCode = kerr.StaleMemberEpoch.Code
 			default:
 				g.storeOffset(now, topicPartition{topic, p.Partition}, p)
 			}
@@ -156,6 +164,11 @@ func (c *coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = rg.Group
 	g := c.groups[rg.Group]
+	if g != nil && g.cg != nil && version >= 9 {
+		if out.ErrorCode = g.cg.checkFetch(rg); out.ErrorCode != 0 {
+			return out
+		}
+	}
 	if rg.Topics == nil {
 		if g != nil {
 			out.Topics = c.allOffsets(version, g)
@@ -230,7 +243,7 @@ func (c *coordinator) offsetDelete(r *kmsg.OffsetDeleteRequest) kmsg.Response {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 	case g == nil:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
-	case g.state != stateEmpty && g.protocolType != "consumer":
+	case !g.empty() && g.protocolType != "consumer":
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 	}
 	if resp.ErrorCode != 0 {
@@ -246,7 +259,7 @@ func (c *coordinator) offsetDelete(r *kmsg.OffsetDeleteRequest) kmsg.Response {
 			switch {
 			case !c.cfg.partitionExists(t.Topic, p.Partition):
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case g.state != stateEmpty && (!known || subscribed[t.Topic]):
+			case !g.empty() && (!known || subscribed[t.Topic]):
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			default:
 				g.deleteOffset(topicPartition{t.Topic, p.Partition})
@@ -262,6 +275,9 @@ func (c *coordinator) offsetDelete(r *kmsg.OffsetDeleteRequest) kmsg.Response {
 // for the chosen protocol; known is false if any cannot be read, which
 // Kafka treats as subscribed to everything.
 func (g *group) subscribedTopics() (topics map[string]bool, known bool) {
+	if g.cg != nil {
+		return g.cg.subscribedTopicNames(g.c.topics()), true
+	}
 	if g.protocolType != "consumer" || g.protocol == "" {
 		return nil, false
 	}
@@ -287,7 +303,7 @@ func (g *group) subscribedTopics() (topics map[string]bool, known bool) {
 func (c *coordinator) expireOffsets(now time.Time) {
 	for _, g := range c.sortedGroups() {
 		g.expireOffsets(now)
-		if g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0 {
+		if g.empty() && len(g.offsets) == 0 && len(g.pending) == 0 {
 			c.emit(groupRecord(g.id, nil))
 			delete(c.groups, g.id)
 		}
@@ -300,6 +316,11 @@ func (g *group) expireOffsets(now time.Time) {
 	var base func(*offsetEntry) int64
 	var keep map[string]bool
 	switch {
+	case g.cg != nil:
+		// Kafka keeps a consumer group's offsets of subscribed topics;
+		// the others expire from their commit.
+		keep, _ = g.subscribedTopics()
+		base = func(e *offsetEntry) int64 { return e.commitTime }
 	case g.protocolType != "" && g.state == stateEmpty:
 		base = func(e *offsetEntry) int64 {
 			if g.stateSince.IsZero() {
