@@ -121,7 +121,7 @@ func TestBadBatchesRejected(t *testing.T) {
 func TestIdempotentRetriesThroughCutConnections(t *testing.T) {
 	p := newCuttingProxy(t)
 	tn := startNode(t, "", nil, func(c *node.Config) { c.AdvertiseAddr = p.addr() })
-	p.upstream = tn.KafkaAddr()
+	p.start(tn.KafkaAddr())
 	createTopic(t, newAdmin(t, p.addr()), "retry", 1, nil)
 	cl := newClient(t, p.addr(), kgo.DefaultProduceTopic("retry"), kgo.MaxBufferedRecords(50))
 	const n = 2000
@@ -167,10 +167,16 @@ func newCuttingProxy(t *testing.T) *cuttingProxy {
 		t.Fatal(err)
 	}
 	p := &cuttingProxy{ln: ln}
-	p.wg.Add(1)
-	go p.accept()
 	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
 	return p
+}
+
+// start forwards to upstream; the listener exists before, so the broker
+// can be told to advertise it.
+func (p *cuttingProxy) start(upstream string) {
+	p.upstream = upstream
+	p.wg.Add(1)
+	go p.accept()
 }
 
 func (p *cuttingProxy) addr() string { return p.ln.Addr().String() }
