@@ -99,8 +99,6 @@ func (c *coordinator) checkHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest) (*re
 		return nil, invalid, "RackId can't be empty."
 	case r.MemberEpoch < epochStaticLeave:
 		return nil, invalid, "MemberEpoch is invalid."
-	case r.MemberEpoch == epochStaticLeave && r.InstanceID == nil:
-		return nil, invalid, "InstanceId can't be null."
 	case r.MemberID == "" && (r.MemberEpoch != epochJoin || r.Version >= 1):
 		return nil, invalid, "MemberId can't be empty."
 	}
@@ -252,7 +250,9 @@ func (cg *consumerGroup) replace(old *consumerMember, id string) *consumerMember
 }
 
 // leave handles epochs -1 (leave) and -2 (static leave: the member stays,
-// away, holding its partitions until it rejoins or its session ends).
+// away, holding its partitions until it rejoins or its session ends). A
+// static leave need not repeat the instance id (franz-go does not send
+// it); from a dynamic member it is a leave.
 func (hb *heartbeat) leave() {
 	cg, r := hb.g.cg, hb.r
 	m := cg.members[r.MemberID]

@@ -2,7 +2,9 @@
 // group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), committed
 // offsets (OffsetCommit, OffsetFetch, OffsetDelete) and the group admin
 // APIs (ListGroups, DescribeGroups, DeleteGroups) for the groups whose
-// __consumer_offsets partition this broker leads.
+// __consumer_offsets partition this broker leads, and the KIP-848 consumer
+// group protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) with
+// server-side assignors; a group is either classic or consumer.
 //
 // Concurrency: each __consumer_offsets partition has one coordinator, a
 // deterministic core (coordinator, group) with no goroutines, I/O or clock
@@ -15,5 +17,7 @@
 // Durability: group metadata and committed offsets are written to the
 // partition's log in Kafka's own key/value formats (docs/format/group.md)
 // and fsynced before the reply that depends on them is released; on start
-// each runner replays its partition log to rebuild its groups.
+// each runner replays its partition log to rebuild its groups. KIP-848
+// membership is kept in memory only: after a restart, consumer group
+// members rejoin (their offsets are durable).
 package group
