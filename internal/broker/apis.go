@@ -41,5 +41,7 @@ func init() {
 		kmsg.ListGroups.Int16():              {0, 5, handleGroupRequest},
 		kmsg.DeleteGroups.Int16():            {0, 3, handleGroupRequest},
 		kmsg.OffsetDelete.Int16():            {0, 0, handleGroupRequest},
+		kmsg.ConsumerGroupHeartbeat.Int16():  {0, 1, handleGroupRequest},
+		kmsg.ConsumerGroupDescribe.Int16():   {0, 1, handleGroupRequest},
 	}
 }

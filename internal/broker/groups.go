@@ -58,6 +58,13 @@ func (b *Broker) startGroups(ctx context.Context) error {
 			t, ok := b.meta.Topic(topic)
 			return t.ID, ok
 		},
+		Topics: func() map[string]int32 {
+			out := make(map[string]int32)
+			for _, t := range b.meta.Topics() {
+				out[t.Name] = t.Partitions
+			}
+			return out
+		},
 		Settings: b.cfg.Settings,
 	})
 	if err != nil {

@@ -1,0 +1,175 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// kip848Settings add quick KIP-848 heartbeats and sessions to groupSettings.
+var kip848Settings = func() map[string]string {
+	s := maps.Clone(groupSettings)
+	s["group.consumer.heartbeat.interval.ms"] = "200"
+	s["group.consumer.session.timeout.ms"] = "3000"
+	return s
+}()
+
+// describeConsumerGroup asks the coordinator for a KIP-848 group's state.
+func describeConsumerGroup(t *testing.T, cl *kgo.Client, group string) kmsg.ConsumerGroupDescribeResponseGroup {
+	t.Helper()
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Groups[0]
+}
+
+// TestKIP848SplitsAndRebalances runs three next-gen (server-side
+// assignment) members over six partitions, with each server assignor:
+// they split 2/2/2, and 3/3 once one leaves.
+func TestKIP848SplitsAndRebalances(t *testing.T) {
+	tn := startNode(t, "", kip848Settings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	for _, tc := range []struct {
+		assignor string
+		balancer kgo.GroupBalancer
+	}{{"uniform", kgo.CooperativeStickyBalancer()}, {"range", kgo.RangeBalancer()}} {
+		t.Run(tc.assignor, func(t *testing.T) {
+			topic := "six-" + tc.assignor
+			createTopic(t, adm, topic, 6, nil)
+			opts := []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(tc.balancer)}
+			a := startMember(t, tn.KafkaAddr(), topic, topic, "a", opts...)
+			b := startMember(t, tn.KafkaAddr(), topic, topic, "b", opts...)
+			c := startMember(t, tn.KafkaAddr(), topic, topic, "c", opts...)
+			waitSplit(t, 6, []int{2, 2, 2}, a, b, c)
+
+			g := describeConsumerGroup(t, newClient(t, tn.KafkaAddr()), topic)
+			if g.ErrorCode != 0 || g.AssignorName != tc.assignor || len(g.Members) != 3 || g.Epoch != g.AssignmentEpoch {
+				t.Fatalf("describe: error %d assignor %q members %d epoch %d/%d", g.ErrorCode, g.AssignorName, len(g.Members), g.Epoch, g.AssignmentEpoch)
+			}
+			listed, err := adm.ListGroups(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lg, ok := listed[topic]; !ok || lg.ProtocolType != "consumer" {
+				t.Fatalf("ListGroups: %+v", listed[topic])
+			}
+
+			b.leave()
+			waitSplit(t, 6, []int{3, 3}, a, c)
+		})
+	}
+}
+
+// TestKIP848DeadMemberExpires cuts a next-gen member off: its session
+// (group.consumer.session.timeout.ms) ends and the others take over.
+func TestKIP848DeadMemberExpires(t *testing.T) {
+	tn := startNode(t, "", kip848Settings)
+	createTopic(t, newAdmin(t, tn.KafkaAddr()), "expire848", 4, nil)
+	d := &severableDialer{}
+	a := startMember(t, tn.KafkaAddr(), "expire848", "expire848", "a", kgo.ServerSideBalancer())
+	b := startMember(t, tn.KafkaAddr(), "expire848", "expire848", "b", kgo.ServerSideBalancer(), kgo.Dialer(d.DialContext))
+	waitSplit(t, 4, []int{2, 2}, a, b)
+	d.sever()
+	waitFor(t, "a to take over after b's session expires", func() bool { return len(a.partitions()) == 4 })
+}
+
+// TestKIP848StaticRejoinKeepsAssignment restarts a static next-gen
+// member: it leaves with epoch -2, and the same instance id comes back to
+// its partitions without the other member giving any up.
+func TestKIP848StaticRejoinKeepsAssignment(t *testing.T) {
+	tn := startNode(t, "", kip848Settings)
+	createTopic(t, newAdmin(t, tn.KafkaAddr()), "static848", 4, nil)
+	opts := func(id string) []kgo.Opt { return []kgo.Opt{kgo.ServerSideBalancer(), kgo.InstanceID(id)} }
+	a := startMember(t, tn.KafkaAddr(), "static848", "static848", "a", opts("a")...)
+	b := startMember(t, tn.KafkaAddr(), "static848", "static848", "b", opts("b")...)
+	waitSplit(t, 4, []int{2, 2}, a, b)
+	bWas := b.partitions()
+	a.mu.Lock()
+	aRevokes := len(a.revoked)
+	a.mu.Unlock()
+	b.leave()
+	b = startMember(t, tn.KafkaAddr(), "static848", "static848", "b-restarted", opts("b")...)
+	waitSplit(t, 4, []int{2, 2}, a, b)
+	if got := b.partitions(); fmt.Sprint(got) != fmt.Sprint(bWas) {
+		t.Fatalf("restarted static member got %v, had %v", got, bWas)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.revoked) != aRevokes {
+		t.Fatalf("the other member gave up partitions when a static member rejoined")
+	}
+}
+
+// TestKIP848ConsumesEveryRecordOnce runs next-gen members that join and
+// leave while records flow; committing after processing, with no
+// failures, every record is consumed exactly once.
+func TestKIP848ConsumesEveryRecordOnce(t *testing.T) {
+	tn := startNode(t, "", kip848Settings)
+	createTopic(t, newAdmin(t, tn.KafkaAddr()), "once848", 6, nil)
+	const n = 3000
+	prod := newClient(t, tn.KafkaAddr(), kgo.DefaultProduceTopic("once848"))
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for i := range n {
+			prod.Produce(context.Background(), &kgo.Record{Key: []byte(fmt.Sprint(i % 50)), Value: []byte(fmt.Sprint(i))}, nil)
+			if i%500 == 0 {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		prod.Flush(context.Background())
+	}()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var total atomic.Int64
+	consume := func(name string, stopAfter time.Duration) {
+		cl := newClient(t, tn.KafkaAddr(), kgo.ConsumerGroup("once848"), kgo.ConsumeTopics("once848"), kgo.ServerSideBalancer(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(), kgo.ClientID(name))
+		deadline := time.Now().Add(stopAfter)
+		for time.Now().Before(deadline) && total.Load() < n {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			fs := cl.PollFetches(ctx)
+			cancel()
+			recs := fs.Records()
+			mu.Lock()
+			for _, r := range recs {
+				seen[string(r.Value)]++
+			}
+			mu.Unlock()
+			total.Add(int64(len(recs)))
+			if err := cl.CommitRecords(context.Background(), recs...); err != nil {
+				t.Errorf("%s: commit: %v", name, err)
+			}
+			cl.AllowRebalance()
+		}
+		cl.Close() // leaves the group after its last commit
+	}
+	var wg sync.WaitGroup
+	for i, life := range []time.Duration{2 * time.Second, 4 * time.Second, 60 * time.Second, 60 * time.Second} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 700 * time.Millisecond)
+			consume(fmt.Sprintf("m%d", i), life)
+		}()
+	}
+	<-produced
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if c := seen[fmt.Sprint(i)]; c != 1 {
+			t.Fatalf("record %d consumed %d times", i, c)
+		}
+	}
+}
