@@ -106,6 +106,7 @@ func (g *group) deleteAll() {
 	for _, tp := range tps {
 		g.deleteOffset(tp)
 	}
+	g.forgetConsumer()
 	g.c.emit(groupRecord(g.id, nil))
 	delete(g.c.groups, g.id)
 }
@@ -133,6 +134,10 @@ func (c *coordinator) replayOffset(groupID string, tp topicPartition, v *kmsg.Of
 // leaves any offsets recorded later).
 func (c *coordinator) replayGroup(groupID string, v *kmsg.GroupMetadataValue) {
 	g := c.getOrCreate(groupID, time.Time{})
+	if v == nil && g.cg != nil {
+		return // the consumer group's own tombstones end it
+	}
+	g.cg = nil // a classic group replaces a consumer group
 	g.members, g.static, g.leader, g.protocol, g.protocolType = make(map[string]*member), make(map[string]string), "", "", ""
 	g.hasMetadata, g.state, g.stateSince, g.seq = false, stateEmpty, time.Time{}, 0
 	if v == nil {

@@ -9,9 +9,8 @@ package group
 // regex matched against whole topic names (internal topics included, as
 // Kafka does). Not implemented: rack-aware assignment (RackID is kept and
 // described only), the classic-protocol members of a consumer group
-// (KIP-848 migration) and persistence of membership: a consumer group's
-// members live in memory, so after a restart they get UNKNOWN_MEMBER_ID
-// and rejoin with epoch 0 (their committed offsets are durable).
+// (KIP-848 migration). Membership is durable (consumer_persist.go): after
+// a restart members continue at their epochs.
 
 import (
 	"regexp"
@@ -49,6 +48,10 @@ type consumerGroup struct {
 	static      map[string]string         // instance id → member id
 	owners      map[topicPartition]string // partition → member holding it (assigned or revoking)
 	subscribed  map[string]int32          // subscribed topics' partitions, as the target saw them
+
+	saved        cgSaved         // what the group's records say
+	dirty        map[string]bool // members whose records may be out of date
+	targetsDirty bool            // the target assignment was recomputed
 }
 
 // consumerMember is one member of a consumer group.
@@ -73,7 +76,7 @@ type consumerMember struct {
 
 func newConsumerGroup() *consumerGroup {
 	return &consumerGroup{members: make(map[string]*consumerMember), static: make(map[string]string),
-		owners: make(map[topicPartition]string), subscribed: map[string]int32{}}
+		owners: make(map[topicPartition]string), subscribed: map[string]int32{}, dirty: make(map[string]bool)}
 }
 
 // heartbeatError answers r with code and, for INVALID_REQUEST, why.
@@ -159,7 +162,14 @@ func (c *coordinator) consumerHeartbeatResponse(now time.Time, ci ClientInfo, r 
 	default:
 		hb.beat()
 	}
+	g.cg.touch(r.MemberID)
+	if resp.MemberID != nil {
+		g.cg.touch(*resp.MemberID)
+	}
 	c.dropIfUnused(g)
+	if c.groups[g.id] == g {
+		g.persistConsumer()
+	}
 	c.schedule(g)
 	return resp
 }
@@ -173,7 +183,8 @@ func (c *coordinator) topics() map[string]int32 {
 }
 
 // toConsumer makes an empty classic group a consumer group; its offsets
-// stay, its classic metadata record is deleted.
+// stay, its classic metadata record is deleted (the consumer group's
+// records follow in the same append).
 func (g *group) toConsumer() {
 	if g.hasMetadata {
 		g.c.emit(groupRecord(g.id, nil))
@@ -242,6 +253,8 @@ func (cg *consumerGroup) replace(old *consumerMember, id string) *consumerMember
 	m.id, m.epoch, m.prevEpoch, m.state = id, 0, 0, memberStable
 	delete(cg.members, old.id)
 	cg.members[id] = &m
+	cg.touch(old.id)
+	cg.touch(id)
 	cg.static[*m.instanceID] = id
 	for tp := range m.assigned {
 		cg.owners[tp] = id
@@ -417,6 +430,7 @@ func (g *group) removeConsumer(m *consumerMember, topics map[string]int32) {
 	cg := g.cg
 	cg.setOwned(m, tpSet{}, tpSet{})
 	delete(cg.members, m.id)
+	cg.touch(m.id)
 	if m.instanceID != nil && cg.static[*m.instanceID] == m.id {
 		delete(cg.static, *m.instanceID)
 	}
@@ -444,6 +458,9 @@ func (c *coordinator) tickConsumer(now time.Time, g *group) {
 		g.removeConsumer(m, topics)
 	}
 	c.dropIfUnused(g)
+	if c.groups[g.id] == g {
+		g.persistConsumer()
+	}
 }
 
 // deadline is the earliest session or rebalance deadline of cg's members.

@@ -3,6 +3,7 @@ package group
 import (
 	"container/heap"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -48,6 +49,7 @@ type coordinator struct {
 	timers     timerHeap
 	nextExpiry time.Time
 	out        output
+	skipped    map[int16]int // replayed records of unknown kinds, by key version
 }
 
 func newCoordinator(cfg coreConfig) *coordinator {
@@ -57,11 +59,19 @@ func newCoordinator(cfg coreConfig) *coordinator {
 	return &coordinator{cfg: cfg, log: cfg.log, groups: make(map[string]*group), parked: make(map[replyID]string)}
 }
 
-// loaded ends the replay: groups with neither metadata nor offsets are
-// dropped, and restored members get a full session to heartbeat.
+// loaded ends the replay: groups with neither metadata, consumer group
+// members nor offsets are dropped, and restored members get a full
+// session to heartbeat.
 func (c *coordinator) loaded(now time.Time) {
+	for _, version := range slices.Sorted(maps.Keys(c.skipped)) {
+		c.log.Info("skipped __consumer_offsets records of an unknown kind", "key_version", version, "records", c.skipped[version])
+	}
+	c.skipped = nil
 	for id, g := range c.groups {
-		if !g.hasMetadata && len(g.offsets) == 0 {
+		if g.cg != nil {
+			c.loadedConsumer(now, g)
+		}
+		if !g.hasMetadata && len(g.offsets) == 0 && g.empty() {
 			delete(c.groups, id)
 			continue
 		}

@@ -152,6 +152,11 @@ func (h *harness) reload() string {
 	h.c.loaded(h.now)
 	var b strings.Builder
 	for _, g := range h.c.sortedGroups() {
+		if cg := g.cg; cg != nil {
+			fmt.Fprintf(&b, "%s: consumer %s epoch=%d target-epoch=%d assignor=%s offsets=%d members=%d\n", g.id, cg.state(), cg.epoch,
+				cg.targetEpoch, cg.assignor, len(g.offsets), len(cg.members))
+			continue
+		}
 		fmt.Fprintf(&b, "%s: %s type=%q gen=%d offsets=%d members=%d\n", g.id, g.state, g.protocolType, g.generation, len(g.offsets), len(g.members))
 	}
 	if b.Len() == 0 {
@@ -415,6 +420,67 @@ func (p *recordPrinter) replayGroup(g string, v *kmsg.GroupMetadataValue) {
 		fmt.Fprintf(p.b, ":%q", m.Assignment)
 	}
 	p.b.WriteString("]")
+}
+
+var memberStateNames = [...]string{"stable", "unrevoked", "unreleased"}
+
+func (p *recordPrinter) replayConsumer(rec consumerRecord) {
+	name := consumerKindNames[rec.kind]
+	who := rec.group
+	if hasMember(rec.kind) {
+		who += "/" + rec.member
+	}
+	if rec.value == nil {
+		fmt.Fprintf(p.b, "%s %s tombstone", name, who)
+		return
+	}
+	fmt.Fprintf(p.b, "%s %s", name, who)
+	ids := func(ts []cgTopicPartitions) string {
+		return partitionList(func(yield func(string, []int32)) {
+			for _, t := range ts {
+				name, _ := testTopicName(t.id)
+				yield(name, t.partitions)
+			}
+		})
+	}
+	switch v := rec.value.(type) {
+	case *cgMetadataValue:
+		fmt.Fprintf(p.b, " epoch=%d", v.epoch)
+	case *cgTopicsValue:
+		var ts []string
+		for _, t := range v.topics {
+			ts = append(ts, fmt.Sprintf("%s:%d", t.name, t.partitions))
+		}
+		fmt.Fprintf(p.b, " topics=[%s]", strings.Join(ts, " "))
+	case *cgMemberValue:
+		if v.instanceID != nil {
+			fmt.Fprintf(p.b, " instance=%s", *v.instanceID)
+		}
+		if v.rackID != nil {
+			fmt.Fprintf(p.b, " rack=%s", *v.rackID)
+		}
+		fmt.Fprintf(p.b, " client=%s host=%s topics=%s", v.clientID, v.host, strings.Join(v.topicNames, ","))
+		if v.regex != nil {
+			fmt.Fprintf(p.b, " regex=%s", *v.regex)
+		}
+		if v.assignor != nil {
+			fmt.Fprintf(p.b, " assignor=%s", *v.assignor)
+		}
+		fmt.Fprintf(p.b, " rebalance-timeout=%d", v.rebalanceTimeout)
+	case *cgTargetEpochValue:
+		fmt.Fprintf(p.b, " epoch=%d", v.epoch)
+	case *cgTargetValue:
+		fmt.Fprintf(p.b, " %s", ids(v.partitions))
+	case *cgCurrentValue:
+		state := strconv.Itoa(int(v.state))
+		if v.state >= 0 && int(v.state) < len(memberStateNames) {
+			state = memberStateNames[v.state]
+		}
+		fmt.Fprintf(p.b, " epoch=%d prev=%d %s assigned=%s", v.epoch, v.prevEpoch, state, ids(v.assigned))
+		if len(v.revoking) > 0 {
+			fmt.Fprintf(p.b, " revoking=%s", ids(v.revoking))
+		}
+	}
 }
 
 func deref(s *string) string {

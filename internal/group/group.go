@@ -113,6 +113,7 @@ func (c *coordinator) getOrCreate(id string, now time.Time) *group {
 // a request that then failed.
 func (c *coordinator) dropIfUnused(g *group) {
 	if g.empty() && !g.hasMetadata && len(g.pending) == 0 && len(g.offsets) == 0 {
+		g.forgetConsumer()
 		delete(c.groups, g.id)
 	}
 }

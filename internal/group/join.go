@@ -37,6 +37,7 @@ func (c *coordinator) join(now time.Time, id replyID, ci ClientInfo, r *kmsg.Joi
 		if !g.empty() {
 			return joinError(r, kerr.InconsistentGroupProtocol.Code)
 		}
+		g.forgetConsumer()
 		g.cg, g.protocolType = nil, ""
 	}
 	if g == nil {

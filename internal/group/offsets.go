@@ -304,6 +304,7 @@ func (c *coordinator) expireOffsets(now time.Time) {
 	for _, g := range c.sortedGroups() {
 		g.expireOffsets(now)
 		if g.empty() && len(g.offsets) == 0 && len(g.pending) == 0 {
+			g.forgetConsumer()
 			c.emit(groupRecord(g.id, nil))
 			delete(c.groups, g.id)
 		}

@@ -16,6 +16,7 @@ import (
 func (g *group) bumpEpoch(topics map[string]int32) {
 	cg := g.cg
 	cg.epoch++
+	cg.targetsDirty = true
 	cg.subscribed = cg.subscribedTopics(topics)
 	cg.assignor = cg.chooseAssignor(g.c.cfg.settings.assignors)
 	members := make([]assignMember, 0, len(cg.members))
@@ -175,4 +176,5 @@ func (cg *consumerGroup) setOwned(m *consumerMember, assigned, revoking tpSet) {
 		}
 	}
 	m.assigned, m.revoking = assigned, revoking
+	cg.touch(m.id)
 }

@@ -20,7 +20,10 @@ const (
 	groupValueVersion  = 3 // GroupMetadataValue with instance ids
 )
 
-var errBadRecord = errors.New("group: bad __consumer_offsets record")
+var (
+	errBadRecord     = errors.New("group: bad __consumer_offsets record")
+	errUnknownRecord = errors.New("group: __consumer_offsets record of an unknown kind")
+)
 
 // offsetRecord is the record of a committed offset; a nil value (o == nil)
 // is the tombstone of a deleted or expired one.
@@ -54,11 +57,13 @@ func groupRecord(groupID string, v *kmsg.GroupMetadataValue) record.Record {
 type replayer interface {
 	replayOffset(groupID string, tp topicPartition, v *kmsg.OffsetCommitValue)
 	replayGroup(groupID string, v *kmsg.GroupMetadataValue)
+	replayConsumer(rec consumerRecord)
 }
 
 // replayRecord applies one __consumer_offsets record: the latest record per
 // key wins and a nil value deletes. Records of kinds this coordinator does
-// not know (KIP-848 consumer groups, share groups) are skipped.
+// not know (share and streams groups, regular expressions, future kinds)
+// are skipped with an errUnknownRecord.
 func replayRecord(c replayer, key, value []byte) error {
 	if len(key) < 2 {
 		return fmt.Errorf("%w: key of %d bytes", errBadRecord, len(key))
@@ -93,6 +98,15 @@ func replayRecord(c replayer, key, value []byte) error {
 			return fmt.Errorf("%w: group value: %v", errBadRecord, err)
 		}
 		c.replayGroup(k.Group, &v)
+	case cgMetadataKeyVersion, cgPartitionMetadataKeyVersion, cgMemberKeyVersion,
+		cgTargetMetadataKeyVersion, cgTargetMemberKeyVersion, cgCurrentKeyVersion:
+		rec, err := decodeConsumerRecord(version, key, value)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errBadRecord, err)
+		}
+		c.replayConsumer(rec)
+	default:
+		return fmt.Errorf("%w: key version %d", errUnknownRecord, version)
 	}
 	return nil
 }
@@ -157,7 +171,15 @@ func (c *coordinator) replayBatch(batch []byte) {
 		return
 	}
 	for _, rec := range recs {
-		if err := replayRecord(c, rec.Key, rec.Value); err != nil {
+		err := replayRecord(c, rec.Key, rec.Value)
+		if errors.Is(err, errUnknownRecord) {
+			if c.skipped == nil {
+				c.skipped = make(map[int16]int)
+			}
+			c.skipped[int16(rec.Key[0])<<8|int16(rec.Key[1])]++
+			continue
+		}
+		if err != nil {
 			c.log.Warn("skipping __consumer_offsets record", "offset", h.BaseOffset+int64(rec.OffsetDelta), "err", err)
 		}
 	}
