@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -79,6 +80,9 @@ func openEnv(t *testing.T, dir string) *testEnv {
 		NumPartitions:   testPartitions,
 		Log:             func(p int32) *storage.Log { return logs.Log("__consumer_offsets", p) },
 		PartitionExists: func(topic string, p int32) bool { return topic == "t" && p < 4 },
+		Topics:          func() map[string]int32 { return map[string]int32{"t": 4} },
+		TopicID:         testTopicID,
+		TopicName:       testTopicName,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +275,136 @@ func TestCloseAnswersParked(t *testing.T) {
 	}
 }
 
+// cgMember is a KIP-848 consumer driven by hand: what it was told.
+type cgMember struct {
+	id       string
+	epoch    int32
+	assigned map[int32]bool
+}
+
+func (e *testEnv) cgHeartbeat(group string, m *cgMember, join bool) *kmsg.ConsumerGroupHeartbeatResponse {
+	e.t.Helper()
+	r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	r.Version, r.Group, r.MemberID, r.MemberEpoch, r.RebalanceTimeoutMillis = 1, group, m.id, m.epoch, -1
+	if join {
+		r.MemberEpoch, r.RebalanceTimeoutMillis, r.SubscribedTopicNames = 0, 30000, []string{"t"}
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	} else if m.epoch >= 0 {
+		t := kmsg.NewConsumerGroupHeartbeatRequestTopic()
+		t.TopicID, _ = testTopicID("t")
+		for p := range m.assigned {
+			t.Partitions = append(t.Partitions, p)
+		}
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{t}
+	}
+	resp := e.do(r).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if resp.ErrorCode == 0 && m.epoch >= 0 {
+		m.epoch = resp.MemberEpoch
+		if resp.Assignment != nil {
+			m.assigned = map[int32]bool{}
+			for _, t := range resp.Assignment.Topics {
+				for _, p := range t.Partitions {
+					m.assigned[p] = true
+				}
+			}
+		}
+	}
+	return resp
+}
+
+func (e *testEnv) cgDescribe(group string) kmsg.ConsumerGroupDescribeResponseGroup {
+	e.t.Helper()
+	r := kmsg.NewPtrConsumerGroupDescribeRequest()
+	r.Groups = []string{group}
+	return e.do(r).(*kmsg.ConsumerGroupDescribeResponse).Groups[0]
+}
+
+// converge heartbeats every member until the group is Stable.
+func (e *testEnv) converge(group string, ms []*cgMember) kmsg.ConsumerGroupDescribeResponseGroup {
+	e.t.Helper()
+	for range 20 {
+		for _, m := range ms {
+			if resp := e.cgHeartbeat(group, m, false); resp.ErrorCode != 0 {
+				e.t.Fatalf("heartbeat of %s: %v", m.id, kerr.ErrorForCode(resp.ErrorCode))
+			}
+		}
+		if d := e.cgDescribe(group); d.State == "Stable" {
+			return d
+		}
+	}
+	e.t.Fatalf("group %s does not converge: %+v", group, e.cgDescribe(group))
+	return kmsg.ConsumerGroupDescribeResponseGroup{}
+}
+
+// TestConsumerGroupPersistence: a KIP-848 consumer group's membership
+// survives a restart: members, epochs and assignments come back, members
+// carry on at their epochs, a member that left stays gone.
+func TestConsumerGroupPersistence(t *testing.T) {
+	dir := t.TempDir()
+	e := openEnv(t, dir)
+	ms := []*cgMember{{id: "m-a"}, {id: "m-b"}, {id: "m-c"}, {id: "m-d"}}
+	for _, m := range ms {
+		if resp := e.cgHeartbeat("cg", m, true); resp.ErrorCode != 0 {
+			t.Fatalf("join %s: %v", m.id, kerr.ErrorForCode(resp.ErrorCode))
+		}
+	}
+	e.converge("cg", ms)
+	gone := ms[3]
+	gone.epoch = -1
+	if resp := e.cgHeartbeat("cg", gone, false); resp.ErrorCode != 0 {
+		t.Fatalf("leave: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	ms = ms[:3]
+	before := e.converge("cg", ms)
+	if len(before.Members) != 3 {
+		t.Fatalf("members before restart: %+v", before.Members)
+	}
+	commit := commitReq("cg", "m-a", ms[0].epoch, 9)
+	if cr := e.do(commit).(*kmsg.OffsetCommitResponse); cr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(cr.Topics[0].Partitions[0].ErrorCode))
+	}
+	e.close()
+
+	e = openEnv(t, dir)
+	defer e.close()
+	if after := e.cgDescribe("cg"); !reflect.DeepEqual(after, before) {
+		t.Fatalf("after restart:\n%+v\nbefore:\n%+v", after, before)
+	}
+	for _, m := range ms {
+		old := m.epoch
+		resp := e.cgHeartbeat("cg", m, false)
+		if resp.ErrorCode != 0 || resp.MemberEpoch != old {
+			t.Fatalf("heartbeat of %s at epoch %d after restart: %v epoch %d", m.id, old, kerr.ErrorForCode(resp.ErrorCode), resp.MemberEpoch)
+		}
+	}
+	gone.epoch = 1
+	if resp := e.cgHeartbeat("cg", gone, false); resp.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("the member that left heartbeats after restart: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if commit := commitReq("cg", "m-a", ms[0].epoch, 10); e.do(commit).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatal("commit at the member epoch after restart refused")
+	}
+	if fg := e.fetch("cg")[0]; len(fg.Topics) != 1 || fg.Topics[0].Partitions[0].Offset != 10 {
+		t.Fatalf("offsets after restart: %+v", fg.Topics)
+	}
+	// Everything the group wrote replays to the same state again, and
+	// deleting it once empty leaves nothing behind.
+	for _, m := range ms {
+		m.epoch = -1
+		e.cgHeartbeat("cg", m, false)
+	}
+	d := kmsg.NewPtrDeleteGroupsRequest()
+	d.Version, d.Groups = 2, []string{"cg"}
+	if dr := e.do(d).(*kmsg.DeleteGroupsResponse); dr.Groups[0].ErrorCode != 0 {
+		t.Fatalf("delete: %v", kerr.ErrorForCode(dr.Groups[0].ErrorCode))
+	}
+	e.close()
+	e = openEnv(t, dir)
+	if dg := e.cgDescribe("cg"); dg.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("deleted consumer group after restart: %+v", dg)
+	}
+}
+
 func FuzzReplayRecord(f *testing.F) {
 	f.Add(offsetRecord("g", topicPartition{"t", 1}, &offsetEntry{offset: 5, leaderEpoch: 2, metadata: "m"}).Key,
 		offsetRecord("g", topicPartition{"t", 1}, &offsetEntry{offset: 5, leaderEpoch: 2, metadata: "m"}).Value)
@@ -280,8 +414,30 @@ func FuzzReplayRecord(f *testing.F) {
 	gr := groupRecord("g", g.metadataValue())
 	f.Add(gr.Key, gr.Value)
 	f.Add([]byte{0, 2, 0, 1, 'g'}, []byte(nil))
+	inst, regex := "i", "t.*"
+	tps := []cgTopicPartitions{{id: [16]byte{'t'}, partitions: []int32{0, 2}}}
+	for _, rec := range []consumerRecord{
+		{kind: cgMetadataKeyVersion, group: "g", value: &cgMetadataValue{epoch: 3}},
+		{kind: cgPartitionMetadataKeyVersion, group: "g", value: &cgTopicsValue{topics: []cgTopicMetadata{{id: [16]byte{'t'}, name: "t", partitions: 3}}}},
+		{kind: cgMemberKeyVersion, group: "g", member: "m", value: &cgMemberValue{instanceID: &inst, clientID: "c", host: "h",
+			topicNames: []string{"t"}, regex: &regex, rebalanceTimeout: 100}},
+		{kind: cgTargetMetadataKeyVersion, group: "g", value: &cgTargetEpochValue{epoch: 3}},
+		{kind: cgTargetMemberKeyVersion, group: "g", member: "m", value: &cgTargetValue{partitions: tps}},
+		{kind: cgCurrentKeyVersion, group: "g", member: "m", value: &cgCurrentValue{epoch: 3, prevEpoch: 2, state: 1, assigned: tps, revoking: tps}},
+		{kind: cgCurrentKeyVersion, group: "g", member: "m"},
+		{kind: cgMetadataKeyVersion, group: "g"},
+	} {
+		k, v := rec.encode()
+		f.Add(k, v)
+		if len(v) > 3 {
+			f.Add(k, v[:len(v)-3]) // truncated
+		}
+	}
+	f.Add([]byte{0, 9, 0, 1, 'g'}, []byte{0, 0, 0})          // share group metadata: skipped
+	f.Add([]byte{0, 8, 0, 1, 'g', 0, 1, 'm'}, []byte{0, 1, 0}) // unknown value version
+	f.Add([]byte{0, 4, 0, 1, 'g'}, []byte{0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
-		c := newCoordinator(coreConfig{newUUID: func() string { return "u" }})
+		c := newCoordinator(coreConfig{newUUID: func() string { return "u" }, topicName: testTopicName, topicID: testTopicID})
 		_ = replayRecord(c, key, value)
 		c.loaded(time.Unix(0, 0))
 		batch := record.Build(0, []record.Record{{Key: key, Value: value}})
