@@ -433,7 +433,7 @@ func FuzzReplayRecord(f *testing.F) {
 			f.Add(k, v[:len(v)-3]) // truncated
 		}
 	}
-	f.Add([]byte{0, 9, 0, 1, 'g'}, []byte{0, 0, 0})          // share group metadata: skipped
+	f.Add([]byte{0, 9, 0, 1, 'g'}, []byte{0, 0, 0})            // share group metadata: skipped
 	f.Add([]byte{0, 8, 0, 1, 'g', 0, 1, 'm'}, []byte{0, 1, 0}) // unknown value version
 	f.Add([]byte{0, 4, 0, 1, 'g'}, []byte{0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
