@@ -54,6 +54,15 @@ func (o *Options) NewAdmin() (*kadm.Client, error) {
 	return kadm.NewClient(cl), nil
 }
 
+// Admin validates the flags and builds an admin client: what every admin
+// command does first. Close the returned client when done.
+func (o *Options) Admin() (*kadm.Client, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return o.NewAdmin()
+}
+
 // JSON writes v as one indented JSON document.
 func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -40,10 +40,7 @@ Examples:
 }
 
 func runDelete(cmd *cobra.Command, opts *client.Options, groups []string) error {
-	if err := opts.Validate(); err != nil {
-		return err
-	}
-	adm, err := opts.NewAdmin()
+	adm, err := opts.Admin()
 	if err != nil {
 		return err
 	}

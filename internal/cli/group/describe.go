@@ -92,10 +92,7 @@ Examples:
 }
 
 func runDescribe(cmd *cobra.Command, opts *client.Options, groups []string) error {
-	if err := opts.Validate(); err != nil {
-		return err
-	}
-	adm, err := opts.NewAdmin()
+	adm, err := opts.Admin()
 	if err != nil {
 		return err
 	}

@@ -69,10 +69,7 @@ Examples:
 }
 
 func runDescribe(cmd *cobra.Command, opts *client.Options, names []string) error {
-	if err := opts.Validate(); err != nil {
-		return err
-	}
-	adm, err := opts.NewAdmin()
+	adm, err := opts.Admin()
 	if err != nil {
 		return err
 	}

@@ -44,10 +44,7 @@ Examples:
 }
 
 func runList(cmd *cobra.Command, opts *client.Options, internal bool) error {
-	if err := opts.Validate(); err != nil {
-		return err
-	}
-	adm, err := opts.NewAdmin()
+	adm, err := opts.Admin()
 	if err != nil {
 		return err
 	}
