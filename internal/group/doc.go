@@ -18,6 +18,7 @@
 // partition's log in Kafka's own key/value formats (docs/format/group.md)
 // and fsynced before the reply that depends on them is released; on start
 // each runner replays its partition log to rebuild its groups. KIP-848
-// membership is kept in memory only: after a restart, consumer group
-// members rejoin (their offsets are durable).
+// consumer groups are durable too (consumer_persist.go): each step that
+// changes one writes Kafka's consumer group records for what changed, and
+// after a restart members continue at their epochs.
 package group

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -172,4 +174,139 @@ func TestKIP848ConsumesEveryRecordOnce(t *testing.T) {
 			t.Fatalf("record %d consumed %d times", i, c)
 		}
 	}
+}
+
+// childKIP848Args are childGroupArgs with quick KIP-848 heartbeats.
+var childKIP848Args = append([]string{"--set", "group.consumer.heartbeat.interval.ms=200",
+	"--set", "group.consumer.session.timeout.ms=6000"}, childGroupArgs...)
+
+// startChildAt is startChild on a given address, so that clients find the
+// broker again after a restart.
+func startChildAt(t *testing.T, dir, addr string, args ...string) *childBroker {
+	t.Helper()
+	cb := &childBroker{addr: addr, log: &syncBuffer{}}
+	args = append([]string{"serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
+	cb.cmd = exec.Command(eddyBinary(t), args...)
+	cb.cmd.Stdout, cb.cmd.Stderr = cb.log, cb.log
+	if err := cb.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cb.kill()
+		if t.Failed() {
+			t.Logf("child broker log:\n%s", cb.log.String())
+		}
+	})
+	waitFor(t, "the child broker to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return cb
+}
+
+// TestKIP848MembershipSurvivesKill9 kills a broker with SIGKILL under a
+// next-gen consumer and restarts it: the group's membership is durable,
+// so the consumer carries on at its member epoch (no partitions lost, no
+// rejoin) and reads on from where it was; every record is seen, none is
+// skipped, and its commits are durable.
+func TestKIP848MembershipSurvivesKill9(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cb := startChildAt(t, dir, addr, childKIP848Args...)
+	createTopic(t, newAdmin(t, addr), "kill848", 3, nil)
+	produce := func(from, to int) {
+		cl := newClient(t, addr, kgo.DefaultProduceTopic("kill848"))
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i % 7)), Value: []byte(fmt.Sprint(i))})
+		}
+		if err := cl.ProduceSync(testContext(t), recs...).FirstErr(); err != nil {
+			t.Fatalf("producing: %v", err)
+		}
+		cl.Close()
+	}
+	produce(0, 300)
+
+	var lost atomic.Int32
+	a := startMember(t, addr, "kill848", "kill848", "a", kgo.ServerSideBalancer(), kgo.AutoCommitInterval(100*time.Millisecond),
+		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { lost.Add(1) }))
+	// A second member that comes and goes moves the group epoch on, so a
+	// rejoin after the restart would show as a lower epoch.
+	b := startMember(t, addr, "kill848", "kill848", "b", kgo.ServerSideBalancer())
+	waitFor(t, "b to get partitions", func() bool { return len(b.partitions()) > 0 })
+	b.leave()
+	seen := func() map[string]int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		out := map[string]int{}
+		for _, r := range a.records {
+			out[string(r.Value)]++
+		}
+		return out
+	}
+	waitFor(t, "a to consume the first records", func() bool { return len(seen()) == 300 })
+	var before kmsg.ConsumerGroupDescribeResponseGroup
+	waitFor(t, "the group to be stable with a alone", func() bool {
+		before = describeConsumerGroup(t, newClient(t, addr), "kill848")
+		return before.State == "Stable" && len(before.Members) == 1 && len(before.Members[0].Assignment.TopicPartitions) == 1 &&
+			len(before.Members[0].Assignment.TopicPartitions[0].Partitions) == 3
+	})
+	lostBefore := lost.Load()
+
+	cb.kill()
+	startChildAt(t, dir, addr, childKIP848Args...)
+	produce(300, 600)
+	waitFor(t, "a to consume every record", func() bool { return len(seen()) == 600 })
+	for i := range 600 {
+		if seen()[fmt.Sprint(i)] == 0 {
+			t.Fatalf("record %d never consumed", i)
+		}
+	}
+	// Per partition, the offsets read run from 0 with no gap.
+	a.mu.Lock()
+	offsets := map[int32]map[int64]bool{}
+	for _, r := range a.records {
+		if offsets[r.Partition] == nil {
+			offsets[r.Partition] = map[int64]bool{}
+		}
+		offsets[r.Partition][r.Offset] = true
+	}
+	a.mu.Unlock()
+	total := 0
+	for p, os := range offsets {
+		for o := range int64(len(os)) {
+			if !os[o] {
+				t.Fatalf("partition %d: offset %d skipped", p, o)
+			}
+		}
+		total += len(os)
+	}
+	if total != 600 {
+		t.Fatalf("read %d distinct offsets, want 600", total)
+	}
+
+	after := describeConsumerGroup(t, newClient(t, addr), "kill848")
+	if after.ErrorCode != 0 || len(after.Members) != 1 || after.Members[0].MemberID != before.Members[0].MemberID ||
+		after.Epoch != before.Epoch || after.Members[0].MemberEpoch != before.Members[0].MemberEpoch {
+		t.Fatalf("after the restart: epoch %d member %+v; before: epoch %d member %+v", after.Epoch, after.Members, before.Epoch, before.Members)
+	}
+	if n := lost.Load(); n != lostBefore {
+		t.Fatalf("the consumer lost its partitions %d times across the restart", n-lostBefore)
+	}
+	adm := newAdmin(t, addr)
+	waitFor(t, "the commits to reach the end", func() bool {
+		fetched, err := adm.FetchOffsets(testContext(t), "kill848")
+		if err != nil || fetched.Error() != nil {
+			return false
+		}
+		sum := int64(0)
+		for p := range int32(3) {
+			o, _ := fetched.Lookup("kill848", p)
+			sum += o.At
+		}
+		return sum == 600
+	})
 }
