@@ -32,10 +32,10 @@ type Header struct {
 }
 
 // Records validates and decodes the single batch in b. For uncompressed
-// batches Key and Value alias b. Offset deltas may have gaps (compacted
-// batches) but must increase.
+// batches Key and Value alias b. Offset deltas may have gaps and a batch may
+// hold no records (both left by the log cleaner), but deltas must increase.
 func Records(b []byte) (BatchHeader, []Record, error) {
-	h, err := checkBatch(b)
+	h, err := checkBatch(b, true)
 	if err != nil {
 		return h, nil, err
 	}

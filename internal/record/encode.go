@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/binary"
+	"fmt"
 )
 
 // Build encodes recs as one uncompressed batch with no producer (the form
@@ -53,4 +54,70 @@ func appendVarBytes(dst, b []byte) []byte {
 	}
 	dst = binary.AppendVarint(dst, int64(len(b)))
 	return append(dst, b...)
+}
+
+// Rebuild encodes recs as one batch that keeps h's header fields (base
+// offset, leader epoch, attributes and so codec, lastOffsetDelta,
+// timestamps, producer id, epoch and base sequence) and each record's
+// OffsetDelta and TimestampDelta; records are compressed with h's codec.
+// This is how the log cleaner rewrites a batch without changing offsets.
+// With no records it returns the bare uncompressed header Kafka keeps for
+// an idempotent producer's last batch. Record attributes are written as 0
+// (unused in v2).
+func Rebuild(h BatchHeader, recs []Record) ([]byte, error) {
+	var raw []byte
+	for _, r := range recs {
+		raw = appendRecord(raw, r.OffsetDelta, r)
+	}
+	attrs := h.Attributes
+	if len(recs) == 0 {
+		attrs &^= attrCodecMask
+	}
+	body, err := compress(Codec(attrs&attrCodecMask), raw)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild batch at %d: %w", h.BaseOffset, err)
+	}
+	b := make([]byte, HeaderSize, HeaderSize+len(body))
+	be := binary.BigEndian
+	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(b[offLength:], uint32(HeaderSize-lengthOverhead+len(body)))
+	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	b[offMagic] = 2
+	be.PutUint16(b[offAttributes:], uint16(attrs))
+	be.PutUint32(b[offLastDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(b[offBaseTimestamp:], uint64(h.BaseTimestamp))
+	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(b[offNumRecords:], uint32(len(recs)))
+	b = append(b, body...)
+	be.PutUint32(b[offCRC:], Checksum(b))
+	return b, nil
+}
+
+// WithDeleteHorizon returns h marked with a delete horizon (KIP-534) at
+// horizon: the base timestamp becomes the horizon, so callers must re-base
+// record timestamp deltas on it.
+func (h BatchHeader) WithDeleteHorizon(horizon int64) BatchHeader {
+	h.Attributes |= attrDeleteHorizon
+	h.BaseTimestamp = horizon
+	return h
+}
+
+// CheckKeys returns an error wrapping ErrInvalid if a record of the valid
+// batch b has a null key, as a compacted topic requires (Kafka answers
+// INVALID_RECORD). Control batches pass. Compressed batches are
+// decompressed, so call it only for compacted logs.
+func CheckKeys(b []byte) error {
+	h, recs, err := Records(b)
+	if err != nil || h.IsControl() {
+		return err
+	}
+	for _, r := range recs {
+		if r.Key == nil {
+			return fmt.Errorf("%w: compacted topic cannot accept a record without a key (offset delta %d)", ErrInvalid, r.OffsetDelta)
+		}
+	}
+	return nil
 }

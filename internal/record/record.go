@@ -68,6 +68,9 @@ const (
 	attrLogAppendTime = 0x08
 	attrTransactional = 0x10
 	attrControl       = 0x20
+	// attrDeleteHorizon says baseTimestamp holds the time after which the
+	// cleaner may drop the batch's tombstones (KIP-534).
+	attrDeleteHorizon = 0x40
 )
 
 // Codec is the compression codec of a batch (attributes bits 0-2).
@@ -143,6 +146,11 @@ func (h BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactio
 
 // IsControl reports the control attribute bit (transaction markers).
 func (h BatchHeader) IsControl() bool { return h.Attributes&attrControl != 0 }
+
+// HasDeleteHorizon reports whether the cleaner has set the batch's delete
+// horizon (KIP-534): then BaseTimestamp is the time after which its
+// tombstones may be removed.
+func (h BatchHeader) HasDeleteHorizon() bool { return h.Attributes&attrDeleteHorizon != 0 }
 
 // HasLogAppendTime reports whether the broker stamped the timestamps.
 func (h BatchHeader) HasLogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }

@@ -12,7 +12,7 @@ const minRecordSize = 7
 // lastOffsetDelta == recordCount-1, a matching CRC-32C and, for uncompressed
 // batches, sound framing of every record. It does not allocate.
 func Validate(b []byte) (BatchHeader, error) {
-	h, err := checkBatch(b)
+	h, err := checkBatch(b, false)
 	if err != nil {
 		return h, err
 	}
@@ -22,15 +22,29 @@ func Validate(b []byte) (BatchHeader, error) {
 	if h.Codec() != None {
 		return h, nil
 	}
-	if err := walkRecords(b[HeaderSize:], h.NumRecords, true); err != nil {
+	if err := walkRecords(b[HeaderSize:], h.NumRecords, h.LastOffsetDelta, true); err != nil {
 		return h, err
 	}
 	return h, nil
 }
 
+// ValidateStored is Validate for batches read back from a log, which the
+// log cleaner may have rewritten as Kafka's does: records keep their offset
+// deltas, so deltas may have gaps (they must still increase and stay within
+// lastOffsetDelta), and a batch may hold no records at all (the header an
+// idempotent producer's last batch leaves behind). Never use it on produce.
+func ValidateStored(b []byte) (BatchHeader, error) {
+	h, err := checkBatch(b, true)
+	if err != nil || h.Codec() != None {
+		return h, err
+	}
+	return h, walkRecords(b[HeaderSize:], h.NumRecords, h.LastOffsetDelta, false)
+}
+
 // checkBatch validates everything Validate does except the record framing
-// and the strict offset-delta rule (which compaction relaxes).
-func checkBatch(b []byte) (BatchHeader, error) {
+// and the strict offset-delta rule (which compaction relaxes). With stored,
+// an uncompressed batch of no records (a cleaned producer marker) passes.
+func checkBatch(b []byte, stored bool) (BatchHeader, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return h, err
@@ -41,7 +55,11 @@ func checkBatch(b []byte) (BatchHeader, error) {
 	if h.Magic != 2 {
 		return h, fmt.Errorf("%w: %d", ErrUnsupportedMagic, h.Magic)
 	}
-	if h.NumRecords < 1 || h.LastOffsetDelta < h.NumRecords-1 {
+	minRecords := int32(1)
+	if stored {
+		minRecords = 0
+	}
+	if h.NumRecords < minRecords || h.LastOffsetDelta < max(h.NumRecords-1, 0) {
 		return h, fmt.Errorf("%w: %d records, lastOffsetDelta %d", ErrInvalid, h.NumRecords, h.LastOffsetDelta)
 	}
 	if sum := Checksum(b); sum != h.CRC {
@@ -50,6 +68,9 @@ func checkBatch(b []byte) (BatchHeader, error) {
 	if h.Codec() > Zstd {
 		return h, fmt.Errorf("%w: unknown codec %d", ErrInvalid, h.Codec())
 	}
+	if h.NumRecords == 0 && h.Codec() != None {
+		return h, fmt.Errorf("%w: empty batch with codec %s", ErrInvalid, h.Codec())
+	}
 	if h.Codec() == None && int64(h.NumRecords)*minRecordSize > int64(len(b)-HeaderSize) {
 		return h, fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrInvalid, h.NumRecords, len(b)-HeaderSize)
 	}
@@ -57,9 +78,10 @@ func checkBatch(b []byte) (BatchHeader, error) {
 }
 
 // walkRecords checks the framing of n records filling recs exactly. With
-// strict, offset deltas must be 0..n-1.
-func walkRecords(recs []byte, n int32, strict bool) error {
-	pos := 0
+// strict, offset deltas must be 0..n-1; otherwise they must increase and not
+// exceed lastDelta.
+func walkRecords(recs []byte, n, lastDelta int32, strict bool) error {
+	pos, prev := 0, int32(-1)
 	for i := int32(0); i < n; i++ {
 		body, next, err := nextRecord(recs, pos)
 		if err != nil {
@@ -69,10 +91,10 @@ func walkRecords(recs []byte, n int32, strict bool) error {
 		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
-		if strict && delta != i {
+		if strict && delta != i || delta <= prev || delta > lastDelta {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalid, i, delta)
 		}
-		pos = next
+		pos, prev = next, delta
 	}
 	if pos != len(recs) {
 		return fmt.Errorf("%w: %d trailing bytes after %d records", ErrInvalid, len(recs)-pos, n)

@@ -38,6 +38,9 @@ func (l *Log) commit(g *group, cfg LogConfig) error {
 	}
 	l.w.unflushedMsgs += g.records
 	l.publish(g)
+	if cfg.Compact && len(g.pieces) > 1 {
+		l.m.cleaner.kick() // a segment closed: maybe something to clean
+	}
 	if g.sync || l.flushDue(cfg) {
 		return l.flush(cfg)
 	}

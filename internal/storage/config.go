@@ -32,6 +32,11 @@ type LogConfig struct {
 	Compact            bool          // cleanup.policy contains compact
 	Delete             bool          // cleanup.policy contains delete
 	FileDeleteDelayMs  int64         // file.delete.delay.ms
+	// The log cleaner's policy, used when Compact is set.
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms
+	DeleteRetentionMs      int64   // delete.retention.ms: how long tombstones outlive their first cleaning
 }
 
 // DefaultLogConfig returns Kafka's defaults.
@@ -49,6 +54,11 @@ func DefaultLogConfig() LogConfig {
 		TimestampType:      CreateTime,
 		Delete:             true,
 		FileDeleteDelayMs:  60000,
+
+		MinCleanableDirtyRatio: 0.5,
+		MinCompactionLagMs:     0,
+		MaxCompactionLagMs:     math.MaxInt64,
+		DeleteRetentionMs:      24 * time.Hour.Milliseconds(),
 	}
 }
 
@@ -63,4 +73,23 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
+
+	// CleanerThreads is log.cleaner.threads: goroutines compacting logs
+	// with cleanup.policy=compact. 0 means DefaultCleanerThreads; a
+	// negative value disables the cleaner (log.cleaner.enable=false).
+	CleanerThreads int
+	// CleanerBackoff is log.cleaner.backoff.ms: how long an idle cleaner
+	// sleeps before looking for dirty logs again. A compacted log that
+	// rolls a segment also wakes it.
+	CleanerBackoff time.Duration
+	// CleanerIOBytesPerSecond is log.cleaner.io.max.bytes.per.second: the
+	// cleaners' combined read plus write rate. 0 means unlimited.
+	CleanerIOBytesPerSecond float64
+	// CleanerDedupeBufferSize is log.cleaner.dedupe.buffer.size: the
+	// memory for the key→offset map of one cleaning, shared by threads.
+	CleanerDedupeBufferSize int64
+
+	// swapHook, set only by tests, runs after each step of a cleaned
+	// segment swap; an error stops the swap there, as a crash would.
+	swapHook func(step string) error
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eddy-streaming/eddy/internal/atomicfile"
@@ -22,9 +23,17 @@ type Log struct {
 	logger    *slog.Logger
 	m         *Manager
 
-	// adminMu serializes retention and DeleteRecords, which move the head
-	// of the log; it is never taken by appends or reads.
+	// adminMu serializes retention, DeleteRecords and the cleaner's
+	// segment swaps, which change closed segments; it is never taken by
+	// appends or reads.
 	adminMu sync.Mutex
+
+	// uncleanable is set when cleaning failed; the cleaner skips the log
+	// until it is reopened.
+	uncleanable atomic.Bool
+	// untrusted holds the bases of segments whose interrupted swap was
+	// completed on open; recovery re-validates them. Used only by open.
+	untrusted map[int64]bool
 
 	q struct {
 		sync.Mutex
@@ -42,6 +51,7 @@ type Log struct {
 		logStart      int64
 		logEnd        int64
 		recoveryPoint int64 // every offset below it is fsynced
+		cleanedTo     int64 // first dirty offset: the cleaner compacted everything below
 		changed       chan struct{}
 		err           error // sticky write failure
 	}
@@ -72,9 +82,14 @@ func openLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, er
 }
 
 func (l *Log) recoverAll() error {
+	var err error
+	if l.untrusted, err = recoverSwaps(l.dir, l.logger); err != nil {
+		return err
+	}
 	if err := removeLeftovers(l.dir, l.logger); err != nil {
 		return err
 	}
+	l.mu.cleanedTo = l.readCleanedTo()
 	cp, cperr := readCheckpoint(l.dir)
 	if cperr != nil && !errors.Is(cperr, os.ErrNotExist) {
 		l.logger.Warn("ignoring unreadable checkpoint", "err", cperr)
@@ -94,6 +109,7 @@ func (l *Log) recoverAll() error {
 	if cperr == nil && !cp.clean {
 		l.logger.Info("recovered log after unclean shutdown", "log_start_offset", l.mu.logStart, "log_end_offset", end)
 	}
+	l.untrusted = nil
 	if err := l.loadProducers(segs, end); err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ type Manager struct {
 	cfg     Config
 	logger  *slog.Logger
 	deleter *deleter
+	cleaner *cleaner
 	now     func() time.Time
 	ctx     context.Context // canceled by Close
 	cancel  context.CancelFunc
@@ -58,11 +59,20 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.CleanerThreads == 0 {
+		c.CleanerThreads = DefaultCleanerThreads
+	}
+	if c.CleanerBackoff <= 0 {
+		c.CleanerBackoff = DefaultCleanerBackoff
+	}
+	if c.CleanerDedupeBufferSize <= 0 {
+		c.CleanerDedupeBufferSize = DefaultCleanerDedupeBufferSize
+	}
 	return nil
 }
 
 // Open scans cfg.Dir, recovers every log found and starts the background
-// retention and checkpoint goroutine. Logs found on disk get
+// retention and checkpoint goroutine and the log cleaner threads. Logs found on disk get
 // DefaultLogConfig until CreateLog or SetConfig applies their real config.
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
@@ -74,12 +84,14 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, logger: cfg.Logger, deleter: newDeleter(cfg.Logger), now: cfg.Now}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.logs = map[topicPartition]*Log{}
+	m.cleaner = newCleaner(m)
 	if err := m.openAll(ctx); err != nil {
 		m.Close()
 		return nil, err
 	}
 	m.wg.Add(1)
 	go m.background()
+	m.cleaner.start()
 	return m, nil
 }
 

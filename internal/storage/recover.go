@@ -47,8 +47,8 @@ func (s *segment) recover(interval int64) (int64, error) {
 	return dropped, s.rewriteIndexes()
 }
 
-// readValid reads and validates the batch at pos, which must continue the
-// segment's offsets.
+// readValid reads and validates the batch at pos, whose offsets must follow
+// the segment's (with gaps where the cleaner removed records).
 func (s *segment) readValid(r *batchReader, pos int64) (record.BatchHeader, error) {
 	h, err := r.header(pos)
 	if err != nil {
@@ -58,11 +58,11 @@ func (s *segment) readValid(r *batchReader, pos int64) (record.BatchHeader, erro
 	if err != nil {
 		return h, err
 	}
-	if h, err = record.Validate(b); err != nil {
+	if h, err = record.ValidateStored(b); err != nil {
 		return h, err
 	}
-	if h.BaseOffset != s.st.next {
-		return h, fmt.Errorf("%w: batch at %d has offset %d, expected %d", record.ErrInvalid, pos, h.BaseOffset, s.st.next)
+	if h.BaseOffset < s.st.next {
+		return h, fmt.Errorf("%w: batch at %d has offset %d, expected at least %d", record.ErrInvalid, pos, h.BaseOffset, s.st.next)
 	}
 	if _, ok := s.rel(h.LastOffset()); !ok || pos > int64(^uint32(0)) {
 		return h, fmt.Errorf("%w: batch at %d does not fit the segment", record.ErrInvalid, pos)
@@ -145,12 +145,12 @@ func (s *segment) scanTail() error {
 		pos = int64(s.st.index[n-1].pos)
 	}
 	next := s.base
-	for first := true; pos < s.st.size; first = false {
+	for pos < s.st.size {
 		h, err := r.header(pos)
 		if err != nil {
 			return err
 		}
-		if first && pos == 0 && h.BaseOffset != s.base || !first && h.BaseOffset != next {
+		if h.BaseOffset < next {
 			return fmt.Errorf("%w: offsets do not follow at %d", errCorruptFile, pos)
 		}
 		if h.MaxTimestamp > s.st.maxTs {
@@ -184,7 +184,7 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		if !last {
 			next = segs[i+1].base
 		}
-		trusted := cp.clean || !last && next <= cp.recoveryPoint
+		trusted := (cp.clean || !last && next <= cp.recoveryPoint) && !l.untrusted[s.base]
 		if trusted {
 			err := s.load(next, last)
 			if err == nil {
@@ -202,8 +202,13 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		if dropped > 0 {
 			l.logger.Warn("truncated corrupt segment tail", "segment", s.base, "bytes", dropped, "next_offset", s.st.next)
 		}
-		if !last && s.st.next != next {
+		// Cleaned segments may end before the next one starts (their last
+		// records were compacted away); a torn tail or an overlap may not.
+		if !last && (s.st.next > next || dropped > 0 && s.st.next != next) {
 			return l.dropAfter(segs, i)
+		}
+		if !last {
+			s.st.next = next
 		}
 	}
 	for _, s := range segs[:len(segs)-1] {

@@ -148,7 +148,9 @@ func (l *Log) expiredSegments(cfg LogConfig, now time.Time) (int, bool) {
 	for i, s := range segs {
 		byTime := cfg.RetentionMs >= 0 && now.UnixMilli()-s.lastModified(sts[i]) > cfg.RetentionMs
 		bySize := cfg.RetentionBytes >= 0 && excess >= sts[i].size
-		if sts[i].size == 0 || !byTime && !bySize {
+		// An empty closed segment (all compacted away) goes with its
+		// neighbours; an empty active one stops the count.
+		if sts[i].size == 0 && i == len(segs)-1 || sts[i].size > 0 && !byTime && !bySize {
 			break
 		}
 		excess -= sts[i].size

@@ -59,7 +59,11 @@ type writerState struct {
 // writer takes the request, nothing is appended and ctx.Err() is returned;
 // once taken, Append waits for the outcome.
 func (l *Log) Append(ctx context.Context, batches []byte, opts AppendOptions) (AppendResult, error) {
-	hdrs, err := splitBatches(batches, l.Config().MaxMessageBytes)
+	cfg := l.Config()
+	hdrs, err := splitBatches(batches, cfg.MaxMessageBytes)
+	if err == nil && cfg.Compact {
+		err = checkKeys(batches, hdrs)
+	}
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", partitionDirName(l.topic, l.partition), err)
 	}
@@ -102,6 +106,18 @@ func splitBatches(b []byte, maxBytes int64) ([]record.BatchHeader, error) {
 		b = b[h.Size():]
 	}
 	return hdrs, nil
+}
+
+// checkKeys rejects records without a key, which a compacted log cannot
+// hold (Kafka answers INVALID_RECORD).
+func checkKeys(b []byte, hdrs []record.BatchHeader) error {
+	for _, h := range hdrs {
+		if err := record.CheckKeys(b[:h.Size()]); err != nil {
+			return err
+		}
+		b = b[h.Size():]
+	}
+	return nil
 }
 
 func (l *Log) enqueue(req *appendReq) error {
@@ -365,6 +381,9 @@ func (l *Log) needsRoll(p *piece, h record.BatchHeader, next int64, cfg LogConfi
 	rolledAt := p.seg.created
 	if p.seg.firstTs > 0 {
 		rolledAt = time.UnixMilli(p.seg.firstTs)
+	}
+	if cfg.Compact && cfg.MaxCompactionLagMs > 0 && now.Sub(rolledAt).Milliseconds() > cfg.MaxCompactionLagMs {
+		return true // KIP-354: the active segment cannot be cleaned
 	}
 	return p.st.size+size > cfg.SegmentBytes ||
 		p.st.size+size > math.MaxUint32 ||

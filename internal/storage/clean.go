@@ -1,0 +1,384 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"time"
+
+	"github.com/eddy-streaming/eddy/internal/record"
+)
+
+// errCleanAborted says a cleaning stopped because the log changed under
+// it (retention removed its segments); it is retried later.
+var errCleanAborted = errors.New("storage: cleaning aborted")
+
+// cleanPlan is what one cleaning will do, decided from a snapshot.
+type cleanPlan struct {
+	cfg        LogConfig
+	segs       []*segment // every segment at planning time, active last
+	sts        []segState
+	firstDirty int64 // offsets below were cleaned before
+	end        int64 // first uncleanable offset: a segment base
+	nCleanable int   // segs[:nCleanable] lie below end
+	ratio      float64
+	due        bool // max.compaction.lag.ms exceeded
+	now        time.Time
+}
+
+// planClean decides whether the log is worth cleaning now. Only closed
+// segments are cleanable, and of the dirty ones only those whose newest
+// record is older than min.compaction.lag.ms.
+func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
+	l.mu.RLock()
+	p := cleanPlan{cfg: l.mu.cfg, segs: l.mu.segments, now: now}
+	p.sts = make([]segState, len(p.segs))
+	for i, s := range p.segs {
+		p.sts[i] = s.st
+	}
+	p.firstDirty = max(l.mu.cleanedTo, l.mu.logStart)
+	l.mu.RUnlock()
+	lagLimit := now.UnixMilli() - p.cfg.MinCompactionLagMs
+	var clean, dirty int64
+	for i := range p.segs[:len(p.segs)-1] {
+		isDirty := p.sts[i].next > p.firstDirty
+		if isDirty && p.cfg.MinCompactionLagMs > 0 && p.sts[i].maxTs > lagLimit {
+			break
+		}
+		if isDirty {
+			dirty += p.sts[i].size
+		} else {
+			clean += p.sts[i].size
+		}
+		p.nCleanable = i + 1
+	}
+	p.end = p.segs[p.nCleanable].base
+	if dirty == 0 {
+		return p, false
+	}
+	p.firstDirty = min(p.firstDirty, p.end)
+	p.ratio = float64(dirty) / float64(clean+dirty)
+	p.due = l.compactionLagExceeded(p)
+	return p, p.due || p.ratio >= p.cfg.MinCleanableDirtyRatio
+}
+
+// compactionLagExceeded says whether the oldest dirty record is older than
+// max.compaction.lag.ms (KIP-354), judged by the first dirty batch.
+func (l *Log) compactionLagExceeded(p cleanPlan) bool {
+	if p.cfg.MaxCompactionLagMs <= 0 || p.cfg.MaxCompactionLagMs >= math.MaxInt64/2 {
+		return false
+	}
+	for i, s := range p.segs[:p.nCleanable] {
+		if p.sts[i].next <= p.firstDirty || p.sts[i].size == 0 {
+			continue
+		}
+		h, err := newBatchReader(s.log, p.sts[i].size, record.HeaderSize).header(0)
+		return err == nil && p.now.UnixMilli()-h.MaxTimestamp > p.cfg.MaxCompactionLagMs
+	}
+	return false
+}
+
+// cleanStats describes one cleaning, for logs and CleanerStats.
+type cleanStats struct {
+	bytesRead, bytesWritten int64
+	kept, removed           int64
+	segments, groups        int
+	duration                time.Duration
+}
+
+// cleanState is the input of filtering: the newest offset of every key of
+// the dirty section, and the last batch of each idempotent producer.
+type cleanState struct {
+	seeds      [2]maphash.Seed
+	latest     map[[2]uint64]int64
+	lastBatch  map[int64]int64 // producer id → base offset of its last batch
+	now        int64
+	retainTomb int64 // delete.retention.ms
+	stats      cleanStats
+}
+
+func (cs *cleanState) hash(key []byte) [2]uint64 {
+	return [2]uint64{maphash.Bytes(cs.seeds[0], key), maphash.Bytes(cs.seeds[1], key)}
+}
+
+// clean compacts the cleanable segments of the log: it maps every key of
+// the dirty section to its newest offset, then rewrites the cleanable
+// segments group by group keeping only records that are the newest of
+// their key, and swaps each group in.
+func (l *Log) clean(ctx context.Context, c *cleaner, p cleanPlan) (cleanStats, error) {
+	start := time.Now()
+	cs := &cleanState{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{},
+		now: p.now.UnixMilli(), retainTomb: p.cfg.DeleteRetentionMs}
+	if err := l.buildOffsetMap(ctx, c, cs, &p); err != nil {
+		return cs.stats, err
+	}
+	for _, g := range groupSegments(p) {
+		if err := l.cleanGroup(ctx, c, cs, p, g); err != nil {
+			return cs.stats, err
+		}
+		cs.stats.groups++
+		cs.stats.segments += g.to - g.from
+	}
+	if err := l.setCleanedTo(p.end); err != nil {
+		return cs.stats, err
+	}
+	cs.stats.duration = time.Since(start)
+	l.logCleaned(cs.stats, p)
+	return cs.stats, nil
+}
+
+func (l *Log) logCleaned(st cleanStats, p cleanPlan) {
+	secs := max(st.duration.Seconds(), 1e-9)
+	l.logger.Info("cleaned log", "segments", st.segments, "groups", st.groups,
+		"first_dirty_offset", p.firstDirty, "cleaned_to", p.end, "dirty_ratio", p.ratio,
+		"bytes_read", st.bytesRead, "bytes_written", st.bytesWritten,
+		"records_kept", st.kept, "records_removed", st.removed,
+		"duration", st.duration, "mb_per_sec", float64(st.bytesRead)/secs/1e6)
+}
+
+// buildOffsetMap scans the dirty section (stopping at a segment boundary
+// when the map is full) and the headers of the rest of the log.
+func (l *Log) buildOffsetMap(ctx context.Context, c *cleaner, cs *cleanState, p *cleanPlan) error {
+	for i, s := range p.segs {
+		st := p.sts[i]
+		dirty := i < p.nCleanable && st.next > p.firstDirty
+		if dirty && len(cs.latest) >= c.maxKeys && s.base > p.firstDirty {
+			l.logger.Warn("offset map full; cleaning part of the dirty section", "keys", len(cs.latest), "cleaned_to", s.base)
+			p.end, p.nCleanable, dirty = s.base, i, false
+		}
+		err := scanSegment(ctx, c, s, st, dirty, func(h record.BatchHeader, b []byte) error {
+			if h.ProducerID >= 0 {
+				cs.lastBatch[h.ProducerID] = h.BaseOffset
+			}
+			if b == nil || h.IsControl() {
+				return nil
+			}
+			_, recs, err := record.Records(b)
+			if err != nil {
+				return fmt.Errorf("segment %d batch at offset %d: %w", s.base, h.BaseOffset, err)
+			}
+			for _, r := range recs {
+				if r.Key != nil {
+					cs.latest[cs.hash(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if dirty {
+			cs.stats.bytesRead += st.size
+		}
+	}
+	return nil
+}
+
+// scanSegment calls fn for every batch of the segment, with its bytes when
+// full (valid until fn returns) or with nil bytes (headers only).
+func scanSegment(ctx context.Context, c *cleaner, s *segment, st segState, full bool, fn func(record.BatchHeader, []byte) error) error {
+	window := 64 << 10
+	if full {
+		window = scanWindow
+	}
+	r := newBatchReader(s.log, st.size, window)
+	for pos := int64(0); pos < st.size; {
+		h, err := r.header(pos)
+		if err != nil {
+			return fmt.Errorf("segment %d at %d: %w", s.base, pos, err)
+		}
+		var b []byte
+		if full {
+			if err := c.throttle.wait(ctx, h.Size()); err != nil {
+				return err
+			}
+			if b, err = r.read(pos, h.Size()); err != nil {
+				return err
+			}
+		} else if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(h, b); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
+	}
+	return nil
+}
+
+// segGroup is a run p.segs[from:to] rewritten into one segment.
+type segGroup struct{ from, to int }
+
+// groupSegments splits the cleanable segments into runs whose total size
+// fits segment.bytes (and a segment's 32-bit positions and relative
+// offsets), so small cleaned segments merge over time.
+func groupSegments(p cleanPlan) []segGroup {
+	var gs []segGroup
+	for i := 0; i < p.nCleanable; {
+		g := segGroup{from: i, to: i + 1}
+		size := p.sts[i].size
+		for g.to < p.nCleanable {
+			next := p.sts[g.to].size
+			span := p.segs[g.to+1].base - p.segs[g.from].base
+			if size+next > p.cfg.SegmentBytes || size+next > math.MaxUint32 || span > math.MaxUint32 {
+				break
+			}
+			size += next
+			g.to++
+		}
+		gs = append(gs, g)
+		i = g.to
+	}
+	return gs
+}
+
+// cleanGroup writes the retained batches of one group into a new
+// ".cleaned" segment, fsyncs it and swaps it in.
+func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p cleanPlan, g segGroup) error {
+	base := p.segs[g.from].base
+	ns, err := createCleanedSegment(l.dir, base)
+	if err != nil {
+		return err
+	}
+	w := &cleanedWriter{seg: ns, interval: p.cfg.IndexIntervalBytes, c: c}
+	for i := g.from; i < g.to; i++ {
+		s, st := p.segs[i], p.sts[i]
+		err = scanSegment(ctx, c, s, st, true, func(h record.BatchHeader, b []byte) error {
+			out, err := cs.filterBatch(h, b)
+			if err != nil {
+				return fmt.Errorf("segment %d: %w", s.base, err)
+			}
+			return w.add(ctx, out)
+		})
+		if err != nil {
+			break
+		}
+		if st.next <= p.firstDirty {
+			cs.stats.bytesRead += st.size // dirty segments were counted by the map
+		}
+	}
+	if err == nil {
+		err = w.finish(ctx)
+	}
+	if err == nil {
+		err = writeSwapInfo(ns, p.segs[g.to].base)
+	}
+	cs.stats.bytesWritten += w.written
+	if err != nil {
+		discardCleaned(ns)
+		return err
+	}
+	ns.st.next = p.segs[g.to].base
+	return l.swapIn(p.segs[g.from:g.to], ns)
+}
+
+// filterBatch returns what is left of one batch: the bytes unchanged,
+// a rebuilt batch, or nil when nothing remains.
+func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error) {
+	if h.IsControl() {
+		return b, nil // no transactions yet: markers are kept as data
+	}
+	_, recs, err := record.Records(b)
+	if err != nil {
+		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+	}
+	kept, tombs := recs[:0:0], false
+	for _, r := range recs {
+		if cs.retain(h, r) {
+			kept = append(kept, r)
+			tombs = tombs || r.Value == nil
+		}
+	}
+	cs.stats.kept += int64(len(kept))
+	cs.stats.removed += int64(len(recs) - len(kept))
+	switch {
+	case len(kept) == 0 && h.ProducerID >= 0 && cs.lastBatch[h.ProducerID] == h.BaseOffset:
+		// Kafka keeps the header of a producer's last batch so that its
+		// sequence survives a restart that rebuilds producer state.
+		return record.Rebuild(h, nil)
+	case len(kept) == 0:
+		return nil, nil
+	case len(kept) == len(recs) && (!tombs || h.HasDeleteHorizon()):
+		return b, nil
+	case tombs && !h.HasDeleteHorizon():
+		nh := h.WithDeleteHorizon(cs.now + cs.retainTomb)
+		for i := range kept {
+			kept[i].TimestampDelta += h.BaseTimestamp - nh.BaseTimestamp
+		}
+		return record.Rebuild(nh, kept)
+	}
+	return record.Rebuild(h, kept)
+}
+
+// retain decides one record: keyless records are dropped (a compacted
+// topic cannot hold them), as are records a newer one of the same key
+// supersedes and tombstones past their delete horizon.
+func (cs *cleanState) retain(h record.BatchHeader, r record.Record) bool {
+	if r.Key == nil {
+		return false
+	}
+	off := h.BaseOffset + int64(r.OffsetDelta)
+	if latest, ok := cs.latest[cs.hash(r.Key)]; ok && latest > off {
+		return false
+	}
+	if r.Value == nil && h.HasDeleteHorizon() && cs.now >= h.BaseTimestamp {
+		return false
+	}
+	return true
+}
+
+// cleanedWriter appends batches to a new segment through a buffer and
+// builds its indexes.
+type cleanedWriter struct {
+	seg      *segment
+	interval int64
+	c        *cleaner
+	buf      []byte
+	pos      int64 // file position of buf[0]
+	written  int64
+}
+
+func (w *cleanedWriter) add(ctx context.Context, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	h, err := record.ParseHeader(b)
+	if err != nil {
+		return err
+	}
+	w.seg.addBatch(&w.seg.st, h, w.pos+int64(len(w.buf)), w.interval)
+	w.buf = append(w.buf, b...)
+	if len(w.buf) >= 1<<20 {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func (w *cleanedWriter) flush(ctx context.Context) error {
+	if err := w.c.throttle.wait(ctx, len(w.buf)); err != nil {
+		return err
+	}
+	if _, err := w.seg.log.WriteAt(w.buf, w.pos); err != nil {
+		return fmt.Errorf("write cleaned segment: %w", err)
+	}
+	w.pos += int64(len(w.buf))
+	w.written += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// finish writes what is buffered and the indexes, then fsyncs.
+func (w *cleanedWriter) finish(ctx context.Context) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	w.seg.sealTimeIndex(&w.seg.st)
+	if err := w.seg.writeIndexes(&w.seg.st); err != nil {
+		return err
+	}
+	w.seg.dirtyIndexes = true
+	return w.seg.sync()
+}
