@@ -178,20 +178,26 @@ func TestResolveLogConfig(t *testing.T) {
 			"segment.bytes": "1000", "segment.ms": "2", "segment.index.bytes": "4096", "index.interval.bytes": "1",
 			"retention.bytes": "-9", "flush.messages": "1", "flush.ms": "3", "max.message.bytes": "77",
 			"message.timestamp.type": "LogAppendTime", "cleanup.policy": "compact", "file.delete.delay.ms": "0",
+			"min.cleanable.dirty.ratio": "0.01", "min.compaction.lag.ms": "5", "max.compaction.lag.ms": "6",
+			"delete.retention.ms": "7",
 		}, map[string]string{"log.segment.bytes": "99999", "message.max.bytes": "5"}, storage.LogConfig{
 			SegmentBytes: 1000, SegmentMs: 2, SegmentIndexBytes: 4096, IndexIntervalBytes: 1, RetentionMs: def.RetentionMs,
 			RetentionBytes: -1, FlushMessages: 1, FlushMs: 3, MaxMessageBytes: 77, TimestampType: storage.LogAppendTime,
 			Compact: true, FileDeleteDelayMs: 0,
+			MinCleanableDirtyRatio: 0.01, MinCompactionLagMs: 5, MaxCompactionLagMs: 6, DeleteRetentionMs: 7,
 		}},
 		{"everything by broker", nil, map[string]string{
 			"log.segment.bytes": "1000", "log.index.size.max.bytes": "4096", "log.index.interval.bytes": "1",
 			"log.retention.bytes": "10", "log.flush.interval.messages": "1", "message.max.bytes": "77",
 			"log.message.timestamp.type": "LogAppendTime", "log.cleanup.policy": "compact,delete",
-			"log.segment.delete.delay.ms": "0",
+			"log.segment.delete.delay.ms": "0", "log.cleaner.min.cleanable.ratio": "0.25",
+			"log.cleaner.min.compaction.lag.ms": "8", "log.cleaner.max.compaction.lag.ms": "9",
+			"log.cleaner.delete.retention.ms": "10",
 		}, storage.LogConfig{
 			SegmentBytes: 1000, SegmentMs: def.SegmentMs, SegmentIndexBytes: 4096, IndexIntervalBytes: 1,
 			RetentionMs: def.RetentionMs, RetentionBytes: 10, FlushMessages: 1, FlushMs: math.MaxInt64,
 			MaxMessageBytes: 77, TimestampType: storage.LogAppendTime, Compact: true, Delete: true,
+			MinCleanableDirtyRatio: 0.25, MinCompactionLagMs: 8, MaxCompactionLagMs: 9, DeleteRetentionMs: 10,
 		}},
 	} {
 		bc, err := ParseBrokerConfig(tc.broker)

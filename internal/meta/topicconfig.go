@@ -306,6 +306,12 @@ func ResolveLogConfig(overrides map[string]string, bc BrokerConfig) storage.LogC
 	num("flush.ms", &lc.FlushMs)
 	num("max.message.bytes", &lc.MaxMessageBytes)
 	num("file.delete.delay.ms", &lc.FileDeleteDelayMs)
+	num("min.compaction.lag.ms", &lc.MinCompactionLagMs)
+	num("max.compaction.lag.ms", &lc.MaxCompactionLagMs)
+	num("delete.retention.ms", &lc.DeleteRetentionMs)
+	if f, err := parseDouble(get("min.cleanable.dirty.ratio")); err == nil {
+		lc.MinCleanableDirtyRatio = f
+	}
 	lc.RetentionMs = max(lc.RetentionMs, -1)
 	lc.RetentionBytes = max(lc.RetentionBytes, -1)
 	if strings.TrimSpace(get("message.timestamp.type")) == "LogAppendTime" {
