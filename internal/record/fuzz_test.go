@@ -61,3 +61,22 @@ func FuzzRecords(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidateStored checks that the relaxed validation of stored batches
+// never panics, accepts everything Validate does, and agrees with Records
+// on uncompressed batches.
+func FuzzValidateStored(f *testing.F) {
+	seeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := record.ValidateStored(b)
+		if _, strictErr := record.Validate(b); strictErr == nil && err != nil {
+			t.Fatalf("ValidateStored rejects a batch Validate accepts: %v", err)
+		}
+		if err != nil || h.Codec() != record.None {
+			return
+		}
+		if _, recs, err := record.Records(b); err != nil || len(recs) != int(h.NumRecords) {
+			t.Fatalf("ValidateStored accepted what Records rejects: %v", err)
+		}
+	})
+}

@@ -61,3 +61,19 @@ func TestRecordErrorsWrap(t *testing.T) {
 		t.Fatal("aliases differ")
 	}
 }
+
+// FuzzCleanerCheckpoint checks that decoding never panics and that
+// encode/decode round-trips.
+func FuzzCleanerCheckpoint(f *testing.F) {
+	f.Add(encodeCleanerCheckpoint(4711))
+	f.Add([]byte("EDCC"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		off, err := decodeCleanerCheckpoint(b)
+		if err != nil {
+			return
+		}
+		if again, err := decodeCleanerCheckpoint(encodeCleanerCheckpoint(off)); err != nil || again != off {
+			t.Fatalf("round trip of %d: %d %v", off, again, err)
+		}
+	})
+}

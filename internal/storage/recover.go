@@ -21,7 +21,10 @@ func isCorruption(err error) bool {
 
 // recover validates every batch of the segment, rebuilds its indexes and
 // truncates it after the last valid batch. It returns the bytes dropped.
-func (s *segment) recover(interval int64) (int64, error) {
+// With contiguous (the active segment, which is never cleaned) each batch
+// must start where the previous ended and hold every offset; otherwise
+// cleaned batches and gaps are accepted.
+func (s *segment) recover(interval int64, contiguous bool) (int64, error) {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("stat segment: %w", err)
@@ -29,7 +32,7 @@ func (s *segment) recover(interval int64) (int64, error) {
 	s.resetIndexing()
 	r := newBatchReader(s.log, fi.Size(), scanWindow)
 	for s.st.size < fi.Size() {
-		h, err := s.readValid(r, s.st.size)
+		h, err := s.readValid(r, s.st.size, contiguous)
 		if err != nil && !isCorruption(err) {
 			return 0, err
 		}
@@ -48,8 +51,9 @@ func (s *segment) recover(interval int64) (int64, error) {
 }
 
 // readValid reads and validates the batch at pos, whose offsets must follow
-// the segment's (with gaps where the cleaner removed records).
-func (s *segment) readValid(r *batchReader, pos int64) (record.BatchHeader, error) {
+// the segment's (with gaps where the cleaner removed records unless
+// contiguous).
+func (s *segment) readValid(r *batchReader, pos int64, contiguous bool) (record.BatchHeader, error) {
 	h, err := r.header(pos)
 	if err != nil {
 		return h, err
@@ -58,10 +62,14 @@ func (s *segment) readValid(r *batchReader, pos int64) (record.BatchHeader, erro
 	if err != nil {
 		return h, err
 	}
-	if h, err = record.ValidateStored(b); err != nil {
+	validate := record.ValidateStored
+	if contiguous {
+		validate = record.Validate
+	}
+	if h, err = validate(b); err != nil {
 		return h, err
 	}
-	if h.BaseOffset < s.st.next {
+	if h.BaseOffset < s.st.next || contiguous && h.BaseOffset != s.st.next {
 		return h, fmt.Errorf("%w: batch at %d has offset %d, expected at least %d", record.ErrInvalid, pos, h.BaseOffset, s.st.next)
 	}
 	if _, ok := s.rel(h.LastOffset()); !ok || pos > int64(^uint32(0)) {
@@ -145,12 +153,14 @@ func (s *segment) scanTail() error {
 		pos = int64(s.st.index[n-1].pos)
 	}
 	next := s.base
-	for pos < s.st.size {
+	for first := true; pos < s.st.size; first = false {
 		h, err := r.header(pos)
 		if err != nil {
 			return err
 		}
-		if h.BaseOffset < next {
+		// Only the active segment has a tail to scan, and the cleaner never
+		// touches it: its offsets are contiguous.
+		if first && pos == 0 && h.BaseOffset != s.base || !first && h.BaseOffset != next {
 			return fmt.Errorf("%w: offsets do not follow at %d", errCorruptFile, pos)
 		}
 		if h.MaxTimestamp > s.st.maxTs {
@@ -195,7 +205,7 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 			}
 			l.logger.Warn("rebuilding segment indexes", "segment", s.base, "err", err)
 		}
-		dropped, err := s.recover(interval)
+		dropped, err := s.recover(interval, last)
 		if err != nil {
 			return nil, err
 		}
