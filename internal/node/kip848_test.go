@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,33 +177,6 @@ func TestKIP848ConsumesEveryRecordOnce(t *testing.T) {
 // childKIP848Args are childGroupArgs with quick KIP-848 heartbeats.
 var childKIP848Args = append([]string{"--set", "group.consumer.heartbeat.interval.ms=200",
 	"--set", "group.consumer.session.timeout.ms=6000"}, childGroupArgs...)
-
-// startChildAt is startChild on a given address, so that clients find the
-// broker again after a restart.
-func startChildAt(t *testing.T, dir, addr string, args ...string) *childBroker {
-	t.Helper()
-	cb := &childBroker{addr: addr, log: &syncBuffer{}}
-	args = append([]string{"serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
-	cb.cmd = exec.Command(eddyBinary(t), args...)
-	cb.cmd.Stdout, cb.cmd.Stderr = cb.log, cb.log
-	if err := cb.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cb.kill()
-		if t.Failed() {
-			t.Logf("child broker log:\n%s", cb.log.String())
-		}
-	})
-	waitFor(t, "the child broker to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return cb
-}
 
 // TestKIP848MembershipSurvivesKill9 kills a broker with SIGKILL under a
 // next-gen consumer and restarts it: the group's membership is durable,

@@ -89,7 +89,13 @@ type childBroker struct {
 
 func startChild(t *testing.T, dir string, args ...string) *childBroker {
 	t.Helper()
-	addr := freeAddr(t)
+	return startChildAt(t, dir, freeAddr(t), args...)
+}
+
+// startChildAt starts a child broker listening on addr, so that a restart
+// can come back where its clients expect it.
+func startChildAt(t *testing.T, dir, addr string, args ...string) *childBroker {
+	t.Helper()
 	cb := &childBroker{addr: addr, log: &syncBuffer{}}
 	args = append([]string{"serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
 	cb.cmd = exec.Command(eddyBinary(t), args...)
