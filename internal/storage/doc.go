@@ -1,7 +1,8 @@
 // Package storage owns partition logs on local disk: segment files holding
 // RecordBatch v2 bytes exactly as on the wire, their sparse offset and time
-// indexes, recovery after a crash, producer state for idempotence, retention
-// and DeleteRecords. File formats are in docs/format/segment.md.
+// indexes, recovery after a crash, producer state for idempotence, retention,
+// DeleteRecords and the log cleaner of compacted logs. File formats are in
+// docs/format/segment.md; compaction is described in docs/compaction.md.
 //
 // Concurrency contract:
 //   - A Manager and its Logs are safe for concurrent use.
@@ -15,8 +16,13 @@
 //     size are immutable until the segment is deleted, and deleted segment
 //     files stay open for file.delete.delay.ms so Chunks keep working.
 //   - No lock is held across disk I/O, except Log.adminMu which serializes
-//     the rare head-of-log operations (retention, DeleteRecords) against
-//     each other and never blocks appends or reads.
+//     the rare operations on closed segments (retention, DeleteRecords, the
+//     cleaner's segment swaps) against each other and never blocks appends
+//     or reads.
+//   - The Manager owns the cleaner threads (started by Open, awaited by
+//     Close). A cleaner reads closed segments without locks, writes new
+//     files, and swaps them into Log.mu.segments under adminMu; a log is
+//     cleaned by at most one thread at a time, and never its active segment.
 //   - A failed write or fsync is sticky: the log refuses further appends
 //     until it is reopened (and recovered).
 package storage
