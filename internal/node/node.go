@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -103,11 +104,7 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening producer ids: %w", err)
 	}
-	n.logs, err = storage.Open(ctx, storage.Config{
-		Dir:                    filepath.Join(n.cfg.DataDir, "logs"),
-		Logger:                 n.log,
-		RetentionCheckInterval: time.Duration(settings.Int("log.retention.check.interval.ms")) * time.Millisecond,
-	})
+	n.logs, err = storage.Open(ctx, storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, settings))
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}
@@ -140,6 +137,29 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 		}
 	}()
 	return nil
+}
+
+// storageConfig maps the broker's log.* settings onto storage's config.
+func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) storage.Config {
+	threads := int(settings.Int("log.cleaner.threads"))
+	if !settings.Bool("log.cleaner.enable") {
+		threads = -1
+	}
+	// Kafka's default rate is Double.MAX_VALUE, meaning unthrottled, which
+	// storage spells 0.
+	rate, err := strconv.ParseFloat(settings.String("log.cleaner.io.max.bytes.per.second"), 64)
+	if err != nil || rate >= math.MaxFloat64 {
+		rate = 0
+	}
+	return storage.Config{
+		Dir:                     dir,
+		Logger:                  log,
+		RetentionCheckInterval:  time.Duration(settings.Int("log.retention.check.interval.ms")) * time.Millisecond,
+		CleanerThreads:          threads,
+		CleanerBackoff:          time.Duration(settings.Int("log.cleaner.backoff.ms")) * time.Millisecond,
+		CleanerIOBytesPerSecond: rate,
+		CleanerDedupeBufferSize: settings.Int("log.cleaner.dedupe.buffer.size"),
+	}
 }
 
 // advertised is the host and port clients are told to connect to.
