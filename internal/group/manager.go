@@ -205,55 +205,50 @@ func (m *Manager) offsetFetchGroups(ctx context.Context, r *kmsg.OffsetFetchRequ
 // describeGroups splits a DescribeGroups by partition.
 func (m *Manager) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	resp.Groups = make([]kmsg.DescribeGroupsResponseGroup, len(r.Groups))
-	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i] }) {
+	resp.Groups = splitGroups(m, r.Groups, func(p int32, groups []string) []kmsg.DescribeGroupsResponseGroup {
 		sub := *r
-		sub.Groups = nil
-		for _, i := range idx {
-			sub.Groups = append(sub.Groups, r.Groups[i])
-		}
-		sr := m.runners[p].do(ctx, &sub).(*kmsg.DescribeGroupsResponse)
-		for j, i := range idx {
-			resp.Groups[i] = sr.Groups[j]
-		}
-	}
+		sub.Groups = groups
+		return m.runners[p].do(ctx, &sub).(*kmsg.DescribeGroupsResponse).Groups
+	})
 	return resp
 }
 
 // consumerGroupDescribe splits a ConsumerGroupDescribe by partition.
 func (m *Manager) consumerGroupDescribe(ctx context.Context, r *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	resp.Groups = make([]kmsg.ConsumerGroupDescribeResponseGroup, len(r.Groups))
-	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i] }) {
+	resp.Groups = splitGroups(m, r.Groups, func(p int32, groups []string) []kmsg.ConsumerGroupDescribeResponseGroup {
 		sub := *r
-		sub.Groups = nil
-		for _, i := range idx {
-			sub.Groups = append(sub.Groups, r.Groups[i])
-		}
-		sr := m.runners[p].do(ctx, &sub).(*kmsg.ConsumerGroupDescribeResponse)
-		for j, i := range idx {
-			resp.Groups[i] = sr.Groups[j]
-		}
-	}
+		sub.Groups = groups
+		return m.runners[p].do(ctx, &sub).(*kmsg.ConsumerGroupDescribeResponse).Groups
+	})
 	return resp
 }
 
 // deleteGroups splits a DeleteGroups by partition.
 func (m *Manager) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	resp.Groups = make([]kmsg.DeleteGroupsResponseGroup, len(r.Groups))
-	for p, idx := range m.byPartition(len(r.Groups), func(i int) string { return r.Groups[i] }) {
+	resp.Groups = splitGroups(m, r.Groups, func(p int32, groups []string) []kmsg.DeleteGroupsResponseGroup {
 		sub := *r
-		sub.Groups = nil
+		sub.Groups = groups
+		return m.runners[p].do(ctx, &sub).(*kmsg.DeleteGroupsResponse).Groups
+	})
+	return resp
+}
+
+// splitGroups asks each partition's coordinator about its share of groups
+// and returns the answers in the order the groups were named.
+func splitGroups[G any](m *Manager, groups []string, ask func(partition int32, groups []string) []G) []G {
+	out := make([]G, len(groups))
+	for p, idx := range m.byPartition(len(groups), func(i int) string { return groups[i] }) {
+		sub := make([]string, 0, len(idx))
 		for _, i := range idx {
-			sub.Groups = append(sub.Groups, r.Groups[i])
+			sub = append(sub, groups[i])
 		}
-		sr := m.runners[p].do(ctx, &sub).(*kmsg.DeleteGroupsResponse)
-		for j, i := range idx {
-			resp.Groups[i] = sr.Groups[j]
+		for j, g := range ask(p, sub) {
+			out[idx[j]] = g
 		}
 	}
-	return resp
+	return out
 }
 
 // byPartition groups the indexes 0..n-1 by the partition of group(i), in
