@@ -242,13 +242,22 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 // record is consumed exactly once across the group's life.
 func TestGroupConsumesEveryRecordOnce(t *testing.T) {
 	tn := startNode(t, "", groupSettings)
-	createTopic(t, newAdmin(t, tn.KafkaAddr()), "once", 6, nil)
+	consumeOnceAcrossLife(t, tn.KafkaAddr(), "once",
+		kgo.SessionTimeout(3*time.Second), kgo.HeartbeatInterval(200*time.Millisecond))
+}
+
+// consumeOnceAcrossLife produces 3,000 records to a new 6-partition topic
+// while four members of group topic come and go (two leave early),
+// committing after processing; every record must be consumed exactly once.
+func consumeOnceAcrossLife(t *testing.T, addr, topic string, memberOpts ...kgo.Opt) {
+	t.Helper()
+	createTopic(t, newAdmin(t, addr), topic, 6, nil)
 	const n = 3000
-	prod := newClient(t, tn.KafkaAddr(), kgo.DefaultProduceTopic("once"))
+	prod := newClient(t, addr, kgo.DefaultProduceTopic(topic))
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
-		for i := 0; i < n; i++ {
+		for i := range n {
 			prod.Produce(context.Background(), &kgo.Record{Key: []byte(fmt.Sprint(i % 50)), Value: []byte(fmt.Sprint(i))}, nil)
 			if i%500 == 0 {
 				time.Sleep(100 * time.Millisecond)
@@ -260,9 +269,10 @@ func TestGroupConsumesEveryRecordOnce(t *testing.T) {
 	seen := map[string]int{}
 	var total atomic.Int64
 	consume := func(name string, stopAfter time.Duration) {
-		cl := newClient(t, tn.KafkaAddr(), kgo.ConsumerGroup("once"), kgo.ConsumeTopics("once"),
+		opts := append([]kgo.Opt{kgo.ConsumerGroup(topic), kgo.ConsumeTopics(topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
-			kgo.SessionTimeout(3*time.Second), kgo.HeartbeatInterval(200*time.Millisecond), kgo.ClientID(name))
+			kgo.ClientID(name)}, memberOpts...)
+		cl := newClient(t, addr, opts...)
 		deadline := time.Now().Add(stopAfter)
 		for time.Now().Before(deadline) && total.Load() < n {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -295,7 +305,7 @@ func TestGroupConsumesEveryRecordOnce(t *testing.T) {
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	for i := 0; i < n; i++ {
+	for i := range n {
 		if c := seen[fmt.Sprint(i)]; c != 1 {
 			t.Fatalf("record %d consumed %d times", i, c)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,63 +114,7 @@ func TestKIP848StaticRejoinKeepsAssignment(t *testing.T) {
 // failures, every record is consumed exactly once.
 func TestKIP848ConsumesEveryRecordOnce(t *testing.T) {
 	tn := startNode(t, "", kip848Settings)
-	createTopic(t, newAdmin(t, tn.KafkaAddr()), "once848", 6, nil)
-	const n = 3000
-	prod := newClient(t, tn.KafkaAddr(), kgo.DefaultProduceTopic("once848"))
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for i := range n {
-			prod.Produce(context.Background(), &kgo.Record{Key: []byte(fmt.Sprint(i % 50)), Value: []byte(fmt.Sprint(i))}, nil)
-			if i%500 == 0 {
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-		prod.Flush(context.Background())
-	}()
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var total atomic.Int64
-	consume := func(name string, stopAfter time.Duration) {
-		cl := newClient(t, tn.KafkaAddr(), kgo.ConsumerGroup("once848"), kgo.ConsumeTopics("once848"), kgo.ServerSideBalancer(),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(), kgo.ClientID(name))
-		deadline := time.Now().Add(stopAfter)
-		for time.Now().Before(deadline) && total.Load() < n {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			fs := cl.PollFetches(ctx)
-			cancel()
-			recs := fs.Records()
-			mu.Lock()
-			for _, r := range recs {
-				seen[string(r.Value)]++
-			}
-			mu.Unlock()
-			total.Add(int64(len(recs)))
-			if err := cl.CommitRecords(context.Background(), recs...); err != nil {
-				t.Errorf("%s: commit: %v", name, err)
-			}
-			cl.AllowRebalance()
-		}
-		cl.Close() // leaves the group after its last commit
-	}
-	var wg sync.WaitGroup
-	for i, life := range []time.Duration{2 * time.Second, 4 * time.Second, 60 * time.Second, 60 * time.Second} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * 700 * time.Millisecond)
-			consume(fmt.Sprintf("m%d", i), life)
-		}()
-	}
-	<-produced
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	for i := range n {
-		if c := seen[fmt.Sprint(i)]; c != 1 {
-			t.Fatalf("record %d consumed %d times", i, c)
-		}
-	}
+	consumeOnceAcrossLife(t, tn.KafkaAddr(), "once848", kgo.ServerSideBalancer())
 }
 
 // childKIP848Args are childGroupArgs with quick KIP-848 heartbeats.
