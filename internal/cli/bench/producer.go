@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streaming/eddy/internal/cli/client"
 )
 
 // produceConfig is one produce workload.
@@ -128,7 +130,7 @@ func closeProducers(ps []*producer) {
 const deliveryTimeout = 30 * time.Second
 
 func producerOpts(seeds []string, cfg produceConfig) ([]kgo.Opt, error) {
-	codec, err := parseCodec(cfg.compression)
+	codec, err := client.Compression(cfg.compression)
 	if err != nil {
 		return nil, err
 	}
@@ -151,20 +153,4 @@ func producerOpts(seeds []string, cfg produceConfig) ([]kgo.Opt, error) {
 		return nil, fmt.Errorf("unknown --acks %q (want all, 1 or 0)", cfg.acks)
 	}
 	return opts, nil
-}
-
-func parseCodec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none", "":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("unknown --compression %q (want none, gzip, snappy, lz4 or zstd)", name)
 }

@@ -63,6 +63,23 @@ func (o *Options) Admin() (*kadm.Client, error) {
 	return o.NewAdmin()
 }
 
+// Compression maps a --compression flag value to franz-go's codec.
+func Compression(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none", "":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("invalid --compression %q (want none, gzip, snappy, lz4 or zstd)", name)
+}
+
 // JSON writes v as one indented JSON document.
 func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

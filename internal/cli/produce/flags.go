@@ -51,7 +51,7 @@ func (f *flags) clientOpts() ([]kgo.Opt, error) {
 	default:
 		return nil, fmt.Errorf("invalid --acks %q (want all, 1 or 0)", f.acks)
 	}
-	codec, err := compression(f.compression)
+	codec, err := client.Compression(f.compression)
 	if err != nil {
 		return nil, err
 	}
@@ -69,22 +69,6 @@ func (f *flags) clientOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
 	return opts, nil
-}
-
-func compression(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none", "":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("invalid --compression %q (want none, gzip, snappy, lz4 or zstd)", name)
 }
 
 func (f *flags) recordHeaders() ([]kgo.RecordHeader, error) {
