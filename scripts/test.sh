@@ -15,6 +15,12 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== static binary"
+bin=$(mktemp -d)/eddy
+CGO_ENABLED=0 go build -o "$bin" ./cmd/eddy
+ldd "$bin" 2>&1 | grep -q "not a dynamic executable" || { echo "eddy is not statically linked:"; ldd "$bin"; exit 1; }
+rm -f "$bin"
+
 echo "== go test (race detector on the concurrent packages)"
 go test -race -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/txn/... ./internal/group/... ./internal/node/...
 
