@@ -6,8 +6,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-
-	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -70,5 +68,5 @@ func readCheckpoint(dir string) (checkpoint, error) {
 }
 
 func writeCheckpoint(dir string, c checkpoint) error {
-	return atomicfile.Write(filepath.Join(dir, checkpointFile), c.encode())
+	return replaceFile(opCheckpoint, dir, checkpointFile, c.encode())
 }

@@ -361,7 +361,7 @@ func (w *cleanedWriter) flush(ctx context.Context) error {
 	if err := w.c.throttle.wait(ctx, len(w.buf)); err != nil {
 		return err
 	}
-	if _, err := w.seg.log.WriteAt(w.buf, w.pos); err != nil {
+	if err := writeAt(opWrite, w.seg.log, w.buf, w.pos); err != nil {
 		return fmt.Errorf("write cleaned segment: %w", err)
 	}
 	w.pos += int64(len(w.buf))

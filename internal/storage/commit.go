@@ -11,7 +11,9 @@ import (
 const maxRetainedBuf = 8 << 20
 
 // commit writes the staged group with one write per segment touched,
-// publishes it to readers and fsyncs when asked or due.
+// fsyncs when asked or due, and publishes it to readers. A group that is
+// fsynced is published after the fsync, so that readers never see bytes
+// whose fsync (and so whose appends) failed.
 func (l *Log) commit(g *group, cfg LogConfig) error {
 	if cap(g.buf) <= maxRetainedBuf {
 		l.w.buf = g.buf[:0]
@@ -19,30 +21,39 @@ func (l *Log) commit(g *group, cfg LogConfig) error {
 	if len(g.pieces) == 1 && g.pieces[0].to == g.pieces[0].from {
 		return nil
 	}
-	for i := range g.pieces {
-		p := &g.pieces[i]
-		if p.to > p.from {
-			if _, err := p.seg.log.WriteAt(g.buf[p.from:p.to], p.startPos); err != nil {
-				return l.fail(fmt.Errorf("write segment: %w", err))
-			}
-		}
-		if err := p.seg.writeIndexes(&p.st); err != nil {
-			return l.fail(err)
-		}
-		if !slices.Contains(l.w.dirty, p.seg) {
-			l.w.dirty = append(l.w.dirty, p.seg)
-		}
+	if err := l.writeGroup(g); err != nil {
+		return l.fail(err)
 	}
 	if l.w.unflushedMsgs == 0 {
 		l.w.unflushedSince = l.now()
 	}
 	l.w.unflushedMsgs += g.records
+	if g.sync || l.flushDue(cfg) {
+		if err := l.flush(g.next); err != nil {
+			return err
+		}
+	}
 	l.publish(g)
 	if cfg.Compact && len(g.pieces) > 1 {
 		l.m.cleaner.kick() // a segment closed: maybe something to clean
 	}
-	if g.sync || l.flushDue(cfg) {
-		return l.flush(cfg)
+	return nil
+}
+
+func (l *Log) writeGroup(g *group) error {
+	for i := range g.pieces {
+		p := &g.pieces[i]
+		if p.to > p.from {
+			if err := writeAt(opWrite, p.seg.log, g.buf[p.from:p.to], p.startPos); err != nil {
+				return fmt.Errorf("write segment: %w", err)
+			}
+		}
+		if err := p.seg.writeIndexes(&p.st); err != nil {
+			return err
+		}
+		if !slices.Contains(l.w.dirty, p.seg) {
+			l.w.dirty = append(l.w.dirty, p.seg)
+		}
 	}
 	return nil
 }
@@ -78,8 +89,8 @@ func (l *Log) flushDue(cfg LogConfig) bool {
 }
 
 // flush fsyncs every segment written since the last flush and advances the
-// recovery point.
-func (l *Log) flush(LogConfig) error {
+// recovery point to end, the offset after the last batch written.
+func (l *Log) flush(end int64) error {
 	for _, s := range l.w.dirty {
 		if err := s.sync(); err != nil {
 			return l.fail(err)
@@ -87,21 +98,47 @@ func (l *Log) flush(LogConfig) error {
 	}
 	l.w.dirty, l.w.unflushedMsgs = l.w.dirty[:0], 0
 	l.mu.Lock()
-	l.mu.recoveryPoint = l.mu.logEnd
+	l.mu.recoveryPoint = end
 	l.mu.Unlock()
 	return nil
 }
 
-// fail makes a write failure sticky.
+// fail makes a write failure sticky; only the writer calls it. The writer
+// stops flushing: after a failed fsync the kernel may have dropped the dirty pages, so a retry
+// could succeed without making anything durable.
 func (l *Log) fail(err error) error {
+	l.w.dirty, l.w.unflushedMsgs = nil, 0
 	l.mu.Lock()
 	if l.mu.err == nil {
-		l.mu.err = fmt.Errorf("log %s failed: %w", partitionDirName(l.topic, l.partition), err)
+		l.mu.err = fmt.Errorf("%w: log %s: %w", ErrStorage, partitionDirName(l.topic, l.partition), err)
 		l.logger.Error("log write failed; refusing further appends", "err", err)
 	}
 	err = l.mu.err
 	l.mu.Unlock()
 	return err
+}
+
+// discard undoes, as far as the disk allows, what a failed group left:
+// the active segment is cut back to its published size and the segments
+// the group rolled to are removed. Whatever remains is a torn tail (or,
+// if a whole batch survives, an append whose outcome was unknown, as after
+// a crash) that recovery deals with on reopen.
+func (l *Log) discard(g *group) {
+	for i := range g.pieces {
+		p := &g.pieces[i]
+		switch {
+		case p.isNew:
+			p.seg.removed.Store(true)
+			p.seg.close()
+			if err := removeSegmentFiles(p.seg); err != nil {
+				l.logger.Warn("cannot remove segment of failed write", "segment", p.seg.base, "err", err)
+			}
+		case p.to > p.from:
+			if err := truncateFile(p.seg.log, p.startPos); err != nil {
+				l.logger.Warn("cannot truncate failed write", "segment", p.seg.base, "err", err)
+			}
+		}
+	}
 }
 
 // answer completes every staged request of the group.

@@ -23,8 +23,12 @@
 //     Close). A cleaner reads closed segments without locks, writes new
 //     files, and swaps them into Log.mu.segments under adminMu; a log is
 //     cleaned by at most one thread at a time, and never its active segment.
-//   - A failed write or fsync is sticky: the log refuses further appends
-//     until it is reopened (and recovered).
+//   - A failed write, fsync or roll is sticky (ErrStorage): every append
+//     of that group commit fails, later appends fail with the same error,
+//     and reads keep serving what was published before. A group that asks
+//     for an fsync is published only after it, so readers never see bytes
+//     whose append failed. The failed group's bytes are cut off as far as
+//     the disk allows; recovery truncates what remains on reopen.
 package storage
 
 import (
@@ -43,6 +47,10 @@ var (
 	ErrUnknownProducerID    = errors.New("storage: unknown producer id")
 	ErrClosed               = errors.New("storage: closed")
 	ErrLogDeleted           = errors.New("storage: log deleted")
+	// ErrStorage wraps a disk write, fsync or file creation failure of a
+	// log (Kafka's KAFKA_STORAGE_ERROR). It is sticky: the log refuses
+	// appends until it is reopened.
+	ErrStorage = errors.New("storage: disk error")
 
 	// errCorruptFile marks a checkpoint, snapshot or index that fails its
 	// checks; such files are rebuilt or ignored, never served.

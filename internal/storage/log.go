@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 // Log is one partition's log. See the package comment for its concurrency
@@ -273,7 +271,9 @@ func (l *Log) close(reason error) error {
 	}
 	var err error
 	if reason == ErrClosed {
-		err = l.shutdownCleanly()
+		if err = l.shutdownCleanly(); err != nil {
+			l.logger.Error("clean shutdown failed; the log will be recovered when opened", "err", err)
+		}
 	}
 	return err
 }
@@ -299,7 +299,7 @@ func (l *Log) shutdownCleanly() error {
 			return err
 		}
 	}
-	if err := atomicfile.Write(filepath.Join(l.dir, snapshotFile), l.w.producers.encodeSnapshot(end)); err != nil {
+	if err := replaceFile(opSnapshot, l.dir, snapshotFile, l.w.producers.encodeSnapshot(end)); err != nil {
 		return err
 	}
 	return writeCheckpoint(l.dir, checkpoint{logStart: start, recoveryPoint: end, clean: true})

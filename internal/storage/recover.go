@@ -43,7 +43,7 @@ func (s *segment) recover(interval int64, contiguous bool) (int64, error) {
 	}
 	dropped := fi.Size() - s.st.size
 	if dropped > 0 {
-		if err := s.log.Truncate(s.st.size); err != nil {
+		if err := truncateFile(s.log, s.st.size); err != nil {
 			return 0, fmt.Errorf("truncate segment: %w", err)
 		}
 	}
@@ -87,7 +87,7 @@ func (s *segment) resetIndexing() {
 // rewriteIndexes replaces both index files with the in-memory entries.
 func (s *segment) rewriteIndexes() error {
 	for _, f := range []*os.File{s.idx, s.tidx} {
-		if err := f.Truncate(0); err != nil {
+		if err := truncateFile(f, 0); err != nil {
 			return fmt.Errorf("truncate index: %w", err)
 		}
 	}

@@ -77,8 +77,11 @@ func openSegment(dir string, base int64, truncate bool) (*segment, error) {
 		dst **os.File
 		ext string
 	}{{&s.log, logExt}, {&s.idx, indexExt}, {&s.tidx, timeIndexExt}} {
-		if *f.dst, err = os.OpenFile(s.path(f.ext), flags, 0o644); err != nil {
+		if *f.dst, err = openFile(s.path(f.ext), flags); err != nil {
 			s.close()
+			if truncate { // a fresh segment: leave no empty file behind
+				_ = removeSegmentFiles(s)
+			}
 			return nil, fmt.Errorf("open segment: %w", err)
 		}
 	}
@@ -109,7 +112,7 @@ func (s *segment) sync() error {
 		files = s.files()
 	}
 	for _, f := range files {
-		if err := f.Sync(); err != nil {
+		if err := syncFile(f); err != nil {
 			if s.removed.Load() && errors.Is(err, os.ErrClosed) {
 				return nil
 			}
@@ -190,14 +193,14 @@ func (s *segment) sealTimeIndex(st *segState) {
 func (s *segment) writeIndexes(st *segState) error {
 	if n := len(st.index); n > s.idxOnDisk {
 		b := appendIndexEntries(nil, st.index[s.idxOnDisk:])
-		if _, err := s.idx.WriteAt(b, int64(s.idxOnDisk)*indexEntrySize); err != nil {
+		if err := writeAt(opIndexWrite, s.idx, b, int64(s.idxOnDisk)*indexEntrySize); err != nil {
 			return fmt.Errorf("write index: %w", err)
 		}
 		s.idxOnDisk, s.dirtyIndexes = n, true
 	}
 	if n := len(st.tindex); n > s.tidxOnDisk {
 		b := appendTimeEntries(nil, st.tindex[s.tidxOnDisk:])
-		if _, err := s.tidx.WriteAt(b, int64(s.tidxOnDisk)*timeIndexEntrySize); err != nil {
+		if err := writeAt(opIndexWrite, s.tidx, b, int64(s.tidxOnDisk)*timeIndexEntrySize); err != nil {
 			return fmt.Errorf("write time index: %w", err)
 		}
 		s.tidxOnDisk, s.dirtyIndexes = n, true

@@ -201,7 +201,7 @@ func (l *Log) takePending() []*appendReq {
 		select {
 		case <-l.q.wake:
 		case <-t.C:
-			l.flush(l.Config())
+			l.flush(l.LogEndOffset()) // a failure is sticky; appends report it
 		}
 		t.Stop()
 	}
@@ -253,7 +253,10 @@ func (l *Log) process(reqs []*appendReq) {
 			continue
 		}
 		if werr == nil {
-			werr = l.stageReq(g, r, cfg, now)
+			if err := l.stageReq(g, r, cfg, now); err != nil {
+				// Sticky, as staging already changed producer state.
+				werr = l.fail(err)
+			}
 		}
 		if werr != nil {
 			r.err = werr
@@ -263,6 +266,9 @@ func (l *Log) process(reqs []*appendReq) {
 	if werr == nil {
 		werr = l.commit(g, cfg)
 	}
+	if werr != nil {
+		l.discard(g)
+	}
 	l.answer(g, werr)
 }
 
@@ -271,11 +277,13 @@ func (l *Log) process(reqs []*appendReq) {
 // in the request.
 func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) error {
 	if r.roll {
-		g.staged = append(g.staged, r)
-		if g.cur().st.size == 0 {
-			return nil
+		if g.cur().st.size > 0 {
+			if err := l.stageRoll(g); err != nil {
+				return err // process answers r
+			}
 		}
-		return l.stageRoll(g)
+		g.staged = append(g.staged, r)
+		return nil
 	}
 	dup, err := l.checkProducers(r.hdrs, g.next)
 	if err != nil || dup >= 0 {
