@@ -47,6 +47,8 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, storage.ErrUnknownProducerID):
 		return kerr.UnknownProducerID
+	case errors.Is(err, storage.ErrStorage):
+		return kerr.KafkaStorageError
 	case errors.Is(err, storage.ErrClosed), errors.Is(err, context.Canceled):
 		return kerr.NotLeaderForPartition
 	case errors.Is(err, context.DeadlineExceeded):

@@ -1,0 +1,38 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+func TestKafkaErrorMapping(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want *kerr.Error
+	}{
+		{fmt.Errorf("log t-0: %w: %w", storage.ErrStorage, syscall.EIO), kerr.KafkaStorageError},
+		{fmt.Errorf("append: %w", record.ErrCorrupt), kerr.CorruptMessage},
+		{fmt.Errorf("append: %w", record.ErrInvalid), kerr.InvalidRecord},
+		{storage.ErrRecordTooLarge, kerr.MessageTooLarge},
+		{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+		{meta.ErrTopicExists, kerr.TopicAlreadyExists},
+		{fmt.Errorf("%w: x", kerr.InvalidRequest), kerr.InvalidRequest},
+		{context.DeadlineExceeded, kerr.RequestTimedOut},
+		{fmt.Errorf("something else"), kerr.UnknownServerError},
+	} {
+		if got := kafkaError(c.err); got != c.want {
+			t.Errorf("%v: got %v, want %v", c.err, got, c.want)
+		}
+	}
+	if kafkaError(nil) != nil || errorCode(nil) != 0 || errorMessage(nil) != nil {
+		t.Error("nil error must map to no error")
+	}
+}
