@@ -96,3 +96,36 @@ func Table(w io.Writer, header []string, rows [][]string) error {
 	}
 	return tw.Flush()
 }
+
+// Section prints a heading underlined with '='.
+func Section(w io.Writer, name string) {
+	fmt.Fprintf(w, "%s\n%s\n", name, strings.Repeat("=", len(name)))
+}
+
+// OrDash shows an empty value as "-" in tables.
+func OrDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// PrintEach prints items as one JSON array (never null), or each with print,
+// separated by blank lines: how every describe verb answers.
+func PrintEach[T any](w io.Writer, opts *Options, items []T, print func(io.Writer, T) error) error {
+	if opts.JSONOutput() {
+		if items == nil {
+			items = []T{}
+		}
+		return JSON(w, items)
+	}
+	for i, it := range items {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := print(w, it); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -105,7 +105,7 @@ func printInfo(w io.Writer, in info) error {
 		controller = strconv.Itoa(int(in.Controller))
 	}
 	fmt.Fprintln(w, "CLUSTER\n=======")
-	if err := client.Table(w, []string{"ID", orDash(in.ClusterID)}, [][]string{{"CONTROLLER", controller}}); err != nil {
+	if err := client.Table(w, []string{"ID", client.OrDash(in.ClusterID)}, [][]string{{"CONTROLLER", controller}}); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "\nBROKERS\n=======")
@@ -122,11 +122,4 @@ func printInfo(w io.Writer, in info) error {
 		rows = append(rows, []string{id, b.Host, strconv.Itoa(int(b.Port)), rack})
 	}
 	return client.Table(w, []string{"ID", "HOST", "PORT", "RACK"}, rows)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -118,7 +118,7 @@ func runDescribe(cmd *cobra.Command, opts *client.Options, groups []string) erro
 		}
 	}
 	if len(out) > 0 || opts.JSONOutput() {
-		if err := printDescribed(cmd.OutOrStdout(), opts, out); err != nil {
+		if err := client.PrintEach(cmd.OutOrStdout(), opts, out, printOneDescribed); err != nil {
 			return err
 		}
 	}
@@ -198,32 +198,14 @@ func listedOffset(o kadm.ListedOffset) int64 {
 	return o.Offset
 }
 
-func printDescribed(w io.Writer, opts *client.Options, ds []described) error {
-	if opts.JSONOutput() {
-		if ds == nil {
-			ds = []described{}
-		}
-		return client.JSON(w, ds)
-	}
-	for i, d := range ds {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		if err := printOneDescribed(w, d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func printOneDescribed(w io.Writer, d described) error {
-	section(w, "SUMMARY")
+	client.Section(w, "SUMMARY")
 	summary := [][]string{
 		{"GROUP", d.Group},
 		{"COORDINATOR", fmt.Sprintf("%d (%s:%d)", d.Coordinator.NodeID, d.Coordinator.Host, d.Coordinator.Port)},
-		{"STATE", orDash(d.State)},
-		{"PROTOCOL-TYPE", orDash(d.ProtocolType)},
-		{"PROTOCOL", orDash(d.Protocol)},
+		{"STATE", client.OrDash(d.State)},
+		{"PROTOCOL-TYPE", client.OrDash(d.ProtocolType)},
+		{"PROTOCOL", client.OrDash(d.Protocol)},
 		{"MEMBERS", strconv.Itoa(len(d.Members))},
 		{"TOTAL-LAG", strconv.FormatInt(d.TotalLag, 10)},
 	}
@@ -231,21 +213,21 @@ func printOneDescribed(w io.Writer, d described) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	section(w, "MEMBERS")
+	client.Section(w, "MEMBERS")
 	rows := make([][]string, 0, len(d.Members))
 	for _, m := range d.Members {
-		rows = append(rows, []string{m.MemberID, orDash(deref(m.InstanceID)), orDash(m.ClientID), orDash(m.Host), formatAssigned(m.Assigned)})
+		rows = append(rows, []string{m.MemberID, client.OrDash(deref(m.InstanceID)), client.OrDash(m.ClientID), client.OrDash(m.Host), formatAssigned(m.Assigned)})
 	}
 	if err := client.Table(w, []string{"MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNED"}, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	section(w, "OFFSETS")
+	client.Section(w, "OFFSETS")
 	rows = rows[:0]
 	for _, p := range d.Offsets {
 		rows = append(rows, []string{
 			p.Topic, strconv.Itoa(int(p.Partition)), offset(p.Committed), offset(p.LogStartOffset),
-			offset(p.LogEndOffset), offset(p.Lag), orDash(p.MemberID), orDash(p.Metadata), orDash(p.Error),
+			offset(p.LogEndOffset), offset(p.Lag), client.OrDash(p.MemberID), client.OrDash(p.Metadata), client.OrDash(p.Error),
 		})
 	}
 	return client.Table(w, []string{"TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-START-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID", "METADATA", "ERROR"}, rows)
@@ -265,10 +247,6 @@ func formatAssigned(ts []assignedTopic) string {
 		parts[i] = t.Topic + "[" + strings.Join(ps, ",") + "]"
 	}
 	return strings.Join(parts, " ")
-}
-
-func section(w io.Writer, name string) {
-	fmt.Fprintf(w, "%s\n%s\n", name, strings.Repeat("=", len(name)))
 }
 
 func offset(o int64) string {

@@ -77,7 +77,7 @@ func runList(cmd *cobra.Command, opts *client.Options, states []string) error {
 	for _, g := range groups.Sorted() {
 		l := listed{Group: g.Group, State: g.State, ProtocolType: g.ProtocolType, Coordinator: g.Coordinator}
 		out = append(out, l)
-		rows = append(rows, []string{l.Group, orDash(l.State), orDash(l.ProtocolType), strconv.Itoa(int(l.Coordinator))})
+		rows = append(rows, []string{l.Group, client.OrDash(l.State), client.OrDash(l.ProtocolType), strconv.Itoa(int(l.Coordinator))})
 	}
 	return opts.Render(cmd.OutOrStdout(), out, []string{"GROUP", "STATE", "PROTOCOL-TYPE", "COORDINATOR"}, rows)
 }
@@ -105,11 +105,4 @@ func canonicalState(s string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -77,7 +77,7 @@ func runDescribe(cmd *cobra.Command, opts *client.Options, names []string) error
 
 	out, errs := describeTopics(cmd.Context(), adm, names)
 	if len(out) > 0 || opts.JSONOutput() {
-		if err := printDescribed(cmd.OutOrStdout(), opts, out); err != nil {
+		if err := client.PrintEach(cmd.OutOrStdout(), opts, out, printOneDescribed); err != nil {
 			return err
 		}
 	}
@@ -187,26 +187,11 @@ func buildPartition(p kadm.PartitionDetail, starts, ends kadm.ListedOffsets) des
 	return dp
 }
 
-func printDescribed(w io.Writer, opts *client.Options, ds []described) error {
-	if opts.JSONOutput() {
-		return client.JSON(w, ds)
-	}
-	for i, d := range ds {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		if err := printOneDescribed(w, d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func printOneDescribed(w io.Writer, d described) error {
-	section(w, "SUMMARY")
+	client.Section(w, "SUMMARY")
 	summary := [][]string{
 		{"NAME", d.Topic},
-		{"ID", orDash(d.ID)},
+		{"ID", client.OrDash(d.ID)},
 		{"INTERNAL", strconv.FormatBool(d.Internal)},
 		{"PARTITIONS", strconv.Itoa(d.PartitionCount)},
 		{"REPLICAS", strconv.Itoa(d.Replicas)},
@@ -215,7 +200,7 @@ func printOneDescribed(w io.Writer, d described) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	section(w, "CONFIGS")
+	client.Section(w, "CONFIGS")
 	rows := make([][]string, 0, len(d.Configs))
 	for _, c := range d.Configs {
 		rows = append(rows, []string{c.Key, configValue(c), c.Source})
@@ -224,19 +209,15 @@ func printOneDescribed(w io.Writer, d described) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	section(w, "PARTITIONS")
+	client.Section(w, "PARTITIONS")
 	rows = rows[:0]
 	for _, p := range d.Partitions {
 		rows = append(rows, []string{
 			strconv.Itoa(int(p.Partition)), strconv.Itoa(int(p.Leader)), strconv.Itoa(int(p.LeaderEpoch)),
-			ids(p.Replicas), ids(p.ISR), offset(p.LogStartOffset), offset(p.HighWatermark), orDash(p.Error),
+			ids(p.Replicas), ids(p.ISR), offset(p.LogStartOffset), offset(p.HighWatermark), client.OrDash(p.Error),
 		})
 	}
 	return client.Table(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "ERROR"}, rows)
-}
-
-func section(w io.Writer, name string) {
-	fmt.Fprintf(w, "%s\n%s\n", name, strings.Repeat("=", len(name)))
 }
 
 func configValue(c describedConfig) string {
@@ -262,11 +243,4 @@ func offset(o int64) string {
 		return "-"
 	}
 	return strconv.FormatInt(o, 10)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
