@@ -61,6 +61,7 @@ type Node struct {
 	kafkaAddr net.Addr
 	http      *http.Server
 	httpAddr  net.Addr
+	dirLock   *dirLock
 	wg        sync.WaitGroup
 }
 
@@ -96,6 +97,11 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err := os.MkdirAll(metaDir, 0o755); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
+	lock, err := lockDataDir(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	n.dirLock = lock
 	store, err := meta.Open(metaDir, n.log)
 	if err != nil {
 		return fmt.Errorf("opening metadata: %w", err)
@@ -231,6 +237,8 @@ func (n *Node) Close() error {
 	if n.logs != nil {
 		errs = append(errs, n.logs.Close())
 	}
+	// Last: the directory is ours until every file in it is closed.
+	errs = append(errs, n.dirLock.release())
 	n.log.Info("eddy node stopped")
 	return errors.Join(errs...)
 }
