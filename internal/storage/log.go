@@ -51,7 +51,8 @@ type Log struct {
 		recoveryPoint int64 // every offset below it is fsynced
 		cleanedTo     int64 // first dirty offset: the cleaner compacted everything below
 		changed       chan struct{}
-		err           error // sticky write failure
+		err           error     // write failure refusing appends
+		retryAt       time.Time // when a disk-full err may be retried; zero: err is sticky
 	}
 
 	w writerState // owned by the writer goroutine

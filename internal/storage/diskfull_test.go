@@ -1,0 +1,111 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDiskFullRecovers fails one kind of file operation of an append until
+// the fault is cleared, then checks which failures the log recovers from
+// without a reopen: ENOSPC while writing or creating a segment (nothing was
+// acknowledged, the files are cut back) recovers once DiskFullBackoff has
+// passed and the disk has room again; a failed fsync, EIO, or ENOSPC whose
+// cleanup failed stay sticky until the log is reopened.
+func TestDiskFullRecovers(t *testing.T) {
+	tests := []struct {
+		name     string
+		rules    func(dir string) []faultRule
+		batches  int // in the failing append; 6 cross a segment boundary
+		recovers bool
+	}{
+		{"ENOSPC on data write", func(dir string) []faultRule {
+			return []faultRule{{op: opWrite, path: dir, fault: fault{err: syscall.ENOSPC, torn: 300}}}
+		}, 1, true},
+		{"ENOSPC on index write", func(dir string) []faultRule {
+			return []faultRule{{op: opIndexWrite, path: dir, fault: fault{err: syscall.ENOSPC, torn: 5}}}
+		}, 3, true},
+		{"ENOSPC creating the rolled segment", func(dir string) []faultRule {
+			return []faultRule{{op: opOpen, path: dir, fault: fault{err: syscall.ENOSPC}}}
+		}, 6, true},
+		{"ENOSPC writing the rolled segment", func(dir string) []faultRule {
+			return []faultRule{{op: opWrite, path: dir, skip: 1, fault: fault{err: syscall.ENOSPC, torn: 100}}}
+		}, 6, true},
+		{"EIO on data write", func(dir string) []faultRule {
+			return []faultRule{{op: opWrite, path: dir, fault: fault{err: syscall.EIO}}}
+		}, 1, false},
+		{"EIO on fsync", func(dir string) []faultRule {
+			return []faultRule{{op: opSync, path: dir, fault: fault{err: syscall.EIO}}}
+		}, 1, false},
+		{"ENOSPC on fsync", func(dir string) []faultRule {
+			return []faultRule{{op: opSync, path: dir, fault: fault{err: syscall.ENOSPC}}}
+		}, 1, false},
+		{"ENOSPC on data write, cleanup truncate fails", func(dir string) []faultRule {
+			return []faultRule{
+				{op: opWrite, path: dir, fault: fault{err: syscall.ENOSPC, torn: 300}},
+				{op: opTruncate, path: dir, n: 1, fault: fault{err: syscall.EIO}},
+			}
+		}, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
+			dir := t.TempDir()
+			m := openManager(t, dir, clock)
+			l := createLog(t, m, smallConfig())
+			var acked []int64
+			for seq := range int32(4) {
+				mustAppend(t, l, idem(seq), seq != 3) // the last is acknowledged unsynced
+				acked = append(acked, 1000+int64(seq))
+			}
+			end := l.LogEndOffset()
+			var failing []byte
+			for i := range tt.batches {
+				failing = append(failing, idem(4+int32(i))...)
+				acked = append(acked, 1004+int64(i))
+			}
+
+			rules := tt.rules(l.dir + string(filepath.Separator))
+			clear := injectFaults(t, rules...)
+			_, err := l.Append(context.Background(), failing, AppendOptions{Sync: true})
+			if !errors.Is(err, ErrStorage) || !errors.Is(err, rules[0].err) {
+				t.Fatalf("failing append: %v, want ErrStorage and %v", err, rules[0].err)
+			}
+			if _, err2 := l.Append(context.Background(), failing, AppendOptions{}); err2 != err {
+				t.Fatalf("append within the backoff: %v, want the same error %v", err2, err)
+			}
+			clock.advance(DiskFullBackoff)
+			if _, err := l.Append(context.Background(), failing, AppendOptions{Sync: true}); !errors.Is(err, rules[0].err) {
+				t.Fatalf("retry while the fault lasts: %v, want %v", err, rules[0].err)
+			}
+			clear()
+			clock.advance(DiskFullBackoff)
+			res, err := l.Append(context.Background(), failing, AppendOptions{Sync: true})
+			if !tt.recovers {
+				if !errors.Is(err, ErrStorage) {
+					t.Fatalf("append after the fault cleared: %v, want the sticky ErrStorage", err)
+				}
+				return
+			}
+			if err != nil || res.Duplicate || res.BaseOffset != end {
+				t.Fatalf("append after the fault cleared: %+v, %v; want a new append at %d", res, err, end)
+			}
+			mustAppend(t, l, idem(4+int32(tt.batches)), true)
+			acked = append(acked, 1004+int64(tt.batches))
+			if got := timestamps(t, l); !slices.Equal(got, acked) {
+				t.Fatalf("read %v, want %v", got, acked)
+			}
+			crash(t, m) // recovery must find exactly what was acknowledged
+			m = openManager(t, dir, clock)
+			defer m.Close()
+			l = m.Log("t", 0)
+			if got := timestamps(t, l); !slices.Equal(got, acked) {
+				t.Fatalf("read %v after reopen, want %v", got, acked)
+			}
+		})
+	}
+}
