@@ -109,3 +109,47 @@ func TestDiskFullRecovers(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteRecordsCheckpointFault fails the checkpoint write of a
+// DeleteRecords: the error is a disk error and nothing changed, neither
+// the log start nor the segments, in memory or after a crash. Once the
+// disk has room the same call succeeds and frees every segment below the
+// new start, the active one included when everything goes.
+func TestDeleteRecordsCheckpointFault(t *testing.T) {
+	dir := t.TempDir()
+	m := openManager(t, dir, nil)
+	l := createLog(t, m, smallConfig())
+	for i := range 100 {
+		mustAppend(t, l, batchAt(i, 2, 0), false)
+	}
+	segs, size := len(l.mu.segments), l.Size()
+	clear := injectFaults(t, faultRule{op: opCheckpoint, path: l.dir, fault: fault{err: syscall.ENOSPC}})
+	got, err := l.DeleteRecordsBefore(context.Background(), 150)
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) || got != 0 {
+		t.Fatalf("DeleteRecordsBefore = %d, %v; want 0 and a disk error", got, err)
+	}
+	if l.LogStartOffset() != 0 || len(l.mu.segments) != segs || l.Size() != size {
+		t.Fatalf("failed DeleteRecords changed the log: start %d, %d segments of %d bytes", l.LogStartOffset(), len(l.mu.segments), l.Size())
+	}
+	if n := len(readBatches(t, l, 0)); n != 100 {
+		t.Fatalf("read %d batches after the failed DeleteRecords, want 100", n)
+	}
+	clear()
+	crash(t, m)
+	m = openManager(t, dir, nil)
+	defer m.Close()
+	l = m.Log("t", 0)
+	if l.LogStartOffset() != 0 || l.Size() != size {
+		t.Fatalf("after reopen: start %d, %d bytes; want 0 and %d", l.LogStartOffset(), l.Size(), size)
+	}
+
+	if got, err := l.DeleteRecordsBefore(context.Background(), -1); err != nil || got != 200 {
+		t.Fatalf("DeleteRecordsBefore(-1) = %d, %v; want 200", got, err)
+	}
+	if l.Size() != 0 || len(l.mu.segments) != 1 {
+		t.Fatalf("after deleting everything: %d bytes in %d segments", l.Size(), len(l.mu.segments))
+	}
+	if res := mustAppend(t, l, batchAt(0, 1, 0), true); res.BaseOffset != 200 {
+		t.Fatalf("append after DeleteRecords at %d, want 200", res.BaseOffset)
+	}
+}
