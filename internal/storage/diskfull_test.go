@@ -3,11 +3,14 @@ package storage
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 // TestDiskFullRecovers fails one kind of file operation of an append until
@@ -151,5 +154,38 @@ func TestDeleteRecordsCheckpointFault(t *testing.T) {
 	}
 	if res := mustAppend(t, l, batchAt(0, 1, 0), true); res.BaseOffset != 200 {
 		t.Fatalf("append after DeleteRecords at %d, want 200", res.BaseOffset)
+	}
+}
+
+// TestDeleteRecordsUsesReserve runs DeleteRecords on a disk that is full
+// until the reserve gives space back: its checkpoint write succeeds on the
+// released space and the segments below the new start are deleted.
+func TestDeleteRecordsUsesReserve(t *testing.T) {
+	dir := t.TempDir()
+	reservePath := filepath.Join(dir, "reserve")
+	reserve := atomicfile.OpenReserve(reservePath, 4<<10, 1<<10, testLogger(t))
+	m, err := Open(context.Background(), Config{Dir: filepath.Join(dir, "logs"), Logger: testLogger(t), RetentionCheckInterval: time.Hour, Reserve: reserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l := createLog(t, m, smallConfig())
+	for i := range 100 {
+		mustAppend(t, l, batchAt(i, 2, 0), false)
+	}
+	segs := len(l.mu.segments)
+	f := faultFunc(func(op fileOp, path string) fault {
+		if fi, err := os.Stat(reservePath); op == opCheckpoint && (err != nil || fi.Size() == 4<<10) {
+			return fault{err: syscall.ENOSPC}
+		}
+		return fault{}
+	})
+	faults.Store(&f)
+	t.Cleanup(func() { faults.CompareAndSwap(&f, nil) })
+	if got, err := l.DeleteRecordsBefore(context.Background(), 150); err != nil || got != 150 {
+		t.Fatalf("DeleteRecordsBefore on a full disk = %d, %v; want 150", got, err)
+	}
+	if len(l.mu.segments) >= segs || reserve.Held() != 3<<10 {
+		t.Fatalf("%d of %d segments left, reserve holds %d bytes", len(l.mu.segments), segs, reserve.Held())
 	}
 }

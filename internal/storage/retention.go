@@ -118,14 +118,15 @@ func (l *Log) checkpointIfOpen() error {
 	return l.persistCheckpoint(l.LogStartOffset())
 }
 
-// persistCheckpoint writes logStart and the recovery point; the caller
-// holds adminMu and has checked the log is open. A failure is a disk
-// error (ErrStorage) that leaves the previous checkpoint in place.
+// persistCheckpoint writes logStart and the recovery point, with the disk
+// reserve's help on a full disk; the caller holds adminMu and has checked
+// the log is open. A failure is a disk error (ErrStorage) that leaves the
+// previous checkpoint in place.
 func (l *Log) persistCheckpoint(logStart int64) error {
 	l.mu.RLock()
 	cp := checkpoint{logStart: logStart, recoveryPoint: l.mu.recoveryPoint}
 	l.mu.RUnlock()
-	if err := writeCheckpoint(l.dir, cp); err != nil {
+	if err := l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) }); err != nil {
 		return fmt.Errorf("%w: persist checkpoint of %s: %w", ErrStorage, partitionDirName(l.topic, l.partition), err)
 	}
 	return nil
