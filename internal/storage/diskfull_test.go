@@ -5,12 +5,16 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/eddy-streaming/eddy/internal/atomicfile"
+	"github.com/eddy-streaming/eddy/internal/record/recordtest"
 )
 
 // TestDiskFullRecovers fails one kind of file operation of an append until
@@ -188,4 +192,81 @@ func TestDeleteRecordsUsesReserve(t *testing.T) {
 	if len(l.mu.segments) >= segs || reserve.Held() != 3<<10 {
 		t.Fatalf("%d of %d segments left, reserve holds %d bytes", len(l.mu.segments), segs, reserve.Held())
 	}
+}
+
+// TestDiskFullConcurrent runs idempotent producers that retry each batch
+// until it is acknowledged, as clients do, while the disk fills up in the
+// middle of their group commits and is then freed. Every batch must end up
+// in the log exactly once, in sequence order per producer, before and
+// after a crash: failed groups leave no bytes and no producer state.
+func TestDiskFullConcurrent(t *testing.T) {
+	const writers, perWriter = 8, 30
+	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
+	dir := t.TempDir()
+	m := openManager(t, dir, clock)
+	l := createLog(t, m, smallConfig())
+	clear := injectFaults(t, faultRule{op: opWrite, path: l.dir, skip: 20, fault: fault{err: syscall.ENOSPC, torn: 100}})
+	var failures, afterFreed atomic.Int64
+	var freed atomic.Bool
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for seq := int32(0); seq < perWriter; {
+				b := tsBatch(int64(w*perWriter)+int64(seq), 1, &recordtest.Producer{ID: int64(w + 1), Sequence: seq})
+				_, err := l.Append(context.Background(), b, AppendOptions{Sync: seq%2 == 0})
+				switch {
+				case err == nil:
+					seq++
+				case !errors.Is(err, syscall.ENOSPC):
+					t.Errorf("producer %d seq %d: %v", w+1, seq, err)
+					return
+				case freed.Load() && afterFreed.Add(1) > 100_000:
+					t.Errorf("producer %d seq %d: still failing after the disk was freed: %v", w+1, seq, err)
+					return
+				default:
+					failures.Add(1)
+					runtime.Gosched() // retry, as a producer does
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for failures.Load() == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if failures.Load() == 0 {
+		t.Fatal("the disk never filled")
+	}
+	clear()
+	freed.Store(true)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		default:
+			clock.advance(DiskFullBackoff) // a group failing as the fault cleared backs off again
+			runtime.Gosched()
+		}
+	}
+	check := func(l *Log) {
+		t.Helper()
+		next := map[int64]int32{}
+		hs := readBatches(t, l, 0)
+		for _, h := range hs {
+			if h.BaseSequence != next[h.ProducerID] {
+				t.Fatalf("producer %d: sequence %d at offset %d, want %d", h.ProducerID, h.BaseSequence, h.BaseOffset, next[h.ProducerID])
+			}
+			next[h.ProducerID]++
+		}
+		if len(hs) != writers*perWriter {
+			t.Fatalf("log holds %d batches, want %d", len(hs), writers*perWriter)
+		}
+	}
+	check(l)
+	crash(t, m)
+	m = openManager(t, dir, clock)
+	defer m.Close()
+	check(m.Log("t", 0))
 }
