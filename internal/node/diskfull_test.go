@@ -229,3 +229,30 @@ func deleteRecords(t *testing.T, adm *kadm.Client, topic string, ends map[int32]
 		}
 	}
 }
+
+// TestDiskFullRestart restarts a node whose disk is full: it must start,
+// and DeleteRecords must then free space so that produce works again.
+func TestDiskFullRestart(t *testing.T) {
+	dir := mountTmpfs(t, "8m")
+	tn := startNode(t, dir, nil)
+	adm := newAdmin(t, tn.KafkaAddr())
+	createTopic(t, adm, "full", partitions, map[string]*string{"segment.bytes": ptr("262144"), "file.delete.delay.ms": ptr("0")})
+	raw := namedTopicsClient(t, tn.KafkaAddr())
+	fillDisk(t, raw, "full", 0, 64, 1000)
+	fillGap(t, raw, 1, 2)
+	if err := tn.Node.Close(); err != nil {
+		t.Logf("closing on a full disk: %v", err) // the clean-shutdown files may not fit
+	}
+	tn.Node = nil
+
+	tn = startNode(t, dir, nil)
+	adm = newAdmin(t, tn.KafkaAddr())
+	ends := map[int32]int64{}
+	for p := range int32(3) {
+		ends[p] = endOffset(t, adm, "full", p)
+	}
+	deleteRecords(t, adm, "full", ends)
+	waitFor(t, "the deleted records' space", func() bool { return freeBytes(t, dir) > 4<<20 })
+	raw = namedTopicsClient(t, tn.KafkaAddr())
+	waitFor(t, "produce to succeed", func() bool { return produceTo(t, raw, "full", 0, 1, 10).ErrorCode == 0 })
+}

@@ -270,3 +270,38 @@ func TestDiskFullConcurrent(t *testing.T) {
 	defer m.Close()
 	check(m.Log("t", 0))
 }
+
+// TestCheckpointOnFullDisk fails the creation of checkpoint.tmp with
+// ENOSPC: the checkpoint is overwritten in place instead, so DeleteRecords
+// and opening a log (which must clear the clean-shutdown flag) still work
+// on a full disk with no reserve.
+func TestCheckpointOnFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	m := openManager(t, dir, nil)
+	l := createLog(t, m, smallConfig())
+	for i := range 100 {
+		mustAppend(t, l, batchAt(i, 2, 0), false)
+	}
+	full := faultRule{op: opCheckpoint, path: l.dir, n: 1, fault: fault{err: syscall.ENOSPC}}
+	injectFaults(t, full)
+	if got, err := l.DeleteRecordsBefore(context.Background(), 150); err != nil || got != 150 {
+		t.Fatalf("DeleteRecordsBefore on a full disk = %d, %v; want 150", got, err)
+	}
+	if cp, err := readCheckpoint(l.dir); err != nil || cp.logStart != 150 {
+		t.Fatalf("checkpoint %+v, %v; want log start 150", cp, err)
+	}
+	must(t, m.Close()) // a clean shutdown: the checkpoint says clean
+
+	injectFaults(t, full)
+	m = openManager(t, dir, nil)
+	cp, err := readCheckpoint(filepath.Join(dir, "t-0"))
+	if err != nil || cp.clean || cp.logStart != 150 {
+		t.Fatalf("checkpoint after opening on a full disk %+v, %v; want log start 150, not clean", cp, err)
+	}
+	crash(t, m)
+	m = openManager(t, dir, nil)
+	defer m.Close()
+	if got := m.Log("t", 0).LogStartOffset(); got != 150 {
+		t.Fatalf("log start %d after a crash, want 150", got)
+	}
+}

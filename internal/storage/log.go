@@ -116,7 +116,8 @@ func (l *Log) recoverAll() error {
 		return err
 	}
 	l.mu.recoveryPoint = end
-	return writeCheckpoint(l.dir, checkpoint{logStart: l.mu.logStart, recoveryPoint: end})
+	cp = checkpoint{logStart: l.mu.logStart, recoveryPoint: end}
+	return l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) })
 }
 
 // openSegments opens every segment file, removing those wholly below
