@@ -1,7 +1,8 @@
 // Package atomicfile replaces small files so that a crash leaves either the
 // old or the new content, never a mix: the checkpoint and state files of
 // storage, metadata and producer ids. Functions are safe for concurrent use
-// on distinct paths.
+// on distinct paths. A Reserve keeps disk space back so that such writes
+// still succeed on a full disk.
 package atomicfile
 
 import (
@@ -31,6 +32,7 @@ func Write(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
 	return SyncDir(filepath.Dir(path))

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleDeleteRecords(b *Broker, _ context.Context, r *Request) (*Response, error) {
+func handleDeleteRecords(b *Broker, ctx context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
@@ -27,7 +27,7 @@ func handleDeleteRecords(b *Broker, _ context.Context, r *Request) (*Response, e
 				if offset == -1 {
 					offset = l.HighWatermark()
 				}
-				low, err := l.DeleteRecordsBefore(offset)
+				low, err := l.DeleteRecordsBefore(ctx, offset)
 				op.LowWatermark, op.ErrorCode = low, errorCode(err)
 			}
 			ot.Partitions = append(ot.Partitions, op)

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -47,7 +48,8 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, storage.ErrUnknownProducerID):
 		return kerr.UnknownProducerID
-	case errors.Is(err, storage.ErrStorage):
+	case errors.Is(err, storage.ErrStorage), errors.Is(err, meta.ErrStorage),
+		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EIO):
 		return kerr.KafkaStorageError
 	case errors.Is(err, storage.ErrClosed), errors.Is(err, context.Canceled):
 		return kerr.NotLeaderForPartition
@@ -66,11 +68,18 @@ func errorCode(err error) int16 {
 }
 
 // errorMessage is the text sent beside an error code in versions that carry
-// one; nil when there is no error.
+// one; nil when there is no error. A full disk is said plainly (the log
+// names the file).
 func errorMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
 	s := err.Error()
+	if errors.Is(err, syscall.ENOSPC) {
+		s = diskFullMessage
+	}
 	return &s
 }
+
+// diskFullMessage is the ErrorMessage of anything that failed on ENOSPC.
+const diskFullMessage = "no space left on device"

@@ -19,6 +19,9 @@ func TestKafkaErrorMapping(t *testing.T) {
 		want *kerr.Error
 	}{
 		{fmt.Errorf("log t-0: %w: %w", storage.ErrStorage, syscall.EIO), kerr.KafkaStorageError},
+		{fmt.Errorf("%w: write state.tmp: %w", meta.ErrStorage, syscall.ENOSPC), kerr.KafkaStorageError},
+		{fmt.Errorf("open log t-0: %w", syscall.ENOSPC), kerr.KafkaStorageError},
+		{fmt.Errorf("open log t-0: %w", syscall.EIO), kerr.KafkaStorageError},
 		{fmt.Errorf("append: %w", record.ErrCorrupt), kerr.CorruptMessage},
 		{fmt.Errorf("append: %w", record.ErrInvalid), kerr.InvalidRecord},
 		{storage.ErrRecordTooLarge, kerr.MessageTooLarge},
@@ -34,5 +37,8 @@ func TestKafkaErrorMapping(t *testing.T) {
 	}
 	if kafkaError(nil) != nil || errorCode(nil) != 0 || errorMessage(nil) != nil {
 		t.Error("nil error must map to no error")
+	}
+	if msg := errorMessage(fmt.Errorf("%w: log t-0: write /d/t-0/0.log: %w", storage.ErrStorage, syscall.ENOSPC)); *msg != "no space left on device" {
+		t.Errorf("disk-full message %q", *msg)
 	}
 }

@@ -23,6 +23,7 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 		return meta.Topic{}, err
 	}
 	if err := b.createLogsLocked(t, 0); err != nil {
+		b.rollBackCreateLocked(name, err)
 		return meta.Topic{}, err
 	}
 	b.log.Info("topic created", "topic", name, "partitions", partitions, "configs", configs)
@@ -40,7 +41,24 @@ func (b *Broker) createLogsLocked(t meta.Topic, from int32) error {
 	return nil
 }
 
-// deleteTopic removes a topic from the metadata store and its logs from disk.
+// rollBackCreateLocked undoes a creation whose logs could not all be
+// made (a full disk, say), so that an error answer means no topic. If the
+// metadata cannot be rolled back either, the topic stays and its missing
+// logs are created at the next start.
+func (b *Broker) rollBackCreateLocked(name string, cause error) {
+	b.log.Error("creating topic failed; rolling back", "topic", name, "err", cause)
+	if err := b.logs.DeleteTopic(name); err != nil {
+		b.log.Warn("cannot remove logs of a failed topic creation", "topic", name, "err", err)
+	}
+	if _, err := b.meta.DeleteTopic(name); err != nil {
+		b.log.Error("cannot roll back a failed topic creation; its logs are created at the next start", "topic", name, "err", err)
+	}
+}
+
+// deleteTopic removes a topic from the metadata store and its logs from
+// disk. Once the metadata change is durable the topic is deleted: logs
+// that cannot be removed now are logged and removed at the next start
+// (reconcileLogs), so the answer is a success.
 func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
@@ -49,7 +67,7 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	if err := b.logs.DeleteTopic(name); err != nil {
-		return t, fmt.Errorf("deleting logs of %s: %w", name, err)
+		b.log.Error("cannot remove logs of a deleted topic; they are removed at the next start", "topic", name, "err", err)
 	}
 	b.log.Info("topic deleted", "topic", name)
 	return t, nil

@@ -15,6 +15,10 @@ var (
 	ErrInvalidReplicationFactor = errors.New("meta: invalid replication factor")
 	ErrInvalidConfig            = errors.New("meta: invalid config")
 	ErrCorrupt                  = errors.New("meta: corrupt state file")
+	// ErrStorage wraps a failure to write the state file (a full disk even
+	// after the reserve gave its space back, or an I/O error). Nothing
+	// changed when it is returned.
+	ErrStorage = errors.New("meta: cannot write the metadata file")
 )
 
 // ConfigError says which config was rejected and why. It matches

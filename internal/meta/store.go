@@ -93,6 +93,8 @@ type Store struct {
 	// write atomically replaces the file at path; tests swap it to inject
 	// failures.
 	write func(path string, data []byte) error
+	// reserve holds disk space back for writes on a full disk.
+	reserve *atomicfile.Reserve
 
 	// writeMu serialises changes: each one clones the current state, edits
 	// the clone, writes it to disk and then publishes it. Holding it across
@@ -107,7 +109,14 @@ type Store struct {
 	}
 }
 
-const stateFile = "state"
+const (
+	stateFile   = "state"
+	reserveFile = "reserve"
+	// minReserveStep is the least space one release of the reserve gives
+	// back; a step also covers the state file plus slack.
+	minReserveStep = 256 << 10
+	reserveSteps   = 4
+)
 
 // Open loads the metadata in dir, creating dir and a new cluster ID on
 // first use. A damaged state file is an error wrapping ErrCorrupt; Open
@@ -127,8 +136,25 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	s.mu.st = st
+	s.reserve = openReserve(dir, s.path, logger)
 	return s, nil
 }
+
+// openReserve opens the disk-space reserve beside the state file, sized
+// so that each of its steps can hold a rewrite of the state file
+// (docs/format/meta.md).
+func openReserve(dir, statePath string, logger *slog.Logger) *atomicfile.Reserve {
+	const slack = 64 << 10
+	step := int64(minReserveStep)
+	if fi, err := os.Stat(statePath); err == nil {
+		step = max(step, (fi.Size()/slack+2)*slack)
+	}
+	return atomicfile.OpenReserve(filepath.Join(dir, reserveFile), reserveSteps*step, step, logger)
+}
+
+// Reserve returns the disk-space reserve, for other writes that must
+// succeed on a full disk (the checkpoints of deletes).
+func (s *Store) Reserve() *atomicfile.Reserve { return s.reserve }
 
 func (s *Store) load() (*state, error) {
 	b, err := os.ReadFile(s.path)
@@ -180,9 +206,10 @@ func (s *Store) current() *state {
 }
 
 // update applies fn to a copy of the state, persists the copy and
-// publishes it. If fn or the write fails, nothing changes in memory. The
-// file is rewritten whole each time, so a later successful write repairs
-// any doubt a failed one left on disk.
+// publishes it. If fn or the write fails, nothing changes in memory and
+// the file keeps the old state (atomicfile). On a full disk the write
+// takes space from the reserve. The file is rewritten whole each time, so
+// a later successful write repairs any doubt a failed one left on disk.
 func (s *Store) update(fn func(st *state) (Topic, error)) (Topic, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -191,9 +218,10 @@ func (s *Store) update(fn func(st *state) (Topic, error)) (Topic, error) {
 	if err != nil {
 		return Topic{}, err
 	}
-	if err := s.write(s.path, encodeState(next)); err != nil {
+	data := encodeState(next)
+	if err := s.reserve.Do(func() error { return s.write(s.path, data) }); err != nil {
 		s.log.Error("metadata write failed", "path", s.path, "err", err)
-		return Topic{}, fmt.Errorf("meta: %w", err)
+		return Topic{}, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	s.mu.Lock()
 	s.mu.st = next

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -203,5 +204,56 @@ func TestStoreConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := len(s.Topics()); n != 40 {
 		t.Errorf("%d topics, want 40", n)
+	}
+}
+
+// TestStoreDiskFull writes metadata on a disk that is full until the
+// reserve gives space back: the change succeeds on the released space.
+// Once the reserve is used up, a change fails with ErrStorage and changes
+// nothing, in memory or on disk.
+func TestStoreDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	mustCreate(t, s, "t", 1, nil)
+	full := s.reserve.Held()
+	if full < reserveSteps*minReserveStep {
+		t.Fatalf("reserve holds %d bytes, want at least %d", full, reserveSteps*minReserveStep)
+	}
+	write := s.write
+	room := full - 1 // the disk has room once the reserve shrank below this
+	s.write = func(path string, data []byte) error {
+		if fi, err := os.Stat(filepath.Join(dir, reserveFile)); err != nil || fi.Size() > room {
+			return &os.PathError{Op: "write", Path: path + ".tmp", Err: syscall.ENOSPC}
+		}
+		return write(path, data)
+	}
+	if _, err := s.CreateTopic("u", 1, 1, nil); err != nil {
+		t.Fatalf("CreateTopic on a full disk: %v", err)
+	}
+	if got := s.reserve.Held(); got >= full {
+		t.Fatalf("reserve holds %d bytes after a write on a full disk, want less than %d", got, full)
+	}
+
+	room = -1 // nothing the reserve gives back is enough
+	_, err := s.DeleteTopic("t")
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("DeleteTopic = %v, want ErrStorage and ENOSPC", err)
+	}
+	if _, err := s.SetTopicConfigs("t", map[string]string{"retention.ms": "1000"}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("SetTopicConfigs = %v, want ErrStorage", err)
+	}
+	if names := topicNames(s); !reflect.DeepEqual(names, []string{"t", "u"}) {
+		t.Errorf("in memory: %v", names)
+	}
+	s.write = write
+	reopened := openStore(t, dir)
+	if names := topicNames(reopened); !reflect.DeepEqual(names, []string{"t", "u"}) {
+		t.Errorf("on disk: %v", names)
+	}
+	if tp, _ := reopened.Topic("t"); len(tp.Configs) != 0 {
+		t.Errorf("configs on disk after a failed change: %v", tp.Configs)
+	}
+	if got := reopened.reserve.Held(); got != full {
+		t.Errorf("reopened reserve holds %d bytes, want it refilled to %d", got, full)
 	}
 }

@@ -110,7 +110,9 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening producer ids: %w", err)
 	}
-	n.logs, err = storage.Open(ctx, storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, settings))
+	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, settings)
+	scfg.Reserve = store.Reserve()
+	n.logs, err = storage.Open(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}

@@ -2,10 +2,12 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -67,6 +69,39 @@ func readCheckpoint(dir string) (checkpoint, error) {
 	return decodeCheckpoint(b)
 }
 
+// writeCheckpoint replaces the checkpoint file atomically. On a full disk
+// (ENOSPC creating the new file) it overwrites the existing file in place
+// instead, which needs no new block: the 32 bytes sit in one sector, and
+// a torn write would fail the CRC and be ignored on open, as a missing
+// checkpoint is. That keeps a full disk from stopping a node's start (the
+// open clears the clean flag) and DeleteRecords.
 func writeCheckpoint(dir string, c checkpoint) error {
-	return replaceFile(opCheckpoint, dir, checkpointFile, c.encode())
+	err := replaceFile(opCheckpoint, dir, checkpointFile, c.encode())
+	if errors.Is(err, syscall.ENOSPC) && overwriteCheckpoint(dir, c) == nil {
+		return nil
+	}
+	return err
+}
+
+func overwriteCheckpoint(dir string, c checkpoint) error {
+	path := filepath.Join(dir, checkpointFile)
+	if ft := injected(opCheckpoint, path); ft.err != nil {
+		return ft.err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err // no file to overwrite
+	}
+	if fi, serr := f.Stat(); serr != nil || fi.Size() != checkpointSize {
+		f.Close()
+		return errCorruptFile // would need new space or leave a tail
+	}
+	_, err = f.WriteAt(c.encode(), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

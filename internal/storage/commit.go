@@ -22,7 +22,7 @@ func (l *Log) commit(g *group, cfg LogConfig) error {
 		return nil
 	}
 	if err := l.writeGroup(g); err != nil {
-		return l.fail(err)
+		return err // failGroup decides whether it is sticky
 	}
 	if l.w.unflushedMsgs == 0 {
 		l.w.unflushedSince = l.now()
@@ -30,7 +30,7 @@ func (l *Log) commit(g *group, cfg LogConfig) error {
 	l.w.unflushedMsgs += g.records
 	if g.sync || l.flushDue(cfg) {
 		if err := l.flush(g.next); err != nil {
-			return err
+			return l.fail(err)
 		}
 	}
 	l.publish(g)
@@ -93,7 +93,7 @@ func (l *Log) flushDue(cfg LogConfig) bool {
 func (l *Log) flush(end int64) error {
 	for _, s := range l.w.dirty {
 		if err := s.sync(); err != nil {
-			return l.fail(err)
+			return err
 		}
 	}
 	l.w.dirty, l.w.unflushedMsgs = l.w.dirty[:0], 0
@@ -103,27 +103,34 @@ func (l *Log) flush(end int64) error {
 	return nil
 }
 
-// fail makes a write failure sticky; only the writer calls it. The writer
-// stops flushing: after a failed fsync the kernel may have dropped the dirty pages, so a retry
+// fail makes a write failure sticky; only the writer calls it. It also
+// ends a disk-full failure's retries. The writer stops flushing: after a
+// failed fsync the kernel may have dropped the dirty pages, so a retry
 // could succeed without making anything durable.
 func (l *Log) fail(err error) error {
 	l.w.dirty, l.w.unflushedMsgs = nil, 0
 	l.mu.Lock()
-	if l.mu.err == nil {
+	first := l.mu.err == nil || !l.mu.retryAt.IsZero()
+	if first {
 		l.mu.err = fmt.Errorf("%w: log %s: %w", ErrStorage, partitionDirName(l.topic, l.partition), err)
-		l.logger.Error("log write failed; refusing further appends", "err", err)
+		l.mu.retryAt = time.Time{}
 	}
 	err = l.mu.err
 	l.mu.Unlock()
+	if first {
+		l.logger.Error("log write failed; refusing further appends", "err", err)
+	}
 	return err
 }
 
 // discard undoes, as far as the disk allows, what a failed group left:
-// the active segment is cut back to its published size and the segments
-// the group rolled to are removed. Whatever remains is a torn tail (or,
-// if a whole batch survives, an append whose outcome was unknown, as after
-// a crash) that recovery deals with on reopen.
-func (l *Log) discard(g *group) {
+// the active segment's files are cut back to their published sizes and
+// the segments the group rolled to are removed. It reports whether that
+// worked. Whatever remains is a torn tail (or, if a whole batch survives,
+// an append whose outcome was unknown, as after a crash) that recovery
+// deals with on reopen.
+func (l *Log) discard(g *group) bool {
+	ok := true
 	for i := range g.pieces {
 		p := &g.pieces[i]
 		switch {
@@ -132,13 +139,16 @@ func (l *Log) discard(g *group) {
 			p.seg.close()
 			if err := removeSegmentFiles(p.seg); err != nil {
 				l.logger.Warn("cannot remove segment of failed write", "segment", p.seg.base, "err", err)
+				ok = false
 			}
-		case p.to > p.from:
-			if err := truncateFile(p.seg.log, p.startPos); err != nil {
+		case i == 0 && len(g.staged) > 0:
+			if err := p.seg.cutBack(p.startPos, g.undo.active); err != nil {
 				l.logger.Warn("cannot truncate failed write", "segment", p.seg.base, "err", err)
+				ok = false
 			}
 		}
 	}
+	return ok
 }
 
 // answer completes every staged request of the group.

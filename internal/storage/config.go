@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
 // TimestampType says which clock stamps a batch: the producer's
@@ -73,6 +75,10 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
+	// Reserve, if set, gives disk space back when a checkpoint write hits
+	// ENOSPC, so that DeleteRecords and retention can free space on a
+	// full disk. The metadata store owns it.
+	Reserve *atomicfile.Reserve
 
 	// CleanerThreads is log.cleaner.threads: goroutines compacting logs
 	// with cleanup.policy=compact. 0 means DefaultCleanerThreads; a

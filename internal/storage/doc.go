@@ -23,12 +23,23 @@
 //     Close). A cleaner reads closed segments without locks, writes new
 //     files, and swaps them into Log.mu.segments under adminMu; a log is
 //     cleaned by at most one thread at a time, and never its active segment.
-//   - A failed write, fsync or roll is sticky (ErrStorage): every append
-//     of that group commit fails, later appends fail with the same error,
-//     and reads keep serving what was published before. A group that asks
-//     for an fsync is published only after it, so readers never see bytes
-//     whose append failed. The failed group's bytes are cut off as far as
-//     the disk allows; recovery truncates what remains on reopen.
+//   - A failed write, fsync or roll fails every append of that group
+//     commit, and reads keep serving what was published before. A group
+//     that asks for an fsync is published only after it, so readers never
+//     see bytes whose append failed. The failed group's bytes are cut off
+//     as far as the disk allows; recovery truncates what remains on reopen.
+//   - Which failures are sticky (ErrStorage until the log is reopened):
+//     every failed fsync (the kernel may have dropped the dirty pages, so a
+//     later fsync could succeed without making them durable), every EIO or
+//     other error, and any failure whose cleanup (truncating the segment
+//     back, removing a rolled segment) failed. ENOSPC while writing data or
+//     index bytes or creating a segment is not sticky: the group is undone
+//     (files cut back, producer state and indexing marks restored), appends
+//     are refused with it for DiskFullBackoff, and the next append after
+//     that re-probes the disk (cut the active segment back to its published
+//     size, fsync everything written since the last flush) before writing.
+//     A re-probe that fails is sticky; once the disk has room the log is
+//     writable again without a restart.
 package storage
 
 import (
@@ -48,8 +59,9 @@ var (
 	ErrClosed               = errors.New("storage: closed")
 	ErrLogDeleted           = errors.New("storage: log deleted")
 	// ErrStorage wraps a disk write, fsync or file creation failure of a
-	// log (Kafka's KAFKA_STORAGE_ERROR). It is sticky: the log refuses
-	// appends until it is reopened.
+	// log (Kafka's KAFKA_STORAGE_ERROR). It is sticky, the log refusing
+	// appends until it is reopened, except for ENOSPC while writing, which
+	// is retried after DiskFullBackoff (see the package comment).
 	ErrStorage = errors.New("storage: disk error")
 
 	// errCorruptFile marks a checkpoint, snapshot or index that fails its

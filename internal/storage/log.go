@@ -51,7 +51,8 @@ type Log struct {
 		recoveryPoint int64 // every offset below it is fsynced
 		cleanedTo     int64 // first dirty offset: the cleaner compacted everything below
 		changed       chan struct{}
-		err           error // sticky write failure
+		err           error     // write failure refusing appends
+		retryAt       time.Time // when a disk-full err may be retried; zero: err is sticky
 	}
 
 	w writerState // owned by the writer goroutine
@@ -115,7 +116,8 @@ func (l *Log) recoverAll() error {
 		return err
 	}
 	l.mu.recoveryPoint = end
-	return writeCheckpoint(l.dir, checkpoint{logStart: l.mu.logStart, recoveryPoint: end})
+	cp = checkpoint{logStart: l.mu.logStart, recoveryPoint: end}
+	return l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) })
 }
 
 // openSegments opens every segment file, removing those wholly below

@@ -186,7 +186,7 @@ func TestRestartAfterClose(t *testing.T) {
 	for i := range 40 {
 		mustAppend(t, l, batchAt(i, 2, int64(i)), false)
 	}
-	if _, err := l.DeleteRecordsBefore(3); err != nil {
+	if _, err := l.DeleteRecordsBefore(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
 	wantSize := l.Size()

@@ -12,34 +12,48 @@ import (
 )
 
 // DeleteRecordsBefore advances the log start offset to offset (persisted)
-// and deletes the segments wholly below it. An offset of -1 means the high
-// watermark. It returns the new log start offset.
-func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
+// and deletes the segments wholly below it, rolling the active segment
+// first when all of it goes, as retention does. An offset of -1 means the
+// high watermark. It returns the new log start offset. An error means
+// nothing changed: the new start is persisted before it is applied.
+func (l *Log) DeleteRecordsBefore(ctx context.Context, offset int64) (int64, error) {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := l.closedErr(); err != nil {
 		return 0, err
 	}
-	l.mu.Lock()
+	l.mu.RLock()
 	hw, start := l.mu.logEnd, l.mu.logStart
+	l.mu.RUnlock()
 	if offset == -1 {
 		offset = hw
 	}
 	if offset < 0 || offset > hw {
-		l.mu.Unlock()
 		return start, fmt.Errorf("%w: delete before %d, high watermark %d", ErrOffsetOutOfRange, offset, hw)
 	}
 	if offset <= start {
-		l.mu.Unlock()
 		return start, nil
 	}
+	if err := l.persistCheckpoint(offset); err != nil {
+		return start, err
+	}
+	l.mu.Lock()
 	l.mu.logStart = offset
 	l.mu.Unlock()
-	if err := l.persistCheckpoint(); err != nil {
-		return offset, err
+	if offset == hw {
+		// The active segment goes too; a failed roll only keeps its bytes
+		// until retention or the next DeleteRecords.
+		if err := l.requestRoll(ctx); err != nil {
+			l.logger.Warn("cannot roll the active segment to delete it", "err", err)
+		}
 	}
 	n := l.countSegments(func(s *segment, st segState, _ bool) bool { return st.next <= offset })
-	return offset, l.deleteHead(n, "delete_records")
+	if err := l.deleteHead(n, "delete_records"); err != nil {
+		// The new start is durable; the segments below it are removed
+		// at the next open.
+		l.logger.Warn("cannot delete segments below the log start offset", "err", err)
+	}
+	return offset, nil
 }
 
 // countSegments counts leading non-active segments matching pred.
@@ -56,22 +70,29 @@ func (l *Log) countSegments(pred func(*segment, segState, bool) bool) int {
 	return min(n, len(l.mu.segments)-1)
 }
 
-// deleteHead removes the first n segments: they leave the segment list,
-// the log start moves past them, and their files are renamed now and
-// unlinked after file.delete.delay.ms.
+// deleteHead removes the first n segments: the log start moves past them
+// (persisted first, so a failure changes nothing), they leave the segment
+// list, and their files are renamed now and unlinked after
+// file.delete.delay.ms. The caller holds adminMu, so the head of the list
+// cannot change in between (the writer only appends to it).
 func (l *Log) deleteHead(n int, reason string) error {
 	if n <= 0 {
 		return nil
 	}
+	l.mu.RLock()
+	start := max(l.mu.logStart, l.mu.segments[n].base)
+	moved, delay := start != l.mu.logStart, l.mu.cfg.FileDeleteDelayMs
+	l.mu.RUnlock()
+	if moved {
+		if err := l.persistCheckpoint(start); err != nil {
+			return err
+		}
+	}
 	l.mu.Lock()
 	gone := l.mu.segments[:n]
 	l.mu.segments = l.mu.segments[n:]
-	l.mu.logStart = max(l.mu.logStart, l.mu.segments[0].base)
-	start, delay := l.mu.logStart, l.mu.cfg.FileDeleteDelayMs
+	l.mu.logStart = start
 	l.mu.Unlock()
-	if err := l.persistCheckpoint(); err != nil {
-		return err
-	}
 	var size int64
 	for _, s := range gone {
 		size += s.st.size
@@ -94,17 +115,19 @@ func (l *Log) checkpointIfOpen() error {
 	if l.closedErr() != nil {
 		return nil
 	}
-	return l.persistCheckpoint()
+	return l.persistCheckpoint(l.LogStartOffset())
 }
 
-// persistCheckpoint writes the log start offset and recovery point; the
-// caller holds adminMu and has checked the log is open.
-func (l *Log) persistCheckpoint() error {
+// persistCheckpoint writes logStart and the recovery point, with the disk
+// reserve's help on a full disk; the caller holds adminMu and has checked
+// the log is open. A failure is a disk error (ErrStorage) that leaves the
+// previous checkpoint in place.
+func (l *Log) persistCheckpoint(logStart int64) error {
 	l.mu.RLock()
-	cp := checkpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
+	cp := checkpoint{logStart: logStart, recoveryPoint: l.mu.recoveryPoint}
 	l.mu.RUnlock()
-	if err := writeCheckpoint(l.dir, cp); err != nil {
-		return fmt.Errorf("persist checkpoint: %w", err)
+	if err := l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) }); err != nil {
+		return fmt.Errorf("%w: persist checkpoint of %s: %w", ErrStorage, partitionDirName(l.topic, l.partition), err)
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func TestDeleteRecordsBefore(t *testing.T) {
 		{-1, 200, nil}, // -1 means the high watermark
 	}
 	for _, tt := range tests {
-		got, err := l.DeleteRecordsBefore(tt.offset)
+		got, err := l.DeleteRecordsBefore(context.Background(), tt.offset)
 		if !errors.Is(err, tt.err) || err == nil && got != tt.want {
 			t.Fatalf("DeleteRecordsBefore(%d) = %d, %v; want %d, %v", tt.offset, got, err, tt.want, tt.err)
 		}
@@ -138,7 +138,7 @@ func TestDeletedSegmentChunkStaysReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.DeleteRecordsBefore(90); err != nil {
+	if _, err := l.DeleteRecordsBefore(context.Background(), 90); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(res.Chunks[0].File.Name()); !os.IsNotExist(err) {

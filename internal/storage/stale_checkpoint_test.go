@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ func TestStaleCheckpointAfterDeleteRecreate(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		mustAppend(t, old, batchAt(i, 1, 1000), false)
 	}
-	if _, err := old.DeleteRecordsBefore(7); err != nil {
+	if _, err := old.DeleteRecordsBefore(context.Background(), 7); err != nil {
 		t.Fatal(err)
 	}
 	stale := m.logs() // what checkpointAll iterates over

@@ -121,10 +121,7 @@ func checkKeys(b []byte, hdrs []record.BatchHeader) error {
 }
 
 func (l *Log) enqueue(req *appendReq) error {
-	l.mu.RLock()
-	werr := l.mu.err
-	l.mu.RUnlock()
-	if werr != nil {
+	if werr := l.refusal(req.roll); werr != nil {
 		return werr
 	}
 	l.q.Lock()
@@ -201,7 +198,9 @@ func (l *Log) takePending() []*appendReq {
 		select {
 		case <-l.q.wake:
 		case <-t.C:
-			l.flush(l.LogEndOffset()) // a failure is sticky; appends report it
+			if err := l.flush(l.LogEndOffset()); err != nil {
+				l.fail(err) // sticky; appends report it
+			}
 		}
 		t.Stop()
 	}
@@ -233,6 +232,7 @@ type group struct {
 	records int64
 	sync    bool
 	staged  []*appendReq
+	undo    groupUndo // what staging changed, restored if a disk-full write fails
 }
 
 func (g *group) cur() *piece { return &g.pieces[len(g.pieces)-1] }
@@ -240,36 +240,53 @@ func (g *group) cur() *piece { return &g.pieces[len(g.pieces)-1] }
 func (l *Log) process(reqs []*appendReq) {
 	l.mu.RLock()
 	cfg, werr, end := l.mu.cfg, l.mu.err, l.mu.logEnd
-	active := l.mu.segments[len(l.mu.segments)-1]
 	l.mu.RUnlock()
-	g := &group{buf: l.w.buf[:0], next: end}
-	g.pieces = []piece{{seg: active, st: active.st, startPos: active.st.size}}
+	if werr != nil && l.retryDue(reqs) {
+		werr = l.reprobe()
+		l.mu.RLock()
+		end = l.mu.logEnd
+		l.mu.RUnlock()
+	}
+	g := l.newGroup(end)
 	if err := l.closedErr(); errors.Is(err, ErrLogDeleted) {
 		werr = err
 	}
 	now := l.now()
+	var refused []*appendReq
 	for _, r := range reqs {
 		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
 			continue
 		}
 		if werr == nil {
-			if err := l.stageReq(g, r, cfg, now); err != nil {
-				// Sticky, as staging already changed producer state.
-				werr = l.fail(err)
+			if werr = l.stageReq(g, r, cfg, now); werr == nil {
+				continue
 			}
 		}
-		if werr != nil {
-			r.err = werr
-			close(r.done)
-		}
+		refused = append(refused, r)
 	}
 	if werr == nil {
 		werr = l.commit(g, cfg)
 	}
 	if werr != nil {
-		l.discard(g)
+		werr = l.failGroup(g, werr)
 	}
 	l.answer(g, werr)
+	for _, r := range refused {
+		r.err = werr
+		close(r.done)
+	}
+}
+
+// newGroup starts a group on the active segment at offset end.
+func (l *Log) newGroup(end int64) *group {
+	l.mu.RLock()
+	active := l.mu.segments[len(l.mu.segments)-1]
+	st := active.st
+	l.mu.RUnlock()
+	g := &group{buf: l.w.buf[:0], next: end}
+	g.pieces = []piece{{seg: active, st: st, startPos: st.size}}
+	g.undo.active = active.marks()
+	return g
 }
 
 // stageReq checks idempotence, then copies and stamps the request's batches
@@ -285,7 +302,7 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 		g.staged = append(g.staged, r)
 		return nil
 	}
-	dup, err := l.checkProducers(r.hdrs, g.next)
+	dup, err := l.checkProducers(g, r.hdrs)
 	if err != nil || dup >= 0 {
 		r.err, r.res = err, AppendResult{BaseOffset: dup, LogAppendTime: -1, Duplicate: dup >= 0}
 		if err == nil {
@@ -310,9 +327,11 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 }
 
 // checkProducers runs the idempotence checks for the batches about to get
-// offsets from next. It returns the original base offset when every batch
-// is a retry; on success the producer state is updated.
-func (l *Log) checkProducers(hdrs []record.BatchHeader, next int64) (int64, error) {
+// offsets from g.next. It returns the original base offset when every batch
+// is a retry; on success the producer state is updated (and the previous
+// entries kept in g.undo).
+func (l *Log) checkProducers(g *group, hdrs []record.BatchHeader) (int64, error) {
+	next := g.next
 	var ids []int64
 	for _, h := range hdrs {
 		if h.ProducerID >= 0 {
@@ -351,6 +370,7 @@ func (l *Log) checkProducers(hdrs []record.BatchHeader, next int64) (int64, erro
 		return -1, fmt.Errorf("%w: request mixes retried and new batches", ErrOutOfOrderSequence)
 	}
 	for id, e := range tent {
+		g.undo.saveProducer(id, l.w.producers[id])
 		l.w.producers[id] = e
 	}
 	return -1, nil
