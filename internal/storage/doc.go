@@ -51,6 +51,10 @@ var (
 	// log (Kafka's KAFKA_STORAGE_ERROR). It is sticky: the log refuses
 	// appends until it is reopened.
 	ErrStorage = errors.New("storage: disk error")
+	// ErrLogCorrupt is wrapped, together with ErrStorage, by the error of
+	// a log taken offline because a stored batch failed its checks (see
+	// Log.Offline).
+	ErrLogCorrupt = errors.New("storage: corrupt batch on disk")
 
 	// errCorruptFile marks a checkpoint, snapshot or index that fails its
 	// checks; such files are rebuilt or ignored, never served.

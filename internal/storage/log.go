@@ -52,6 +52,7 @@ type Log struct {
 		cleanedTo     int64 // first dirty offset: the cleaner compacted everything below
 		changed       chan struct{}
 		err           error // sticky write failure
+		offline       error // set once when a stored batch fails its checks; see Offline
 	}
 
 	w writerState // owned by the writer goroutine
@@ -92,14 +93,19 @@ func (l *Log) recoverAll() error {
 	if cperr != nil && !errors.Is(cperr, os.ErrNotExist) {
 		l.logger.Warn("ignoring unreadable checkpoint", "err", cperr)
 	}
+	if err := l.findMissingIndexes(); err != nil {
+		return err
+	}
 	segs, err := l.openSegments(cp.logStart)
 	if err != nil {
 		return err
 	}
 	l.mu.segments = segs // closeFiles on failure needs them
-	if segs, err = l.loadSegments(segs, cp, l.mu.cfg.IndexIntervalBytes); err != nil {
-		return err
+	loaded, err := l.loadSegments(segs, cp, l.mu.cfg.IndexIntervalBytes)
+	if err != nil {
+		return l.openOffline(segs, cp, err)
 	}
+	segs = loaded
 	l.mu.segments = segs
 	end := segs[len(segs)-1].st.next
 	l.mu.logEnd = end
@@ -109,7 +115,7 @@ func (l *Log) recoverAll() error {
 	}
 	l.untrusted = nil
 	if err := l.loadProducers(segs, end); err != nil {
-		return err
+		return l.openOffline(segs, cp, err)
 	}
 	if err := segs[len(segs)-1].sync(); err != nil {
 		return err
@@ -283,7 +289,7 @@ func (l *Log) shutdownCleanly() error {
 	segs, end, start, werr := l.mu.segments, l.mu.logEnd, l.mu.logStart, l.mu.err
 	l.mu.RUnlock()
 	defer closeSegments(segs)
-	if werr != nil {
+	if werr != nil || l.Offline() != nil {
 		return nil // not clean: recovery will re-validate the tail
 	}
 	active := segs[len(segs)-1]

@@ -20,6 +20,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if err := l.closedErr(); err != nil {
 		return 0, err
 	}
+	if err := l.Offline(); err != nil {
+		return 0, err
+	}
 	l.mu.Lock()
 	hw, start := l.mu.logEnd, l.mu.logStart
 	if offset == -1 {
@@ -91,8 +94,8 @@ func (l *Log) deleteHead(n int, reason string) error {
 func (l *Log) checkpointIfOpen() error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
-	if l.closedErr() != nil {
-		return nil
+	if l.closedErr() != nil || l.Offline() != nil {
+		return nil // an offline log's files stay as they were found
 	}
 	return l.persistCheckpoint()
 }
@@ -115,7 +118,7 @@ func (l *Log) enforceRetention(ctx context.Context, now time.Time) error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	cfg := l.Config()
-	if !cfg.Delete {
+	if !cfg.Delete || l.Offline() != nil {
 		return nil
 	}
 	if err := l.closedErr(); err != nil {

@@ -123,6 +123,9 @@ func checkKeys(b []byte, hdrs []record.BatchHeader) error {
 func (l *Log) enqueue(req *appendReq) error {
 	l.mu.RLock()
 	werr := l.mu.err
+	if l.mu.offline != nil {
+		werr = l.mu.offline
+	}
 	l.mu.RUnlock()
 	if werr != nil {
 		return werr
