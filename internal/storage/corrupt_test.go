@@ -321,3 +321,154 @@ func TestUncleanShutdownRecoveryPoint(t *testing.T) {
 		})
 	}
 }
+
+// indexFixture writes t-0 with timestamps that rise and fall (so the time
+// index differs from the offset index), closes cleanly and returns the
+// answers and index files a rebuild must reproduce.
+type indexFixture struct {
+	byTs  map[int64][2]int64 // timestamp → offset, timestamp found
+	files map[string][]byte  // .index and .timeindex files by name
+}
+
+func indexConfig() LogConfig {
+	lc := smallConfig()
+	lc.IndexIntervalBytes = 300
+	return lc
+}
+
+func writeIndexFixture(t testing.TB, dir string) indexFixture {
+	t.Helper()
+	m := openManager(t, dir, nil)
+	l := createLog(t, m, indexConfig())
+	for i := range 90 {
+		mustAppend(t, l, batchAt(i, 2, int64(1000+10*i-30*(i%4))), false)
+	}
+	fx := indexFixture{byTs: answers(l), files: map[string][]byte{}}
+	must(t, m.Close())
+	fx.files = indexFiles(t, dir)
+	if len(fx.files) < 6 {
+		t.Fatalf("only %d index files", len(fx.files))
+	}
+	return fx
+}
+
+func answers(l *Log) map[int64][2]int64 {
+	byTs := map[int64][2]int64{}
+	for ts := int64(900); ts < 2000; ts++ {
+		off, got, _ := l.OffsetForTimestamp(ts)
+		byTs[ts] = [2]int64{off, got}
+	}
+	return byTs
+}
+
+func indexFiles(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, ext := range []string{indexExt, timeIndexExt} {
+		paths, _ := filepath.Glob(filepath.Join(dir, "t-0", "*"+ext))
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			must(t, err)
+			files[filepath.Base(p)] = b
+		}
+	}
+	return files
+}
+
+// checkRebuilt reopens dir and checks that reads, timestamp lookups and
+// (after a clean close) the index files are what appends produced.
+func checkRebuilt(t testing.TB, dir string, fx indexFixture) {
+	t.Helper()
+	// The node resolves the topic's config for logs found on disk.
+	m := openManagerWith(t, dir, nil, func(c *Config) {
+		c.LogConfig = func(string) LogConfig { return indexConfig() }
+	})
+	l := m.Log("t", 0)
+	if hs := readBatches(t, l, 0); len(hs) != 90 || l.Offline() != nil {
+		t.Fatalf("read %d batches, offline %v", len(hs), l.Offline())
+	}
+	for off := int64(0); off < 180; off += 7 {
+		if hs := readBatches(t, l, off); len(hs) == 0 || hs[0].BaseOffset > off || hs[0].LastOffset() < off {
+			t.Fatalf("read from %d starts at %+v", off, hs)
+		}
+	}
+	got := answers(l)
+	for ts, want := range fx.byTs {
+		if got[ts] != want {
+			t.Fatalf("OffsetForTimestamp(%d) = %v, want %v", ts, got[ts], want)
+		}
+	}
+	must(t, m.Close())
+	for name, want := range indexFiles(t, dir) {
+		if !bytes.Equal(want, fx.files[name]) {
+			t.Fatalf("%s differs from what appends wrote:\n got %x\nwant %x", name, want, fx.files[name])
+		}
+	}
+}
+
+// Missing, truncated or garbled index files of any segment are rebuilt at
+// open exactly as appends wrote them.
+func TestRebuildIndexes(t *testing.T) {
+	fixture := t.TempDir()
+	fx := writeIndexFixture(t, fixture)
+	segs, _ := filepath.Glob(filepath.Join(fixture, "t-0", "*"+logExt))
+	tests := []struct {
+		name   string
+		ext    string
+		damage func(t *testing.T, path string)
+	}{
+		{"deleted", indexExt, func(t *testing.T, p string) { must(t, os.Remove(p)) }},
+		{"deleted", timeIndexExt, func(t *testing.T, p string) { must(t, os.Remove(p)) }},
+		{"emptied", indexExt, func(t *testing.T, p string) { must(t, os.Truncate(p, 0)) }},
+		{"emptied", timeIndexExt, func(t *testing.T, p string) { must(t, os.Truncate(p, 0)) }},
+		{"last entry cut", indexExt, cutEntry(indexEntrySize)},
+		{"last entry cut", timeIndexExt, cutEntry(timeIndexEntrySize)},
+		{"wrong size", indexExt, cutEntry(3)},
+		{"wrong size", timeIndexExt, cutEntry(5)},
+		{"entries not increasing", indexExt, func(t *testing.T, p string) { patchFile(t, p, 8, make([]byte, 8)) }},
+		{"position past the file", indexExt, func(t *testing.T, p string) { patchFile(t, p, 4, []byte{0, 1, 0, 0}) }},
+		{"position not a batch start", indexExt, func(t *testing.T, p string) {
+			fi, err := os.Stat(p)
+			must(t, err)
+			b := make([]byte, 4)
+			f, err := os.Open(p)
+			must(t, err)
+			_, err = f.ReadAt(b, fi.Size()-4)
+			f.Close()
+			must(t, err)
+			binary.BigEndian.PutUint32(b, binary.BigEndian.Uint32(b)+1)
+			patchFile(t, p, fi.Size()-4, b)
+		}},
+		{"timestamps too low", timeIndexExt, func(t *testing.T, p string) {
+			fi, err := os.Stat(p)
+			must(t, err)
+			for pos := int64(0); pos < fi.Size(); pos += timeIndexEntrySize {
+				patchFile(t, p, pos, binary.BigEndian.AppendUint64(nil, 1))
+			}
+		}},
+		{"offsets past the segment", timeIndexExt, func(t *testing.T, p string) {
+			fi, err := os.Stat(p)
+			must(t, err)
+			patchFile(t, p, fi.Size()-4, []byte{0, 0, 0x7f, 0})
+		}},
+	}
+	for _, tt := range tests {
+		for _, seg := range []int{0, len(segs) / 2, len(segs) - 1} {
+			t.Run(tt.name+tt.ext, func(t *testing.T) {
+				dir := t.TempDir()
+				must(t, os.CopyFS(dir, os.DirFS(fixture)))
+				base := filepath.Base(segs[seg])
+				tt.damage(t, filepath.Join(dir, "t-0", base[:len(base)-len(logExt)]+tt.ext))
+				checkRebuilt(t, dir, fx)
+			})
+		}
+	}
+}
+
+func cutEntry(n int64) func(t *testing.T, path string) {
+	return func(t *testing.T, p string) {
+		fi, err := os.Stat(p)
+		must(t, err)
+		must(t, os.Truncate(p, max(fi.Size()-n, 0)))
+	}
+}

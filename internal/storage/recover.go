@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/eddy-streaming/eddy/internal/record"
 )
@@ -130,7 +131,36 @@ func (s *segment) load(next int64, active bool, interval int64) error {
 		}
 		s.st.next = next
 	}
-	return s.checkTimeIndex(sealedTs, max(lastIndexed, s.firstTs))
+	if err := s.checkTimeIndex(sealedTs, max(lastIndexed, s.firstTs)); err != nil {
+		return err
+	}
+	return s.checkUnstamped(sealedTs)
+}
+
+// maxUnstampedChecks bounds the headers checkUnstamped reads.
+const maxUnstampedChecks = 32
+
+// checkUnstamped reads the batches at the first offset-index entries after
+// the last time-index entry: had one of them raised the largest timestamp,
+// appends would have written a time entry with it, so none may exceed
+// sealedTs. This finds a time index that lost its last entries.
+func (s *segment) checkUnstamped(sealedTs int64) error {
+	xi, ti := s.st.index, s.st.tindex
+	i := 0
+	if n := len(ti); n > 0 {
+		i = sort.Search(len(xi), func(i int) bool { return xi[i].rel > ti[n-1].rel })
+	}
+	r := newBatchReader(s.log, s.st.size, record.HeaderSize)
+	for _, e := range xi[i:min(len(xi), i+maxUnstampedChecks)] {
+		h, err := r.header(int64(e.pos))
+		if err != nil {
+			return err
+		}
+		if h.MaxTimestamp > sealedTs {
+			return fmt.Errorf("%w: time index misses timestamp %d", errCorruptFile, h.MaxTimestamp)
+		}
+	}
+	return nil
 }
 
 // loadIndexFiles reads both indexes, checks their structure and that the
