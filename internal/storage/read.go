@@ -118,7 +118,12 @@ func chunkEnd(r *batchReader, s *segment, st segState, start, budget int64, minO
 	end := start
 	limit := start + max(budget, 0)
 	if i := sort.Search(len(st.index), func(i int) bool { return int64(st.index[i].pos) > limit }); i > 0 {
-		end = max(end, int64(st.index[i-1].pos))
+		// Skip ahead only to an entry that matches its batch: the index
+		// is derived data and must never make a chunk end mid-batch.
+		e := st.index[i-1]
+		if h, err := r.header(int64(e.pos)); int64(e.pos) > start && err == nil && h.LastOffset() == s.base+int64(e.rel) {
+			end = int64(e.pos)
+		}
 	}
 	for end < st.size {
 		h, err := r.header(end)
@@ -147,8 +152,12 @@ func findBatch(r *batchReader, s *segment, st segState, offset int64) (int64, in
 	next := s.base
 	for pos < st.size {
 		h, err := r.header(pos)
-		if err == nil && anchor >= 0 && h.LastOffset() != s.base+anchor {
-			err = fmt.Errorf("%w: batch ends at offset %d, the index says %d", record.ErrInvalid, h.LastOffset(), s.base+anchor)
+		if anchor >= 0 && (err != nil || h.LastOffset() != s.base+anchor) {
+			// The index entry, or the batch it points at, is wrong (no
+			// CRC covers a batch's base offset). The index is derived
+			// data, so walk from the start: verification judges the batch.
+			pos, next, anchor = 0, s.base, -1
+			continue
 		}
 		if err != nil {
 			return 0, 0, s.corrupt(pos, next, err)
