@@ -35,6 +35,10 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		out.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return out
 	}
+	if err := l.Offline(); err != nil {
+		out.ErrorCode = errorCode(err)
+		return out
+	}
 	switch rp.Timestamp {
 	case -1:
 		out.Offset = l.HighWatermark()

@@ -25,6 +25,8 @@ var brokerOnly = []ConfigDef{
 		Validate: isBool, Doc: "Whether DeleteTopics is allowed."},
 	{Name: "eddy.fsync.acks.all", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Eddy extension: fsync acks=all writes before acknowledging them."},
+	{Name: "eddy.log.verify.bytes.per.second", Type: kmsg.ConfigTypeLong, Default: "67108864", HasDefault: true,
+		Validate: longAtLeast(0), Doc: "Eddy extension: rate at which segments found on disk at start-up are verified in the background (CRC of every batch); 0 turns it off (reads still verify what they serve)."},
 	{Name: "group.consumer.assignors", Type: kmsg.ConfigTypeList, Default: "uniform,range", HasDefault: true,
 		Validate: isString, Doc: "Server-side assignors of KIP-848 consumer groups; the first is the default."},
 	{Name: "group.consumer.heartbeat.interval.ms", Type: kmsg.ConfigTypeInt, Default: "5000", HasDefault: true,

@@ -112,6 +112,10 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	}
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, settings)
 	scfg.Reserve = store.Reserve()
+	scfg.LogConfig = func(topic string) storage.LogConfig {
+		t, _ := store.Topic(topic)
+		return meta.ResolveLogConfig(t.Configs, settings)
+	}
 	n.logs, err = storage.Open(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
@@ -159,6 +163,11 @@ func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) sto
 	if err != nil || rate >= math.MaxFloat64 {
 		rate = 0
 	}
+	// 0 turns the background verifier off; storage spells that -1.
+	verifyRate := float64(settings.Int("eddy.log.verify.bytes.per.second"))
+	if verifyRate == 0 {
+		verifyRate = -1
+	}
 	return storage.Config{
 		Dir:                     dir,
 		Logger:                  log,
@@ -167,6 +176,7 @@ func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) sto
 		CleanerBackoff:          time.Duration(settings.Int("log.cleaner.backoff.ms")) * time.Millisecond,
 		CleanerIOBytesPerSecond: rate,
 		CleanerDedupeBufferSize: settings.Int("log.cleaner.dedupe.buffer.size"),
+		VerifyBytesPerSecond:    verifyRate,
 	}
 }
 

@@ -116,7 +116,7 @@ func (c *cleaner) pick(now time.Time) (*Log, cleanPlan) {
 		bestP cleanPlan
 	)
 	for _, l := range c.m.logs() {
-		if !l.Config().Compact || l.uncleanable.Load() || c.isBusy(l) {
+		if !l.Config().Compact || l.uncleanable.Load() || l.Offline() != nil || c.isBusy(l) {
 			continue
 		}
 		p, ok := l.planClean(now)

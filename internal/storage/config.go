@@ -95,6 +95,16 @@ type Config struct {
 	// memory for the key→offset map of one cleaning, shared by threads.
 	CleanerDedupeBufferSize int64
 
+	// LogConfig resolves the config of a log found on disk by Open (its
+	// index.interval.bytes decides how indexes are rebuilt). Nil means
+	// DefaultLogConfig until CreateLog or SetConfig applies the real one.
+	LogConfig func(topic string) LogConfig
+	// VerifyBytesPerSecond is eddy.log.verify.bytes.per.second: the rate
+	// at which the background verifier checks the segments found on disk
+	// at Open. 0 means DefaultVerifyBytesPerSecond; a negative value
+	// disables it (reads still verify what they serve).
+	VerifyBytesPerSecond float64
+
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.
 	swapHook func(step string) error

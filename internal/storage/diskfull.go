@@ -103,13 +103,16 @@ func (l *Log) failDiskFull(err error) error {
 	return err
 }
 
-// refusal returns the error an append gets without reaching the writer: a
-// sticky failure, or a disk-full one until its retry is due. A roll
+// refusal returns the error an append gets without reaching the writer: the
+// log being offline, a sticky failure, or a disk-full one until its retry is due. A roll
 // (asked for by retention or DeleteRecords to free space) may always
 // retry.
 func (l *Log) refusal(roll bool) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.mu.offline != nil {
+		return l.mu.offline
+	}
 	if l.mu.err == nil || !l.mu.retryAt.IsZero() && (roll || !l.now().Before(l.mu.retryAt)) {
 		return nil
 	}

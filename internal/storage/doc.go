@@ -63,6 +63,10 @@ var (
 	// appends until it is reopened, except for ENOSPC while writing, which
 	// is retried after DiskFullBackoff (see the package comment).
 	ErrStorage = errors.New("storage: disk error")
+	// ErrLogCorrupt is wrapped, together with ErrStorage, by the error of
+	// a log taken offline because a stored batch failed its checks (see
+	// Log.Offline).
+	ErrLogCorrupt = errors.New("storage: corrupt batch on disk")
 
 	// errCorruptFile marks a checkpoint, snapshot or index that fails its
 	// checks; such files are rebuilt or ignored, never served.

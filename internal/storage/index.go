@@ -77,11 +77,18 @@ func decodeTimeIndex(b []byte) ([]timeEntry, error) {
 // the last indexed batch whose last offset is <= rel, else 0. Entries at or
 // beyond limit (the committed size) are ignored.
 func lookupIndex(es []indexEntry, rel uint32, limit int64) int64 {
+	pos, _ := lookupIndexEntry(es, rel, limit)
+	return pos
+}
+
+// lookupIndexEntry is lookupIndex that also returns the relative last
+// offset of the batch at that position, or -1 for position 0.
+func lookupIndexEntry(es []indexEntry, rel uint32, limit int64) (int64, int64) {
 	i := sort.Search(len(es), func(i int) bool { return es[i].rel > rel || int64(es[i].pos) >= limit })
 	if i == 0 {
-		return 0
+		return 0, -1
 	}
-	return int64(es[i-1].pos)
+	return int64(es[i-1].pos), int64(es[i-1].rel)
 }
 
 // lookupTime returns the relative offset after which to start scanning for

@@ -53,6 +53,7 @@ type Log struct {
 		changed       chan struct{}
 		err           error     // write failure refusing appends
 		retryAt       time.Time // when a disk-full err may be retried; zero: err is sticky
+		offline       error     // set once when a stored batch fails its checks; see Offline
 	}
 
 	w writerState // owned by the writer goroutine
@@ -93,14 +94,19 @@ func (l *Log) recoverAll() error {
 	if cperr != nil && !errors.Is(cperr, os.ErrNotExist) {
 		l.logger.Warn("ignoring unreadable checkpoint", "err", cperr)
 	}
+	if err := l.findMissingIndexes(); err != nil {
+		return err
+	}
 	segs, err := l.openSegments(cp.logStart)
 	if err != nil {
 		return err
 	}
 	l.mu.segments = segs // closeFiles on failure needs them
-	if segs, err = l.loadSegments(segs, cp, l.mu.cfg.IndexIntervalBytes); err != nil {
-		return err
+	loaded, err := l.loadSegments(segs, cp, l.mu.cfg.IndexIntervalBytes)
+	if err != nil {
+		return l.openOffline(segs, cp, err)
 	}
+	segs = loaded
 	l.mu.segments = segs
 	end := segs[len(segs)-1].st.next
 	l.mu.logEnd = end
@@ -110,7 +116,7 @@ func (l *Log) recoverAll() error {
 	}
 	l.untrusted = nil
 	if err := l.loadProducers(segs, end); err != nil {
-		return err
+		return l.openOffline(segs, cp, err)
 	}
 	if err := segs[len(segs)-1].sync(); err != nil {
 		return err
@@ -285,7 +291,7 @@ func (l *Log) shutdownCleanly() error {
 	segs, end, start, werr := l.mu.segments, l.mu.logEnd, l.mu.logStart, l.mu.err
 	l.mu.RUnlock()
 	defer closeSegments(segs)
-	if werr != nil {
+	if werr != nil || l.Offline() != nil {
 		return nil // not clean: recovery will re-validate the tail
 	}
 	active := segs[len(segs)-1]

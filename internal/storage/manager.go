@@ -68,12 +68,19 @@ func (c *Config) Validate() error {
 	if c.CleanerDedupeBufferSize <= 0 {
 		c.CleanerDedupeBufferSize = DefaultCleanerDedupeBufferSize
 	}
+	if c.VerifyBytesPerSecond == 0 {
+		c.VerifyBytesPerSecond = DefaultVerifyBytesPerSecond
+	}
+	if c.LogConfig == nil {
+		c.LogConfig = func(string) LogConfig { return DefaultLogConfig() }
+	}
 	return nil
 }
 
 // Open scans cfg.Dir, recovers every log found and starts the background
-// retention and checkpoint goroutine and the log cleaner threads. Logs found on disk get
-// DefaultLogConfig until CreateLog or SetConfig applies their real config.
+// retention and checkpoint goroutine, the log cleaner threads and the
+// background verifier. Logs found on disk get cfg.LogConfig(topic) until
+// CreateLog or SetConfig applies their real config.
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -92,6 +99,10 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	m.wg.Add(1)
 	go m.background()
 	m.cleaner.start()
+	if cfg.VerifyBytesPerSecond > 0 {
+		m.wg.Add(1)
+		go m.verifyInBackground(m.ctx, cfg.VerifyBytesPerSecond)
+	}
 	return m, nil
 }
 
@@ -108,7 +119,7 @@ func (m *Manager) openAll(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		l, err := openLog(m, tp.topic, tp.partition, DefaultLogConfig())
+		l, err := openLog(m, tp.topic, tp.partition, m.cfg.LogConfig(tp.topic))
 		if err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}

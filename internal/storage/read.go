@@ -39,6 +39,7 @@ type view struct {
 	sts      []segState
 	logStart int64
 	hw       int64
+	offline  error
 }
 
 // snapshot copies the state of the segments from the one holding offset.
@@ -47,7 +48,7 @@ func (l *Log) snapshot(offset int64) (view, int) {
 	defer l.mu.RUnlock()
 	segs := l.mu.segments
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].base > offset })-1, 0)
-	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.mu.logEnd}
+	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.mu.logEnd, offline: l.mu.offline}
 	for j, s := range v.segs {
 		v.sts[j] = s.st
 	}
@@ -56,9 +57,14 @@ func (l *Log) snapshot(offset int64) (view, int) {
 
 // Read returns whole batches from the one holding offset, up to maxBytes
 // (at least one batch with minOneBatch) and never past the high watermark.
+// A batch that fails its checks is never returned: the log goes offline
+// (see Offline) and Read returns that error.
 func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, error) {
 	v, _ := l.snapshot(offset)
 	res := ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.hw}
+	if v.offline != nil {
+		return res, v.offline
+	}
 	if offset < v.logStart || offset > v.hw {
 		return res, fmt.Errorf("%w: offset %d outside [%d, %d] of %s", ErrOffsetOutOfRange,
 			offset, v.logStart, v.hw, partitionDirName(l.topic, l.partition))
@@ -71,7 +77,7 @@ func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, 
 		}
 		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne)
 		if err != nil {
-			return res, fmt.Errorf("read %s: %w", partitionDirName(l.topic, l.partition), err)
+			return ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.hw}, l.failRead(err)
 		}
 		if c.Len > 0 {
 			res.Chunks = append(res.Chunks, c)
@@ -85,25 +91,44 @@ func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, 
 }
 
 // readSegment returns the batches of one segment from the one holding
-// offset, within budget. full says the chunk reached the segment's end.
+// offset, within budget, verified (checkServe). full says the chunk reached
+// the segment's end.
 func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Chunk, bool, error) {
 	r := newBatchReader(s.log, st.size, 8<<10)
-	start, err := findBatch(r, s, st, offset)
+	start, minBase, err := findBatch(r, s, st, offset)
 	if err != nil || start >= st.size {
 		return Chunk{}, true, err
 	}
+	end, err := chunkEnd(r, s, st, start, budget, minOne)
+	if err != nil {
+		return Chunk{}, false, err
+	}
+	if err := s.checkServe(st, start, end, minBase); err != nil {
+		return Chunk{}, false, err
+	}
+	return Chunk{File: s.log, Pos: start, Len: end - start}, end == st.size, nil
+}
+
+// chunkEnd returns where a chunk starting at start ends: at a batch
+// boundary within budget (past one batch with minOne), or the segment end.
+func chunkEnd(r *batchReader, s *segment, st segState, start, budget int64, minOne bool) (int64, error) {
 	if st.size-start <= budget {
-		return Chunk{File: s.log, Pos: start, Len: st.size - start}, true, nil
+		return st.size, nil
 	}
 	end := start
 	limit := start + max(budget, 0)
 	if i := sort.Search(len(st.index), func(i int) bool { return int64(st.index[i].pos) > limit }); i > 0 {
-		end = max(end, int64(st.index[i-1].pos))
+		// Skip ahead only to an entry that matches its batch: the index
+		// is derived data and must never make a chunk end mid-batch.
+		e := st.index[i-1]
+		if h, err := r.header(int64(e.pos)); int64(e.pos) > start && err == nil && h.LastOffset() == s.base+int64(e.rel) {
+			end = int64(e.pos)
+		}
 	}
 	for end < st.size {
 		h, err := r.header(end)
 		if err != nil {
-			return Chunk{}, false, err
+			return 0, s.corrupt(end, -1, err)
 		}
 		if end+int64(h.Size()) > limit {
 			if end == start && minOne {
@@ -113,33 +138,46 @@ func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Ch
 		}
 		end += int64(h.Size())
 	}
-	return Chunk{File: s.log, Pos: start, Len: end - start}, end == st.size, nil
+	return end, nil
 }
 
 // findBatch returns the position of the first batch whose last offset is
-// >= offset, or st.size if there is none.
-func findBatch(r *batchReader, s *segment, st segState, offset int64) (int64, error) {
-	var pos int64
+// >= offset (or st.size if there is none) and the lowest base offset that
+// batch may have, known from the headers walked or the index entry.
+func findBatch(r *batchReader, s *segment, st segState, offset int64) (int64, int64, error) {
+	pos, anchor := int64(0), int64(-1)
 	if offset > s.base {
-		pos = lookupIndex(st.index, uint32(min(offset-s.base, math.MaxUint32)), st.size)
+		pos, anchor = lookupIndexEntry(st.index, uint32(min(offset-s.base, math.MaxUint32)), st.size)
 	}
+	next := s.base
 	for pos < st.size {
 		h, err := r.header(pos)
+		if anchor >= 0 && (err != nil || h.LastOffset() != s.base+anchor) {
+			// The index entry, or the batch it points at, is wrong (no
+			// CRC covers a batch's base offset). The index is derived
+			// data, so walk from the start: verification judges the batch.
+			pos, next, anchor = 0, s.base, -1
+			continue
+		}
 		if err != nil {
-			return 0, err
+			return 0, 0, s.corrupt(pos, next, err)
 		}
 		if h.LastOffset() >= offset {
-			return pos, nil
+			return pos, next, nil
 		}
-		pos += int64(h.Size())
+		pos, next, anchor = pos+int64(h.Size()), h.LastOffset()+1, -1
 	}
-	return pos, nil
+	return pos, next, nil
 }
 
 // OffsetForTimestamp returns the earliest record (at or after the log start
-// offset) whose timestamp is >= ts, as Kafka's ListOffsets does.
+// offset) whose timestamp is >= ts, as Kafka's ListOffsets does. A batch
+// that fails its checks takes the log offline, and nothing is found.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 	v, _ := l.snapshot(math.MinInt64)
+	if v.offline != nil {
+		return -1, -1, false
+	}
 	for i, s := range v.segs {
 		st := v.sts[i]
 		if st.maxTs < ts || st.next <= v.logStart {
@@ -149,7 +187,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 		if rel := lookupTime(st.tindex, ts); rel >= 0 {
 			from = s.base + rel + 1
 		}
-		if off, t, found := scanForTimestamp(s, st, max(from, v.logStart), ts); found {
+		off, t, err := scanForTimestamp(s, st, max(from, v.logStart), ts)
+		if err != nil {
+			l.failRead(err)
+			return -1, -1, false
+		}
+		if off >= 0 {
 			return off, t, true
 		}
 	}
@@ -174,26 +217,30 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, ok bool) {
 }
 
 // scanForTimestamp decodes the first batch at or after offset from whose
-// max timestamp reaches ts and returns its first such record.
-func scanForTimestamp(s *segment, st segState, from, ts int64) (int64, int64, bool) {
+// max timestamp reaches ts and returns its first such record, or -1.
+func scanForTimestamp(s *segment, st segState, from, ts int64) (int64, int64, error) {
 	r := newBatchReader(s.log, st.size, 64<<10)
-	pos, err := findBatch(r, s, st, from)
+	pos, _, err := findBatch(r, s, st, from)
 	for err == nil && pos < st.size {
 		var h record.BatchHeader
-		if h, err = r.header(pos); err != nil || h.MaxTimestamp < ts {
-			pos += int64(h.Size())
-			continue
+		if h, err = r.header(pos); err != nil {
+			return -1, -1, s.corrupt(pos, -1, err)
 		}
-		b, rerr := r.read(pos, h.Size())
-		if rerr != nil {
-			return -1, -1, false
-		}
-		if off, t, ok := firstRecordAtOrAfter(b, from, ts); ok {
-			return off, t, true
+		if h.MaxTimestamp >= ts {
+			b, err := r.read(pos, h.Size())
+			if err != nil {
+				return -1, -1, s.corrupt(pos, h.BaseOffset, err)
+			}
+			if _, err := record.ValidateStored(b); err != nil {
+				return -1, -1, s.corrupt(pos, h.BaseOffset, err)
+			}
+			if off, t, ok := firstRecordAtOrAfter(b, from, ts); ok {
+				return off, t, nil
+			}
 		}
 		pos += int64(h.Size())
 	}
-	return -1, -1, false
+	return -1, -1, err
 }
 
 func firstRecordAtOrAfter(b []byte, from, ts int64) (int64, int64, bool) {

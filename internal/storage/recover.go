@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"path/filepath"
+	"sort"
 
 	"github.com/eddy-streaming/eddy/internal/record"
 )
@@ -23,8 +26,11 @@ func isCorruption(err error) bool {
 // truncates it after the last valid batch. It returns the bytes dropped.
 // With contiguous (the active segment, which is never cleaned) each batch
 // must start where the previous ended and hold every offset; otherwise
-// cleaned batches and gaps are accepted.
-func (s *segment) recover(interval int64, contiguous bool) (int64, error) {
+// cleaned batches and gaps are accepted; end is the next segment's base
+// (math.MaxInt64 for the last), which no batch may reach. An invalid batch
+// below keep (the recovery point: fsynced, so not a torn write) is not
+// truncated: recover returns a *corruptionError and changes nothing.
+func (s *segment) recover(interval int64, contiguous bool, keep, end int64) (int64, error) {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("stat segment: %w", err)
@@ -32,9 +38,12 @@ func (s *segment) recover(interval int64, contiguous bool) (int64, error) {
 	s.resetIndexing()
 	r := newBatchReader(s.log, fi.Size(), scanWindow)
 	for s.st.size < fi.Size() {
-		h, err := s.readValid(r, s.st.size, contiguous)
+		h, err := s.readValid(r, s.st.size, contiguous, end)
 		if err != nil && !isCorruption(err) {
 			return 0, err
+		}
+		if err != nil && s.st.next < keep {
+			return 0, s.corrupt(s.st.size, s.st.next, err)
 		}
 		if err != nil {
 			break
@@ -53,7 +62,7 @@ func (s *segment) recover(interval int64, contiguous bool) (int64, error) {
 // readValid reads and validates the batch at pos, whose offsets must follow
 // the segment's (with gaps where the cleaner removed records unless
 // contiguous).
-func (s *segment) readValid(r *batchReader, pos int64, contiguous bool) (record.BatchHeader, error) {
+func (s *segment) readValid(r *batchReader, pos int64, contiguous bool, end int64) (record.BatchHeader, error) {
 	h, err := r.header(pos)
 	if err != nil {
 		return h, err
@@ -69,10 +78,13 @@ func (s *segment) readValid(r *batchReader, pos int64, contiguous bool) (record.
 	if h, err = validate(b); err != nil {
 		return h, err
 	}
+	if h.PartitionLeaderEpoch != 0 {
+		return h, fmt.Errorf("%w: batch at %d has leader epoch %d", record.ErrCorrupt, pos, h.PartitionLeaderEpoch)
+	}
 	if h.BaseOffset < s.st.next || contiguous && h.BaseOffset != s.st.next {
 		return h, fmt.Errorf("%w: batch at %d has offset %d, expected at least %d", record.ErrInvalid, pos, h.BaseOffset, s.st.next)
 	}
-	if _, ok := s.rel(h.LastOffset()); !ok || pos > int64(^uint32(0)) {
+	if _, ok := s.rel(h.LastOffset()); !ok || pos > int64(^uint32(0)) || h.LastOffset() >= end {
 		return h, fmt.Errorf("%w: batch at %d does not fit the segment", record.ErrInvalid, pos)
 	}
 	return h, nil
@@ -96,57 +108,103 @@ func (s *segment) rewriteIndexes() error {
 }
 
 // load trusts the log file up to its size and loads the index files,
-// checking them against the log. With tail, it also scans the headers after
-// the last index entry to find the end (the active segment).
-func (s *segment) load(next int64, tail bool) error {
+// checking them against the log (checkIndexes). For the active segment
+// it also finds the end offset and restores the writer's indexing state.
+func (s *segment) load(next int64, active bool, interval int64) error {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return fmt.Errorf("stat segment: %w", err)
 	}
 	s.resetIndexing()
-	if err := s.loadIndexFiles(fi.Size()); err != nil {
+	lastIndexed, err := s.loadIndexFiles(fi.Size())
+	if err != nil {
 		return err
 	}
-	s.st.size, s.st.next = fi.Size(), next
-	if !tail {
-		return nil
+	s.st.size = fi.Size()
+	sealedTs := s.st.maxTs
+	if err := s.scanTail(active, interval); err != nil {
+		return err
 	}
-	return s.scanTail()
+	if !active {
+		if s.st.next > next {
+			return fmt.Errorf("%w: segment holds offsets up to %d, the next starts at %d", errCorruptFile, s.st.next-1, next)
+		}
+		s.st.next = next
+	}
+	if err := s.checkTimeIndex(sealedTs, max(lastIndexed, s.firstTs)); err != nil {
+		return err
+	}
+	return s.checkUnstamped(sealedTs)
 }
 
-func (s *segment) loadIndexFiles(size int64) error {
+// maxUnstampedChecks bounds the headers checkUnstamped reads.
+const maxUnstampedChecks = 32
+
+// checkUnstamped reads the batches at the first offset-index entries after
+// the last time-index entry: had one of them raised the largest timestamp,
+// appends would have written a time entry with it, so none may exceed
+// sealedTs. This finds a time index that lost its last entries.
+func (s *segment) checkUnstamped(sealedTs int64) error {
+	xi, ti := s.st.index, s.st.tindex
+	i := 0
+	if n := len(ti); n > 0 {
+		i = sort.Search(len(xi), func(i int) bool { return xi[i].rel > ti[n-1].rel })
+	}
+	r := newBatchReader(s.log, s.st.size, record.HeaderSize)
+	for _, e := range xi[i:min(len(xi), i+maxUnstampedChecks)] {
+		h, err := r.header(int64(e.pos))
+		if err != nil {
+			return err
+		}
+		if h.MaxTimestamp > sealedTs {
+			return fmt.Errorf("%w: time index misses timestamp %d", errCorruptFile, h.MaxTimestamp)
+		}
+	}
+	return nil
+}
+
+// loadIndexFiles reads both indexes, checks their structure and that the
+// last offset-index entry points at a batch ending at its offset. It
+// returns that batch's max timestamp (-1 without entries).
+func (s *segment) loadIndexFiles(size int64) (int64, error) {
 	ib, err := io.ReadAll(io.NewSectionReader(s.idx, 0, 1<<31))
 	if err != nil {
-		return fmt.Errorf("read index: %w", err)
+		return 0, fmt.Errorf("read index: %w", err)
 	}
 	tb, err := io.ReadAll(io.NewSectionReader(s.tidx, 0, 1<<31))
 	if err != nil {
-		return fmt.Errorf("read time index: %w", err)
+		return 0, fmt.Errorf("read time index: %w", err)
 	}
 	if s.st.index, err = decodeIndex(ib, size); err != nil {
-		return err
+		return 0, err
 	}
 	if s.st.tindex, err = decodeTimeIndex(tb); err != nil {
-		return err
+		return 0, err
 	}
+	lastTs := int64(-1)
 	if n := len(s.st.index); n > 0 {
 		e := s.st.index[n-1]
 		h, err := newBatchReader(s.log, size, record.HeaderSize).header(int64(e.pos))
 		if err != nil || h.LastOffset() != s.base+int64(e.rel) {
-			return fmt.Errorf("%w: last index entry does not match the log", errCorruptFile)
+			return 0, fmt.Errorf("%w: last index entry does not match the log", errCorruptFile)
 		}
+		lastTs = h.MaxTimestamp
 	}
 	if n := len(s.st.tindex); n > 0 {
 		s.st.maxTs, s.lastTimeEntryTs = s.st.tindex[n-1].ts, s.st.tindex[n-1].ts
 		s.maxTsLastOffset = s.base + int64(s.st.tindex[n-1].rel)
 	}
 	s.idxOnDisk, s.tidxOnDisk = len(s.st.index), len(s.st.tindex)
-	return nil
+	return lastTs, nil
 }
 
-// scanTail walks headers from the last index entry to the end of the file,
-// restoring the end offset and the writer's indexing state.
-func (s *segment) scanTail() error {
+// scanTail walks the headers from the last index entry to the end of the
+// file, restoring the end offset and the writer's indexing state. Appends
+// add an entry once more than interval bytes follow the previous one, so
+// a longer tail means index entries are missing (a truncated or emptied
+// index): that is reported, and the caller rebuilds. The walk is short:
+// about interval bytes and one batch.
+func (s *segment) scanTail(active bool, interval int64) error {
 	r := newBatchReader(s.log, s.st.size, 64<<10)
 	var pos int64
 	if n := len(s.st.index); n > 0 {
@@ -158,10 +216,13 @@ func (s *segment) scanTail() error {
 		if err != nil {
 			return err
 		}
-		// Only the active segment has a tail to scan, and the cleaner never
-		// touches it: its offsets are contiguous.
-		if first && pos == 0 && h.BaseOffset != s.base || !first && h.BaseOffset != next {
+		// The active segment is never cleaned: its offsets are contiguous.
+		if active && (first && pos == 0 && h.BaseOffset != s.base || !first && h.BaseOffset != next) ||
+			h.BaseOffset < next {
 			return fmt.Errorf("%w: offsets do not follow at %d", errCorruptFile, pos)
+		}
+		if s.bytesSinceIndex > interval {
+			return fmt.Errorf("%w: index entries missing after position %d", errCorruptFile, pos)
 		}
 		if h.MaxTimestamp > s.st.maxTs {
 			s.st.maxTs, s.maxTsLastOffset = h.MaxTimestamp, h.LastOffset()
@@ -183,10 +244,31 @@ func (s *segment) scanTail() error {
 	return nil
 }
 
+// checkTimeIndex checks the time index against the offset index and the
+// headers load read: appends write a time entry together with the first
+// offset-index entry whenever a timestamp was seen, and seal an inactive
+// segment (roll, clean close) with an entry holding its largest timestamp. sealedTs is the last entry's timestamp (-1 if none);
+// seenTs the largest batch timestamp read outside the tail.
+func (s *segment) checkTimeIndex(sealedTs, seenTs int64) error {
+	ti, xi := s.st.tindex, s.st.index
+	if s.st.maxTs > sealedTs || seenTs > sealedTs {
+		return fmt.Errorf("%w: time index misses timestamp %d", errCorruptFile, max(s.st.maxTs, seenTs))
+	}
+	if len(xi) > 0 && s.firstTs >= 0 && (len(ti) == 0 || ti[0].rel != xi[0].rel) {
+		return fmt.Errorf("%w: time index does not start at the first index entry", errCorruptFile)
+	}
+	if n := len(ti); n > 0 && s.base+int64(ti[n-1].rel) >= s.st.next {
+		return fmt.Errorf("%w: time index entry past the segment", errCorruptFile)
+	}
+	return nil
+}
+
 // loadSegments brings every segment to a consistent state: trusted ones are
-// loaded from their indexes, the rest (and any whose indexes fail checks)
-// are re-validated batch by batch. A truncated segment ends the log: later
-// segments are removed. It returns the surviving segments.
+// loaded from their indexes (their bytes are verified later, see
+// verify.go), the rest (and any whose indexes fail checks) are re-validated
+// batch by batch. A truncated segment ends the log: later segments are
+// removed. It returns the surviving segments, or a *corruptionError for
+// a batch that fails below the recovery point.
 func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*segment, error) {
 	for i, s := range segs {
 		last := i == len(segs)-1
@@ -196,21 +278,26 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		}
 		trusted := (cp.clean || !last && next <= cp.recoveryPoint) && !l.untrusted[s.base]
 		if trusted {
-			err := s.load(next, last)
+			err := s.load(next, last, interval)
 			if err == nil {
+				s.verifyEnd = s.st.size
 				continue
 			}
 			if !isCorruption(err) && !errors.Is(err, errCorruptFile) {
 				return nil, err
 			}
-			l.logger.Warn("rebuilding segment indexes", "segment", s.base, "err", err)
+			l.logger.Warn("rebuilding segment indexes", "segment", s.path(logExt), "err", err)
 		}
-		dropped, err := s.recover(interval, last)
+		end := next
+		if last {
+			end = math.MaxInt64
+		}
+		dropped, err := s.recover(interval, last, cp.recoveryPoint, end)
 		if err != nil {
 			return nil, err
 		}
 		if dropped > 0 {
-			l.logger.Warn("truncated corrupt segment tail", "segment", s.base, "bytes", dropped, "next_offset", s.st.next)
+			l.logger.Warn("truncated corrupt segment tail", "segment", s.path(logExt), "bytes", dropped, "next_offset", s.st.next)
 		}
 		// Cleaned segments may end before the next one starts (their last
 		// records were compacted away); a torn tail or an overlap may not.
@@ -228,6 +315,49 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		}
 	}
 	return segs, nil
+}
+
+// findMissingIndexes marks for rebuilding the segments whose .index or
+// .timeindex file is missing; opening a segment would create them empty.
+func (l *Log) findMissingIndexes() error {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("read log dir: %w", err)
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		names[e.Name()] = true
+	}
+	for _, e := range ents {
+		base, ok := parseSegmentName(e.Name())
+		if !ok || names[segmentName(base, indexExt)] && names[segmentName(base, timeIndexExt)] {
+			continue
+		}
+		l.logger.Warn("rebuilding missing segment index", "segment", filepath.Join(l.dir, e.Name()))
+		if l.untrusted == nil {
+			l.untrusted = map[int64]bool{}
+		}
+		l.untrusted[base] = true
+	}
+	return nil
+}
+
+// openOffline finishes opening a log that cannot be served because a
+// batch below the recovery point failed its checks: the log is kept,
+// offline, and nothing on disk is changed, so that the operator can
+// inspect and repair it. Other errors fail the open.
+func (l *Log) openOffline(segs []*segment, cp checkpoint, err error) error {
+	var ce *corruptionError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	l.untrusted = nil
+	l.mu.segments = segs
+	l.mu.logStart = max(cp.logStart, segs[0].base)
+	l.mu.logEnd = max(cp.recoveryPoint, l.mu.logStart)
+	l.mu.recoveryPoint = cp.recoveryPoint
+	l.markOffline(ce)
+	return nil
 }
 
 // dropAfter removes the segments after segs[i], which no longer follow it.
@@ -255,7 +385,7 @@ func (l *Log) replayProducers(p producers, segs []*segment, from int64) error {
 		for pos := int64(0); pos < s.st.size; {
 			h, err := r.header(pos)
 			if err != nil {
-				return fmt.Errorf("replay producer state: %w", err)
+				return fmt.Errorf("replay producer state: %w", s.corrupt(pos, -1, err))
 			}
 			if h.BaseOffset >= from {
 				p.apply(h)

@@ -22,6 +22,9 @@ func (l *Log) DeleteRecordsBefore(ctx context.Context, offset int64) (int64, err
 	if err := l.closedErr(); err != nil {
 		return 0, err
 	}
+	if err := l.Offline(); err != nil {
+		return 0, err
+	}
 	l.mu.RLock()
 	hw, start := l.mu.logEnd, l.mu.logStart
 	l.mu.RUnlock()
@@ -112,8 +115,8 @@ func (l *Log) deleteHead(n int, reason string) error {
 func (l *Log) checkpointIfOpen() error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
-	if l.closedErr() != nil {
-		return nil
+	if l.closedErr() != nil || l.Offline() != nil {
+		return nil // an offline log's files stay as they were found
 	}
 	return l.persistCheckpoint(l.LogStartOffset())
 }
@@ -138,7 +141,7 @@ func (l *Log) enforceRetention(ctx context.Context, now time.Time) error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	cfg := l.Config()
-	if !cfg.Delete {
+	if !cfg.Delete || l.Offline() != nil {
 		return nil
 	}
 	if err := l.closedErr(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,16 @@ type segment struct {
 	lastTimeEntryTs int64       // owned by the writer
 	maxTsLastOffset int64       // owned by the writer: last offset of the batch holding maxTs
 	st              segState    // guarded by Log.mu
+
+	// Bytes below verifyEnd were on disk when the log was opened and had
+	// not been checked; they are served only once verified (verify.go).
+	// verifyEnd is set by the opener before the segment is published.
+	verifyEnd int64
+	vmu       struct {
+		sync.Mutex
+		to   int64 // bytes below are verified; only grows
+		next int64 // offset after the batch ending at to (0: the base)
+	}
 }
 
 // segState is what readers see, guarded by Log.mu and changed only by the
