@@ -7,6 +7,8 @@ package broker
 // that name several groups. The broker only routes them there; their
 // versions are listed in apis.go. One routing function stands in for the
 // usual file per API key because each would hold the same three lines.
+// Authorized operations in group descriptions are the broker's to answer
+// (authorize.go), as Kafka's KafkaApis adds them to the coordinator's reply.
 
 import (
 	"context"
@@ -23,6 +25,7 @@ func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, 
 	if err != nil {
 		return nil, err
 	}
+	setGroupOperations(r, resp)
 	return respond(resp)
 }
 
