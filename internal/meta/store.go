@@ -54,10 +54,15 @@ type state struct {
 	clusterID string
 	topics    map[string]Topic
 	byID      map[[16]byte]string
+	// configs holds the dynamic configs of BROKER and GROUP resources
+	// (configs.go); nil when there are none. Each inner map is replaced,
+	// never modified.
+	configs map[ConfigResource]map[string]string
 }
 
 func (st *state) clone() *state {
-	return &state{clusterID: st.clusterID, topics: maps.Clone(st.topics), byID: maps.Clone(st.byID)}
+	return &state{clusterID: st.clusterID, topics: maps.Clone(st.topics), byID: maps.Clone(st.byID),
+		configs: maps.Clone(st.configs)}
 }
 
 // addDecoded adds a topic read from disk, checking the invariants the
