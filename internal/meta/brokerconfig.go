@@ -296,14 +296,15 @@ func (c BrokerConfig) synonymChain(names []string) []ConfigSynonym {
 }
 
 // DescribeBrokerConfig reports broker property name as DescribeConfigs
-// shows it for this broker: its own value (null if unset without a
-// default) and, as synonyms, the properties that can set it.
-func DescribeBrokerConfig(name string, bc BrokerConfig) (ConfigValue, bool) {
+// shows it for this broker (perBroker) or the cluster-wide default
+// resource: its own value (null if unset without a default) and, as
+// synonyms, the properties that can set it.
+func DescribeBrokerConfig(name string, bc BrokerConfig, perBroker bool) (ConfigValue, bool) {
 	def, ok := lookupBrokerConfig(name)
 	if !ok {
 		return ConfigValue{}, false
 	}
-	return bc.describe(def, true), true
+	return bc.describe(def, perBroker), true
 }
 
 // describe reports def as DescribeConfigs does for this broker

@@ -3,6 +3,7 @@ package meta
 import (
 	"fmt"
 	"maps"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -55,4 +56,19 @@ func (s *Store) SetConfigs(r ConfigResource, cfg map[string]string) error {
 		return Topic{}, nil
 	})
 	return err
+}
+
+// BrokerResource names the BROKER config resource of broker id, or the
+// cluster-wide defaults when perBroker is false.
+func BrokerResource(id int32, perBroker bool) ConfigResource {
+	if !perBroker {
+		return ConfigResource{kmsg.ConfigResourceTypeBroker, ""}
+	}
+	return ConfigResource{kmsg.ConfigResourceTypeBroker, strconv.Itoa(int(id))}
+}
+
+// BrokerConfig returns static with the stored dynamic configs of the
+// cluster and of broker id on top: broker id's effective configuration.
+func (s *Store) BrokerConfig(static BrokerConfig, id int32) BrokerConfig {
+	return static.WithDynamic(s.Configs(BrokerResource(id, false)), s.Configs(BrokerResource(id, true)))
 }

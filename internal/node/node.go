@@ -104,7 +104,9 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening producer ids: %w", err)
 	}
-	n.logs, err = storage.Open(ctx, storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, settings))
+	// The log cleaner takes its dynamic log.cleaner.* settings at start.
+	effective := store.BrokerConfig(settings, n.cfg.NodeID)
+	n.logs, err = storage.Open(ctx, storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective))
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}
