@@ -14,6 +14,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -69,6 +71,9 @@ func (b *Broker) startGroups(ctx context.Context) error {
 			return out
 		},
 		Settings: b.cfg.Settings,
+		GroupConfig: func(group, name string) (string, bool) {
+			return b.meta.Config(meta.ConfigResource{Type: kmsg.ConfigResourceTypeGroupConfig, Name: group}, name)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("starting group coordinators: %w", err)
