@@ -1,6 +1,7 @@
 // Package meta owns the cluster metadata: the cluster ID, topics with their
-// IDs, partition counts and config overrides, and the definitions of topic
-// and broker configs with Kafka's names, defaults and validation.
+// IDs, partition counts and config overrides, the dynamic configs of BROKER
+// and GROUP resources, and the definitions of topic, broker and group
+// configs with Kafka's names, defaults and validation.
 //
 // On a single node the Store persists its state in one file, rewritten
 // whole on every change (docs/format/meta.md); a Raft log replaces that
