@@ -342,7 +342,10 @@ func DescribeBrokerConfigs(bc BrokerConfig, perBroker bool) []ConfigValue {
 			out = append(out, bc.describe(def, perBroker))
 		}
 	}
-	custom := bc.Dynamic(false)
+	custom := maps.Clone(bc.clusterDefault)
+	if custom == nil {
+		custom = map[string]string{}
+	}
 	if perBroker {
 		maps.Copy(custom, bc.perBroker)
 	}

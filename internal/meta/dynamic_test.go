@@ -96,6 +96,19 @@ func TestDynamicBrokerConfigPrecedence(t *testing.T) {
 	}
 }
 
+// TestDescribeOnlyPerBrokerConfigs describes a broker with dynamic configs
+// of its own and no cluster-wide ones (this panicked once).
+func TestDescribeOnlyPerBrokerConfigs(t *testing.T) {
+	bc := BrokerConfig{}.WithDynamic(nil, map[string]string{"log.retention.ms": "5", "custom.key": "x"})
+	all := DescribeBrokerConfigs(bc, true)
+	if len(all) != len(brokerDefs)+1 {
+		t.Fatalf("%d configs, want %d", len(all), len(brokerDefs)+1)
+	}
+	if got := DescribeBrokerConfigs(bc, false); len(got) != 0 {
+		t.Errorf("cluster-wide resource lists %d configs, want none", len(got))
+	}
+}
+
 func TestValidateGroupConfigs(t *testing.T) {
 	bc, err := ParseBrokerConfig(map[string]string{"group.consumer.min.session.timeout.ms": "1000"})
 	if err != nil {
