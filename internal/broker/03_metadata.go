@@ -4,6 +4,9 @@ package broker
 // replication yet), so leader, replicas and ISR are this node. Topics may be
 // named or, from v10, given by ID. Unknown topics are created when the
 // request allows it (always before v4) and auto.create.topics.enable holds.
+// Authorized operations (v8+) are reported when asked for: the cluster's in
+// v8–v10 only (later versions moved them to DescribeCluster), each named
+// topic's in every version from v8; topics unknown by ID keep INT32_MIN.
 
 import (
 	"context"
@@ -22,23 +25,25 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 	clusterID := b.meta.ClusterID()
 	resp.ClusterID = &clusterID
 	resp.ControllerID = b.cfg.NodeID
-	resp.AuthorizedOperations = authorizedOperationsNone
+	resp.AuthorizedOperations = clusterOperations(r, req.IncludeClusterAuthorizedOperations && req.Version <= 10)
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
 		for _, t := range b.meta.Topics() {
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
-		return respond(resp)
+	} else {
+		autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable")
+		for _, rt := range req.Topics {
+			resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, autoCreate))
+		}
 	}
-	autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable")
-	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, autoCreate))
+	for i := range resp.Topics {
+		if t := &resp.Topics[i]; t.Topic != nil {
+			t.AuthorizedOperations = topicOperations(r, req.IncludeTopicAuthorizedOperations, *t.Topic)
+		}
 	}
 	return respond(resp)
 }
-
-// authorizedOperationsNone is Kafka's "not requested" marker (INT32_MIN).
-const authorizedOperationsNone = -2147483648
 
 func (b *Broker) self() kmsg.MetadataResponseBroker {
 	return kmsg.MetadataResponseBroker{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertiseHost, Port: b.cfg.AdvertisePort}
@@ -48,7 +53,7 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 	if rt.Topic == nil {
 		t, ok := b.meta.TopicByID(rt.TopicID)
 		if !ok {
-			return kmsg.MetadataResponseTopic{ErrorCode: kerr.UnknownTopicID.Code, TopicID: rt.TopicID, AuthorizedOperations: authorizedOperationsNone}
+			return kmsg.MetadataResponseTopic{ErrorCode: kerr.UnknownTopicID.Code, TopicID: rt.TopicID, AuthorizedOperations: authorizedOperationsOmitted}
 		}
 		return b.metadataTopic(t)
 	}
@@ -63,7 +68,7 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 			t, ok = b.meta.Topic(name)
 		default:
 			b.log.Info("auto topic creation refused", "topic", name, "err", err)
-			return kmsg.MetadataResponseTopic{ErrorCode: errorCode(err), Topic: &name, AuthorizedOperations: authorizedOperationsNone}
+			return kmsg.MetadataResponseTopic{ErrorCode: errorCode(err), Topic: &name, AuthorizedOperations: authorizedOperationsOmitted}
 		}
 	}
 	if !ok {
@@ -71,14 +76,14 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 		if meta.ValidateTopicName(name) != nil {
 			code = kerr.InvalidTopicException.Code
 		}
-		return kmsg.MetadataResponseTopic{ErrorCode: code, Topic: &name, AuthorizedOperations: authorizedOperationsNone}
+		return kmsg.MetadataResponseTopic{ErrorCode: code, Topic: &name, AuthorizedOperations: authorizedOperationsOmitted}
 	}
 	return b.metadataTopic(t)
 }
 
 func (b *Broker) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
-	mt := kmsg.MetadataResponseTopic{Topic: &name, TopicID: t.ID, IsInternal: t.Internal, AuthorizedOperations: authorizedOperationsNone}
+	mt := kmsg.MetadataResponseTopic{Topic: &name, TopicID: t.ID, IsInternal: t.Internal, AuthorizedOperations: authorizedOperationsOmitted}
 	for p := int32(0); p < t.Partitions; p++ {
 		mt.Partitions = append(mt.Partitions, kmsg.MetadataResponseTopicPartition{
 			Partition: p,

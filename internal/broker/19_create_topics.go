@@ -103,7 +103,7 @@ func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs 
 func (b *Broker) createdTopicConfigs(t meta.Topic) []kmsg.CreateTopicsResponseTopicConfig {
 	var out []kmsg.CreateTopicsResponseTopicConfig
 	for _, d := range meta.TopicConfigDefs() {
-		v, _ := meta.DescribeTopicConfig(d.Name, t.Configs, b.cfg.Settings)
+		v, _ := meta.DescribeTopicConfig(d.Name, t.Configs, b.settings())
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.ReadOnly, c.IsSensitive, c.Source = d.Name, d.ReadOnly, d.Sensitive, int8(v.Source)
 		if !d.Sensitive {

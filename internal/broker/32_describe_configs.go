@@ -2,13 +2,16 @@ package broker
 
 // DescribeConfigs (key 32), versions 0–4.
 //
-// Resources: TOPIC, and BROKER named "" or this node's id. Broker configs
-// are static (set at start), so "" describes this node's configs too rather
-// than Kafka's empty set of cluster-wide dynamic defaults. Other resource
-// types (BROKER_LOGGER, CLIENT_METRICS, GROUP) answer INVALID_REQUEST.
+// Resources: TOPIC; BROKER named this node's id (every property, with its
+// source: DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG,
+// STATIC_BROKER_CONFIG or DEFAULT_CONFIG) or "" (the cluster-wide dynamic
+// defaults set, as Kafka lists them); GROUP (KIP-848 group configs, source
+// GROUP_CONFIG or DEFAULT_CONFIG, for any group name but ""). Other
+// resource types (BROKER_LOGGER, CLIENT_METRICS) answer INVALID_REQUEST.
 // Requested names that are not configs are left out, as Kafka does.
-// Synonyms (v1+) list the topic override, then broker properties set at
-// start, then defaults; ConfigType and Documentation are v3+.
+// Synonyms (v1+) list, highest precedence first, the topic override, the
+// broker's dynamic configs, the cluster's dynamic defaults, the properties
+// set at start, then defaults; ConfigType and Documentation are v3+.
 
 import (
 	"context"
@@ -51,12 +54,9 @@ func (b *Broker) describeConfigValues(rr kmsg.DescribeConfigsRequestResource) ([
 	case kmsg.ConfigResourceTypeTopic:
 		return b.describeTopicConfigs(rr.ResourceName, rr.ConfigNames)
 	case kmsg.ConfigResourceTypeBroker:
-		if err := b.checkBrokerResource(rr.ResourceName); err != nil {
-			return nil, err
-		}
-		return describeEach(meta.BrokerConfigDefs(), rr.ConfigNames, func(name string) (meta.ConfigValue, bool) {
-			return meta.DescribeBrokerConfig(name, b.cfg.Settings)
-		}), nil
+		return b.brokerConfigValues(rr.ResourceName, rr.ConfigNames)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.groupConfigValues(rr.ResourceName, rr.ConfigNames)
 	}
 	return nil, unsupportedResource(rr.ResourceType)
 }
@@ -70,7 +70,7 @@ func (b *Broker) describeTopicConfigs(topic string, names []string) ([]meta.Conf
 		return nil, fmt.Errorf("%w: %q", meta.ErrUnknownTopic, topic)
 	}
 	return describeEach(meta.TopicConfigDefs(), names, func(name string) (meta.ConfigValue, bool) {
-		return meta.DescribeTopicConfig(name, t.Configs, b.cfg.Settings)
+		return meta.DescribeTopicConfig(name, t.Configs, b.settings())
 	}), nil
 }
 
@@ -127,7 +127,7 @@ func configString(s string, null bool) *string {
 }
 
 // checkBrokerResource accepts a BROKER resource naming this node, or ""
-// (on a single node, the cluster's broker configs are this node's).
+// (the cluster-wide defaults).
 func (b *Broker) checkBrokerResource(name string) error {
 	if name == "" {
 		return nil

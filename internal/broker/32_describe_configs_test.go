@@ -33,6 +33,7 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 	}
 	t.Cleanup(func() { logs.Close() })
 	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store}
+	b.loadSettings()
 	tp, err := store.CreateTopic("t", 2, 1, overrides)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +141,7 @@ func TestDescribeConfigsErrors(t *testing.T) {
 		{resource(kmsg.ConfigResourceTypeBroker, "x"), kerr.InvalidRequest},
 		{resource(kmsg.ConfigResourceTypeBrokerLogger, "1"), kerr.InvalidRequest},
 		{resource(kmsg.ConfigResourceType(99), "t"), kerr.InvalidRequest},
+		{resource(kmsg.ConfigResourceTypeGroupConfig, ""), kerr.InvalidRequest},
 		{resource(kmsg.ConfigResourceTypeBroker, ""), nil},
 		{resource(kmsg.ConfigResourceTypeBroker, "1"), nil},
 	} {
@@ -147,7 +149,10 @@ func TestDescribeConfigsErrors(t *testing.T) {
 		if got := kerr.ErrorForCode(res.ErrorCode); got != error(tc.want) && !(tc.want == nil && got == nil) {
 			t.Errorf("%v %q: got %v, want %v", tc.res.ResourceType, tc.res.ResourceName, got, tc.want)
 		}
-		if tc.want == nil {
+		if tc.want == nil && tc.res.ResourceName == "" && len(res.Configs) != 0 {
+			t.Errorf("cluster-wide defaults with none set: %+v", res.Configs)
+		}
+		if tc.want == nil && tc.res.ResourceName == "1" {
 			c, ok := configByName(res.Configs, "num.partitions")
 			if !ok || *c.Value != "3" || c.Source != kmsg.ConfigSourceStaticBrokerConfig || !c.ReadOnly {
 				t.Errorf("broker %q num.partitions: %+v", tc.res.ResourceName, c)

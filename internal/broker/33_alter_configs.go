@@ -2,12 +2,15 @@ package broker
 
 // AlterConfigs (key 33), versions 0–2.
 //
-// TOPIC resources: the given set replaces every override the topic has
-// (configs not named return to their defaults). validate_only checks
-// without changing anything. BROKER resources answer INVALID_REQUEST:
-// broker configs are static, set when the node starts. A resource named
-// twice, a key named twice, or a null value answer INVALID_REQUEST.
-// This file also holds the pieces IncrementalAlterConfigs shares.
+// TOPIC, BROKER (this node's id, or "" for the cluster-wide defaults) and
+// GROUP resources: the given set replaces every dynamic config the
+// resource has (configs not named fall back to the next source; see
+// dynamic.go). validate_only checks without changing anything. A broker
+// property Kafka does not let AlterConfigs change, or a bad value for one,
+// answers INVALID_REQUEST as in Kafka; a bad topic or group config
+// INVALID_CONFIG. A resource named twice, a key named twice, or a null
+// value answer INVALID_REQUEST. This file also holds the pieces
+// IncrementalAlterConfigs shares.
 
 import (
 	"context"
@@ -58,23 +61,26 @@ func alterEach[R any](resources []R, key func(R) resourceKey, alter func(R) erro
 }
 
 func (b *Broker) alterConfigResource(rr kmsg.AlterConfigsRequestResource, validateOnly bool) error {
+	next := make(map[string]string, len(rr.Configs))
+	for _, c := range rr.Configs {
+		if _, dup := next[c.Name]; dup {
+			return duplicateKey(c.Name)
+		}
+		if c.Value == nil {
+			return fmt.Errorf("%w: null value for config %q", kerr.InvalidRequest, c.Name)
+		}
+		next[c.Name] = *c.Value
+	}
+	replace := func(map[string]string) (map[string]string, error) { return next, nil }
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		next := make(map[string]string, len(rr.Configs))
-		for _, c := range rr.Configs {
-			if _, dup := next[c.Name]; dup {
-				return duplicateKey(c.Name)
-			}
-			if c.Value == nil {
-				return fmt.Errorf("%w: null value for config %q", kerr.InvalidRequest, c.Name)
-			}
-			next[c.Name] = *c.Value
-		}
-		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(map[string]string) (map[string]string, error) {
+		return b.alterTopicConfigs(rr.ResourceName, validateOnly, replace)
+	case kmsg.ConfigResourceTypeBroker:
+		return b.alterBrokerConfigs(rr.ResourceName, validateOnly, func(bool, map[string]string) (map[string]string, error) {
 			return next, nil
 		})
-	case kmsg.ConfigResourceTypeBroker:
-		return b.alterBrokerConfigs(rr.ResourceName)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.alterGroupConfigs(rr.ResourceName, validateOnly, replace)
 	}
 	return unsupportedResource(rr.ResourceType)
 }
@@ -111,14 +117,6 @@ func (b *Broker) alterTopicConfigs(topic string, validateOnly bool, edit func(cu
 	}
 	b.log.Info("topic configs altered", "topic", topic, "configs", next)
 	return nil
-}
-
-// alterBrokerConfigs refuses: broker configs are read at start only.
-func (b *Broker) alterBrokerConfigs(name string) error {
-	if err := b.checkBrokerResource(name); err != nil {
-		return err
-	}
-	return fmt.Errorf("%w: broker configs are static: set them when the node starts (eddy serve --set key=value, or the config file)", kerr.InvalidRequest)
 }
 
 func duplicateKey(name string) error {

@@ -2,13 +2,13 @@ package broker
 
 // IncrementalAlterConfigs (key 44), versions 0–1.
 //
-// TOPIC resources with SET, DELETE, APPEND and SUBTRACT. APPEND and
-// SUBTRACT apply only to LIST configs (cleanup.policy), else INVALID_CONFIG;
-// they start from the config's current value (override, broker setting or
-// default) and treat the operand as a comma-separated list. A null value
-// with SET, APPEND or SUBTRACT, an unknown op, or a key named twice answer
-// INVALID_REQUEST. validate_only is honoured. BROKER resources answer
-// INVALID_REQUEST: broker configs are static.
+// TOPIC, BROKER and GROUP resources (see 33_alter_configs.go and
+// dynamic.go) with SET, DELETE, APPEND and SUBTRACT. APPEND and SUBTRACT
+// apply only to LIST configs (cleanup.policy, log.cleanup.policy), else
+// INVALID_CONFIG; they start from the config's current value (override,
+// broker setting or default) and treat the operand as a comma-separated
+// list. A null value with SET, APPEND or SUBTRACT, an unknown op, or a key
+// named twice answer INVALID_REQUEST. validate_only is honoured.
 
 import (
 	"context"
@@ -42,16 +42,25 @@ func handleIncrementalAlterConfigs(b *Broker, _ context.Context, r *Request) (*R
 }
 
 func (b *Broker) incrementalAlterResource(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if err := checkIncrementalOps(rr.Configs); err != nil {
+		return err
+	}
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		if err := checkIncrementalOps(rr.Configs); err != nil {
-			return err
-		}
 		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(cur map[string]string) (map[string]string, error) {
-			return applyIncrementalOps(cur, rr.Configs, b.cfg.Settings)
+			describe := func(cur map[string]string, name string) (meta.ConfigValue, bool) {
+				return meta.DescribeTopicConfig(name, cur, b.settings())
+			}
+			return applyIncrementalOps(cur, rr.Configs, describe, false)
 		})
 	case kmsg.ConfigResourceTypeBroker:
-		return b.alterBrokerConfigs(rr.ResourceName)
+		return b.alterBrokerConfigs(rr.ResourceName, validateOnly, func(perBroker bool, cur map[string]string) (map[string]string, error) {
+			return applyIncrementalOps(cur, rr.Configs, b.describeBrokerAt(perBroker), true)
+		})
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.alterGroupConfigs(rr.ResourceName, validateOnly, func(cur map[string]string) (map[string]string, error) {
+			return applyIncrementalOps(cur, rr.Configs, b.describeGroupAt, false)
+		})
 	}
 	return unsupportedResource(rr.ResourceType)
 }
@@ -77,17 +86,24 @@ func checkIncrementalOps(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig
 	return nil
 }
 
+// describeFunc describes a config of the resource being altered as it
+// would be with cur as the resource's configs; false for a name it does
+// not know.
+type describeFunc func(cur map[string]string, name string) (meta.ConfigValue, bool)
+
 // applyIncrementalOps returns cur (which it may modify) with ops applied.
-// The caller validates the result as a whole.
-func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, bc meta.BrokerConfig) (map[string]string, error) {
+// Names describe does not know are refused, unless keepUnknown (BROKER
+// resources keep custom properties, as Kafka does) or the op deletes one
+// present. The caller validates the result as a whole.
+func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, describe describeFunc, keepUnknown bool) (map[string]string, error) {
 	if cur == nil {
 		cur = map[string]string{}
 	}
 	for _, op := range ops {
-		_, known := meta.LookupTopicConfig(op.Name)
+		_, known := describe(cur, op.Name)
 		_, present := cur[op.Name]
-		if !known && !(op.Op == kmsg.IncrementalAlterConfigOpDelete && present) {
-			return nil, &meta.ConfigError{Key: op.Name, Reason: "unknown topic config"}
+		if !known && !keepUnknown && !(op.Op == kmsg.IncrementalAlterConfigOpDelete && present) {
+			return nil, &meta.ConfigError{Key: op.Name, Reason: "unknown config"}
 		}
 		switch op.Op {
 		case kmsg.IncrementalAlterConfigOpSet:
@@ -95,7 +111,7 @@ func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfi
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(cur, op.Name)
 		default:
-			v, err := applyListOp(cur, op, bc)
+			v, err := applyListOp(cur, op, describe)
 			if err != nil {
 				return nil, err
 			}
@@ -107,8 +123,8 @@ func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfi
 
 // applyListOp computes APPEND (add items not yet listed) or SUBTRACT
 // (remove listed items) on a LIST config's current value.
-func applyListOp(cur map[string]string, op kmsg.IncrementalAlterConfigsRequestResourceConfig, bc meta.BrokerConfig) (string, error) {
-	current, _ := meta.DescribeTopicConfig(op.Name, cur, bc)
+func applyListOp(cur map[string]string, op kmsg.IncrementalAlterConfigsRequestResourceConfig, describe describeFunc) (string, error) {
+	current, _ := describe(cur, op.Name)
 	if current.Def.Type != kmsg.ConfigTypeList {
 		return "", &meta.ConfigError{Key: op.Name, Value: *op.Value,
 			Reason: fmt.Sprintf("%v applies only to list configs, and %s is a %v", op.Op, op.Name, current.Def.Type)}

@@ -92,9 +92,13 @@ func TestIncrementalAlterConfigsResources(t *testing.T) {
 		want *kerr.Error
 	}{
 		{kmsg.ConfigResourceTypeTopic, "missing", kerr.UnknownTopicOrPartition},
-		{kmsg.ConfigResourceTypeBroker, "1", kerr.InvalidRequest},
-		{kmsg.ConfigResourceTypeBroker, "", kerr.InvalidRequest},
+		{kmsg.ConfigResourceTypeBroker, "2", kerr.InvalidRequest},
+		{kmsg.ConfigResourceTypeBroker, "one", kerr.InvalidRequest},
 		{kmsg.ConfigResourceTypeBrokerLogger, "1", kerr.InvalidRequest},
+		{kmsg.ConfigResourceTypeGroupConfig, "", kerr.InvalidRequest},
+		{kmsg.ConfigResourceTypeGroupConfig, "g", kerr.InvalidConfig}, // retention.ms is no group config
+		{kmsg.ConfigResourceTypeBroker, "1", nil},                     // kept as a custom property, as Kafka does
+		{kmsg.ConfigResourceTypeBroker, "", nil},
 	} {
 		res := incrementalAlter(t, b, false, tc.typ, tc.name, set)
 		checkAlterResult(t, res.ErrorCode, res.ErrorMessage, tc.want, "")

@@ -2,7 +2,8 @@ package broker
 
 // DescribeCluster v0–v2. The one node is the controller. Only the broker
 // endpoint type (1) exists; asking for controllers (2) is refused as Kafka
-// brokers do.
+// brokers do. The cluster's authorized operations are reported when asked
+// for (authorize.go).
 
 import (
 	"context"
@@ -14,7 +15,7 @@ import (
 func handleDescribeCluster(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.ClusterAuthorizedOperations = authorizedOperationsNone
+	resp.ClusterAuthorizedOperations = clusterOperations(r, req.IncludeClusterAuthorizedOperations)
 	resp.EndpointType = req.EndpointType
 	if req.Version >= 1 && req.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code

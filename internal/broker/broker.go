@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -51,7 +52,15 @@ type Config struct {
 	AdvertiseHost string
 	AdvertisePort int32
 	Logger        *slog.Logger
-	Settings      meta.BrokerConfig // Kafka broker properties (num.partitions, ...)
+	// Settings are the Kafka broker properties set at start (num.partitions,
+	// ...). The dynamic ones stored in the metadata go on top of them:
+	// settings() is the effective configuration.
+	Settings meta.BrokerConfig
+	// OnSettingsChange, if set, is called with the effective broker
+	// configuration after every change of dynamic broker configs, in
+	// change order, so components that cache a setting can take the new
+	// value. Partition logs are reconfigured by the broker itself.
+	OnSettingsChange func(meta.BrokerConfig)
 }
 
 // Broker serves Kafka API requests for one node.
@@ -64,9 +73,13 @@ type Broker struct {
 	groups *group.Manager
 
 	// topicMu serialises topic-shaping admin operations (create, delete,
-	// add partitions, config changes) so the metadata store and the logs
-	// change together.
+	// add partitions, config changes, dynamic broker config changes) so the
+	// metadata store and the logs change together.
 	topicMu sync.Mutex
+
+	// current is the effective broker configuration (cfg.Settings with the
+	// dynamic configs on top); replaced, under topicMu, when they change.
+	current atomic.Pointer[meta.BrokerConfig]
 }
 
 // New returns a Broker over opened storage and metadata, creating any log
@@ -74,6 +87,7 @@ type Broker struct {
 // Close it before closing storage.
 func New(ctx context.Context, cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, pids: pids}
+	b.loadSettings()
 	if err := b.reconcileLogs(); err != nil {
 		return nil, err
 	}

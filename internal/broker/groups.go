@@ -7,10 +7,14 @@ package broker
 // that name several groups. The broker only routes them there; their
 // versions are listed in apis.go. One routing function stands in for the
 // usual file per API key because each would hold the same three lines.
+// Authorized operations in group descriptions are the broker's to answer
+// (authorize.go), as Kafka's KafkaApis adds them to the coordinator's reply.
 
 import (
 	"context"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
@@ -23,6 +27,7 @@ func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, 
 	if err != nil {
 		return nil, err
 	}
+	setGroupOperations(r, resp)
 	return respond(resp)
 }
 
@@ -66,6 +71,9 @@ func (b *Broker) startGroups(ctx context.Context) error {
 			return out
 		},
 		Settings: b.cfg.Settings,
+		GroupConfig: func(group, name string) (string, bool) {
+			return b.meta.Config(meta.ConfigResource{Type: kmsg.ConfigResourceTypeGroupConfig, Name: group}, name)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("starting group coordinators: %w", err)

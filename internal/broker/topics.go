@@ -32,7 +32,7 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 
 // createLogsLocked creates t's partition logs from index from on.
 func (b *Broker) createLogsLocked(t meta.Topic, from int32) error {
-	lc := meta.ResolveLogConfig(t.Configs, b.cfg.Settings)
+	lc := meta.ResolveLogConfig(t.Configs, b.settings())
 	for p := from; p < t.Partitions; p++ {
 		if _, err := b.logs.CreateLog(t.Name, p, lc); err != nil {
 			return fmt.Errorf("creating log %s-%d: %w", t.Name, p, err)
@@ -91,7 +91,7 @@ func (b *Broker) applyTopicConfig(name string) error {
 	if !ok {
 		return meta.ErrUnknownTopic
 	}
-	lc := meta.ResolveLogConfig(t.Configs, b.cfg.Settings)
+	lc := meta.ResolveLogConfig(t.Configs, b.settings())
 	for p := int32(0); p < t.Partitions; p++ {
 		if l := b.logs.Log(name, p); l != nil {
 			l.SetConfig(lc)

@@ -1,8 +1,9 @@
 package group
 
 // DescribeGroups v0–v6, ListGroups v0–v5 (v4 states filter, v5 types
-// filter: "classic" or "consumer"), DeleteGroups v0–v3. No ACLs:
-// authorized operations, when asked for, are all of a group's.
+// filter: "classic" or "consumer"), DeleteGroups v0–v3. Authorized
+// operations are left at INT32_MIN: the broker, which authorizes, fills
+// them in.
 
 import (
 	"slices"
@@ -13,17 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// groupOperations is READ, DELETE and DESCRIBE as an ACL operation bitset.
-const groupOperations = 1<<int(kmsg.ACLOperationRead) | 1<<int(kmsg.ACLOperationDelete) | 1<<int(kmsg.ACLOperationDescribe)
-
 func (c *coordinator) describe(r *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range r.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group, dg.State = id, stateDead.String()
-		if r.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = groupOperations
-		}
 		if g := c.groups[id]; g != nil {
 			g.describe(&dg)
 		} else if r.Version >= 6 {

@@ -15,6 +15,8 @@ package group
 import (
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -130,7 +132,7 @@ func (c *coordinator) checkHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest) (*re
 
 func (c *coordinator) consumerHeartbeat(now time.Time, ci ClientInfo, r *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
 	resp := c.consumerHeartbeatResponse(now, ci, r)
-	resp.HeartbeatIntervalMillis = int32(c.cfg.settings.heartbeatInterval.Milliseconds())
+	resp.HeartbeatIntervalMillis = int32(c.heartbeatInterval(r.Group).Milliseconds())
 	return resp
 }
 
@@ -278,7 +280,7 @@ func (hb *heartbeat) leave() {
 		hb.g.c.log.Info("consumer group static member left", "group", hb.g.id, "member", m.id, "instance", *m.instanceID)
 		cg.setOwned(m, m.assigned, tpSet{})
 		m.epoch, m.state, m.revokeBy = epochStaticLeave, memberStable, time.Time{}
-		m.expires = hb.now.Add(hb.g.c.cfg.settings.consumerSession)
+		m.expires = hb.now.Add(hb.g.c.consumerSession(hb.g.id))
 		return
 	}
 	hb.g.c.log.Info("consumer group member left", "group", hb.g.id, "member", m.id)
@@ -350,7 +352,7 @@ func (hb *heartbeat) owned() tpSet {
 func (hb *heartbeat) update(m *consumerMember) bool {
 	r := hb.r
 	m.clientID, m.host = hb.ci.ClientID, hb.ci.Host
-	m.expires = hb.now.Add(hb.g.c.cfg.settings.consumerSession)
+	m.expires = hb.now.Add(hb.g.c.consumerSession(hb.g.id))
 	if r.RackID != nil {
 		m.rackID = r.RackID
 	}
@@ -488,4 +490,34 @@ func (cg *consumerGroup) sortedMembers() []*consumerMember {
 		out[i] = cg.members[id]
 	}
 	return out
+}
+
+// consumerSession is a consumer group's session timeout: its
+// consumer.session.timeout.ms group config, else the broker's
+// group.consumer.session.timeout.ms.
+func (c *coordinator) consumerSession(group string) time.Duration {
+	return c.groupDuration(group, "consumer.session.timeout.ms", c.cfg.settings.consumerSession)
+}
+
+// heartbeatInterval is a consumer group's heartbeat interval: its
+// consumer.heartbeat.interval.ms group config, else the broker's.
+func (c *coordinator) heartbeatInterval(group string) time.Duration {
+	return c.groupDuration(group, "consumer.heartbeat.interval.ms", c.cfg.settings.heartbeatInterval)
+}
+
+// groupDuration reads a group config in milliseconds, def when the group
+// has none (or, which validation prevents, one that is not positive).
+func (c *coordinator) groupDuration(group, name string, def time.Duration) time.Duration {
+	if c.cfg.groupConfig == nil {
+		return def
+	}
+	v, ok := c.cfg.groupConfig(group, name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil || n < 1 {
+		return def
+	}
+	return time.Duration(n) * time.Millisecond
 }

@@ -30,10 +30,7 @@ func (c *coordinator) consumerDescribe(r *kmsg.ConsumerGroupDescribeRequest) kms
 	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	for _, id := range r.Groups {
 		dg := kmsg.NewConsumerGroupDescribeResponseGroup()
-		dg.Group, dg.AuthorizedOperations = id, math.MinInt32
-		if r.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = groupOperations
-		}
+		dg.Group, dg.AuthorizedOperations = id, math.MinInt32 // the broker fills it in
 		g := c.groups[id]
 		switch {
 		case id == "":

@@ -332,7 +332,7 @@ func (c *coordinator) loadedConsumer(now time.Time, g *group) {
 				m.assignedAt[tp] = m.epoch
 			}
 		}
-		m.expires = now.Add(c.cfg.settings.consumerSession)
+		m.expires = now.Add(c.consumerSession(g.id))
 		if m.state == memberUnrevoked {
 			m.revokeBy = now.Add(time.Duration(m.rebalanceTimeout) * time.Millisecond)
 		}

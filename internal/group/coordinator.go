@@ -33,8 +33,9 @@ type coreConfig struct {
 	partitionExists func(topic string, partition int32) bool
 	topicName       func(id [16]byte) (string, bool)
 	topicID         func(topic string) ([16]byte, bool)
-	topics          func() map[string]int32 // topic → partitions, for consumer groups
-	newUUID         func() string           // unique part of generated member ids
+	topics          func() map[string]int32                 // topic → partitions, for consumer groups
+	groupConfig     func(group, name string) (string, bool) // a group's dynamic configs; may be nil
+	newUUID         func() string                           // unique part of generated member ids
 	log             *slog.Logger
 }
 

@@ -42,6 +42,13 @@ type Config struct {
 	Topics func() map[string]int32
 	// Settings holds the group.* and offsets.* broker properties.
 	Settings meta.BrokerConfig
+	// GroupConfig returns one of a group's dynamic configs (KIP-848 GROUP
+	// config resources: consumer.session.timeout.ms,
+	// consumer.heartbeat.interval.ms), which win over the broker's
+	// group.consumer.* settings for that group. Called by the coordinator
+	// goroutines on every heartbeat, so it must be cheap and never block.
+	// Nil means no group has any.
+	GroupConfig func(group, name string) (string, bool)
 }
 
 // Validate reports a configuration that cannot work.

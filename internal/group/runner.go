@@ -242,7 +242,8 @@ func (r *runner) load() {
 		return
 	}
 	core := newCoordinator(coreConfig{settings: r.settings, partitionExists: r.m.cfg.PartitionExists,
-		topicName: r.m.cfg.TopicName, topicID: r.m.cfg.TopicID, topics: r.m.cfg.Topics, newUUID: randomUUID, log: r.m.log})
+		topicName: r.m.cfg.TopicName, topicID: r.m.cfg.TopicID, topics: r.m.cfg.Topics,
+		groupConfig: r.m.cfg.GroupConfig, newUUID: randomUUID, log: r.m.log})
 	if err := replayLog(r.m.ctx, l, core); err != nil {
 		r.m.log.Error("group coordinator load failed", "partition", r.partition, "err", err)
 		r.state.Store(stateUnavailable)

@@ -31,6 +31,14 @@ var brokerOnly = []ConfigDef{
 		Validate: isString, Doc: "Server-side assignors of KIP-848 consumer groups; the first is the default."},
 	{Name: "group.consumer.heartbeat.interval.ms", Type: kmsg.ConfigTypeInt, Default: "5000", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "Heartbeat interval the coordinator gives KIP-848 consumer group members."},
+	{Name: "group.consumer.max.heartbeat.interval.ms", Type: kmsg.ConfigTypeInt, Default: "15000", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Longest consumer.heartbeat.interval.ms a KIP-848 consumer group may be configured with."},
+	{Name: "group.consumer.max.session.timeout.ms", Type: kmsg.ConfigTypeInt, Default: "60000", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Longest consumer.session.timeout.ms a KIP-848 consumer group may be configured with."},
+	{Name: "group.consumer.min.heartbeat.interval.ms", Type: kmsg.ConfigTypeInt, Default: "5000", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Shortest consumer.heartbeat.interval.ms a KIP-848 consumer group may be configured with."},
+	{Name: "group.consumer.min.session.timeout.ms", Type: kmsg.ConfigTypeInt, Default: "45000", HasDefault: true,
+		Validate: intAtLeast(1), Doc: "Shortest consumer.session.timeout.ms a KIP-848 consumer group may be configured with."},
 	{Name: "group.consumer.max.size", Type: kmsg.ConfigTypeInt, Default: "2147483647", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "Most members a KIP-848 consumer group may have."},
 	{Name: "group.consumer.session.timeout.ms", Type: kmsg.ConfigTypeInt, Default: "45000", HasDefault: true,
@@ -83,9 +91,22 @@ var brokerOnly = []ConfigDef{
 		Validate: intAtLeast(1), Doc: "Largest request frame the broker accepts."},
 }
 
+// dynamicCleanerConfigs are the log cleaner settings Kafka lets
+// AlterConfigs change at run time (LogCleaner.ReconfigurableConfigs, among
+// those Eddy knows).
+var dynamicCleanerConfigs = []string{"log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size",
+	"log.cleaner.io.max.bytes.per.second", "log.cleaner.threads"}
+
 var (
 	brokerDefs  []ConfigDef
 	brokerIndex = map[string]int{}
+	// brokerDynamic holds the broker properties AlterConfigs may change
+	// (Kafka's DynamicBrokerConfig.AllDynamicConfigs among those Eddy
+	// knows): the first broker synonym of every topic config, which
+	// Kafka's DynamicLogConfig reconfigures, and dynamicCleanerConfigs.
+	// All are cluster-wide (Kafka's per-broker-only ones are listener and
+	// TLS settings, which Eddy does not have).
+	brokerDynamic = map[string]bool{}
 	// brokerChain maps a broker property to the properties that can set
 	// its value, itself first: log.retention.minutes → [minutes, hours].
 	brokerChain = map[string][]string{}
@@ -97,6 +118,9 @@ func init() {
 		names := make([]string, 0, len(e.syn))
 		for _, s := range e.syn {
 			names = append(names, s.name)
+		}
+		if len(names) > 0 {
+			brokerDynamic[names[0]] = true
 		}
 		for i, s := range e.syn {
 			brokerChain[s.name] = names[i:]
@@ -112,9 +136,12 @@ func init() {
 			defs = append(defs, d)
 		}
 	}
+	for _, n := range dynamicCleanerConfigs {
+		brokerDynamic[n] = true
+	}
 	slices.SortFunc(defs, func(a, b ConfigDef) int { return cmp.Compare(a.Name, b.Name) })
 	for i := range defs {
-		defs[i].ReadOnly = true // static: set at start, not by AlterConfigs
+		defs[i].ReadOnly = !brokerDynamic[defs[i].Name] // read-only: set at start only
 		brokerIndex[defs[i].Name] = i
 	}
 	brokerDefs = defs
@@ -131,10 +158,49 @@ func lookupBrokerConfig(name string) (ConfigDef, bool) {
 	return brokerDefs[i], true
 }
 
-// BrokerConfig holds Kafka broker properties set at start. The zero value
-// is Kafka's defaults. It is immutable, so safe to share.
+// BrokerConfig holds Kafka broker properties: those set at start and the
+// dynamic ones set through AlterConfigs. A property's value is, as in
+// Kafka, the first of: this broker's dynamic config (DYNAMIC_BROKER_CONFIG),
+// the cluster-wide dynamic default (DYNAMIC_DEFAULT_BROKER_CONFIG), the
+// value set at start (STATIC_BROKER_CONFIG), Kafka's default. The zero
+// value is Kafka's defaults. It is immutable, so safe to share.
 type BrokerConfig struct {
-	set map[string]string // explicitly set, validated
+	set            map[string]string // set at start, validated
+	clusterDefault map[string]string // dynamic, resource name ""
+	perBroker      map[string]string // dynamic, resource name = this broker's id
+}
+
+// layer is one source of broker property values.
+type layer struct {
+	m      map[string]string
+	source kmsg.ConfigSource
+}
+
+// layers lists c's sources in precedence order.
+func (c BrokerConfig) layers() []layer {
+	return []layer{
+		{c.perBroker, kmsg.ConfigSourceDynamicBrokerConfig},
+		{c.clusterDefault, kmsg.ConfigSourceDynamicDefaultBrokerConfig},
+		{c.set, kmsg.ConfigSourceStaticBrokerConfig},
+	}
+}
+
+// WithDynamic returns c with the given dynamic configs in place of the
+// ones it had: clusterDefault (resource name "") and perBroker (this
+// broker's id). They are used as given; ValidateDynamicBrokerConfigs
+// checks them before they are stored.
+func (c BrokerConfig) WithDynamic(clusterDefault, perBroker map[string]string) BrokerConfig {
+	c.clusterDefault, c.perBroker = maps.Clone(clusterDefault), maps.Clone(perBroker)
+	return c
+}
+
+// Dynamic returns a copy of the dynamic configs of one level: this
+// broker's (perBroker) or the cluster-wide defaults.
+func (c BrokerConfig) Dynamic(perBroker bool) map[string]string {
+	if perBroker {
+		return maps.Clone(c.perBroker)
+	}
+	return maps.Clone(c.clusterDefault)
 }
 
 // ParseBrokerConfig validates settings (property name → value) and returns
@@ -154,17 +220,31 @@ func ParseBrokerConfig(settings map[string]string) (BrokerConfig, error) {
 	return BrokerConfig{set: maps.Clone(settings)}, nil
 }
 
-// Settings returns a copy of the properties set explicitly.
+// Settings returns a copy of the properties set at start.
 func (c BrokerConfig) Settings() map[string]string { return maps.Clone(c.set) }
 
 // Value returns a property's value and whether it is the default. A null
 // default is returned as "". Unknown names return ("", true).
 func (c BrokerConfig) Value(name string) (value string, isDefault bool) {
-	if v, ok := c.set[name]; ok {
+	if v, _, ok := c.own(name, true); ok {
 		return v, false
 	}
 	def, _ := lookupBrokerConfig(name)
 	return def.Default, true
+}
+
+// own returns the value a property has under its own name and where it
+// comes from; perBroker false skips this broker's dynamic configs.
+func (c BrokerConfig) own(name string, perBroker bool) (string, kmsg.ConfigSource, bool) {
+	for _, l := range c.layers() {
+		if !perBroker && l.source == kmsg.ConfigSourceDynamicBrokerConfig {
+			continue
+		}
+		if v, ok := l.m[name]; ok {
+			return v, l.source, true
+		}
+	}
+	return "", 0, false
 }
 
 // String returns a property's value, trimmed. It panics on a name Eddy does
@@ -198,12 +278,15 @@ func (c BrokerConfig) mustKnow(name string) {
 }
 
 // synonymChain lists, for properties names in precedence order, those set
-// at start and then those with a non-null default.
+// dynamically for this broker, then as cluster-wide defaults, then at
+// start, and then those with a non-null default (Kafka's order).
 func (c BrokerConfig) synonymChain(names []string) []ConfigSynonym {
 	var out []ConfigSynonym
-	for _, n := range names {
-		if v, ok := c.set[n]; ok {
-			out = append(out, ConfigSynonym{Name: n, Value: v, Source: kmsg.ConfigSourceStaticBrokerConfig})
+	for _, l := range c.layers() {
+		for _, n := range names {
+			if v, ok := l.m[n]; ok {
+				out = append(out, ConfigSynonym{Name: n, Value: v, Source: l.source})
+			}
 		}
 	}
 	for _, n := range names {
@@ -215,22 +298,89 @@ func (c BrokerConfig) synonymChain(names []string) []ConfigSynonym {
 }
 
 // DescribeBrokerConfig reports broker property name as DescribeConfigs
-// shows it: its own value (null if unset without a default) and, as
+// shows it for this broker (perBroker) or the cluster-wide default
+// resource: its own value (null if unset without a default) and, as
 // synonyms, the properties that can set it.
-func DescribeBrokerConfig(name string, bc BrokerConfig) (ConfigValue, bool) {
+func DescribeBrokerConfig(name string, bc BrokerConfig, perBroker bool) (ConfigValue, bool) {
 	def, ok := lookupBrokerConfig(name)
 	if !ok {
 		return ConfigValue{}, false
 	}
-	chain := brokerChain[name]
+	return bc.describe(def, perBroker), true
+}
+
+// describe reports def as DescribeConfigs does for this broker
+// (perBroker) or for the cluster-wide default resource, which, as in
+// Kafka, leaves out this broker's own dynamic configs.
+func (c BrokerConfig) describe(def ConfigDef, perBroker bool) ConfigValue {
+	chain := brokerChain[def.Name]
 	if chain == nil {
-		chain = []string{name}
+		chain = []string{def.Name}
 	}
-	cv := ConfigValue{Def: def, Synonyms: bc.synonymChain(chain)}
-	if v, ok := bc.set[name]; ok {
-		cv.Value, cv.Source = v, kmsg.ConfigSourceStaticBrokerConfig
+	cv := ConfigValue{Def: def, Synonyms: c.synonymChain(chain)}
+	if !perBroker {
+		cv.Synonyms = slices.DeleteFunc(cv.Synonyms, func(s ConfigSynonym) bool {
+			return s.Source == kmsg.ConfigSourceDynamicBrokerConfig
+		})
+	}
+	if v, src, ok := c.own(def.Name, perBroker); ok {
+		cv.Value, cv.Source = v, src
 	} else {
 		cv.Value, cv.Null, cv.Source = def.Default, !def.HasDefault, kmsg.ConfigSourceDefaultConfig
 	}
-	return cv, true
+	return cv
 }
+
+// DescribeBrokerConfigs reports a BROKER config resource as Kafka does,
+// in name order: for this broker (perBroker) every property it has; for
+// the cluster-wide default resource (name "") only the dynamic defaults
+// set. Names Eddy does not know but that were set dynamically (Kafka
+// keeps such custom properties for plugins) are reported the way Kafka
+// reports them: type unknown, read-only and sensitive, so without value.
+func DescribeBrokerConfigs(bc BrokerConfig, perBroker bool) []ConfigValue {
+	var out []ConfigValue
+	for _, def := range brokerDefs {
+		if _, set := bc.clusterDefault[def.Name]; perBroker || set {
+			out = append(out, bc.describe(def, perBroker))
+		}
+	}
+	custom := maps.Clone(bc.clusterDefault)
+	if custom == nil {
+		custom = map[string]string{}
+	}
+	if perBroker {
+		maps.Copy(custom, bc.perBroker)
+	}
+	for _, name := range slices.Sorted(maps.Keys(custom)) {
+		if _, known := lookupBrokerConfig(name); !known {
+			def := ConfigDef{Name: name, Type: kmsg.ConfigTypeUnknown, Sensitive: true, ReadOnly: true, Validate: isString}
+			out = append(out, bc.describe(def, perBroker))
+		}
+	}
+	slices.SortFunc(out, func(a, b ConfigValue) int { return cmp.Compare(a.Def.Name, b.Def.Name) })
+	return out
+}
+
+// ValidateDynamicBrokerConfigs checks the configs to be set on a BROKER
+// resource, with Kafka's rules: a property Eddy knows must be one Kafka
+// lets AlterConfigs change and its value valid; a name Eddy does not
+// know is kept as given, as Kafka keeps custom properties. The error is a
+// *ConfigError for the first offender in name order.
+func ValidateDynamicBrokerConfigs(cfg map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		def, ok := lookupBrokerConfig(k)
+		switch {
+		case !ok:
+			continue
+		case !brokerDynamic[k]:
+			return &ConfigError{Key: k, Reason: "cannot be updated dynamically: set it when the node starts (eddy serve --set, or the config file)"}
+		}
+		if err := def.check(cfg[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LookupBrokerConfig returns the definition of a broker property.
+func LookupBrokerConfig(name string) (ConfigDef, bool) { return lookupBrokerConfig(name) }

@@ -1,11 +1,15 @@
 package meta
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"maps"
 	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The state file. Every write replaces the whole file (see store.go), so
@@ -14,10 +18,13 @@ import (
 //
 //	magic "EDMT" | version u16 | body length u32 | body | crc32c u32
 //
-// The CRC-32C (Castagnoli) covers everything before it.
+// The CRC-32C (Castagnoli) covers everything before it. Version 2 adds
+// the dynamic configs of BROKER and GROUP resources after the topics; a
+// state without any is still written as version 1, so a build that reads
+// only version 1 keeps working until dynamic configs are used.
 const (
 	fileMagic     = "EDMT"
-	formatVersion = 1
+	formatVersion = 2 // the newest version this build reads and writes
 	headerLen     = 4 + 2 + 4
 	trailerLen    = 4
 	// maxBodyLen bounds the allocation a length prefix can ask for; at
@@ -37,9 +44,14 @@ func encodeState(st *state) []byte {
 	for _, name := range slices.Sorted(maps.Keys(st.topics)) {
 		body = appendTopic(body, st.topics[name])
 	}
+	version := uint16(1)
+	if len(st.configs) > 0 {
+		version = 2
+		body = appendConfigs(body, st.configs)
+	}
 	out := make([]byte, 0, headerLen+len(body)+trailerLen)
 	out = append(out, fileMagic...)
-	out = binary.BigEndian.AppendUint16(out, formatVersion)
+	out = binary.BigEndian.AppendUint16(out, version)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(body)))
 	out = append(out, body...)
 	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
@@ -55,15 +67,34 @@ func appendTopic(b []byte, t Topic) []byte {
 		flags |= flagInternal
 	}
 	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(len(t.Configs)))
-	for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
-		b = appendString(b, k)
-		b = appendString(b, t.Configs[k])
+	return appendStringMap(b, t.Configs)
+}
+
+const flagInternal = 1 << 0
+
+// appendConfigs encodes the resource configs in (type, name) order and
+// each resource's configs in key order.
+func appendConfigs(b []byte, configs map[ConfigResource]map[string]string) []byte {
+	keys := slices.SortedFunc(maps.Keys(configs), func(x, y ConfigResource) int {
+		return cmp.Or(cmp.Compare(x.Type, y.Type), cmp.Compare(x.Name, y.Name))
+	})
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, r := range keys {
+		b = append(b, byte(r.Type))
+		b = appendString(b, r.Name)
+		b = appendStringMap(b, configs[r])
 	}
 	return b
 }
 
-const flagInternal = 1 << 0
+func appendStringMap(b []byte, m map[string]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = appendString(b, k)
+		b = appendString(b, m[k])
+	}
+	return b
+}
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -74,15 +105,15 @@ func appendString(b []byte, s string) []byte {
 // ErrCorrupt; no input makes it panic or allocate more than the input's
 // length allows.
 func decodeState(b []byte) (*state, error) {
-	body, err := unframe(b)
+	version, body, err := unframe(b)
 	if err != nil {
 		return nil, err
 	}
-	return decodeBody(body)
+	return decodeBody(body, version)
 }
 
-// decodeBody parses the body of a version 1 file.
-func decodeBody(body []byte) (*state, error) {
+// decodeBody parses the body of a file of the given version.
+func decodeBody(body []byte, version uint16) (*state, error) {
 	r := reader{b: body}
 	st := &state{clusterID: r.str(maxIDLen), topics: map[string]Topic{}, byID: map[[16]byte]string{}}
 	n := r.count(minTopicLen)
@@ -90,6 +121,9 @@ func decodeBody(body []byte) (*state, error) {
 		if err := st.addDecoded(r.topic()); err != nil {
 			r.fail(err.Error())
 		}
+	}
+	if version >= 2 {
+		st.configs = r.configs()
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))
@@ -103,26 +137,28 @@ func decodeBody(body []byte) (*state, error) {
 	return st, nil
 }
 
-// unframe checks magic, version, length and CRC and returns the body.
-func unframe(b []byte) ([]byte, error) {
+// unframe checks magic, version, length and CRC and returns the version
+// and the body.
+func unframe(b []byte) (uint16, []byte, error) {
 	if len(b) < headerLen+trailerLen {
-		return nil, fmt.Errorf("%w: %d bytes is shorter than the frame", ErrCorrupt, len(b))
+		return 0, nil, fmt.Errorf("%w: %d bytes is shorter than the frame", ErrCorrupt, len(b))
 	}
 	if string(b[:4]) != fileMagic {
-		return nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
+		return 0, nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
-		return nil, fmt.Errorf("%w: unsupported format version %d (this build reads %d)", ErrCorrupt, v, formatVersion)
+	v := binary.BigEndian.Uint16(b[4:])
+	if v < 1 || v > formatVersion {
+		return 0, nil, fmt.Errorf("%w: unsupported format version %d (this build reads 1 to %d)", ErrCorrupt, v, formatVersion)
 	}
 	n := binary.BigEndian.Uint32(b[6:])
 	if n > maxBodyLen || uint64(n) != uint64(len(b)-headerLen-trailerLen) {
-		return nil, fmt.Errorf("%w: body length %d does not match file size %d", ErrCorrupt, n, len(b))
+		return 0, nil, fmt.Errorf("%w: body length %d does not match file size %d", ErrCorrupt, n, len(b))
 	}
 	end := headerLen + int(n)
 	if got, want := crc32.Checksum(b[:end], castagnoli), binary.BigEndian.Uint32(b[end:]); got != want {
-		return nil, fmt.Errorf("%w: crc32c %08x, want %08x", ErrCorrupt, got, want)
+		return 0, nil, fmt.Errorf("%w: crc32c %08x, want %08x", ErrCorrupt, got, want)
 	}
-	return b[headerLen:end], nil
+	return v, b[headerLen:end], nil
 }
 
 // minTopicLen is the fewest bytes a topic can encode to, used to bound
@@ -215,15 +251,55 @@ func (r *reader) topic() Topic {
 		}
 		t.Internal = flags[0]&flagInternal != 0
 	}
+	t.Configs = r.stringMap("topic " + strconv.Quote(t.Name))
+	return t
+}
+
+// stringMap reads a config map; what names its owner in errors.
+func (r *reader) stringMap(what string) map[string]string {
 	n := r.count(2)
-	t.Configs = make(map[string]string, n)
+	m := make(map[string]string, n)
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		k := r.str(len(r.b))
 		v := r.str(len(r.b))
-		if _, dup := t.Configs[k]; dup {
-			r.fail(fmt.Sprintf("topic %q: duplicate config %q", t.Name, k))
+		if _, dup := m[k]; dup {
+			r.fail(fmt.Sprintf("%s: duplicate config %q", what, k))
 		}
-		t.Configs[k] = v
+		m[k] = v
 	}
-	return t
+	return m
+}
+
+// minResourceLen is the fewest bytes a resource's configs can encode to:
+// type, empty name, one config with empty key and value.
+const minResourceLen = 1 + 1 + 1 + 2
+
+// configs reads the resource configs of a version 2 body: at least one
+// resource, each of a stored type, named once, with at least one config.
+func (r *reader) configs() map[ConfigResource]map[string]string {
+	n := r.count(minResourceLen)
+	if n == 0 {
+		r.fail("empty resource config section")
+	}
+	out := make(map[ConfigResource]map[string]string, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		var res ConfigResource
+		if t := r.bytes(1); t != nil {
+			res.Type = kmsg.ConfigResourceType(int8(t[0]))
+		}
+		res.Name = r.str(len(r.b))
+		what := fmt.Sprintf("resource %v %q", res.Type, res.Name)
+		cfg := r.stringMap(what)
+		switch _, dup := out[res]; {
+		case r.err != nil:
+		case !storedConfigType(res.Type):
+			r.fail(fmt.Sprintf("%s: unknown resource type", what))
+		case dup:
+			r.fail(fmt.Sprintf("duplicate %s", what))
+		case len(cfg) == 0:
+			r.fail(fmt.Sprintf("%s: no configs", what))
+		}
+		out[res] = cfg
+	}
+	return out
 }

@@ -2,10 +2,13 @@ package meta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func sampleState() *state {
@@ -17,12 +20,27 @@ func sampleState() *state {
 	return st
 }
 
+// sampleStateV2 is sampleState with dynamic configs, which need version 2.
+func sampleStateV2() *state {
+	st := sampleState()
+	st.configs = map[ConfigResource]map[string]string{
+		{kmsg.ConfigResourceTypeBroker, ""}:            {"log.retention.ms": "60000", "background.threads": "9"},
+		{kmsg.ConfigResourceTypeBroker, "1"}:           {"message.max.bytes": "2000000"},
+		{kmsg.ConfigResourceTypeGroupConfig, "orders"}: {"consumer.session.timeout.ms": "50000"},
+	}
+	return st
+}
+
 func TestCodecRoundTrip(t *testing.T) {
 	for _, st := range []*state{
 		{clusterID: "x", topics: map[string]Topic{}, byID: map[[16]byte]string{}},
 		sampleState(),
+		sampleStateV2(),
 	} {
 		b := encodeState(st)
+		if want := uint16(1 + min(len(st.configs), 1)); binary.BigEndian.Uint16(b[4:]) != want {
+			t.Errorf("written as version %d, want %d", binary.BigEndian.Uint16(b[4:]), want)
+		}
 		got, err := decodeState(b)
 		if err != nil {
 			t.Fatal(err)
@@ -45,10 +63,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	empty := &state{clusterID: "q1Sh-9_jQiy6sRaB7ZBy3A", topics: map[string]Topic{}, byID: map[[16]byte]string{}}
 	sample := encodeState(sampleState())
+	sample2 := encodeState(sampleStateV2())
 	for name, b := range map[string][]byte{
-		"empty":       encodeState(empty),
-		"sample":      sample,
-		"sample-body": sample[headerLen : len(sample)-trailerLen],
+		"empty":          encodeState(empty),
+		"sample":         sample,
+		"sample-body":    sample[headerLen : len(sample)-trailerLen],
+		"sample-v2":      sample2,
+		"sample-v2-body": sample2[headerLen : len(sample2)-trailerLen],
 	} {
 		data := []byte("go test fuzz v1\n[]byte(" + quoteBytes(b) + ")\n")
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
@@ -77,7 +98,7 @@ func FuzzDecode(f *testing.F) {
 		checkReencode(t, decodeState, b)
 		// The CRC keeps mutated files out of the body parser; feed the
 		// body parser directly too.
-		checkReencode(t, decodeBody, b)
+		checkReencode(t, func(b []byte) (*state, error) { return decodeBody(b, formatVersion) }, b)
 	})
 }
 

@@ -250,7 +250,7 @@ func TestDescribeConfigSynonyms(t *testing.T) {
 		if tc.topic {
 			cv, ok = DescribeTopicConfig(tc.name, tc.overrides, bc)
 		} else {
-			cv, ok = DescribeBrokerConfig(tc.name, bc)
+			cv, ok = DescribeBrokerConfig(tc.name, bc, true)
 		}
 		value := cv.Value
 		if cv.Null {

@@ -1,6 +1,7 @@
 // Package meta owns the cluster metadata: the cluster ID, topics with their
-// IDs, partition counts and config overrides, and the definitions of topic
-// and broker configs with Kafka's names, defaults and validation.
+// IDs, partition counts and config overrides, the dynamic configs of BROKER
+// and GROUP resources, and the definitions of topic, broker and group
+// configs with Kafka's names, defaults and validation.
 //
 // On a single node the Store persists its state in one file, rewritten
 // whole on every change (docs/format/meta.md); a Raft log replaces that
@@ -54,10 +55,15 @@ type state struct {
 	clusterID string
 	topics    map[string]Topic
 	byID      map[[16]byte]string
+	// configs holds the dynamic configs of BROKER and GROUP resources
+	// (configs.go); nil when there are none. Each inner map is replaced,
+	// never modified.
+	configs map[ConfigResource]map[string]string
 }
 
 func (st *state) clone() *state {
-	return &state{clusterID: st.clusterID, topics: maps.Clone(st.topics), byID: maps.Clone(st.byID)}
+	return &state{clusterID: st.clusterID, topics: maps.Clone(st.topics), byID: maps.Clone(st.byID),
+		configs: maps.Clone(st.configs)}
 }
 
 // addDecoded adds a topic read from disk, checking the invariants the

@@ -110,11 +110,13 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening producer ids: %w", err)
 	}
-	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, settings)
+	// The log cleaner takes its dynamic log.cleaner.* settings at start.
+	effective := store.BrokerConfig(settings, n.cfg.NodeID)
+	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
 	scfg.LogConfig = func(topic string) storage.LogConfig {
 		t, _ := store.Topic(topic)
-		return meta.ResolveLogConfig(t.Configs, settings)
+		return meta.ResolveLogConfig(t.Configs, store.BrokerConfig(settings, n.cfg.NodeID))
 	}
 	n.logs, err = storage.Open(ctx, scfg)
 	if err != nil {

@@ -103,4 +103,8 @@ $PY "$HERE/conformance.py" "$ADDR" || fail "conformance.py (confluent-kafka) che
 echo "== groups.py"
 $PY "$HERE/groups.py" "$ADDR" || fail "groups.py (confluent-kafka consumer groups) checks failed, see above"
 
+# 8. confluent-kafka dynamic broker configs (AlterConfigs/DescribeConfigs on BROKER).
+echo "== broker_configs.py"
+$PY "$HERE/broker_configs.py" "$ADDR" || fail "broker_configs.py (confluent-kafka dynamic broker configs) checks failed, see above"
+
 echo "run.sh: all conformance checks passed against $ADDR"
