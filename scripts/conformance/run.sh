@@ -103,4 +103,8 @@ $PY "$HERE/conformance.py" "$ADDR" || fail "conformance.py (confluent-kafka) che
 echo "== groups.py"
 $PY "$HERE/groups.py" "$ADDR" || fail "groups.py (confluent-kafka consumer groups) checks failed, see above"
 
+# 8. confluent-kafka per-record produce errors (KIP-467) on a compacted topic.
+echo "== record_errors.py"
+$PY "$HERE/record_errors.py" "$ADDR" || fail "record_errors.py (per-record produce errors) checks failed, see above"
+
 echo "run.sh: all conformance checks passed against $ADDR"
