@@ -7,10 +7,22 @@ package broker
 // the file; acks=0 sends no answer. Idempotent batches are checked per
 // producer and partition by the log; a duplicate is answered with the
 // original offset. Transactional produce is not served yet (no
-// transaction APIs are advertised).
+// transaction APIs are advertised), so a request with a transactional id or
+// a transactional batch fails whole with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+// as Kafka answers one without a transactional id.
+//
+// Every batch is validated as Kafka's LogValidator does (compressed ones
+// decompressed): a bad CRC is CORRUPT_MESSAGE; bad framing, counts, offsets,
+// compression or header flags are INVALID_RECORD (Kafka answers
+// UNKNOWN_SERVER_ERROR for an undecodable compressed stream, an accident of
+// its exception types: INVALID_RECORD tells the producer not to retry).
+// Records rejected one by one (no key on a compacted topic) are listed in
+// ErrorRecords (v8+, KIP-467) so a client fails only those. zstd needs v7+
+// (UNSUPPORTED_COMPRESSION_TYPE before).
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -18,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/record"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -28,7 +41,7 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		fail = kerr.InvalidRequiredAcks
-	case req.TransactionID != nil:
+	case req.TransactionID != nil || hasTransactionalBatch(req):
 		fail = kerr.TransactionalIDAuthorizationFailed
 	}
 	if req.TimeoutMillis > 0 {
@@ -36,7 +49,10 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
 		defer cancel()
 	}
-	opts := storage.AppendOptions{Sync: req.Acks == -1 && b.cfg.Settings.Bool("eddy.fsync.acks.all")}
+	opts := storage.AppendOptions{
+		Sync:       req.Acks == -1 && b.cfg.Settings.Bool("eddy.fsync.acks.all"),
+		FromClient: true,
+	}
 	var wg sync.WaitGroup
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
@@ -61,7 +77,7 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				b.producePartition(ctx, name, rp, opts, po)
+				b.producePartition(ctx, name, rp, req.Version, opts, po)
 			}()
 		}
 	}
@@ -72,7 +88,20 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	return respond(resp)
 }
 
-func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, opts storage.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
+// hasTransactionalBatch reports whether the first batch of any partition
+// is transactional, which is what Kafka looks at.
+func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if h, err := record.ParseHeader(rp.Records); err == nil && h.IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, version int16, opts storage.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
 	l := b.logs.Log(topic, rp.Partition)
 	if l == nil {
 		out.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -82,12 +111,34 @@ func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.Pro
 		out.ErrorCode = kerr.InvalidRecord.Code
 		return
 	}
+	if h, err := record.ParseHeader(rp.Records); err == nil && h.Codec() == record.Zstd && version < 7 {
+		out.ErrorCode = kerr.UnsupportedCompressionType.Code
+		return
+	}
 	res, err := l.Append(ctx, rp.Records, opts)
 	if err != nil {
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		b.refuseProduce(topic, rp.Partition, err, out)
 		out.LogStartOffset = l.LogStartOffset()
-		b.log.Debug("produce refused", "topic", topic, "partition", rp.Partition, "err", err)
 		return
 	}
 	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+}
+
+// refuseProduce fills a partition's error, listing the records to blame
+// when the log named them, and logs bad batches where an operator sees them.
+func (b *Broker) refuseProduce(topic string, partition int32, err error, out *kmsg.ProduceResponseTopicPartition) {
+	out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+	var re *record.RecordsError
+	if errors.As(err, &re) {
+		for _, r := range re.Records {
+			er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			er.RelativeOffset, er.ErrorMessage = r.Index, &r.Message
+			out.ErrorRecords = append(out.ErrorRecords, er)
+		}
+	}
+	if out.ErrorCode == kerr.CorruptMessage.Code || out.ErrorCode == kerr.InvalidRecord.Code {
+		b.log.Info("produce batch rejected", "topic", topic, "partition", partition, "err", err)
+		return
+	}
+	b.log.Debug("produce refused", "topic", topic, "partition", partition, "err", err)
 }

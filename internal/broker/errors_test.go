@@ -24,6 +24,7 @@ func TestKafkaErrorMapping(t *testing.T) {
 		{fmt.Errorf("open log t-0: %w", syscall.EIO), kerr.KafkaStorageError},
 		{fmt.Errorf("append: %w", record.ErrCorrupt), kerr.CorruptMessage},
 		{fmt.Errorf("append: %w", record.ErrInvalid), kerr.InvalidRecord},
+		{fmt.Errorf("append: %w", &record.RecordsError{Records: []record.RecordError{{Index: 1}}}), kerr.InvalidRecord},
 		{storage.ErrRecordTooLarge, kerr.MessageTooLarge},
 		{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 		{meta.ErrTopicExists, kerr.TopicAlreadyExists},

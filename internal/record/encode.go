@@ -104,20 +104,3 @@ func (h BatchHeader) WithDeleteHorizon(horizon int64) BatchHeader {
 	h.BaseTimestamp = horizon
 	return h
 }
-
-// CheckKeys returns an error wrapping ErrInvalid if a record of the valid
-// batch b has a null key, as a compacted topic requires (Kafka answers
-// INVALID_RECORD). Control batches pass. Compressed batches are
-// decompressed, so call it only for compacted logs.
-func CheckKeys(b []byte) error {
-	h, recs, err := Records(b)
-	if err != nil || h.IsControl() {
-		return err
-	}
-	for _, r := range recs {
-		if r.Key == nil {
-			return fmt.Errorf("%w: compacted topic cannot accept a record without a key (offset delta %d)", ErrInvalid, r.OffsetDelta)
-		}
-	}
-	return nil
-}

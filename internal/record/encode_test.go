@@ -2,7 +2,6 @@ package record_test
 
 import (
 	"bytes"
-	"errors"
 	"testing"
 
 	"github.com/eddy-streaming/eddy/internal/record"
@@ -106,22 +105,5 @@ func TestDeleteHorizon(t *testing.T) {
 	}
 	if ph, _ := record.ParseHeader(nb); !ph.HasDeleteHorizon() || ph.BaseTimestamp != 5000 {
 		t.Fatalf("parsed %+v", ph)
-	}
-}
-
-func TestCheckKeys(t *testing.T) {
-	keyed := []record.Record{{Key: []byte("k"), Value: []byte("v")}}
-	keyless := []record.Record{{Key: []byte("k"), Value: []byte("v")}, {OffsetDelta: 1, Value: []byte("v")}}
-	for _, c := range []record.Codec{record.None, record.LZ4} {
-		if err := record.CheckKeys(recordtest.Batch(recordtest.Options{Codec: c}, keyed)); err != nil {
-			t.Fatalf("%s: keyed batch rejected: %v", c, err)
-		}
-		if err := record.CheckKeys(recordtest.Batch(recordtest.Options{Codec: c}, keyless)); !errors.Is(err, record.ErrInvalid) {
-			t.Fatalf("%s: keyless record accepted: %v", c, err)
-		}
-	}
-	ctl := recordtest.Batch(recordtest.Options{Control: true}, []record.Record{{Value: []byte("x")}})
-	if err := record.CheckKeys(ctl); err != nil {
-		t.Fatalf("control batch rejected: %v", err)
 	}
 }

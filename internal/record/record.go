@@ -4,7 +4,10 @@
 //
 // Every function is pure and safe for concurrent use on distinct buffers.
 // Decoders never panic on any input and bound every length before
-// allocating. Validate does not allocate.
+// allocating. Validate does not allocate. ValidateProduce, the produce
+// path's full check, streams compressed records through pooled decoders and
+// waits for one of GOMAXPROCS decoding slots, which bounds the memory and
+// CPU that validation takes across the process.
 //
 // A v2 batch on the wire (big endian; varints are zig-zag):
 //

@@ -15,6 +15,9 @@ import (
 type AppendOptions struct {
 	// Sync makes Append return only after the data is fsynced (acks=all).
 	Sync bool
+	// FromClient applies the rules Kafka applies to a producer's request:
+	// exactly one batch, and the header rules of record.ProduceRules.
+	FromClient bool
 }
 
 // AppendResult describes an accepted append.
@@ -52,17 +55,19 @@ type writerState struct {
 	buf            []byte
 }
 
-// Append validates batches (one or more whole v2 batches), assigns them
-// offsets and writes them. Nothing is appended if any batch is invalid,
-// too large or fails the idempotence checks. The caller's bytes are not
+// Append validates batches (one or more whole v2 batches; exactly one with
+// FromClient), assigns them offsets and writes them. Nothing is appended if
+// any batch is invalid, too large or fails the idempotence checks; records
+// to blame are listed by a *record.RecordsError. The caller's bytes are not
 // modified and not retained after Append returns. If ctx ends before the
 // writer takes the request, nothing is appended and ctx.Err() is returned;
 // once taken, Append waits for the outcome.
 func (l *Log) Append(ctx context.Context, batches []byte, opts AppendOptions) (AppendResult, error) {
 	cfg := l.Config()
-	hdrs, err := splitBatches(batches, cfg.MaxMessageBytes)
-	if err == nil && cfg.Compact {
-		err = checkKeys(batches, hdrs)
+	rules := record.ProduceRules{FromClient: opts.FromClient, RequireKeys: cfg.Compact}
+	hdrs, err := splitBatches(ctx, batches, cfg.MaxMessageBytes, rules)
+	if err == nil && opts.FromClient && len(hdrs) > 1 {
+		err = fmt.Errorf("%w: a produce request carries exactly one batch per partition, not %d", record.ErrInvalid, len(hdrs))
 	}
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", partitionDirName(l.topic, l.partition), err)
@@ -82,8 +87,9 @@ func (l *Log) Append(ctx context.Context, batches []byte, opts AppendOptions) (A
 	return req.res, req.err
 }
 
-// splitBatches validates every batch in b before anything is written.
-func splitBatches(b []byte, maxBytes int64) ([]record.BatchHeader, error) {
+// splitBatches validates every batch in b before anything is written,
+// decompressing compressed ones (record.ValidateProduce).
+func splitBatches(ctx context.Context, b []byte, maxBytes int64, rules record.ProduceRules) ([]record.BatchHeader, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no batches", record.ErrInvalid)
 	}
@@ -99,25 +105,13 @@ func splitBatches(b []byte, maxBytes int64) ([]record.BatchHeader, error) {
 		if int64(h.Size()) > maxBytes {
 			return nil, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrRecordTooLarge, h.Size(), maxBytes)
 		}
-		if h, err = record.Validate(b[:h.Size()]); err != nil {
+		if h, err = record.ValidateProduce(ctx, b[:h.Size()], rules); err != nil {
 			return nil, err
 		}
 		hdrs = append(hdrs, h)
 		b = b[h.Size():]
 	}
 	return hdrs, nil
-}
-
-// checkKeys rejects records without a key, which a compacted log cannot
-// hold (Kafka answers INVALID_RECORD).
-func checkKeys(b []byte, hdrs []record.BatchHeader) error {
-	for _, h := range hdrs {
-		if err := record.CheckKeys(b[:h.Size()]); err != nil {
-			return err
-		}
-		b = b[h.Size():]
-	}
-	return nil
 }
 
 func (l *Log) enqueue(req *appendReq) error {

@@ -107,4 +107,8 @@ $PY "$HERE/groups.py" "$ADDR" || fail "groups.py (confluent-kafka consumer group
 echo "== broker_configs.py"
 $PY "$HERE/broker_configs.py" "$ADDR" || fail "broker_configs.py (confluent-kafka dynamic broker configs) checks failed, see above"
 
+# 9. confluent-kafka per-record produce errors (KIP-467) on a compacted topic.
+echo "== record_errors.py"
+$PY "$HERE/record_errors.py" "$ADDR" || fail "record_errors.py (per-record produce errors) checks failed, see above"
+
 echo "run.sh: all conformance checks passed against $ADDR"

@@ -47,23 +47,40 @@ func Values(n, size int) []record.Record {
 
 // Batch encodes recs (with offset deltas as given) into one batch.
 func Batch(o Options, recs []record.Record) []byte {
-	var raw []byte
 	var maxDelta int64
 	for _, r := range recs {
-		raw = appendRecord(raw, r)
 		maxDelta = max(maxDelta, r.TimestampDelta)
 	}
+	b := WithPayload(o, int32(len(recs)), Compress(o, Raw(recs)))
+	binary.BigEndian.PutUint32(b[23:], uint32(recs[len(recs)-1].OffsetDelta))
+	binary.BigEndian.PutUint64(b[35:], uint64(o.BaseTimestamp+maxDelta))
+	return fixCRC(b)
+}
+
+// Raw encodes recs uncompressed, as a batch's records section.
+func Raw(recs []record.Record) []byte {
+	var raw []byte
+	for _, r := range recs {
+		raw = appendRecord(raw, r)
+	}
+	return raw
+}
+
+// WithPayload builds a batch of n records (lastOffsetDelta n-1) whose
+// records section is payload as given, compressed or not as o.Codec says,
+// with a valid CRC: garbage here passes the CRC check.
+func WithPayload(o Options, n int32, payload []byte) []byte {
 	rb := kmsg.RecordBatch{
 		Magic:           2,
 		Attributes:      int16(o.Codec),
-		LastOffsetDelta: recs[len(recs)-1].OffsetDelta,
+		LastOffsetDelta: n - 1,
 		FirstTimestamp:  o.BaseTimestamp,
-		MaxTimestamp:    o.BaseTimestamp + maxDelta,
+		MaxTimestamp:    o.BaseTimestamp,
 		ProducerID:      -1,
 		ProducerEpoch:   -1,
 		FirstSequence:   -1,
-		NumRecords:      int32(len(recs)),
-		Records:         compress(o, raw),
+		NumRecords:      n,
+		Records:         payload,
 	}
 	if o.Transactional {
 		rb.Attributes |= 0x10
@@ -75,7 +92,10 @@ func Batch(o Options, recs []record.Record) []byte {
 		rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = p.ID, p.Epoch, p.Sequence
 	}
 	rb.Length = int32(record.HeaderSize - 12 + len(rb.Records))
-	b := rb.AppendTo(nil)
+	return fixCRC(rb.AppendTo(nil))
+}
+
+func fixCRC(b []byte) []byte {
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
@@ -93,7 +113,10 @@ func appendRecord(dst []byte, r record.Record) []byte {
 	return kr.AppendTo(dst)
 }
 
-func compress(o Options, raw []byte) []byte {
+var zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+
+// Compress encodes raw records with o's codec as clients do.
+func Compress(o Options, raw []byte) []byte {
 	var buf bytes.Buffer
 	switch o.Codec {
 	case record.Gzip:
@@ -114,11 +137,11 @@ func compress(o Options, raw []byte) []byte {
 		}
 	case record.LZ4:
 		w := lz4.NewWriter(&buf)
+		w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)) // cheap enough to fuzz
 		w.Write(raw)
 		w.Close()
 	case record.Zstd:
-		enc, _ := zstd.NewWriter(nil)
-		return enc.EncodeAll(raw, nil)
+		return zstdEnc.EncodeAll(raw, nil)
 	default:
 		return raw
 	}
