@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -75,7 +76,13 @@ const (
 func newHealth(t *testing.T, tn *testNode) *health {
 	t.Helper()
 	h := &health{tn: tn, topic: "adv-health"}
-	createTopic(t, newAdmin(t, tn.KafkaAddr()), h.topic, 1, nil)
+	res, err := newAdmin(t, tn.KafkaAddr()).CreateTopic(testContext(t), 1, 1, nil, h.topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("creating %s: %v", h.topic, err)
+	}
 	h.probe(t, "baseline")
 	h.goroutines = runtime.NumGoroutine()
 	h.heap = liveHeap()

@@ -69,6 +69,15 @@ func advBatch(n int) []byte {
 	return record.Build(time.Now().UnixMilli(), recs)
 }
 
+// advRecords is an uncompressed batch of n records of size bytes each.
+func advRecords(n, size int) []byte {
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{Value: make([]byte, size)}
+	}
+	return record.Build(time.Now().UnixMilli(), recs)
+}
+
 func produceReq(v int16, tg fuzzTarget) kmsg.Request {
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = 1, 5000
