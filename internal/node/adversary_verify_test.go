@@ -36,12 +36,13 @@ func startNodeErr(dir string, logs *syncBuffer) (*testNode, error) {
 }
 
 // rawClient sends hand-built requests that name topics: Produce and Fetch
-// are capped below the versions that use topic ids (kgo sends each request
+// (and OffsetCommit) are capped below the versions that use topic ids (kgo sends each request
 // at the highest version both sides know, whatever it was built for).
 func rawClient(t *testing.T, addr string) *kgo.Client {
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
 	v.SetMaxKeyVersion(kmsg.Fetch.Int16(), 12)
+	v.SetMaxKeyVersion(kmsg.OffsetCommit.Int16(), 9)
 	return newClient(t, addr, kgo.MaxVersions(v))
 }
 
