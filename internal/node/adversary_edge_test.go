@@ -37,6 +37,7 @@ func TestAdversaryEdge(t *testing.T) {
 		{"extreme-offsets", edgeExtremeOffsets},
 		{"fetch-sizes", edgeFetchSizes},
 		{"group-limits", edgeGroupLimits},
+		{"duplicate-entries", edgeDuplicateEntries},
 		{"tiny-segments-fd-limit", edgeTinySegmentsFDLimit},
 		{"producer-ids-deleted", edgeProducerIDsDeleted},
 		{"meta-state-deleted", edgeMetaStateDeleted},
@@ -584,4 +585,81 @@ func edgeMetaStateDeleted(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "logs", "precious-0")); err != nil {
 		t.Errorf("the logs of topic precious are gone after starting without meta/state: %v\nnode log:\n%s", err, logs.String())
 	}
+}
+
+// edgeDuplicateEntries lists the same topic, partition or resource twice in
+// one request, as a buggy client might. Kafka refuses duplicate topics in
+// CreateTopics and CreatePartitions, and duplicate resources in the config
+// APIs, with INVALID_REQUEST; duplicate partitions in Produce, Fetch,
+// ListOffsets, OffsetCommit and DeleteRecords must not panic or corrupt
+// the log. Afterwards the topics are whole and the node restarts cleanly.
+func edgeDuplicateEntries(t *testing.T) {
+	tn := startNode(t, "", corpusSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	createTopic(t, adm, "dup", 1, nil)
+	cl := rawClient(t, tn.KafkaAddr())
+	ctx := testContext(t)
+
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.TimeoutMillis = 5000
+	for range 2 {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "twice", 2, 1
+		ct.Topics = append(ct.Topics, rt)
+	}
+	if resp, err := ct.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, rt := range resp.Topics {
+			t.Logf("CreateTopics with %q twice: %v", rt.Topic, kerr.ErrorForCode(rt.ErrorCode))
+		}
+	}
+
+	pr := produceReq(9, fuzzTarget{topic: "dup"}).(*kmsg.ProduceRequest)
+	pr.Topics[0].Partitions = append(pr.Topics[0].Partitions, pr.Topics[0].Partitions[0])
+	pr.Topics = append(pr.Topics, pr.Topics[0])
+	if _, err := pr.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	fr := fetchReq(11, fuzzTarget{topic: "dup"}).(*kmsg.FetchRequest)
+	fr.MaxWaitMillis = 0
+	fr.Topics[0].Partitions = append(fr.Topics[0].Partitions, fr.Topics[0].Partitions[0])
+	fr.Topics = append(fr.Topics, fr.Topics[0])
+	if _, err := fr.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	lo := listOffsetsReq(7, fuzzTarget{topic: "dup"}).(*kmsg.ListOffsetsRequest)
+	lo.Topics = append(lo.Topics, lo.Topics[0])
+	if _, err := lo.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	oc := offsetCommitReq(8, fuzzTarget{topic: "dup", group: "dupg"}).(*kmsg.OffsetCommitRequest)
+	oc.Topics[0].Partitions = append(oc.Topics[0].Partitions, oc.Topics[0].Partitions[0])
+	oc.Topics[0].Partitions[1].Offset = 2
+	if _, err := oc.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	dr := deleteRecordsReq(2, fuzzTarget{topic: "dup"}).(*kmsg.DeleteRecordsRequest)
+	dr.Topics[0].Partitions = append(dr.Topics[0].Partitions, dr.Topics[0].Partitions[0])
+	dr.Topics[0].Partitions[1].Offset = 1
+	if _, err := dr.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	ia := incrementalAlterConfigsReq(1, fuzzTarget{topic: "dup"}).(*kmsg.IncrementalAlterConfigsRequest)
+	ia.ValidateOnly = false
+	ia.Resources = append(ia.Resources, ia.Resources[0])
+	ia.Resources[1].Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("7200000")}}
+	if resp, err := ia.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, r := range resp.Resources {
+			t.Logf("IncrementalAlterConfigs with %q twice: %v", r.ResourceName, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	checkTopicsWhole(t, tn)
+	again := restart(t, tn)
+	checkTopicsWhole(t, again)
+	newHealth(t, again).check(t, "duplicate entries")
+	noPanics(t, tn)
+	noPanics(t, again)
 }

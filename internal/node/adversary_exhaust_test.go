@@ -304,14 +304,14 @@ func exhaustHugeDeclaredSizes(t *testing.T) {
 	h.check(t, "huge declared frames")
 }
 
-// exhaustMetadataManyNames: one 4 MB Metadata request naming about 2
-// million empty topics. Item 3: today the decoder allocates a struct per
-// name (about 1 GB); the bound is 128 MB. The node must answer with an
+// exhaustMetadataManyNames: one 1 MB Metadata request naming 500,000 empty
+// topics. Item 3: today the decoder allocates a struct per name (about
+// 170 MB here; 4 MB of names take 1 GB); the bound is 64 MB. The node must answer with an
 // error or close the connection, and stay healthy.
 func exhaustMetadataManyNames(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
-	const names = 2_000_000
+	const names = 500_000
 	body := binary.BigEndian.AppendUint32(nil, names)
 	for range names {
 		body = binary.BigEndian.AppendUint16(body, 0)
@@ -320,8 +320,8 @@ func exhaustMetadataManyNames(t *testing.T) {
 	raw := rawFrame(kmsg.Metadata.Int16(), 4, 1, false, body)
 	hp := watchHeap()
 	exchangeAll(tn.KafkaAddr(), raw, 1, 30*time.Second)
-	assertGrowth(t, hp, "4 MB Metadata request of empty names", 128<<20)
-	h.check(t, "metadata with 2M names")
+	assertGrowth(t, hp, "1 MB Metadata request of empty names", 64<<20)
+	h.check(t, "metadata with 500,000 names")
 }
 
 // exhaustManyTopics: one Metadata asking for 20,000 (non-existent) topics
@@ -435,21 +435,21 @@ func lowerFDLimit(t *testing.T, extra uint64) func() {
 }
 
 // exhaustCreatePartitionsFDLimit: under a lowered fd limit, CreateTopics
-// asks for 3,000 partitions. Item 2: the node must either create it with
+// asks for 1,500 partitions. Item 2: the node must either create it with
 // descriptors opened lazily or refuse it whole with a Kafka error; then,
 // with the limit restored, serve new clients and restart cleanly.
 func exhaustCreatePartitionsFDLimit(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
 	adm := newAdmin(t, tn.KafkaAddr())
-	restore := lowerFDLimit(t, 500)
-	res, err := adm.CreateTopic(testContext(t), 3000, 1, nil, "wide")
+	restore := lowerFDLimit(t, 300)
+	res, err := adm.CreateTopic(testContext(t), 1500, 1, nil, "wide")
 	if err == nil {
 		err = res.Err
 	}
-	t.Logf("creating 3000 partitions under a low fd limit: %v", err)
+	t.Logf("creating 1500 partitions under a low fd limit: %v", err)
 	restore()
-	h.check(t, "creating 3000 partitions under a low fd limit")
+	h.check(t, "creating 1500 partitions under a low fd limit")
 	checkTopicsWhole(t, tn)
 	dir := tn.dir
 	tn.stop(t)

@@ -16,6 +16,8 @@ import (
 
 // fuzzPerVersion is how many mutated frames each served version of each
 // API gets (EDDY_ADVERSARY_FUZZ_PER_VERSION raises it for a longer run).
+// Successive versions start at different mutations, so every mutation is
+// applied to every API.
 func fuzzPerVersion(t *testing.T) int {
 	if s := os.Getenv("EDDY_ADVERSARY_FUZZ_PER_VERSION"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -24,7 +26,7 @@ func fuzzPerVersion(t *testing.T) int {
 		}
 		return n
 	}
-	return len(mutations)
+	return 8
 }
 
 // fuzzAnswerWait bounds how long one connection waits for each answer. A
@@ -67,7 +69,7 @@ func fuzzAPI(t *testing.T, key, lo, hi int16) {
 		s := newSeed(validRequest(key, v, tg))
 		cases = append(cases, fuzzCase{mutation: "none", raw: s.frame(s.body), answers: 1, valid: true})
 		for i := range fuzzPerVersion(t) {
-			c := mutate(rng, s, mutations[i%len(mutations)])
+			c := mutate(rng, s, mutations[(i+int(v)*fuzzPerVersion(t))%len(mutations)])
 			c.mutation = fmt.Sprintf("v%d/%s", v, c.mutation)
 			cases = append(cases, c)
 		}
