@@ -38,6 +38,8 @@ func TestAdversaryEdge(t *testing.T) {
 		{"fetch-sizes", edgeFetchSizes},
 		{"group-limits", edgeGroupLimits},
 		{"duplicate-entries", edgeDuplicateEntries},
+		{"group-extremes", edgeGroupExtremes},
+		{"many-groups", edgeManyGroups},
 		{"tiny-segments-fd-limit", edgeTinySegmentsFDLimit},
 		{"producer-ids-deleted", edgeProducerIDsDeleted},
 		{"meta-state-deleted", edgeMetaStateDeleted},
@@ -661,5 +663,107 @@ func edgeDuplicateEntries(t *testing.T) {
 	checkTopicsWhole(t, again)
 	newHealth(t, again).check(t, "duplicate entries")
 	noPanics(t, tn)
+	noPanics(t, again)
+}
+
+// edgeGroupExtremes sends group requests at the extremes: JoinGroup with
+// session timeouts outside the broker's bounds (Kafka:
+// INVALID_SESSION_TIMEOUT), a huge rebalance timeout, a thousand protocols;
+// KIP-848 heartbeats with invalid and pathological regexes (Kafka:
+// INVALID_REGULAR_EXPRESSION), negative and huge epochs and timeouts. Each
+// is answered, nothing panics, and a real consumer group still works.
+func edgeGroupExtremes(t *testing.T) {
+	tn := startNode(t, "", map[string]string{"group.initial.rebalance.delay.ms": "0"})
+	h := newHealth(t, tn)
+	cl := rawClient(t, tn.KafkaAddr())
+	ctx := testContext(t)
+	for _, st := range []int32{math.MaxInt32, 0, -1} {
+		req := joinGroupReq(5, fuzzTarget{topic: "adv-health", group: "ext"}).(*kmsg.JoinGroupRequest)
+		req.SessionTimeoutMillis = st
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != kerr.InvalidSessionTimeout.Code {
+			t.Errorf("JoinGroup with session timeout %d: %v, want INVALID_SESSION_TIMEOUT", st, kerr.ErrorForCode(resp.ErrorCode))
+		}
+	}
+	many := joinGroupReq(5, fuzzTarget{topic: "adv-health", group: "ext-many"}).(*kmsg.JoinGroupRequest)
+	many.RebalanceTimeoutMillis = math.MaxInt32
+	for i := range 1000 {
+		p := many.Protocols[0]
+		p.Name = fmt.Sprintf("proto-%d", i)
+		many.Protocols = append(many.Protocols, p)
+	}
+	if _, err := many.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		regex   string
+		epoch   int32
+		timeout int32
+	}{
+		{"(", 0, 5000}, {"(a{1000}){1000}", 0, 5000}, {strings.Repeat("(", 5000), 0, 5000},
+		{"adv-.*", math.MaxInt32, 5000}, {"adv-.*", -5, 5000}, {"adv-.*", 0, -1}, {"adv-.*", 0, math.MaxInt32},
+	} {
+		req := consumerGroupHeartbeatReq(1, fuzzTarget{topic: "adv-health", group: "ext"}).(*kmsg.ConsumerGroupHeartbeatRequest)
+		req.SubscribedTopicNames, req.SubscribedTopicRegex = nil, kmsg.StringPtr(c.regex)
+		req.MemberEpoch, req.RebalanceTimeoutMillis = c.epoch, c.timeout
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("heartbeat %q: %v", clip(c.regex, 20), err)
+		}
+		t.Logf("ConsumerGroupHeartbeat regex %q epoch %d timeout %d: %v", clip(c.regex, 20), c.epoch, c.timeout, errName(resp.ErrorCode))
+		if strings.HasPrefix(c.regex, "(") && resp.ErrorCode != kerr.InvalidRegularExpression.Code {
+			t.Errorf("regex %q: %v, want INVALID_REGULAR_EXPRESSION", clip(c.regex, 20), errName(resp.ErrorCode))
+		}
+	}
+	consumer := newClient(t, tn.KafkaAddr(), kgo.ConsumerGroup("ext-real"), kgo.ConsumeTopics("adv-health"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if fs := consumer.PollFetches(pctx); len(fs.Records()) == 0 {
+		t.Errorf("a real group consumer got nothing after the extreme requests: %v", fs.Err())
+	}
+	h.check(t, "group extremes")
+	noPanics(t, tn)
+}
+
+// edgeManyGroups commits once for each of 5,000 groups and measures the
+// heap they cost; they must survive a restart. Kafka has no bound on the
+// number of groups either, so the measurement is reported, with a generous
+// bound of 10 KB a group.
+func edgeManyGroups(t *testing.T) {
+	tn := startNode(t, "", corpusSettings)
+	newHealth(t, tn)
+	cl := rawClient(t, tn.KafkaAddr())
+	const groups = 5000
+	hp := watchHeap()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				req := offsetCommitReq(8, fuzzTarget{topic: "adv-health", group: fmt.Sprintf("many-%05d", i)}).(*kmsg.OffsetCommitRequest)
+				if resp, err := req.RequestWith(context.Background(), cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+					t.Errorf("commit for group %d: %v", i, err)
+				}
+			}
+		}()
+	}
+	for i := range groups {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	assertGrowth(t, hp, fmt.Sprintf("%d groups with one commit each", groups), groups*10<<10)
+	again := restart(t, tn)
+	adm := newAdmin(t, again.KafkaAddr())
+	for _, i := range []int{0, groups / 2, groups - 1} {
+		if got := fetchCommitted(t, adm, fmt.Sprintf("many-%05d", i), "adv-health"); got != 1 {
+			t.Errorf("after restart group %d's commit is %d, want 1", i, got)
+		}
+	}
 	noPanics(t, again)
 }
