@@ -102,6 +102,9 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 		return err
 	}
 	n.dirLock = lock
+	if err := requireMetadata(n.cfg.DataDir); err != nil {
+		return err
+	}
 	store, err := meta.Open(metaDir, n.log)
 	if err != nil {
 		return fmt.Errorf("opening metadata: %w", err)
