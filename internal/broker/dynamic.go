@@ -13,8 +13,8 @@ package broker
 // keeps custom properties, and have no effect.
 //
 // GROUP: per-group overrides of KIP-848 settings (consumer.*), read by the
-// group coordinators at each heartbeat. Deleting a group keeps them, as
-// Kafka does.
+// group coordinators at each heartbeat. Deleting a group does not delete
+// them.
 
 import (
 	"fmt"

@@ -378,8 +378,20 @@ func ValidateDynamicBrokerConfigs(cfg map[string]string) error {
 		if err := def.check(cfg[k]); err != nil {
 			return err
 		}
+		if v, ok := dynamicRules[k]; ok {
+			def.Validate = v
+			if err := def.check(cfg[k]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// dynamicRules are Kafka's extra checks of values set at run time
+// (LogCleaner.validateReconfiguration: a running cleaner keeps a thread).
+var dynamicRules = map[string]func(string) error{
+	"log.cleaner.threads": intAtLeast(1),
 }
 
 // LookupBrokerConfig returns the definition of a broker property.

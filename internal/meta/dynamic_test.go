@@ -23,6 +23,7 @@ func TestValidateDynamicBrokerConfigs(t *testing.T) {
 		{map[string]string{"log.cleaner.enable": "false"}, "log.cleaner.enable"},
 		{map[string]string{"log.retention.ms": "-7"}, "log.retention.ms"},
 		{map[string]string{"log.cleanup.policy": "shred"}, "log.cleanup.policy"},
+		{map[string]string{"log.cleaner.threads": "0"}, "log.cleaner.threads"},
 	} {
 		err := ValidateDynamicBrokerConfigs(tc.cfg)
 		switch {

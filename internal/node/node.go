@@ -113,7 +113,8 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening producer ids: %w", err)
 	}
-	// The log cleaner takes its dynamic log.cleaner.* settings at start.
+	// Storage starts with the dynamic settings stored; later changes reach
+	// its log cleaner through OnSettingsChange.
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
@@ -135,7 +136,8 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 		ln.Close()
 		return err
 	}
-	b, err := broker.New(ctx, broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log, Settings: settings}, n.logs, store, pids)
+	b, err := broker.New(ctx, broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
+		Settings: settings, OnSettingsChange: n.settingsChanged}, n.logs, store, pids)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("starting broker: %w", err)
@@ -158,31 +160,53 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 
 // storageConfig maps the broker's log.* settings onto storage's config.
 func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) storage.Config {
-	threads := int(settings.Int("log.cleaner.threads"))
+	cs := cleanerSettings(settings)
 	if !settings.Bool("log.cleaner.enable") {
-		threads = -1
+		cs.Threads = -1
 	}
+	return storage.Config{
+		Dir:                     dir,
+		Logger:                  log,
+		RetentionCheckInterval:  time.Duration(settings.Int("log.retention.check.interval.ms")) * time.Millisecond,
+		CleanerThreads:          cs.Threads,
+		CleanerBackoff:          cs.Backoff,
+		CleanerIOBytesPerSecond: cs.IOBytesPerSecond,
+		CleanerDedupeBufferSize: cs.DedupeBufferSize,
+		VerifyBytesPerSecond:    verifyRate(settings),
+	}
+}
+
+// verifyRate is eddy.log.verify.bytes.per.second in storage's terms: 0
+// turns the background verifier off, which storage spells -1.
+func verifyRate(settings meta.BrokerConfig) float64 {
+	rate := float64(settings.Int("eddy.log.verify.bytes.per.second"))
+	if rate == 0 {
+		return -1
+	}
+	return rate
+}
+
+// cleanerSettings maps the log.cleaner.* settings that may change at run
+// time (Kafka's dynamic ones) onto storage's.
+func cleanerSettings(settings meta.BrokerConfig) storage.CleanerSettings {
 	// Kafka's default rate is Double.MAX_VALUE, meaning unthrottled, which
 	// storage spells 0.
 	rate, err := strconv.ParseFloat(settings.String("log.cleaner.io.max.bytes.per.second"), 64)
 	if err != nil || rate >= math.MaxFloat64 {
 		rate = 0
 	}
-	// 0 turns the background verifier off; storage spells that -1.
-	verifyRate := float64(settings.Int("eddy.log.verify.bytes.per.second"))
-	if verifyRate == 0 {
-		verifyRate = -1
+	return storage.CleanerSettings{
+		Threads:          int(settings.Int("log.cleaner.threads")),
+		Backoff:          time.Duration(settings.Int("log.cleaner.backoff.ms")) * time.Millisecond,
+		IOBytesPerSecond: rate,
+		DedupeBufferSize: settings.Int("log.cleaner.dedupe.buffer.size"),
 	}
-	return storage.Config{
-		Dir:                     dir,
-		Logger:                  log,
-		RetentionCheckInterval:  time.Duration(settings.Int("log.retention.check.interval.ms")) * time.Millisecond,
-		CleanerThreads:          threads,
-		CleanerBackoff:          time.Duration(settings.Int("log.cleaner.backoff.ms")) * time.Millisecond,
-		CleanerIOBytesPerSecond: rate,
-		CleanerDedupeBufferSize: settings.Int("log.cleaner.dedupe.buffer.size"),
-		VerifyBytesPerSecond:    verifyRate,
-	}
+}
+
+// settingsChanged applies changed dynamic broker settings to the parts of
+// the node that cache them.
+func (n *Node) settingsChanged(bc meta.BrokerConfig) {
+	n.logs.SetCleanerSettings(cleanerSettings(bc))
 }
 
 // advertised is the host and port clients are told to connect to.

@@ -142,10 +142,11 @@ func (l *Log) logCleaned(st cleanStats, p cleanPlan) {
 // buildOffsetMap scans the dirty section (stopping at a segment boundary
 // when the map is full) and the headers of the rest of the log.
 func (l *Log) buildOffsetMap(ctx context.Context, c *cleaner, cs *cleanState, p *cleanPlan) error {
+	budget := c.maxKeys()
 	for i, s := range p.segs {
 		st := p.sts[i]
 		dirty := i < p.nCleanable && st.next > p.firstDirty
-		if dirty && len(cs.latest) >= c.maxKeys && s.base > p.firstDirty {
+		if dirty && len(cs.latest) >= budget && s.base > p.firstDirty {
 			l.logger.Warn("offset map full; cleaning part of the dirty section", "keys", len(cs.latest), "cleaned_to", s.base)
 			p.end, p.nCleanable, dirty = s.base, i, false
 		}

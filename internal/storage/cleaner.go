@@ -38,29 +38,109 @@ type cleaner struct {
 	m        *Manager
 	wake     chan struct{} // capacity 1
 	throttle *throttle
-	maxKeys  int // per thread
+	disabled bool // CleanerThreads < 0 at Open: no threads, ever
 
 	mu struct {
 		sync.Mutex
-		busy  map[*Log]bool // logs being cleaned
-		stats CleanerStats
+		busy    map[*Log]bool // logs being cleaned
+		stats   CleanerStats
+		threads int           // wanted
+		running int           // started and not retired
+		backoff time.Duration // idle sleep
+		maxKeys int           // offset map budget per thread
 	}
 }
 
+// CleanerSettings are the log cleaner settings that may change while the
+// Manager runs, as Kafka's dynamic log.cleaner.* configs do (Config has
+// their meaning).
+type CleanerSettings struct {
+	Threads          int
+	Backoff          time.Duration
+	IOBytesPerSecond float64
+	DedupeBufferSize int64
+}
+
 func newCleaner(m *Manager) *cleaner {
-	c := &cleaner{m: m, wake: make(chan struct{}, 1), throttle: newThrottle(m.cfg.CleanerIOBytesPerSecond)}
-	threads := max(m.cfg.CleanerThreads, 1)
-	c.maxKeys = int(max(m.cfg.CleanerDedupeBufferSize/int64(threads)/offsetMapEntryBytes, 1024))
+	c := &cleaner{m: m, wake: make(chan struct{}, 1), throttle: newThrottle(m.cfg.CleanerIOBytesPerSecond),
+		disabled: m.cfg.CleanerThreads < 0}
 	c.mu.busy = map[*Log]bool{}
+	c.setLocked(CleanerSettings{Threads: m.cfg.CleanerThreads, Backoff: m.cfg.CleanerBackoff,
+		DedupeBufferSize: m.cfg.CleanerDedupeBufferSize})
 	return c
+}
+
+// setLocked takes new thread count, backoff and key budget; the caller
+// holds c.mu (or owns c).
+func (c *cleaner) setLocked(s CleanerSettings) {
+	threads := max(s.Threads, 1)
+	c.mu.threads, c.mu.backoff = threads, s.Backoff
+	if c.mu.backoff <= 0 {
+		c.mu.backoff = DefaultCleanerBackoff
+	}
+	if s.DedupeBufferSize <= 0 {
+		s.DedupeBufferSize = DefaultCleanerDedupeBufferSize
+	}
+	c.mu.maxKeys = int(max(s.DedupeBufferSize/int64(threads)/offsetMapEntryBytes, 1024))
 }
 
 // start launches the threads; Manager.Close waits for them via m.wg.
 func (c *cleaner) start() {
-	for range c.m.cfg.CleanerThreads {
+	if c.disabled {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.spawnLocked()
+}
+
+// spawnLocked starts threads until as many run as are wanted.
+func (c *cleaner) spawnLocked() {
+	for ; c.mu.running < c.mu.threads; c.mu.running++ {
 		c.m.wg.Add(1)
 		go c.run(c.m.ctx)
 	}
+}
+
+// SetCleanerSettings changes the log cleaner while it runs: threads are
+// started at once or retire when next idle, and later cleanings use the
+// new backoff, I/O rate and offset map budget. A cleaner disabled at Open
+// (CleanerThreads < 0) stays disabled. Call it before Close.
+func (m *Manager) SetCleanerSettings(s CleanerSettings) {
+	c := m.cleaner
+	if c == nil || c.disabled {
+		return
+	}
+	c.throttle.setRate(s.IOBytesPerSecond)
+	c.mu.Lock()
+	c.setLocked(s)
+	c.spawnLocked()
+	c.mu.Unlock()
+	c.kick()
+}
+
+// retire ends the calling thread if more run than are wanted.
+func (c *cleaner) retire() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.running > c.mu.threads {
+		c.mu.running--
+		return true
+	}
+	return false
+}
+
+func (c *cleaner) backoff() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.backoff
+}
+
+// maxKeys is the offset map budget of one cleaning.
+func (c *cleaner) maxKeys() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.maxKeys
 }
 
 // kick wakes an idle cleaner thread without blocking.
@@ -73,11 +153,11 @@ func (c *cleaner) kick() {
 
 func (c *cleaner) run(ctx context.Context) {
 	defer c.m.wg.Done()
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !c.retire() {
 		if c.cleanOne(ctx) {
 			continue
 		}
-		t := time.NewTimer(c.m.cfg.CleanerBackoff)
+		t := time.NewTimer(c.backoff())
 		select {
 		case <-ctx.Done():
 		case <-c.wake:
@@ -176,8 +256,8 @@ func (m *Manager) CleanerStats() CleanerStats {
 // throttle bounds the cleaners' combined I/O rate: each call reserves n
 // bytes of the budget and sleeps until the reservation is due.
 type throttle struct {
-	rate float64 // bytes per second; <= 0 is unlimited
 	mu   sync.Mutex
+	rate float64 // bytes per second; <= 0 is unlimited
 	next time.Time
 	// waited counts time spent sleeping, for tests and logs.
 	waited atomic.Int64
@@ -185,11 +265,18 @@ type throttle struct {
 
 func newThrottle(rate float64) *throttle { return &throttle{rate: rate} }
 
+func (t *throttle) setRate(rate float64) {
+	t.mu.Lock()
+	t.rate = rate
+	t.mu.Unlock()
+}
+
 func (t *throttle) wait(ctx context.Context, n int) error {
+	t.mu.Lock()
 	if t.rate <= 0 || math.IsInf(t.rate, 1) {
+		t.mu.Unlock()
 		return ctx.Err()
 	}
-	t.mu.Lock()
 	now := time.Now()
 	if t.next.Before(now) {
 		t.next = now

@@ -429,3 +429,39 @@ func TestThrottle(t *testing.T) {
 		t.Fatalf("256 KiB at 1 MiB/s took %v", d)
 	}
 }
+
+// TestSetCleanerSettings changes the cleaner of a running Manager: threads
+// start and retire, and backoff, rate and offset map budget follow.
+func TestSetCleanerSettings(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), Logger: testLogger(t), RetentionCheckInterval: time.Hour,
+		CleanerThreads: 1, CleanerBackoff: 10 * time.Millisecond}
+	m, err := Open(context.Background(), cfg)
+	must(t, err)
+	defer m.Close()
+	c := m.cleaner
+	state := func() (running int, backoff time.Duration, maxKeys int, rate float64) {
+		c.mu.Lock()
+		running, backoff, maxKeys = c.mu.running, c.mu.backoff, c.mu.maxKeys
+		c.mu.Unlock()
+		c.throttle.mu.Lock()
+		defer c.throttle.mu.Unlock()
+		return running, backoff, maxKeys, c.throttle.rate
+	}
+	m.SetCleanerSettings(CleanerSettings{Threads: 3, Backoff: 20 * time.Millisecond, IOBytesPerSecond: 1 << 20, DedupeBufferSize: 3 << 20})
+	if running, backoff, maxKeys, rate := state(); running != 3 || backoff != 20*time.Millisecond ||
+		maxKeys != (1<<20)/offsetMapEntryBytes || rate != 1<<20 {
+		t.Fatalf("after growing: %d threads, backoff %v, %d keys, rate %v", running, backoff, maxKeys, rate)
+	}
+	m.SetCleanerSettings(CleanerSettings{Threads: 1, Backoff: 10 * time.Millisecond})
+	waitFor(t, func() bool { running, _, _, _ := state(); return running == 1 })
+
+	off, err := Open(context.Background(), Config{Dir: t.TempDir(), Logger: testLogger(t), CleanerThreads: -1})
+	must(t, err)
+	defer off.Close()
+	off.SetCleanerSettings(CleanerSettings{Threads: 2})
+	off.cleaner.mu.Lock()
+	defer off.cleaner.mu.Unlock()
+	if off.cleaner.mu.running != 0 {
+		t.Fatalf("a disabled cleaner started %d threads", off.cleaner.mu.running)
+	}
+}
