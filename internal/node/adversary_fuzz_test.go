@@ -97,7 +97,7 @@ func sendCases(t *testing.T, addr string, key int16, cases []fuzzCase) *fuzzStat
 	var st fuzzStats
 	work := make(chan fuzzCase)
 	var wg sync.WaitGroup
-	for range 8 {
+	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -6,6 +6,23 @@ package node_test
 // one case can be run alone. Randomness comes from a seed derived from
 // EDDY_ADVERSARY_SEED (default 1) and the test's name, printed by each
 // test, so a failure replays with the same seed and -run pattern.
+//
+// Cases that fail before issue 8's fixes, and what they wait for:
+//
+//	TestAdversaryBatch/plain/{gzip,snappy,lz4,zstd}      item 1 (poison compressed batch stored)
+//	TestAdversaryBatch/*/none (when a control batch is drawn) item 1 (control flag from a plain producer)
+//	TestAdversaryExhaust/metadata-autocreate-fd-limit    item 2 (listener dies on EMFILE)
+//	TestAdversaryExhaust/create-partitions-fd-limit      item 2 (half-made topic)
+//	TestAdversaryEdge/tiny-segments-fd-limit             items 2 and 7 (log stays failed)
+//	TestAdversaryExhaust/metadata-many-names             item 3 (decode amplification)
+//	TestAdversaryExhaust/pipelined-produce-no-read       item 3 (queued.max.request.bytes)
+//	TestAdversaryExhaust/huge-declared-sizes             item 4 (frames allocated at declared size)
+//	TestAdversaryExhaust/partial-frame-idle              items 4 and 8 (connections.max.idle.ms)
+//	TestAdversaryCorrupt/{data,table}-log/flip*          item 6 (CRC-failing batch served)
+//	TestAdversaryCorrupt/data-timeindex/delete           item 6 (time index not rebuilt)
+//	TestAdversaryEdge/internal-topic-grow                new: growing __consumer_offsets loses commits
+//	TestAdversaryEdge/producer-ids-deleted               new: producer ids reused, writes dropped
+//	TestAdversaryCorrupt/meta-producer-ids/delete        new: same cause
 
 import (
 	"context"
