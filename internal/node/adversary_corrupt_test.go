@@ -187,21 +187,24 @@ type fileKind struct {
 	// metadata marks a file the node cannot rebuild: refusing to start
 	// with an error naming it is the right answer.
 	metadata bool
+	// deletable marks a metadata file whose loss the node repairs: the
+	// producer id file restarts above the ids the logs hold.
+	deletable bool
 }
 
 var fileKinds = []fileKind{
-	{"data-log", "logs/data-0/*.log", false},
-	{"data-index", "logs/data-0/*.index", false},
-	{"data-timeindex", "logs/data-0/*.timeindex", false},
-	{"data-checkpoint", "logs/data-0/checkpoint", false},
-	{"data-producer-snapshot", "logs/data-0/producer.snapshot", false},
-	{"table-log", "logs/table-0/*.log", false},
-	{"table-cleaner-checkpoint", "logs/table-0/cleaner.checkpoint", false},
-	{"offsets-log", "logs/__consumer_offsets-0/*.log", false},
-	{"offsets-index", "logs/__consumer_offsets-0/*.index", false},
-	{"offsets-checkpoint", "logs/__consumer_offsets-0/checkpoint", false},
-	{"meta-state", "meta/state", true},
-	{"meta-producer-ids", "meta/producer-ids", true},
+	{"data-log", "logs/data-0/*.log", false, false},
+	{"data-index", "logs/data-0/*.index", false, false},
+	{"data-timeindex", "logs/data-0/*.timeindex", false, false},
+	{"data-checkpoint", "logs/data-0/checkpoint", false, false},
+	{"data-producer-snapshot", "logs/data-0/producer.snapshot", false, false},
+	{"table-log", "logs/table-0/*.log", false, false},
+	{"table-cleaner-checkpoint", "logs/table-0/cleaner.checkpoint", false, false},
+	{"offsets-log", "logs/__consumer_offsets-0/*.log", false, false},
+	{"offsets-index", "logs/__consumer_offsets-0/*.index", false, false},
+	{"offsets-checkpoint", "logs/__consumer_offsets-0/checkpoint", false, false},
+	{"meta-state", "meta/state", true, false},
+	{"meta-producer-ids", "meta/producer-ids", true, true},
 }
 
 // TestAdversaryCorrupt damages one file of each kind in a data directory
@@ -255,10 +258,11 @@ func corruptCase(t *testing.T, c *corpus, k fileKind, how string, crashed bool) 
 	if crashed {
 		markCrashed(t, dir)
 	}
+	mustRefuse := k.metadata && !(k.deletable && how == "delete")
 	logs := &syncBuffer{}
 	tn, err := startNodeErr(dir, logs)
 	if err != nil {
-		if k.metadata && strings.Contains(err.Error(), filepath.Base(victim)) {
+		if mustRefuse && strings.Contains(err.Error(), filepath.Base(victim)) {
 			t.Logf("refused to start, as it should: %v", err)
 			return
 		}
@@ -270,7 +274,7 @@ func corruptCase(t *testing.T, c *corpus, k fileKind, how string, crashed bool) 
 			t.Logf("node log:\n%s", clip(tn.logs.String(), 20000))
 		}
 	})
-	if k.metadata {
+	if mustRefuse {
 		t.Errorf("node started although %s was damaged (%s): it cannot know its topics are right", victim, desc)
 	}
 	verifyCorpus(t, tn, c)

@@ -109,10 +109,6 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening metadata: %w", err)
 	}
-	pids, err := txn.OpenIDAllocator(metaDir)
-	if err != nil {
-		return fmt.Errorf("opening producer ids: %w", err)
-	}
 	// Storage starts with the dynamic settings stored; later changes reach
 	// its log cleaner through OnSettingsChange.
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
@@ -125,6 +121,10 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	n.logs, err = storage.Open(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
+	}
+	pids, err := txn.OpenIDAllocator(metaDir, n.logs.MaxProducerID())
+	if err != nil {
+		return fmt.Errorf("opening producer ids: %w", err)
 	}
 	ln, err := net.Listen("tcp", n.cfg.KafkaAddr)
 	if err != nil {

@@ -57,6 +57,10 @@ type Log struct {
 	}
 
 	w writerState // owned by the writer goroutine
+
+	// openMaxProducerID is the largest producer ID of the state recovered
+	// at open (-1: none); set before the log is shared, read-only after.
+	openMaxProducerID int64
 }
 
 func partitionDirName(topic string, partition int32) string {
@@ -195,7 +199,14 @@ func (l *Log) loadProducers(segs []*segment, end int64) error {
 		return fmt.Errorf("read producer snapshot: %w", err)
 	}
 	l.w.producers = p
-	return l.replayProducers(p, segs, from)
+	if err := l.replayProducers(p, segs, from); err != nil {
+		return err
+	}
+	l.openMaxProducerID = -1
+	for id := range p {
+		l.openMaxProducerID = max(l.openMaxProducerID, id)
+	}
+	return nil
 }
 
 func (l *Log) closeFiles() {

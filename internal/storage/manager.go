@@ -289,6 +289,17 @@ func (m *Manager) logs() []*Log {
 	return ls
 }
 
+// MaxProducerID returns the largest producer ID whose state any log
+// recovered when it was opened, or -1. The producer ID allocator starts above
+// it, so a lost allocator file cannot reissue an ID a log still tracks.
+func (m *Manager) MaxProducerID() int64 {
+	id := int64(-1)
+	for _, l := range m.logs() {
+		id = max(id, l.openMaxProducerID)
+	}
+	return id
+}
+
 // runRetention applies retention to every log once.
 func (m *Manager) runRetention(ctx context.Context) {
 	for _, l := range m.logs() {

@@ -36,20 +36,28 @@ type IDAllocator struct {
 }
 
 // OpenIDAllocator loads the allocator state from dir, creating it if absent.
-func OpenIDAllocator(dir string) (*IDAllocator, error) {
+// No ID at or below floor is handed out: the caller passes the largest
+// producer ID the partition logs still hold, so that a lost or restored
+// (older) file cannot hand out an ID whose sequence state a log keeps, which
+// would make the log drop the new producer's first batches as duplicates.
+func OpenIDAllocator(dir string, floor int64) (*IDAllocator, error) {
 	a := &IDAllocator{path: filepath.Join(dir, "producer-ids")}
 	b, err := os.ReadFile(a.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return a, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return nil, fmt.Errorf("reading producer id file: %w", err)
+	default:
+		end, err := decodeIDFile(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w (deleting it is safe: a new one starts above the producer ids the logs hold)", a.path, err)
+		}
+		a.next, a.reserved = end, end
 	}
-	end, err := decodeIDFile(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.path, err)
+	if a.next <= floor {
+		// The next Next reserves a new block from here before using it.
+		a.next, a.reserved = floor+1, floor+1
 	}
-	a.next, a.reserved = end, end
 	return a, nil
 }
 

@@ -10,7 +10,7 @@ func TestIDsNeverRepeatAcrossReopen(t *testing.T) {
 	dir := t.TempDir()
 	seen := map[int64]bool{}
 	for round := 0; round < 3; round++ {
-		a, err := OpenIDAllocator(dir)
+		a, err := OpenIDAllocator(dir, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func TestCorruptIDFileIsAnError(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "producer-ids"), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := OpenIDAllocator(dir); err == nil {
+		if _, err := OpenIDAllocator(dir, -1); err == nil {
 			t.Errorf("%s: opened a corrupt file without error", name)
 		}
 	}
@@ -53,4 +53,35 @@ func FuzzDecodeIDFile(f *testing.F) {
 			t.Fatalf("decode(%x) = %d does not re-encode to the same bytes", b, end)
 		}
 	})
+}
+
+// TestFloorSkipsIDsLogsHold: a lost or restored file must not reissue an ID
+// whose sequence state a partition log still holds.
+func TestFloorSkipsIDsLogsHold(t *testing.T) {
+	for name, setup := range map[string]func(dir string){
+		"missing file": func(string) {},
+		"older file": func(dir string) {
+			if err := writeIDFile(filepath.Join(dir, "producer-ids"), 1000); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		dir := t.TempDir()
+		setup(dir)
+		a, err := OpenIDAllocator(dir, 4321)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if id, err := a.Next(); err != nil || id != 4322 {
+			t.Fatalf("%s: first id %d (%v), want 4322", name, id, err)
+		}
+		// The raised start is durable before it is used.
+		b, err := OpenIDAllocator(dir, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, _ := b.Next(); id <= 4322 {
+			t.Fatalf("%s: after reopen id %d, want above 4322", name, id)
+		}
+	}
 }
