@@ -19,6 +19,7 @@ func TestKafkaErrorMapping(t *testing.T) {
 		want *kerr.Error
 	}{
 		{fmt.Errorf("log t-0: %w: %w", storage.ErrStorage, syscall.EIO), kerr.KafkaStorageError},
+		{fmt.Errorf("%w: %w: log t-0 is offline", storage.ErrStorage, storage.ErrLogCorrupt), kerr.KafkaStorageError},
 		{fmt.Errorf("append: %w", record.ErrCorrupt), kerr.CorruptMessage},
 		{fmt.Errorf("append: %w", record.ErrInvalid), kerr.InvalidRecord},
 		{storage.ErrRecordTooLarge, kerr.MessageTooLarge},
