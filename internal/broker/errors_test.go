@@ -22,6 +22,7 @@ func TestKafkaErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: write state.tmp: %w", meta.ErrStorage, syscall.ENOSPC), kerr.KafkaStorageError},
 		{fmt.Errorf("open log t-0: %w", syscall.ENOSPC), kerr.KafkaStorageError},
 		{fmt.Errorf("open log t-0: %w", syscall.EIO), kerr.KafkaStorageError},
+		{fmt.Errorf("%w: %w: log t-0 is offline", storage.ErrStorage, storage.ErrLogCorrupt), kerr.KafkaStorageError},
 		{fmt.Errorf("append: %w", record.ErrCorrupt), kerr.CorruptMessage},
 		{fmt.Errorf("append: %w", record.ErrInvalid), kerr.InvalidRecord},
 		{fmt.Errorf("append: %w", &record.RecordsError{Records: []record.RecordError{{Index: 1}}}), kerr.InvalidRecord},

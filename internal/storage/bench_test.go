@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -137,4 +139,59 @@ func fillUpdates(b *testing.B, l *Log, c record.Codec, size int64, keys int) {
 	if err := l.requestRoll(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkVerify measures what checking stored batches costs: the
+// verification of every batch of a log found on disk (what the background
+// verifier does, unthrottled, and what opening would cost if it verified
+// everything), and a clean open, which verifies nothing up front. The log
+// is EDDY_VERIFY_BENCH_MB (default 256) of 16 KiB batches; b.SetBytes
+// makes the rate comparable across sizes.
+func BenchmarkVerify(b *testing.B) {
+	mb := int64(256)
+	if v, err := strconv.ParseInt(os.Getenv("EDDY_VERIFY_BENCH_MB"), 10, 64); err == nil && v > 0 {
+		mb = v
+	}
+	dir := b.TempDir()
+	cfg := Config{Dir: dir, Logger: slog.New(slog.DiscardHandler), VerifyBytesPerSecond: -1}
+	m, err := Open(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := m.CreateLog("bench", 0, DefaultLogConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := benchBatch()
+	for l.Size() < mb<<20 {
+		if _, err := l.Append(context.Background(), bytes.Repeat(batch, 64), AppendOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	size := l.Size()
+	if err := m.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("open", func(b *testing.B) {
+		for b.Loop() {
+			m, err := Open(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Close()
+		}
+	})
+	b.Run("verify-all", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			m, err := Open(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Log("bench", 0).verifyAll(context.Background(), newThrottle(0)); err != nil {
+				b.Fatal(err)
+			}
+			m.Close()
+		}
+	})
 }

@@ -280,7 +280,12 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p clea
 // a rebuilt batch, or nil when nothing remains.
 func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error) {
 	if h.IsControl() {
-		return b, nil // no transactions yet: markers are kept as data
+		// No transactions yet: markers are kept as data, but checked, as
+		// the copy is trusted.
+		if _, err := record.ValidateStored(b); err != nil {
+			return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+		}
+		return b, nil
 	}
 	_, recs, err := record.Records(b)
 	if err != nil {

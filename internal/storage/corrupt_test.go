@@ -237,11 +237,7 @@ func TestBackgroundVerifierFindsCorruption(t *testing.T) {
 	m := openManagerWith(t, dir, lb, nil)
 	defer m.Close()
 	l := m.Log("t", 0)
-	for deadline := time.Now().Add(10 * time.Second); l.Offline() == nil; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("background verification did not find the damage")
-		}
-	}
+	waitFor(t, func() bool { return l.Offline() != nil })
 	chunks, err := readAllFrom(l)
 	assertOffline(t, m, lb, chunks, err, segs[0], 3000)
 }

@@ -23,6 +23,13 @@
 //     Close). A cleaner reads closed segments without locks, writes new
 //     files, and swaps them into Log.mu.segments under adminMu; a log is
 //     cleaned by at most one thread at a time, and never its active segment.
+//   - Bytes found on disk at open are trusted only once verified: readers
+//     verify (CRC, framing, offsets) the unverified part of a chunk before
+//     handing it out, and a background goroutine owned by the Manager
+//     verifies the rest at a bounded rate. A batch that fails, or one below
+//     the recovery point that fails recovery, takes the log offline
+//     (Log.Offline, ErrStorage plus ErrLogCorrupt) instead of truncating
+//     acknowledged data; see "Verification" in docs/format/segment.md.
 //   - A failed write, fsync or roll fails every append of that group
 //     commit, and reads keep serving what was published before. A group
 //     that asks for an fsync is published only after it, so readers never

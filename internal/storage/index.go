@@ -41,7 +41,8 @@ func appendTimeEntries(dst []byte, es []timeEntry) []byte {
 }
 
 // decodeIndex parses an offset index and checks that it is strictly
-// increasing in both columns and points inside a log of logSize bytes.
+// increasing in both columns and points inside a log of logSize bytes,
+// past the first batch (which never gets an entry).
 func decodeIndex(b []byte, logSize int64) ([]indexEntry, error) {
 	if len(b)%indexEntrySize != 0 {
 		return nil, fmt.Errorf("%w: index of %d bytes", errCorruptFile, len(b))
@@ -49,7 +50,7 @@ func decodeIndex(b []byte, logSize int64) ([]indexEntry, error) {
 	es := make([]indexEntry, len(b)/indexEntrySize)
 	for i := range es {
 		e := indexEntry{binary.BigEndian.Uint32(b[i*8:]), binary.BigEndian.Uint32(b[i*8+4:])}
-		if int64(e.pos) >= logSize || i > 0 && (e.rel <= es[i-1].rel || e.pos <= es[i-1].pos) {
+		if int64(e.pos) >= logSize || e.pos == 0 || i > 0 && (e.rel <= es[i-1].rel || e.pos <= es[i-1].pos) {
 			return nil, fmt.Errorf("%w: index entry %d out of order", errCorruptFile, i)
 		}
 		es[i] = e

@@ -108,8 +108,9 @@ func (s *segment) rewriteIndexes() error {
 }
 
 // load trusts the log file up to its size and loads the index files,
-// checking them against the log (checkIndexes). For the active segment
-// it also finds the end offset and restores the writer's indexing state.
+// checking them against a few headers of the log (scanTail,
+// checkTimeIndex, checkUnstamped). For the active segment it also finds
+// the end offset and restores the writer's indexing state.
 func (s *segment) load(next int64, active bool, interval int64) error {
 	fi, err := s.log.Stat()
 	if err != nil {
@@ -247,8 +248,9 @@ func (s *segment) scanTail(active bool, interval int64) error {
 // checkTimeIndex checks the time index against the offset index and the
 // headers load read: appends write a time entry together with the first
 // offset-index entry whenever a timestamp was seen, and seal an inactive
-// segment (roll, clean close) with an entry holding its largest timestamp. sealedTs is the last entry's timestamp (-1 if none);
-// seenTs the largest batch timestamp read outside the tail.
+// segment (roll, clean close) with an entry holding its largest
+// timestamp. sealedTs is the last entry's timestamp (-1 if none); seenTs
+// the largest batch timestamp read outside the tail.
 func (s *segment) checkTimeIndex(sealedTs, seenTs int64) error {
 	ti, xi := s.st.tindex, s.st.index
 	if s.st.maxTs > sealedTs || seenTs > sealedTs {

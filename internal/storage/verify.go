@@ -105,6 +105,9 @@ func (s *segment) advanceVerified(pos, next int64) {
 // verified prefix advance it; others are checked each time they are
 // served until the background verifier reaches them.
 func (s *segment) checkServe(st segState, from, to, minBase int64) error {
+	if from >= s.verifyEnd {
+		return nil // appended by this process: the common case, lock-free
+	}
 	done, doneNext := s.verifiedPrefix()
 	end := min(to, s.verifyEnd)
 	if end <= max(from, done) {
