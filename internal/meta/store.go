@@ -5,7 +5,9 @@
 //
 // On a single node the Store persists its state in one file, rewritten
 // whole on every change (docs/format/meta.md); a Raft log replaces that
-// persistence when clusters arrive, behind the same methods.
+// persistence when clusters arrive, behind the same methods. A reserve
+// file beside it holds disk space back so that changes (deleting a topic
+// to free space, above all) still succeed on a full disk.
 //
 // Concurrency: every Store method is safe for concurrent use. Readers never
 // wait for disk: the state is copy-on-write, and a change becomes visible

@@ -241,7 +241,8 @@ func (l *Log) process(reqs []*appendReq) {
 		end = l.mu.logEnd
 		l.mu.RUnlock()
 	}
-	g := l.newGroup(end)
+	g := &group{buf: l.w.buf[:0], next: end}
+	l.startGroup(g)
 	if err := l.closedErr(); errors.Is(err, ErrLogDeleted) {
 		werr = err
 	}
@@ -271,16 +272,15 @@ func (l *Log) process(reqs []*appendReq) {
 	}
 }
 
-// newGroup starts a group on the active segment at offset end.
-func (l *Log) newGroup(end int64) *group {
+// startGroup starts g on the active segment. (g is made by the caller so
+// that it stays on the stack.)
+func (l *Log) startGroup(g *group) {
 	l.mu.RLock()
 	active := l.mu.segments[len(l.mu.segments)-1]
 	st := active.st
 	l.mu.RUnlock()
-	g := &group{buf: l.w.buf[:0], next: end}
 	g.pieces = []piece{{seg: active, st: st, startPos: st.size}}
 	g.undo.active = active.marks()
-	return g
 }
 
 // stageReq checks idempotence, then copies and stamps the request's batches
