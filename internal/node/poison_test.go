@@ -42,6 +42,7 @@ func TestPoisonBatchesRefused(t *testing.T) {
 			recordtest.Compress(recordtest.Options{Codec: record.Gzip}, garbage)), kerr.InvalidRecord},
 		{"zstd with a record too many", recordtest.WithPayload(recordtest.Options{Codec: record.Zstd}, 2,
 			recordtest.Compress(recordtest.Options{Codec: record.Zstd}, recordtest.Raw(recordtest.Values(3, 10)))), kerr.InvalidRecord},
+		{"two batches for one partition", append(good(-1), good(-2)...), kerr.InvalidRecord},
 		{"control batch", recordtest.Batch(recordtest.Options{Control: true}, recordtest.Values(1, 4)), kerr.InvalidRecord},
 		{"bad crc", func() []byte { b := good(-1); b[len(b)-1] ^= 1; return b }(), kerr.CorruptMessage},
 		{"transactional without a transactional id", recordtest.Batch(recordtest.Options{Transactional: true,

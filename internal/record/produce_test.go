@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/eddy-streaming/eddy/internal/record"
@@ -147,17 +148,17 @@ func TestValidateProduceKeys(t *testing.T) {
 func TestValidateProduceBomb(t *testing.T) {
 	old := record.MaxDecompressedBytes
 	t.Cleanup(func() { record.MaxDecompressedBytes = old })
-	record.MaxDecompressedBytes = 1 << 20
-	big := recordtest.Values(64, 32<<10) // 2 MiB of records
+	record.MaxDecompressedBytes = 64 << 10
+	big := recordtest.Values(16, 8<<10) // 128 KiB of records
 	for _, c := range codecCases[1:] {
 		err := validateProduce(recordtest.Batch(c.o, big), record.ProduceRules{})
-		if !errors.Is(err, record.ErrInvalid) {
-			t.Errorf("%s: got %v, want ErrInvalid", c.name, err)
+		if !errors.Is(err, record.ErrInvalid) || !strings.Contains(err.Error(), "exceed") {
+			t.Errorf("%s: got %v, want ErrInvalid for the size", c.name, err)
 		}
 	}
 	record.MaxDecompressedBytes = old
-	const size = 8 << 20
-	huge := recordtest.Values(128, 64<<10)
+	const size = 4 << 20
+	huge := recordtest.Values(64, 64<<10)
 	bound := map[string]uint64{"snappy": size + 1<<20, "zstd": size + 1<<20, "lz4": 5 << 20}
 	for _, c := range codecCases[1:] {
 		b := recordtest.Batch(c.o, huge)
