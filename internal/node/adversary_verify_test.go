@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
@@ -78,7 +79,10 @@ type servedRecord struct {
 // read: refusing to serve a damaged partition is allowed.
 func readRaw(t *testing.T, cl *kgo.Client, topic string) (recs []servedRecord, hwm int64, perr error) {
 	t.Helper()
-	off := listOffset(t, cl, topic, -2)
+	off, err := listOffsetErr(t, cl, topic, -2)
+	if err != nil {
+		return nil, 0, err
+	}
 	stuck := 0
 	for {
 		p := fetchAt(t, cl, topic, off, 64<<10)
@@ -160,6 +164,16 @@ func fetchAt(t *testing.T, cl *kgo.Client, topic string, off int64, maxBytes int
 // -2 earliest).
 func listOffset(t *testing.T, cl *kgo.Client, topic string, ts int64) int64 {
 	t.Helper()
+	off, err := listOffsetErr(t, cl, topic, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off
+}
+
+// listOffsetErr is listOffset answering the partition's error.
+func listOffsetErr(t *testing.T, cl *kgo.Client, topic string, ts int64) (int64, error) {
+	t.Helper()
 	req := listOffsetsReq(7, fuzzTarget{topic: topic}).(*kmsg.ListOffsetsRequest)
 	req.SetVersion(7)
 	req.Topics[0].Partitions = req.Topics[0].Partitions[:1]
@@ -170,43 +184,105 @@ func listOffset(t *testing.T, cl *kgo.Client, topic string, ts int64) int64 {
 	}
 	p := resp.Topics[0].Partitions[0]
 	if p.ErrorCode != 0 {
-		t.Fatalf("ListOffsets %s ts %d: %v", topic, ts, kerr.ErrorForCode(p.ErrorCode))
+		return 0, fmt.Errorf("ListOffsets %s ts %d: %w", topic, ts, kerr.ErrorForCode(p.ErrorCode))
 	}
-	return p.Offset
+	return p.Offset, nil
 }
 
-// verifyCorpus checks a restarted node against what the corpus wrote.
+// verifyCorpus checks a restarted node against what the corpus wrote. A
+// partition the node took offline for corruption (storage's documented
+// choice: never truncate acknowledged data below the recovery point) must
+// say so in the log and answer KAFKA_STORAGE_ERROR, never data.
 func verifyCorpus(t *testing.T, tn *testNode, c *corpus) {
 	t.Helper()
 	cl := rawClient(t, tn.KafkaAddr())
 	served, hwm, perr := readRaw(t, cl, "data")
-	if perr != nil {
-		t.Logf("data-0 refused: %v", perr)
-	}
 	for _, r := range served {
 		if v, ok := c.data[r.key]; !ok || v != r.value {
 			t.Errorf("data-0 offset %d: served %q=%q, which was never written", r.offset, r.key, r.value)
 		}
 	}
 	t.Logf("data-0: %d records served, high watermark %d (written end %d, log start was %d)", len(served), hwm, c.dataEnd, c.deletedTo)
-	if perr == nil {
-		checkTimeLookups(t, cl, served)
-		checkMiddleFetches(t, cl, served)
-		checkDedup(t, cl, c, hwm)
-	}
 	table, _, terr := readRaw(t, cl, "table")
-	if terr != nil {
-		t.Logf("table-0 refused: %v", terr)
-	}
 	for _, r := range table {
 		if !c.table[r.key+"="+r.value] {
 			t.Errorf("table-0 offset %d: served %q=%q, which was never written", r.offset, r.key, r.value)
 		}
 	}
-	checkCommit(t, cl, c)
-	checkConsumeKgo(t, tn.KafkaAddr(), c)
-	checkAppend(t, cl)
+	offline := offlineTopics(tn.logs.String())
+	checkRefusal(t, cl, "data", perr, offline)
+	checkRefusal(t, cl, "table", terr, offline)
+	if perr == nil {
+		checkTimeLookups(t, cl, served)
+		checkMiddleFetches(t, cl, served)
+		checkDedup(t, cl, c, hwm)
+		checkConsumeKgo(t, tn.KafkaAddr(), c)
+		checkAppend(t, cl)
+	}
+	if offline["__consumer_offsets"] {
+		checkCommitUnavailable(t, cl)
+	} else {
+		checkCommit(t, cl, c)
+	}
 	newHealth(t, tn).check(t, "restart on a damaged data directory")
+}
+
+// offlineTopics names the topics with a partition the node's log says it
+// took offline.
+func offlineTopics(log string) map[string]bool {
+	topics := map[string]bool{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "partition offline") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if name, ok := strings.CutPrefix(f, "topic="); ok {
+				topics[name] = true
+			}
+		}
+	}
+	return topics
+}
+
+// checkRefusal: a partition that refused to serve must be one the node
+// took offline, and an offline one refuses reads, lookups and appends
+// alike with KAFKA_STORAGE_ERROR.
+func checkRefusal(t *testing.T, cl *kgo.Client, topic string, readErr error, offline map[string]bool) {
+	t.Helper()
+	if !offline[topic] {
+		if readErr != nil {
+			t.Errorf("%s-0 refused to serve without being taken offline: %v", topic, readErr)
+		}
+		return
+	}
+	t.Logf("%s-0 is offline: %v", topic, readErr)
+	if !errors.Is(readErr, kerr.KafkaStorageError) {
+		t.Errorf("offline %s-0 answered a read with %v, want KAFKA_STORAGE_ERROR", topic, readErr)
+	}
+	if _, err := listOffsetErr(t, cl, topic, -1); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Errorf("offline %s-0 answered ListOffsets with %v, want KAFKA_STORAGE_ERROR", topic, err)
+	}
+	p := rawProduce(t, cl, topic, advBatch(1))
+	if p.ErrorCode != kerr.KafkaStorageError.Code {
+		t.Errorf("offline %s-0 answered a produce with %v, want KAFKA_STORAGE_ERROR", topic, kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// checkCommitUnavailable: with its __consumer_offsets partition offline a
+// group's coordinator is unavailable (retriable), never answering a made-up
+// offset.
+func checkCommitUnavailable(t *testing.T, cl *kgo.Client) {
+	t.Helper()
+	req := offsetFetchReq(7, fuzzTarget{topic: "data", group: "g"}).(*kmsg.OffsetFetchRequest)
+	req.SetVersion(7)
+	req.Topics[0].Partitions = []int32{0}
+	resp, err := req.RequestWith(testContext(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code && resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Errorf("OffsetFetch g with __consumer_offsets offline: %v, want COORDINATOR_NOT_AVAILABLE", kerr.ErrorForCode(resp.ErrorCode))
+	}
 }
 
 // checkTimeLookups asks ListOffsets by timestamp for the timestamps of ten
