@@ -89,6 +89,12 @@ type Config struct {
 	// memory for the key→offset map of one cleaning, shared by threads.
 	CleanerDedupeBufferSize int64
 
+	// MaxOpenFiles is eddy.log.max.open.files: the segment files kept
+	// open at once, least recently used closed first. Files in use (being
+	// written, or pinned by a Chunk) can take it over. 0 means
+	// DefaultMaxOpenFiles.
+	MaxOpenFiles int
+
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.
 	swapHook func(step string) error

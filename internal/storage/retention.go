@@ -97,13 +97,19 @@ func (l *Log) checkpointIfOpen() error {
 	return l.persistCheckpoint()
 }
 
-// persistCheckpoint writes the log start offset and recovery point; the
-// caller holds adminMu and has checked the log is open.
+// persistCheckpoint writes the log start offset and recovery point when
+// they changed since the last checkpoint; the caller holds adminMu and has
+// checked the log is open.
 func (l *Log) persistCheckpoint() error {
+	l.ckpt.Lock()
+	defer l.ckpt.Unlock()
 	l.mu.RLock()
 	cp := checkpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
 	l.mu.RUnlock()
-	if err := writeCheckpoint(l.dir, cp); err != nil {
+	if last := l.ckpt.last; last.logStart == cp.logStart && last.recoveryPoint == cp.recoveryPoint {
+		return nil
+	}
+	if err := l.saveCheckpointLocked(cp); err != nil {
 		return fmt.Errorf("persist checkpoint: %w", err)
 	}
 	return nil
