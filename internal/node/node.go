@@ -159,6 +159,7 @@ func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) sto
 		CleanerBackoff:          time.Duration(settings.Int("log.cleaner.backoff.ms")) * time.Millisecond,
 		CleanerIOBytesPerSecond: rate,
 		CleanerDedupeBufferSize: settings.Int("log.cleaner.dedupe.buffer.size"),
+		MaxOpenFiles:            int(settings.Int("eddy.log.max.open.files")),
 	}
 }
 
