@@ -38,7 +38,8 @@
 //   - No lock is held across disk I/O, except Log.adminMu which serializes
 //     the rare operations on closed segments (retention, DeleteRecords, the
 //     cleaner's segment swaps) against each other and never blocks appends
-//     or reads.
+//     or reads, Log.ckpt which serializes writes of the checkpoint file,
+//     and each segment file's openMu (opening and renaming that file).
 //   - The Manager owns the cleaner threads (started by Open, awaited by
 //     Close). A cleaner reads closed segments without locks, writes new
 //     files, and swaps them into Log.mu.segments under adminMu; a log is

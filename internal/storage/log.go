@@ -106,7 +106,7 @@ func createNewLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Lo
 	}
 	s := newSegment(m.files, l.dir, 0, "")
 	// Each file created costs a metadata write: the index files wait for
-	// the first index entry (or for a reopen, which creates missing ones).
+	// their first entry, and read as empty until then.
 	s.idx.create, s.tidx.create = true, true
 	cp := checkpoint{clean: true}
 	f, err := openFile(s.log.Name(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
