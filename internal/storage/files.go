@@ -234,6 +234,22 @@ func (sf *segFile) close() error {
 	return f.Close()
 }
 
+// evict closes the file if it is open and idle; it reopens on demand.
+func (sf *segFile) evict() {
+	c := sf.c
+	c.mu.Lock()
+	f := sf.f
+	if f == nil || sf.refs > 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.idle.Remove(sf.elem)
+	sf.elem, sf.f = nil, nil
+	c.mu.open--
+	c.mu.Unlock()
+	_ = f.Close() // read, or written and fsynced, by the opener
+}
+
 // rename moves the file to path.
 func (sf *segFile) rename(path string) error {
 	sf.openMu.Lock()

@@ -68,6 +68,9 @@ func TestManyLogsFewDescriptors(t *testing.T) {
 	if got := openFDs(t) - base; got > budget+fdSlack {
 		t.Fatalf("%d descriptors open after reopening %d logs, budget %d", got, logs, budget)
 	}
+	if n := m.files.openFiles(); n != 0 {
+		t.Fatalf("%d segment files left open after reopening idle logs", n)
+	}
 	var maxSeen atomic.Int64
 	var readers sync.WaitGroup
 	for r := range 4 {

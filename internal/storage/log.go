@@ -91,6 +91,13 @@ func openLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, er
 		l.closeFiles()
 		return nil, fmt.Errorf("open log %s: %w", partitionDirName(topic, partition), err)
 	}
+	// Opening reads every log; keeping their files would fill the cache
+	// with logs that may stay idle.
+	for _, s := range l.mu.segments {
+		for _, sf := range s.files() {
+			sf.evict()
+		}
+	}
 	return l, nil
 }
 
