@@ -126,6 +126,7 @@ func TestTenThousandPartitionsUnderLowFDLimit(t *testing.T) {
 
 	cb.kill()
 	cb = startLimitedChild(t, dir, addr, lowFDLimit)
+	t.Logf("descriptors of the node restarted after kill -9, idle: %d", childFDs(t, cb))
 	checkSample(t, addr, "big", sample, want)
 	more := produceSample(t, addr, "big", sample, "second")
 	for p, recs := range more {
