@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,9 +64,11 @@ func (c *fileCache) openFiles() int {
 
 // evictLocked takes idle files off the cache until it is within its limit
 // and returns them for the caller to close outside the lock.
-func (c *fileCache) evictLocked() []*os.File {
+func (c *fileCache) evictLocked() []*os.File { return c.evictToLocked(c.limit) }
+
+func (c *fileCache) evictToLocked(target int) []*os.File {
 	var victims []*os.File
-	for c.mu.open > c.limit {
+	for c.mu.open > target {
 		e := c.mu.idle.Back()
 		if e == nil {
 			break
@@ -77,6 +80,24 @@ func (c *fileCache) evictLocked() []*os.File {
 		c.mu.open--
 	}
 	return victims
+}
+
+// open opens path for the cache. When the process is out of descriptors
+// (sockets took the rest), it closes half the idle files and tries once
+// more, so that a busy listener fails a write only when nothing is idle.
+func (c *fileCache) open(path string, flags int) (*os.File, error) {
+	f, err := openFile(path, flags)
+	if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) {
+		return f, err
+	}
+	c.mu.Lock()
+	victims := c.evictToLocked(c.mu.open / 2)
+	c.mu.Unlock()
+	closeAll(victims)
+	if len(victims) == 0 {
+		return nil, err
+	}
+	return openFile(path, flags)
 }
 
 func closeAll(fs []*os.File) {
@@ -163,7 +184,7 @@ func (sf *segFile) pin(write bool) (*os.File, error) {
 	if write && sf.create {
 		flags |= os.O_CREATE
 	}
-	f, err := openFile(sf.Name(), flags)
+	f, err := sf.c.open(sf.Name(), flags)
 	if err != nil {
 		if sf.create && errors.Is(err, fs.ErrNotExist) {
 			err = errNotCreated

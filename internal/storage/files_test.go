@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,5 +228,26 @@ func TestCreateLogsAllOrNothing(t *testing.T) {
 	must(t, nl.Discard())
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("Discard left %d entries", len(ents))
+	}
+}
+
+// TestOpenShedsIdleFilesWhenOutOfDescriptors makes the process look out of
+// descriptors once: the cache closes idle files and the read succeeds.
+func TestOpenShedsIdleFilesWhenOutOfDescriptors(t *testing.T) {
+	m := openManagerLimit(t, t.TempDir(), 64)
+	defer m.Close()
+	createPublished(t, m, "t", 20, smallConfig())
+	for i := range int32(20) {
+		mustAppend(t, m.Log("t", i), batchAt(int(i), 2, 1000), false)
+	}
+	l := m.Log("t", 0)
+	l.mu.RLock()
+	l.mu.segments[0].log.evict()
+	l.mu.RUnlock()
+	before := m.files.openFiles()
+	injectFaults(t, faultRule{op: opOpen, path: l.dir, n: 1, fault: fault{err: syscall.EMFILE}})
+	readSome(t, l)
+	if after := m.files.openFiles(); after > before/2+1 {
+		t.Fatalf("%d files open after running out of descriptors, %d before", after, before)
 	}
 }

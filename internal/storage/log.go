@@ -116,7 +116,7 @@ func createNewLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Lo
 	// their first entry, and read as empty until then.
 	s.idx.create, s.tidx.create = true, true
 	cp := checkpoint{clean: true}
-	f, err := openFile(s.log.Name(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	f, err := m.files.open(s.log.Name(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
 	if err == nil {
 		err = f.Close()
 	}

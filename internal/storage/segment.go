@@ -80,7 +80,7 @@ func openSegment(c *fileCache, dir string, base int64, truncate bool) (*segment,
 		files = files[:1]
 	}
 	for _, sf := range files {
-		f, err := openFile(sf.Name(), flags)
+		f, err := c.open(sf.Name(), flags)
 		if err != nil {
 			s.close()
 			if truncate { // a fresh segment: leave no empty file behind

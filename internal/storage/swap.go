@@ -56,7 +56,7 @@ var (
 func createCleanedSegment(c *fileCache, dir string, base int64) (*segment, error) {
 	s := newSegment(c, dir, base, cleanedExt)
 	for _, sf := range s.files() {
-		f, err := os.OpenFile(sf.Name(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err := c.open(sf.Name(), os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 		if err != nil {
 			discardCleaned(s)
 			return nil, fmt.Errorf("create cleaned segment: %w", err)
