@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -172,5 +174,31 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAutoCreationStopsAtTheRequestCap sends one Metadata request naming
+// three unknown topics of 4,000 partitions each: two are created, the
+// third would pass the 10,000 partitions a request may create.
+func TestAutoCreationStopsAtTheRequestCap(t *testing.T) {
+	tn := startNode(t, "", map[string]string{"num.partitions": "4000"})
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = true
+	for _, name := range []string{"auto-a", "auto-b", "auto-c"} {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	cl := newClient(t, tn.KafkaAddr(), kgo.RequestTimeoutOverhead(4*time.Minute))
+	resp, err := req.RequestWith(longContext(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int16
+	for _, rt := range resp.Topics {
+		codes = append(codes, rt.ErrorCode)
+	}
+	if want := []int16{0, 0, kerr.PolicyViolation.Code}; !slices.Equal(codes, want) {
+		t.Fatalf("auto-creating 3 x 4,000 partitions in one request: codes %v, want %v", codes, want)
 	}
 }
