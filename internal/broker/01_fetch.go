@@ -44,6 +44,7 @@ func handleFetch(b *Broker, ctx context.Context, r *Request) (*Response, error) 
 			out.resp = resp
 			return out.finish(), nil
 		}
+		(&Response{Splices: out.splices}).Release() // read again after the wait
 	}
 }
 

@@ -32,9 +32,12 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
 	} else {
-		autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable")
+		var auto *autoCreate // nil: no auto-creation
+		if (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable") {
+			auto = &autoCreate{left: maxPartitionsPerRequest}
+		}
 		for _, rt := range req.Topics {
-			resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, autoCreate))
+			resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, auto))
 		}
 	}
 	for i := range resp.Topics {
@@ -49,7 +52,7 @@ func (b *Broker) self() kmsg.MetadataResponseBroker {
 	return kmsg.MetadataResponseBroker{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertiseHost, Port: b.cfg.AdvertisePort}
 }
 
-func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, auto *autoCreate) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil {
 		t, ok := b.meta.TopicByID(rt.TopicID)
 		if !ok {
@@ -59,8 +62,8 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 	}
 	name := *rt.Topic
 	t, ok := b.meta.Topic(name)
-	if !ok && autoCreate {
-		created, err := b.createTopic(name, -1, -1, nil)
+	if !ok && auto != nil {
+		created, err := b.autoCreateTopic(name, auto)
 		switch {
 		case err == nil:
 			t, ok = created, true

@@ -19,15 +19,22 @@ func handleCreateTopics(b *Broker, _ context.Context, r *Request) (*Response, er
 	req := r.Msg.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
+	var total int64
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
+		total += b.requestedPartitions(rt)
 	}
+	// As Kafka does, a request over the cap fails as a whole.
+	tooMany := checkRequestPartitions(total)
 	for _, rt := range req.Topics {
 		out := kmsg.NewCreateTopicsResponseTopic()
 		out.Topic = rt.Topic
-		if seen[rt.Topic] > 1 {
+		switch {
+		case tooMany != nil:
+			setCreateError(&out, tooMany)
+		case seen[rt.Topic] > 1:
 			setCreateError(&out, fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic))
-		} else {
+		default:
 			b.createRequestedTopic(rt, req.ValidateOnly, req.Version, &out)
 		}
 		resp.Topics = append(resp.Topics, out)
@@ -68,6 +75,22 @@ func (b *Broker) createRequestedTopic(rt kmsg.CreateTopicsRequestTopic, validate
 	}
 }
 
+// requestedPartitions is how many partitions rt asks for, 0 if more than a
+// topic may have (that topic alone fails, with INVALID_PARTITIONS).
+func (b *Broker) requestedPartitions(rt kmsg.CreateTopicsRequestTopic) int64 {
+	n := int64(rt.NumPartitions)
+	switch {
+	case len(rt.ReplicaAssignment) > 0:
+		n = int64(len(rt.ReplicaAssignment))
+	case rt.NumPartitions == -1:
+		n = b.cfg.Settings.Int("num.partitions")
+	}
+	if n < 0 || n > meta.MaxPartitions {
+		return 0
+	}
+	return n
+}
+
 // topicShape reads partitions and replication factor from either the counts
 // or a manual assignment.
 func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (int32, int16, error) {
@@ -90,13 +113,9 @@ func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (int32, int16, err
 
 // validateTopic checks a creation without performing it.
 func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
-	if partitions == -1 {
-		partitions = int32(b.cfg.Settings.Int("num.partitions"))
-	}
-	if rf == -1 {
-		rf = int16(b.cfg.Settings.Int("default.replication.factor"))
-	}
-	return b.meta.ValidateCreateTopic(name, partitions, rf, configs)
+	b.topicMu.Lock()
+	defer b.topicMu.Unlock()
+	return b.validateTopicLocked(name, partitions, rf, configs)
 }
 
 // createdTopicConfigs lists a topic's resolved configs for CreateTopics v5+.

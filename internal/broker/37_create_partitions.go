@@ -16,14 +16,30 @@ import (
 func handleCreatePartitions(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	tooMany := checkRequestPartitions(b.newPartitions(req))
 	for _, rt := range req.Topics {
 		out := kmsg.NewCreatePartitionsResponseTopic()
 		out.Topic = rt.Topic
-		err := b.createPartitions(rt, req.ValidateOnly)
+		err := tooMany
+		if err == nil {
+			err = b.createPartitions(rt, req.ValidateOnly)
+		}
 		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, out)
 	}
 	return respond(resp)
+}
+
+// newPartitions counts the partitions a request would add, leaving out
+// topics that would pass meta.MaxPartitions (they fail alone).
+func (b *Broker) newPartitions(req *kmsg.CreatePartitionsRequest) int64 {
+	var n int64
+	for _, rt := range req.Topics {
+		if t, ok := b.meta.Topic(rt.Topic); ok && rt.Count > t.Partitions && rt.Count <= meta.MaxPartitions {
+			n += int64(rt.Count - t.Partitions)
+		}
+	}
+	return n
 }
 
 func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
@@ -42,8 +58,5 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 			return fmt.Errorf("%w: new partitions must be assigned to node %d only", kerr.InvalidReplicaAssignment, b.cfg.NodeID)
 		}
 	}
-	if validateOnly {
-		return nil
-	}
-	return b.addPartitions(rt.Topic, rt.Count)
+	return b.addPartitions(rt.Topic, rt.Count, validateOnly)
 }

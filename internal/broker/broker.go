@@ -39,6 +39,16 @@ type Response struct {
 	Splices []Splice
 }
 
+// Release releases the Chunks of the response's splices; whoever sends a
+// Response (or drops it) calls it once.
+func (r *Response) Release() {
+	for _, s := range r.Splices {
+		for _, c := range s.Chunks {
+			c.Release()
+		}
+	}
+}
+
 // Splice says: where Marker appears as a record set in the encoded Msg,
 // send Chunks instead.
 type Splice struct {

@@ -1,57 +1,110 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
-// createTopic records a topic in the metadata store and creates its logs.
+// maxPartitionsPerRequest bounds the partitions one request may create, as
+// Kafka's controller bounds them (KAFKA-17870): a single request must not
+// be able to stall the node creating files.
+const maxPartitionsPerRequest = 10000
+
+// createTopic creates a topic all or nothing: its logs first, made durable
+// and not yet visible, then the metadata record that makes the topic exist.
+// A failure removes the logs just created; a crash in between leaves logs
+// the metadata does not know, which reconcileLogs removes at start.
 func (b *Broker) createTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
+	t, err := b.validateTopicLocked(name, partitions, rf, configs)
+	if err != nil {
+		return meta.Topic{}, err
+	}
+	logs, err := b.logs.CreateLogs(name, 0, t.Partitions, meta.ResolveLogConfig(t.Configs, b.settings()))
+	if err != nil {
+		return meta.Topic{}, fmt.Errorf("creating logs of %s: %w", name, err)
+	}
+	if t, err = b.meta.CreateTopic(name, t.Partitions, t.ReplicationFactor, configs); err != nil {
+		b.discardLogs(name, logs)
+		return meta.Topic{}, err
+	}
+	if err := logs.Publish(); err != nil {
+		return meta.Topic{}, err // closing: the next start finds the logs
+	}
+	b.log.Info("topic created", "topic", name, "partitions", t.Partitions, "configs", configs)
+	return t, nil
+}
+
+// validateTopicLocked checks a creation against the metadata and the
+// node's partition limit, filling in the default partitions and
+// replication factor; the caller holds topicMu.
+func (b *Broker) validateTopicLocked(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
 	if partitions == -1 {
 		partitions = int32(b.cfg.Settings.Int("num.partitions"))
 	}
 	if rf == -1 {
 		rf = int16(b.cfg.Settings.Int("default.replication.factor"))
 	}
-	t, err := b.meta.CreateTopic(name, partitions, rf, configs)
+	t, err := b.meta.ValidateCreateTopic(name, partitions, rf, configs)
 	if err != nil {
 		return meta.Topic{}, err
 	}
-	if err := b.createLogsLocked(t, 0); err != nil {
-		b.rollBackCreateLocked(name, err)
-		return meta.Topic{}, err
-	}
-	b.log.Info("topic created", "topic", name, "partitions", partitions, "configs", configs)
-	return t, nil
+	return t, b.checkNodePartitions(partitions, kerr.PolicyViolation)
 }
 
-// createLogsLocked creates t's partition logs from index from on.
-func (b *Broker) createLogsLocked(t meta.Topic, from int32) error {
-	lc := meta.ResolveLogConfig(t.Configs, b.settings())
-	for p := from; p < t.Partitions; p++ {
-		if _, err := b.logs.CreateLog(t.Name, p, lc); err != nil {
-			return fmt.Errorf("creating log %s-%d: %w", t.Name, p, err)
-		}
+// checkNodePartitions refuses to take the node past max.broker.partitions
+// or max.partitions (KIP-578; one node is the whole cluster), answering
+// code: POLICY_VIOLATION, or INVALID_PARTITIONS for CreatePartitions.
+func (b *Broker) checkNodePartitions(adding int32, code *kerr.Error) error {
+	limit := min(b.cfg.Settings.Int("max.broker.partitions"), b.cfg.Settings.Int("max.partitions"))
+	var have int64
+	for _, t := range b.meta.Topics() {
+		have += int64(t.Partitions)
+	}
+	if have+int64(adding) > limit {
+		return fmt.Errorf("%w: creating %d partitions would give this node %d, over its limit of %d (max.broker.partitions, max.partitions)",
+			code, adding, have+int64(adding), limit)
 	}
 	return nil
 }
 
-// rollBackCreateLocked undoes a creation whose logs could not all be
-// made (a full disk, say), so that an error answer means no topic. If the
-// metadata cannot be rolled back either, the topic stays and its missing
-// logs are created at the next start.
-func (b *Broker) rollBackCreateLocked(name string, cause error) {
-	b.log.Error("creating topic failed; rolling back", "topic", name, "err", cause)
-	if err := b.logs.DeleteTopic(name); err != nil {
-		b.log.Warn("cannot remove logs of a failed topic creation", "topic", name, "err", err)
+// checkRequestPartitions refuses a request that creates more than
+// maxPartitionsPerRequest partitions in all.
+func checkRequestPartitions(total int64) error {
+	if total > maxPartitionsPerRequest {
+		return fmt.Errorf("%w: excessively large number of partitions per request: %d requested, at most %d",
+			kerr.PolicyViolation, total, maxPartitionsPerRequest)
 	}
-	if _, err := b.meta.DeleteTopic(name); err != nil {
-		b.log.Error("cannot roll back a failed topic creation; its logs are created at the next start", "topic", name, "err", err)
+	return nil
+}
+
+// autoCreate is what one request may still create by auto-creation.
+type autoCreate struct{ left int64 }
+
+// autoCreateTopic creates a topic a Metadata request names, within the
+// request's share of maxPartitionsPerRequest.
+func (b *Broker) autoCreateTopic(name string, auto *autoCreate) (meta.Topic, error) {
+	n := b.cfg.Settings.Int("num.partitions")
+	if err := checkRequestPartitions(maxPartitionsPerRequest - auto.left + n); err != nil {
+		return meta.Topic{}, err
+	}
+	t, err := b.createTopic(name, -1, -1, nil)
+	if err == nil {
+		auto.left -= n
+	}
+	return t, err
+}
+
+// discardLogs removes logs created for a change that failed; what cannot
+// be removed now reconcileLogs removes at the next start.
+func (b *Broker) discardLogs(name string, logs *storage.NewLogs) {
+	if err := logs.Discard(); err != nil {
+		b.log.Error("removing the logs of a failed topic change", "topic", name, "err", err)
 	}
 }
 
@@ -73,15 +126,34 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 	return t, nil
 }
 
-// addPartitions grows a topic to total partitions.
-func (b *Broker) addPartitions(name string, total int32) error {
+// addPartitions grows a topic to total partitions, all or nothing as
+// createTopic creates one. validateOnly checks without creating.
+func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	t, err := b.meta.CreatePartitions(name, total)
-	if err != nil {
+	t, ok := b.meta.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %s", meta.ErrUnknownTopic, name)
+	}
+	if err := meta.ValidatePartitionGrowth(t, total); err != nil {
 		return err
 	}
-	return b.createLogsLocked(t, 0)
+	if err := b.checkNodePartitions(total-t.Partitions, kerr.InvalidPartitions); err != nil || validateOnly {
+		return err
+	}
+	logs, err := b.logs.CreateLogs(name, t.Partitions, total, meta.ResolveLogConfig(t.Configs, b.settings()))
+	if err != nil {
+		return fmt.Errorf("creating logs of %s: %w", name, err)
+	}
+	if _, err := b.meta.CreatePartitions(name, total); err != nil {
+		b.discardLogs(name, logs)
+		return err
+	}
+	if err := logs.Publish(); err != nil {
+		return err
+	}
+	b.log.Info("partitions created", "topic", name, "partitions", total)
+	return nil
 }
 
 // applyTopicConfig pushes a topic's resolved config to its logs; the caller
@@ -101,22 +173,57 @@ func (b *Broker) applyTopicConfig(name string) error {
 }
 
 // reconcileLogs makes storage match the metadata store after a start: a
-// crash between the two writes of a create or delete leaves them apart.
+// crash in a create or delete leaves logs the metadata does not know (they
+// go), and a lost directory leaves a partition without a log (it is
+// created empty).
 func (b *Broker) reconcileLogs() error {
-	known := map[string]bool{}
+	known := map[string]int32{}
 	for _, t := range b.meta.Topics() {
-		known[t.Name] = true
-		if err := b.createLogsLocked(t, 0); err != nil {
+		known[t.Name] = t.Partitions
+		if err := b.ensureLogs(t); err != nil {
 			return err
 		}
 	}
 	for _, name := range b.logs.Topics() {
-		if !known[name] {
+		n, ok := known[name]
+		ps := b.logs.Partitions(name)
+		switch {
+		case !ok:
 			b.log.Warn("deleting logs of a topic the metadata does not know", "topic", name)
 			if err := b.logs.DeleteTopic(name); err != nil {
 				return fmt.Errorf("deleting orphan logs of %s: %w", name, err)
 			}
+		case ps[len(ps)-1] >= n:
+			b.log.Warn("deleting logs of partitions the metadata does not know", "topic", name, "partitions", n)
+			if err := b.logs.DeletePartitions(name, n); err != nil {
+				return fmt.Errorf("deleting orphan logs of %s: %w", name, err)
+			}
 		}
+	}
+	return nil
+}
+
+// ensureLogs applies t's config to its logs and creates the missing ones.
+func (b *Broker) ensureLogs(t meta.Topic) error {
+	lc := meta.ResolveLogConfig(t.Configs, b.settings())
+	for p := int32(0); p < t.Partitions; p++ {
+		if l := b.logs.Log(t.Name, p); l != nil {
+			l.SetConfig(lc)
+			continue
+		}
+		end := p + 1
+		for end < t.Partitions && b.logs.Log(t.Name, end) == nil {
+			end++
+		}
+		b.log.Warn("creating missing logs", "topic", t.Name, "from", p, "to", end)
+		logs, err := b.logs.CreateLogs(t.Name, p, end, lc)
+		if err == nil {
+			err = logs.Publish()
+		}
+		if err != nil {
+			return fmt.Errorf("creating logs of %s: %w", t.Name, err)
+		}
+		p = end - 1
 	}
 	return nil
 }

@@ -127,6 +127,7 @@ func replayLog(ctx context.Context, l *storage.Log, c *coordinator) error {
 			return err
 		}
 		next, err := replayChunks(res.Chunks, c)
+		res.Release()
 		if err != nil {
 			return err
 		}

@@ -173,6 +173,7 @@ func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) sto
 		CleanerIOBytesPerSecond: cs.IOBytesPerSecond,
 		CleanerDedupeBufferSize: cs.DedupeBufferSize,
 		VerifyBytesPerSecond:    verifyRate(settings),
+		MaxOpenFiles:            int(settings.Int("eddy.log.max.open.files")),
 	}
 }
 

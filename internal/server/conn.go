@@ -118,6 +118,7 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	if resp == nil {
 		return nil
 	}
+	defer resp.Release()
 	return c.write(h, resp)
 }
 

@@ -240,7 +240,7 @@ func groupSegments(p cleanPlan) []segGroup {
 // ".cleaned" segment, fsyncs it and swaps it in.
 func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p cleanPlan, g segGroup) error {
 	base := p.segs[g.from].base
-	ns, err := createCleanedSegment(l.dir, base)
+	ns, err := createCleanedSegment(l.m.files, l.dir, base)
 	if err != nil {
 		return err
 	}

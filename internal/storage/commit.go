@@ -41,6 +41,9 @@ func (l *Log) commit(g *group, cfg LogConfig) error {
 }
 
 func (l *Log) writeGroup(g *group) error {
+	if err := l.markUnclean(); err != nil {
+		return err
+	}
 	for i := range g.pieces {
 		p := &g.pieces[i]
 		if p.to > p.from {

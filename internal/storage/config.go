@@ -104,6 +104,11 @@ type Config struct {
 	// at Open. 0 means DefaultVerifyBytesPerSecond; a negative value
 	// disables it (reads still verify what they serve).
 	VerifyBytesPerSecond float64
+	// MaxOpenFiles is eddy.log.max.open.files: the segment files kept
+	// open at once, least recently used closed first. Files in use (being
+	// written, or pinned by a Chunk) can take it over. 0 means
+	// DefaultMaxOpenFiles.
+	MaxOpenFiles int
 
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.

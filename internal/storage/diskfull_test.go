@@ -292,11 +292,14 @@ func TestCheckpointOnFullDisk(t *testing.T) {
 	}
 	must(t, m.Close()) // a clean shutdown: the checkpoint says clean
 
+	// Opening a cleanly closed log writes nothing; its first append marks
+	// the checkpoint unclean, which on a full disk overwrites it in place.
 	injectFaults(t, full)
 	m = openManager(t, dir, nil)
+	mustAppend(t, m.Log("t", 0), batchAt(200, 1, 0), true)
 	cp, err := readCheckpoint(filepath.Join(dir, "t-0"))
 	if err != nil || cp.clean || cp.logStart != 150 {
-		t.Fatalf("checkpoint after opening on a full disk %+v, %v; want log start 150, not clean", cp, err)
+		t.Fatalf("checkpoint after the first append on a full disk %+v, %v; want log start 150, not clean", cp, err)
 	}
 	crash(t, m)
 	m = openManager(t, dir, nil)

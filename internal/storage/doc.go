@@ -13,12 +13,33 @@
 //     drain of the queue.
 //   - Readers take a short snapshot (segment list, sizes, watermarks) under
 //     Log.mu and then read files without any lock; bytes below a snapshot's
-//     size are immutable until the segment is deleted, and deleted segment
-//     files stay open for file.delete.delay.ms so Chunks keep working.
+//     size are immutable until the segment is deleted. Segments that
+//     retention, DeleteRecords or the cleaner delete are renamed to
+//     .deleted and stay readable for file.delete.delay.ms; a deleted
+//     topic's directory goes at once.
+//   - Segment files are opened on demand through the Manager's fileCache,
+//     which keeps at most Config.MaxOpenFiles of them open and closes the
+//     least recently used idle one to open another. Every file operation
+//     pins its file for its own duration; a Chunk pins its file until
+//     Release, so neither eviction nor deletion closes a file under an
+//     in-flight sendfile. When every open file is pinned the cache goes
+//     over its limit rather than fail. The cache's mutex is never held
+//     across I/O; a per-file mutex serialises opening and renaming one
+//     file.
+//   - A log whose files are as a clean close left them is opened without
+//     writing anything; its checkpoint is marked unclean (Log.ckpt) before
+//     its files first change, and a log never changed needs nothing at
+//     close. So opening and closing thousands of idle logs costs reads,
+//     and a crash recovers only the logs that changed.
+//   - CreateLogs creates logs unpublished and makes them durable with one
+//     syncfs; the caller records them elsewhere (the broker's metadata)
+//     and then publishes or discards them, so a topic is created all or
+//     nothing.
 //   - No lock is held across disk I/O, except Log.adminMu which serializes
 //     the rare operations on closed segments (retention, DeleteRecords, the
 //     cleaner's segment swaps) against each other and never blocks appends
-//     or reads.
+//     or reads, Log.ckpt which serializes writes of the checkpoint file,
+//     and each segment file's openMu (opening and renaming that file).
 //   - The Manager owns the cleaner threads (started by Open, awaited by
 //     Close). A cleaner reads closed segments without locks, writes new
 //     files, and swaps them into Log.mu.segments under adminMu; a log is

@@ -47,7 +47,7 @@ func injected(op fileOp, path string) fault {
 }
 
 // writeAt writes all of b at off (op is opWrite or opIndexWrite).
-func writeAt(op fileOp, f *os.File, b []byte, off int64) error {
+func writeAt(op fileOp, f osFile, b []byte, off int64) error {
 	if ft := injected(op, f.Name()); ft.err != nil {
 		_, _ = f.WriteAt(b[:min(ft.torn, len(b))], off)
 		return ft.err
@@ -56,14 +56,14 @@ func writeAt(op fileOp, f *os.File, b []byte, off int64) error {
 	return err
 }
 
-func syncFile(f *os.File) error {
+func syncFile(f osFile) error {
 	if ft := injected(opSync, f.Name()); ft.err != nil {
 		return ft.err
 	}
 	return f.Sync()
 }
 
-func truncateFile(f *os.File, size int64) error {
+func truncateFile(f osFile, size int64) error {
 	if ft := injected(opTruncate, f.Name()); ft.err != nil {
 		return ft.err
 	}

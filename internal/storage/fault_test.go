@@ -396,7 +396,7 @@ func TestMetadataWriteFault(t *testing.T) {
 			must(t, m.Close())
 			m = open()
 			l := createLog(t, m, smallConfig())
-			mustAppend(t, l, idem(1), false)
+			mustAppend(t, l, idem(1), true) // synced: the recovery point moves, so the next checkpoint writes
 
 			injectFaults(t, faultRule{op: tt.op, path: filepath.Join(l.dir, tt.file), fault: fault{err: syscall.EIO}})
 			if tt.closing {

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -61,20 +62,34 @@ type Log struct {
 	// openMaxProducerID is the largest producer ID of the state recovered
 	// at open (-1: none); set before the log is shared, read-only after.
 	openMaxProducerID int64
+
+	// ckpt serialises writes of the checkpoint file (the writer's first
+	// write, checkpoints, retention, close) and remembers the last one, so
+	// that an unchanged checkpoint is not rewritten and a log not changed
+	// since a clean open needs nothing at close. Held across the write.
+	ckpt struct {
+		sync.Mutex
+		last checkpoint
+	}
 }
 
 func partitionDirName(topic string, partition int32) string {
 	return fmt.Sprintf("%s-%d", topic, partition)
 }
 
-// openLog opens (creating if needed) the log in dir and recovers it.
-func openLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, error) {
+func newLog(m *Manager, topic string, partition int32, cfg LogConfig) *Log {
 	l := &Log{topic: topic, partition: partition, m: m,
 		dir:    filepath.Join(m.cfg.Dir, partitionDirName(topic, partition)),
 		logger: m.logger.With("topic", topic, "partition", partition)}
 	l.mu.cfg = cfg
 	l.mu.changed = make(chan struct{})
 	l.q.wake = make(chan struct{}, 1)
+	return l
+}
+
+// openLog opens (creating if needed) the log in dir and recovers it.
+func openLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, error) {
+	l := newLog(m, topic, partition, cfg)
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
@@ -82,6 +97,45 @@ func openLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, er
 		l.closeFiles()
 		return nil, fmt.Errorf("open log %s: %w", partitionDirName(topic, partition), err)
 	}
+	// Opening reads every log; keeping their files would fill the cache
+	// with logs that may stay idle.
+	for _, s := range l.mu.segments {
+		for _, sf := range s.files() {
+			sf.evict()
+		}
+	}
+	return l, nil
+}
+
+// createNewLog creates the files of a new, empty log, clean, without fsyncing
+// them: CreateLogs syncs the filesystem once for all the logs it creates.
+// A directory left from before is opened and recovered instead.
+func createNewLog(m *Manager, topic string, partition int32, cfg LogConfig) (*Log, error) {
+	l := newLog(m, topic, partition, cfg)
+	if err := os.Mkdir(l.dir, 0o755); errors.Is(err, fs.ErrExist) {
+		return openLog(m, topic, partition, cfg)
+	} else if err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	s := newSegment(m.files, l.dir, 0, "")
+	// Each file created costs a metadata write: the index files wait for
+	// their first entry, and read as empty until then.
+	s.idx.create, s.tidx.create = true, true
+	cp := checkpoint{clean: true}
+	f, err := m.files.open(s.log.Name(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if err == nil {
+		err = f.Close()
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(l.dir, checkpointFile), cp.encode(), 0o644)
+	}
+	if err != nil {
+		_ = removeDir(l.dir)
+		return nil, fmt.Errorf("create log %s: %w", partitionDirName(topic, partition), err)
+	}
+	l.ckpt.last = cp
+	l.mu.segments = []*segment{s}
+	l.w.producers = producers{}
 	return l, nil
 }
 
@@ -106,6 +160,7 @@ func (l *Log) recoverAll() error {
 		return err
 	}
 	l.mu.segments = segs // closeFiles on failure needs them
+	swapped := len(l.untrusted) > 0
 	loaded, err := l.loadSegments(segs, cp, l.mu.cfg.IndexIntervalBytes)
 	if err != nil {
 		return l.openOffline(segs, cp, err)
@@ -122,12 +177,57 @@ func (l *Log) recoverAll() error {
 	if err := l.loadProducers(segs, end); err != nil {
 		return l.openOffline(segs, cp, err)
 	}
+	l.mu.recoveryPoint = end
+	if cperr == nil && cp.clean && !swapped && cp.recoveryPoint == end && cp.logStart == l.mu.logStart {
+		// Unchanged since a clean close: the checkpoint stays clean until
+		// the log first changes (markUnclean), so a restart reads only.
+		l.ckpt.last = cp
+		return nil
+	}
 	if err := segs[len(segs)-1].sync(); err != nil {
 		return err
 	}
-	l.mu.recoveryPoint = end
-	cp = checkpoint{logStart: l.mu.logStart, recoveryPoint: end}
-	return l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) })
+	return l.saveCheckpoint(checkpoint{logStart: l.mu.logStart, recoveryPoint: end})
+}
+
+// saveCheckpoint writes cp as the log's checkpoint.
+func (l *Log) saveCheckpoint(cp checkpoint) error {
+	l.ckpt.Lock()
+	defer l.ckpt.Unlock()
+	return l.saveCheckpointLocked(cp)
+}
+
+func (l *Log) saveCheckpointLocked(cp checkpoint) error {
+	// The reserve gives a full disk room for it (docs/format/meta.md).
+	if err := l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) }); err != nil {
+		return err
+	}
+	l.ckpt.last = cp
+	return nil
+}
+
+// markUnclean makes the checkpoint say "not clean" before the log's files
+// first change after a clean open or creation, so that a crash from then on
+// is recovered. Later calls cost a mutex.
+func (l *Log) markUnclean() error {
+	l.ckpt.Lock()
+	defer l.ckpt.Unlock()
+	if !l.ckpt.last.clean {
+		return nil
+	}
+	cp := l.ckpt.last
+	cp.clean = false
+	if err := l.saveCheckpointLocked(cp); err != nil {
+		return fmt.Errorf("mark log unclean: %w", err)
+	}
+	return nil
+}
+
+// isClean says whether the files are as a clean close left them.
+func (l *Log) isClean() bool {
+	l.ckpt.Lock()
+	defer l.ckpt.Unlock()
+	return l.ckpt.last.clean
 }
 
 // openSegments opens every segment file, removing those wholly below
@@ -157,7 +257,7 @@ func (l *Log) openSegments(logStart int64) ([]*segment, error) {
 	}
 	segs := make([]*segment, 0, len(bases))
 	for _, base := range bases {
-		s, err := openSegment(l.dir, base, false)
+		s, err := openSegment(l.m.files, l.dir, base, false)
 		if err != nil {
 			closeSegments(segs)
 			return nil, err
@@ -305,6 +405,9 @@ func (l *Log) shutdownCleanly() error {
 	if werr != nil || l.Offline() != nil {
 		return nil // not clean: recovery will re-validate the tail
 	}
+	if l.isClean() {
+		return nil // unchanged since a clean open
+	}
 	active := segs[len(segs)-1]
 	l.mu.Lock()
 	active.sealTimeIndex(&active.st)
@@ -321,7 +424,7 @@ func (l *Log) shutdownCleanly() error {
 	if err := replaceFile(opSnapshot, l.dir, snapshotFile, l.w.producers.encodeSnapshot(end)); err != nil {
 		return err
 	}
-	return writeCheckpoint(l.dir, checkpoint{logStart: start, recoveryPoint: end, clean: true})
+	return l.saveCheckpoint(checkpoint{logStart: start, recoveryPoint: end, clean: true})
 }
 
 func (l *Log) now() time.Time { return l.m.now() }

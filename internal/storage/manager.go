@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -28,6 +29,7 @@ type topicPartition struct {
 type Manager struct {
 	cfg     Config
 	logger  *slog.Logger
+	files   *fileCache
 	deleter *deleter
 	cleaner *cleaner
 	now     func() time.Time
@@ -74,6 +76,9 @@ func (c *Config) Validate() error {
 	if c.LogConfig == nil {
 		c.LogConfig = func(string) LogConfig { return DefaultLogConfig() }
 	}
+	if c.MaxOpenFiles <= 0 {
+		c.MaxOpenFiles = DefaultMaxOpenFiles()
+	}
 	return nil
 }
 
@@ -88,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create data dir: %w", err)
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, deleter: newDeleter(cfg.Logger), now: cfg.Now}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, files: newFileCache(cfg.MaxOpenFiles), deleter: newDeleter(cfg.Logger), now: cfg.Now}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.logs = map[topicPartition]*Log{}
 	m.cleaner = newCleaner(m)
@@ -111,21 +116,33 @@ func (m *Manager) openAll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("storage: read data dir: %w", err)
 	}
+	var tps []topicPartition
 	for _, e := range ents {
-		tp, ok := parsePartitionDir(e.Name())
-		if !e.IsDir() || !ok {
-			continue
+		if tp, ok := parsePartitionDir(e.Name()); e.IsDir() && ok {
+			tps = append(tps, tp)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l, err := openLog(m, tp.topic, tp.partition, m.cfg.LogConfig(tp.topic))
-		if err != nil {
-			return fmt.Errorf("storage: %w", err)
-		}
-		m.mu.logs[tp] = l
 	}
-	m.logger.Info("storage opened", "dir", m.cfg.Dir, "logs", len(m.mu.logs))
+	// Logs open side by side: a clean one only reads, and the fsyncs of
+	// those an unclean shutdown left to recover overlap.
+	logs := make([]*Log, len(tps))
+	errs := make([]error, len(tps))
+	forEach(len(tps), closeWorkers, func(i int) {
+		if errs[i] = ctx.Err(); errs[i] == nil {
+			logs[i], errs[i] = openLog(m, tps[i].topic, tps[i].partition, m.cfg.LogConfig(tps[i].topic))
+		}
+	})
+	var first error
+	for i, l := range logs {
+		if l != nil {
+			m.mu.logs[tps[i]] = l // Close closes them on failure
+		} else if first == nil {
+			first = errs[i]
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("storage: %w", first)
+	}
+	m.logger.Info("storage opened", "dir", m.cfg.Dir, "logs", len(m.mu.logs), "max_open_files", m.files.limit)
 	return nil
 }
 
@@ -145,25 +162,88 @@ func parsePartitionDir(name string) (topicPartition, bool) {
 // CreateLog returns the log of topic/partition, creating it if needed, with
 // lc applied.
 func (m *Manager) CreateLog(topic string, partition int32, lc LogConfig) (*Log, error) {
-	if topic == "" || partition < 0 || strings.ContainsAny(topic, "/\\\x00") || topic == "." || topic == ".." {
-		return nil, fmt.Errorf("storage: invalid partition %q-%d", topic, partition)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.mu.closed {
-		return nil, ErrClosed
-	}
-	tp := topicPartition{topic, partition}
-	if l, ok := m.mu.logs[tp]; ok {
+	if l := m.Log(topic, partition); l != nil {
 		l.SetConfig(lc)
 		return l, nil
 	}
-	l, err := openLog(m, topic, partition, lc) // creating is rare; holding mu keeps it idempotent
+	n, err := m.CreateLogs(topic, partition, partition+1, lc)
 	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+		return nil, err
 	}
-	m.mu.logs[tp] = l
-	return l, nil
+	if err := n.Publish(); err != nil {
+		return nil, err
+	}
+	return n.logs[0], nil
+}
+
+// NewLogs are logs that CreateLogs made and nobody sees yet.
+type NewLogs struct {
+	m     *Manager
+	topic string
+	logs  []*Log
+}
+
+// CreateLogs creates the logs of partitions [from, to) of topic, makes them
+// durable with one sync of the filesystem and returns them unpublished:
+// Log, Partitions and Topics see them only after Publish, and Discard
+// removes them. On an error nothing is left behind. The caller serialises
+// topic changes: none of the partitions may have a log yet.
+func (m *Manager) CreateLogs(topic string, from, to int32, lc LogConfig) (*NewLogs, error) {
+	if topic == "" || from < 0 || strings.ContainsAny(topic, "/\\\x00") || topic == "." || topic == ".." {
+		return nil, fmt.Errorf("storage: invalid partition %q-%d", topic, from)
+	}
+	m.mu.RLock()
+	closed := m.mu.closed
+	for p := from; p < to && !closed; p++ {
+		if _, ok := m.mu.logs[topicPartition{topic, p}]; ok {
+			m.mu.RUnlock()
+			return nil, fmt.Errorf("storage: log %s exists", partitionDirName(topic, p))
+		}
+	}
+	m.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	n := &NewLogs{m: m, topic: topic}
+	for p := from; p < to; p++ {
+		if m.ctx.Err() != nil {
+			return nil, errors.Join(ErrClosed, n.Discard())
+		}
+		l, err := createNewLog(m, topic, p, lc)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("%w: %w", ErrStorage, err), n.Discard())
+		}
+		n.logs = append(n.logs, l)
+	}
+	if err := syncFS(m.cfg.Dir); err != nil {
+		return nil, errors.Join(fmt.Errorf("%w: creating logs of %s: %w", ErrStorage, topic, err), n.Discard())
+	}
+	return n, nil
+}
+
+// Publish makes the logs visible.
+func (n *NewLogs) Publish() error {
+	m := n.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return ErrClosed
+	}
+	for _, l := range n.logs {
+		m.mu.logs[topicPartition{l.topic, l.partition}] = l
+	}
+	return nil
+}
+
+// Discard removes the logs from disk.
+func (n *NewLogs) Discard() error {
+	var errs []error
+	for _, l := range n.logs {
+		l.closeFiles()
+		errs = append(errs, removeDir(l.dir))
+	}
+	n.logs = nil
+	return errors.Join(errs...)
 }
 
 // Log returns the log of topic/partition, or nil.
@@ -204,13 +284,22 @@ func (m *Manager) Topics() []string {
 }
 
 // DeleteTopic closes and removes every log of topic. Appends in flight fail
-// with ErrLogDeleted; Chunks already returned stay readable for
-// file.delete.delay.ms.
+// with ErrLogDeleted; Chunks already returned stay readable until released.
 func (m *Manager) DeleteTopic(topic string) error {
+	return m.deleteLogs(func(tp topicPartition) bool { return tp.topic == topic })
+}
+
+// DeletePartitions closes and removes the logs of topic's partitions from
+// from on, as DeleteTopic does.
+func (m *Manager) DeletePartitions(topic string, from int32) error {
+	return m.deleteLogs(func(tp topicPartition) bool { return tp.topic == topic && tp.partition >= from })
+}
+
+func (m *Manager) deleteLogs(match func(topicPartition) bool) error {
 	m.mu.Lock()
 	var logs []*Log
 	for tp, l := range m.mu.logs {
-		if tp.topic == topic {
+		if match(tp) {
 			logs = append(logs, l)
 			delete(m.mu.logs, tp)
 		}
@@ -218,25 +307,32 @@ func (m *Manager) DeleteTopic(topic string) error {
 	m.mu.Unlock()
 	var errs []error
 	for _, l := range logs {
-		// adminMu keeps a checkpoint, retention or DeleteRecords that
-		// already holds this Log from writing into its directory while
-		// (or after) it is removed, which could land in the directory of
-		// a topic re-created under the same name.
-		l.adminMu.Lock()
-		l.close(ErrLogDeleted)
-		l.mu.Lock()
-		segs, delay := l.mu.segments, l.mu.cfg.FileDeleteDelayMs
-		l.mu.segments = nil
-		l.mu.Unlock()
-		for _, s := range segs {
-			s.removed.Store(true)
-		}
-		errs = append(errs, removeDir(l.dir))
-		l.adminMu.Unlock()
-		m.deleter.schedule(segs, time.Duration(delay)*time.Millisecond)
-		l.logger.Info("deleted log")
+		errs = append(errs, l.delete())
 	}
 	return errors.Join(errs...)
+}
+
+// delete closes the log and removes its directory. Its files close now,
+// or at the release of the last Chunk that pins one.
+func (l *Log) delete() error {
+	// adminMu keeps a checkpoint, retention or DeleteRecords that already
+	// holds this Log from writing into its directory while (or after) it
+	// is removed, which could land in the directory of a topic re-created
+	// under the same name.
+	l.adminMu.Lock()
+	defer l.adminMu.Unlock()
+	l.close(ErrLogDeleted)
+	l.mu.Lock()
+	segs := l.mu.segments
+	l.mu.segments = nil
+	l.mu.Unlock()
+	for _, s := range segs {
+		s.removed.Store(true)
+		s.close()
+	}
+	err := removeDir(l.dir)
+	l.logger.Info("deleted log")
+	return err
 }
 
 // Close stops background work, flushes every log, writes clean-shutdown
@@ -253,12 +349,36 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	m.cancel()
 	m.wg.Wait()
-	var errs []error
-	for _, l := range logs {
-		errs = append(errs, l.close(ErrClosed))
-	}
+	ls := slices.Collect(maps.Values(logs))
+	errs := make([]error, len(ls))
+	forEach(len(ls), closeWorkers, func(i int) { errs[i] = ls[i].close(ErrClosed) })
 	m.deleter.close()
 	return errors.Join(errs...)
+}
+
+// closeWorkers bounds the logs opened or closed at once: their fsyncs
+// overlap (the filesystem commits them together) instead of queueing one
+// behind another.
+const closeWorkers = 16
+
+// forEach runs fn(0..n-1) on at most workers goroutines and waits for them.
+func forEach(n, workers int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(n, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func (m *Manager) background() {

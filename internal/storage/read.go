@@ -10,10 +10,19 @@ import (
 )
 
 // Chunk is a byte range of a segment file holding whole batches. File stays
-// open for at least file.delete.delay.ms after its segment is deleted.
+// open, even if its segment is deleted or the file cache is full, until
+// Release; whoever receives a Chunk releases it exactly once.
 type Chunk struct {
 	File     *os.File
 	Pos, Len int64
+	pinned   *segFile
+}
+
+// Release lets the file cache close the chunk's file again.
+func (c Chunk) Release() {
+	if c.pinned != nil {
+		c.pinned.unpin()
+	}
 }
 
 // ReadAll reads the chunk into memory.
@@ -31,6 +40,13 @@ type ReadResult struct {
 	HighWatermark    int64
 	LogStartOffset   int64
 	LastStableOffset int64 // no transactions yet: equals HighWatermark
+}
+
+// Release releases every chunk of the result.
+func (r ReadResult) Release() {
+	for _, c := range r.Chunks {
+		c.Release()
+	}
 }
 
 // view is a reader's consistent snapshot of a log.
@@ -77,11 +93,14 @@ func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, 
 		}
 		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne)
 		if err != nil {
+			res.Release()
 			return ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.hw}, l.failRead(err)
 		}
 		if c.Len > 0 {
 			res.Chunks = append(res.Chunks, c)
 			budget -= c.Len
+		} else {
+			c.Release()
 		}
 		if !full {
 			break
@@ -106,7 +125,8 @@ func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Ch
 	if err := s.checkServe(st, start, end, minBase); err != nil {
 		return Chunk{}, false, err
 	}
-	return Chunk{File: s.log, Pos: start, Len: end - start}, end == st.size, nil
+	c, err := s.chunk(start, end-start)
+	return c, end == st.size, err
 }
 
 // chunkEnd returns where a chunk starting at start ends: at a batch

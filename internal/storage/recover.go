@@ -98,7 +98,7 @@ func (s *segment) resetIndexing() {
 
 // rewriteIndexes replaces both index files with the in-memory entries.
 func (s *segment) rewriteIndexes() error {
-	for _, f := range []*os.File{s.idx, s.tidx} {
+	for _, f := range []*segFile{s.idx, s.tidx} {
 		if err := truncateFile(f, 0); err != nil {
 			return fmt.Errorf("truncate index: %w", err)
 		}

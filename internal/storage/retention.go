@@ -121,15 +121,20 @@ func (l *Log) checkpointIfOpen() error {
 	return l.persistCheckpoint(l.LogStartOffset())
 }
 
-// persistCheckpoint writes logStart and the recovery point, with the disk
-// reserve's help on a full disk; the caller holds adminMu and has checked
-// the log is open. A failure is a disk error (ErrStorage) that leaves the
-// previous checkpoint in place.
+// persistCheckpoint writes logStart and the recovery point when they
+// changed since the last checkpoint, with the disk reserve's help on a full
+// disk; the caller holds adminMu and has checked the log is open. A failure
+// is a disk error (ErrStorage) that leaves the previous checkpoint in place.
 func (l *Log) persistCheckpoint(logStart int64) error {
+	l.ckpt.Lock()
+	defer l.ckpt.Unlock()
 	l.mu.RLock()
 	cp := checkpoint{logStart: logStart, recoveryPoint: l.mu.recoveryPoint}
 	l.mu.RUnlock()
-	if err := l.m.cfg.Reserve.Do(func() error { return writeCheckpoint(l.dir, cp) }); err != nil {
+	if last := l.ckpt.last; last.logStart == cp.logStart && last.recoveryPoint == cp.recoveryPoint {
+		return nil
+	}
+	if err := l.saveCheckpointLocked(cp); err != nil {
 		return fmt.Errorf("%w: persist checkpoint of %s: %w", ErrStorage, partitionDirName(l.topic, l.partition), err)
 	}
 	return nil

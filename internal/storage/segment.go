@@ -23,11 +23,12 @@ const (
 	deletedExt   = ".deleted"
 )
 
-// segment is one <base>.log file with its two indexes.
+// segment is one <base>.log file with its two indexes. The files are
+// opened on demand through the Manager's fileCache.
 type segment struct {
 	base            int64
 	dir             string
-	log, idx, tidx  *os.File
+	log, idx, tidx  *segFile
 	removed         atomic.Bool // renamed to .deleted; skip fsyncs
 	dirtyIndexes    bool        // owned by the writer: index files need fsync
 	bytesSinceIndex int64       // owned by the writer
@@ -74,38 +75,62 @@ func parseSegmentName(name string) (int64, bool) {
 	return base, err == nil && base >= 0
 }
 
-// openSegment opens (creating if needed) the files of the segment at base.
-// With truncate, existing files are emptied (a fresh roll).
-func openSegment(dir string, base int64, truncate bool) (*segment, error) {
-	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1}
-	s.st.next, s.st.maxTs = base, -1
+// openSegment opens (creating if needed) the files of the segment at base
+// and hands them to the cache, which closes them when they go idle. With
+// truncate, existing files are emptied (a fresh roll); without, missing
+// index files read as empty until their first write creates them, so an
+// open creates nothing.
+func openSegment(c *fileCache, dir string, base int64, truncate bool) (*segment, error) {
+	s := newSegment(c, dir, base, "")
 	flags := os.O_RDWR | os.O_CREATE
+	files := s.files()
 	if truncate {
 		flags |= os.O_TRUNC
+	} else {
+		s.idx.create, s.tidx.create = true, true
+		files = files[:1]
 	}
-	var err error
-	for _, f := range []struct {
-		dst **os.File
-		ext string
-	}{{&s.log, logExt}, {&s.idx, indexExt}, {&s.tidx, timeIndexExt}} {
-		if *f.dst, err = openFile(s.path(f.ext), flags); err != nil {
+	for _, sf := range files {
+		f, err := c.open(sf.Name(), flags)
+		if err != nil {
 			s.close()
 			if truncate { // a fresh segment: leave no empty file behind
 				_ = removeSegmentFiles(s)
 			}
 			return nil, fmt.Errorf("open segment: %w", err)
 		}
+		sf.adopt(f)
 	}
 	return s, nil
 }
 
-func (s *segment) files() []*os.File { return []*os.File{s.log, s.idx, s.tidx} }
+// newSegment returns the segment at base, its files named with suffix
+// after their extension, none of them open.
+func newSegment(c *fileCache, dir string, base int64, suffix string) *segment {
+	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1}
+	s.st.next, s.st.maxTs = base, -1
+	s.log = newSegFile(c, s.path(logExt)+suffix)
+	s.idx = newSegFile(c, s.path(indexExt)+suffix)
+	s.tidx = newSegFile(c, s.path(timeIndexExt)+suffix)
+	return s
+}
+
+func (s *segment) files() []*segFile { return []*segFile{s.log, s.idx, s.tidx} }
+
+// chunk pins the log file and returns the byte range of it as a Chunk.
+func (s *segment) chunk(pos, n int64) (Chunk, error) {
+	f, err := s.log.pin(false)
+	if err != nil {
+		return Chunk{}, fmt.Errorf("open segment %d: %w", s.base, err)
+	}
+	return Chunk{File: f, Pos: pos, Len: n, pinned: s.log}, nil
+}
 
 func (s *segment) close() error {
 	var first error
 	for _, f := range s.files() {
 		if f != nil {
-			if err := f.Close(); err != nil && first == nil {
+			if err := f.close(); err != nil && first == nil {
 				first = err
 			}
 		}
@@ -135,11 +160,11 @@ func (s *segment) sync() error {
 }
 
 // markRemoved renames the files to .deleted so a restart never sees them;
-// the descriptors stay open for in-flight readers.
+// readers holding the segment still open them there until unlink.
 func (s *segment) markRemoved() error {
 	s.removed.Store(true)
-	for _, ext := range []string{logExt, indexExt, timeIndexExt} {
-		if err := os.Rename(s.path(ext), s.path(ext)+deletedExt); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for i, ext := range []string{logExt, indexExt, timeIndexExt} {
+		if err := s.files()[i].rename(s.path(ext) + deletedExt); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rename segment: %w", err)
 		}
 	}
@@ -222,14 +247,20 @@ func (s *segment) writeIndexes(st *segState) error {
 // batchReader reads headers and batches of a segment file through a small
 // window, so scanning many small batches costs few syscalls.
 type batchReader struct {
-	f      *os.File
+	f      fileReader
 	limit  int64 // never read at or beyond
 	window int
 	buf    []byte
 	bufPos int64
 }
 
-func newBatchReader(f *os.File, limit int64, window int) *batchReader {
+// fileReader is a file read by position: *os.File or *segFile.
+type fileReader interface {
+	io.ReaderAt
+	Name() string
+}
+
+func newBatchReader(f fileReader, limit int64, window int) *batchReader {
 	return &batchReader{f: f, limit: limit, window: window, bufPos: -1}
 }
 

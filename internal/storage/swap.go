@@ -51,20 +51,17 @@ var (
 )
 
 // createCleanedSegment creates the empty ".cleaned" files of a segment.
-// The descriptors follow the renames, so the segment is usable after the
-// swap under its final name.
-func createCleanedSegment(dir string, base int64) (*segment, error) {
-	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1}
-	s.st.next, s.st.maxTs = base, -1
-	for _, f := range []struct {
-		dst **os.File
-		ext string
-	}{{&s.log, logExt}, {&s.idx, indexExt}, {&s.tidx, timeIndexExt}} {
-		var err error
-		if *f.dst, err = os.OpenFile(s.path(f.ext)+cleanedExt, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+// Its files are renamed through the segment (renameExts), so the segment is
+// usable after the swap under its final name.
+func createCleanedSegment(c *fileCache, dir string, base int64) (*segment, error) {
+	s := newSegment(c, dir, base, cleanedExt)
+	for _, sf := range s.files() {
+		f, err := c.open(sf.Name(), os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
 			discardCleaned(s)
 			return nil, fmt.Errorf("create cleaned segment: %w", err)
 		}
+		sf.adopt(f)
 	}
 	return s, nil
 }
@@ -123,6 +120,10 @@ func (l *Log) swapIn(old []*segment, ns *segment) error {
 	if !l.holdsSegments(old) {
 		discardCleaned(ns)
 		return errCleanAborted
+	}
+	if err := l.markUnclean(); err != nil {
+		discardCleaned(ns)
+		return err
 	}
 	if err := l.swapFiles(old, ns); err != nil {
 		return err
@@ -190,8 +191,15 @@ func (l *Log) swapFiles(old []*segment, ns *segment) error {
 // renameExts renames the segment's files (and swap info) from suffix from
 // to suffix to, the log last, and, with sync, fsyncs the directory.
 func renameExts(s *segment, from, to string, sync bool) error {
+	files := map[string]*segFile{logExt: s.log, indexExt: s.idx, timeIndexExt: s.tidx}
 	for _, ext := range swapExts {
-		if err := os.Rename(s.path(ext)+from, s.path(ext)+to); err != nil {
+		var err error
+		if sf := files[ext]; sf != nil {
+			err = sf.rename(s.path(ext) + to)
+		} else {
+			err = os.Rename(s.path(ext)+from, s.path(ext)+to)
+		}
+		if err != nil {
 			return fmt.Errorf("swap cleaned segment: %w", err)
 		}
 	}

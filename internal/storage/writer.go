@@ -419,7 +419,7 @@ func (l *Log) needsRoll(p *piece, h record.BatchHeader, next int64, cfg LogConfi
 func (l *Log) stageRoll(g *group) error {
 	p := g.cur()
 	p.seg.sealTimeIndex(&p.st)
-	s, err := openSegment(l.dir, g.next, true)
+	s, err := openSegment(l.m.files, l.dir, g.next, true)
 	if err != nil {
 		return fmt.Errorf("roll segment: %w", err)
 	}
