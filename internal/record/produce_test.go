@@ -214,3 +214,25 @@ func BenchmarkValidateCodecs(b *testing.B) {
 		})
 	}
 }
+
+// TestValidateProduceWaitsForASlot: with every decoding slot busy, a
+// compressed batch waits no longer than its context, and an uncompressed one
+// does not wait at all.
+func TestValidateProduceWaitsForASlot(t *testing.T) {
+	release := record.HoldDecodeSlots()
+	defer func() { release() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := recordtest.Batch(recordtest.Options{Codec: record.Gzip}, recordtest.Values(2, 10))
+	if _, err := record.ValidateProduce(ctx, b, record.ProduceRules{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("compressed batch with no slot: got %v, want context.Canceled", err)
+	}
+	if _, err := record.ValidateProduce(ctx, recordtest.Simple(2, 10), record.ProduceRules{}); err != nil {
+		t.Fatalf("uncompressed batch: %v", err)
+	}
+	release()
+	release = func() {}
+	if _, err := record.ValidateProduce(context.Background(), b, record.ProduceRules{}); err != nil {
+		t.Fatalf("compressed batch once slots are free: %v", err)
+	}
+}
