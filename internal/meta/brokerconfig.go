@@ -92,7 +92,7 @@ var brokerOnly = []ConfigDef{
 	{Name: "offsets.topic.segment.bytes", Type: kmsg.ConfigTypeInt, Default: "104857600", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "Segment size of __consumer_offsets."},
 	{Name: "queued.max.request.bytes", Type: kmsg.ConfigTypeLong, Default: "268435456", HasDefault: true,
-		Validate: longAtLeast(-1), Doc: "Bytes of requests in flight across all connections (their decoded form is bounded by as much again); a connection waits for room before reading a frame. At least socket.request.max.bytes; -1 is unbounded. Kafka's default is -1."},
+		Validate: longAtLeast(-1), Doc: "Bytes of requests in flight across all connections (their decoded form is bounded by as much again); a connection waits for room before reading a frame. At least socket.request.max.bytes; -1 or 0 is unbounded (Kafka's default, -1)."},
 	{Name: "socket.request.max.bytes", Type: kmsg.ConfigTypeInt, Default: "104857600", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "Largest request frame the broker accepts."},
 }

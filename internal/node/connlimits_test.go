@@ -2,12 +2,14 @@ package node_test
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/node"
@@ -99,8 +101,9 @@ func TestIdleConnectionsClose(t *testing.T) {
 	}
 	// A fetch long-polling for 2 s is in flight, not idle.
 	createTopic(t, newAdmin(t, tn.KafkaAddr()), "quiet", 1, nil)
-	cl := newClient(t, tn.KafkaAddr())
+	cl := fetchV12Client(t, tn.KafkaAddr())
 	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12 // names topics
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 2000, 1, 1<<20
 	ft := kmsg.NewFetchRequestTopic()
 	ft.Topic = "quiet"
@@ -108,7 +111,11 @@ func TestIdleConnectionsClose(t *testing.T) {
 	fp.PartitionMaxBytes = 1 << 20
 	ft.Partitions = append(ft.Partitions, fp)
 	req.Topics = append(req.Topics, ft)
-	if _, err := req.RequestWith(testContext(t), cl); err != nil {
+	resp, err := req.RequestWith(testContext(t), cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	if err != nil {
 		t.Fatalf("long poll on a connection with a 300 ms idle timeout: %v", err)
 	}
 }
@@ -177,5 +184,15 @@ func TestGarbageFloodLogsBoundedLines(t *testing.T) {
 	t.Logf("10,000 garbage frames: %d log lines", lines)
 	if lines > 100 {
 		t.Fatalf("10,000 garbage frames logged %d lines", lines)
+	}
+}
+
+// TestQueuedBytesAtLeastRequestMax refuses to start with a memory pool
+// smaller than the largest frame, which could never be read.
+func TestQueuedBytesAtLeastRequestMax(t *testing.T) {
+	_, err := node.Start(testContext(t), node.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		Settings: map[string]string{"queued.max.request.bytes": "1048576", "socket.request.max.bytes": "2097152"}})
+	if err == nil || !strings.Contains(err.Error(), "queued.max.request.bytes") {
+		t.Fatalf("starting with queued.max.request.bytes < socket.request.max.bytes: %v", err)
 	}
 }

@@ -151,7 +151,7 @@ func serverConfig(log *slog.Logger, settings meta.BrokerConfig) (server.Config, 
 		return server.Config{}, err
 	}
 	queued := settings.Int("queued.max.request.bytes")
-	if queued < 0 { // Kafka's -1: unbounded
+	if queued <= 0 { // as in Kafka: unbounded
 		queued = math.MaxInt64
 	}
 	ms := func(name string) time.Duration {
@@ -302,6 +302,10 @@ func writeHealth(w http.ResponseWriter, err error) {
 
 // KafkaAddr is the address the Kafka listener is bound to.
 func (n *Node) KafkaAddr() string { return n.kafkaAddr.String() }
+
+// RequestMemory reports the bytes reserved for Kafka requests in flight:
+// their frames and their decoded form.
+func (n *Node) RequestMemory() (frames, decoded int64) { return n.kafka.MemoryInUse() }
 
 // HTTPAddr is the address the HTTP listener is bound to, "" if none.
 func (n *Node) HTTPAddr() string { return addrString(n.httpAddr) }

@@ -215,9 +215,11 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 // decode reads the body into h.req. Decoding can take many times the
 // frame's size (one byte of array can become a whole struct), so the
 // worst case is reserved first, then trimmed to what the decoded request
-// holds; the returned charge is released once it is answered.
+// holds; the returned charge is released once it is answered. The worst
+// case is capped at half the pool: a reservation of all of it would wait,
+// with every request queued behind it, for the last long poll in flight.
 func (c *conn) decode(ctx context.Context, h header) (int64, error) {
-	worst := min(int64(len(h.body))*decodeFactor(h.req), c.s.decoded.size)
+	worst := min(int64(len(h.body))*decodeFactor(h.req), c.s.decoded.size/2)
 	if err := c.s.decoded.acquire(ctx, worst); err != nil {
 		return 0, err
 	}

@@ -116,6 +116,12 @@ func New(cfg Config, b *broker.Broker) (*Server, error) {
 	return s, nil
 }
 
+// MemoryInUse reports the bytes reserved for requests in flight: their
+// frames, and their decoded form (Kafka's MemoryPoolUsed).
+func (s *Server) MemoryInUse() (frames, decoded int64) {
+	return s.frames.inUse(), s.decoded.inUse()
+}
+
 // Health reports whether the listener is accepting connections: nil when
 // it is, ErrNotServing when Serve is not running, or the error of the
 // last Accept while accepting keeps failing (it did within the last
