@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -98,13 +99,13 @@ func TestHugeSizePrefixesAreBounded(t *testing.T) {
 	}
 }
 
-// TestPipelinedFramesAreBounded has 20 connections each pipeline 4
-// Metadata requests of 512 kB (12 MB each once decoded) with an 8 MB
-// budget: the node must queue them, not hold them all.
+// TestPipelinedFramesAreBounded has 20 connections each pipeline 8
+// Metadata requests of 512 kB (12 MB each once decoded, 80 MB of frames in
+// all) with a 64 MB budget: the node must queue them, not hold them all.
 func TestPipelinedFramesAreBounded(t *testing.T) {
-	const queued, conns = 8 << 20, 20
+	const queued, conns, depth = 64 << 20, 20, 8
 	cn := startProcess(t, 0, map[string]string{"offsets.topic.num.partitions": "1",
-		"queued.max.request.bytes": "8388608", "socket.request.max.bytes": "1048576"})
+		"queued.max.request.bytes": strconv.Itoa(queued), "socket.request.max.bytes": "1048576"})
 	req := emptyNamesMetadata(512 << 10)
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
@@ -112,7 +113,7 @@ func TestPipelinedFramesAreBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- pipeline(cn.kafka, req, 4)
+			errs <- pipeline(cn.kafka, req, depth)
 		}()
 	}
 	wg.Wait()
@@ -123,7 +124,7 @@ func TestPipelinedFramesAreBounded(t *testing.T) {
 		}
 	}
 	rss := cn.peakRSS(t)
-	t.Logf("%d connections × 4 pipelined 512 kB metadata requests: peak RSS %d MB", conns, rss>>20)
+	t.Logf("%d connections × %d pipelined 512 kB metadata requests: peak RSS %d MB", conns, depth, rss>>20)
 	if bound := memoryBound(queued, conns); rss > bound {
 		t.Fatalf("peak RSS %d MB over the %d MB bound", rss>>20, bound>>20)
 	}

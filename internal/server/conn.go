@@ -219,11 +219,14 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 // case is capped at half the pool: a reservation of all of it would wait,
 // with every request queued behind it, for the last long poll in flight.
 func (c *conn) decode(ctx context.Context, h header) (int64, error) {
+	name := kmsg.NameForKey(h.key)
+	if err := checkLeadingArray(h.req, h.body); err != nil {
+		return 0, fmt.Errorf("refusing %s v%d request: %w", name, h.version, err)
+	}
 	worst := min(int64(len(h.body))*decodeFactor(h.req), c.s.decoded.size/2)
 	if err := c.s.decoded.acquire(ctx, worst); err != nil {
 		return 0, err
 	}
-	name := kmsg.NameForKey(h.key)
 	if err := h.req.ReadFrom(h.body); err != nil {
 		return worst, fmt.Errorf("malformed %s v%d request: %w", name, h.version, err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -81,6 +82,31 @@ func elemCost(t reflect.Type) int64 {
 		}
 	}
 	return n
+}
+
+// checkLeadingArray refuses, before anything is decoded, a Metadata
+// request naming more topics than Kafka allows: its body starts with that
+// array, and a frame of empty names is the cheapest way to make decoding
+// amplify (24 bytes of memory per byte). Other requests are checked after
+// decoding, by decodedSize.
+func checkLeadingArray(req kmsg.Request, body []byte) error {
+	if req.Key() != kmsg.Metadata.Int16() {
+		return nil
+	}
+	var n int64
+	if req.IsFlexible() {
+		v, k := binary.Uvarint(body)
+		if k <= 0 {
+			return nil // kmsg reports the malformed body
+		}
+		n = int64(v) - 1
+	} else if len(body) >= 4 {
+		n = int64(int32(binary.BigEndian.Uint32(body)))
+	}
+	if n > maxArrayElements {
+		return fmt.Errorf("%w: %d", errTooManyElements, n)
+	}
+	return nil
 }
 
 // decodedSize walks a decoded request, refusing it if an array or a

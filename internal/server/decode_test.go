@@ -89,3 +89,27 @@ func TestDecodedSizeLimits(t *testing.T) {
 		t.Errorf("%d tags: %v", req.Topics[7].UnknownTags.Len(), err)
 	}
 }
+
+// TestLeadingArrayCheckedBeforeDecoding refuses a Metadata request naming
+// more than a million topics from its array length alone.
+func TestLeadingArrayCheckedBeforeDecoding(t *testing.T) {
+	for _, version := range []int16{1, 4, 9, 12} {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(version)
+		if err := checkLeadingArray(req, metadataBody(version, 1000, false)); err != nil {
+			t.Errorf("v%d, 1000 topics: %v", version, err)
+		}
+		var body []byte
+		if version >= 9 {
+			body = binary.AppendUvarint(nil, maxArrayElements+2)
+		} else {
+			body = binary.BigEndian.AppendUint32(nil, maxArrayElements+1)
+		}
+		if err := checkLeadingArray(req, body); !errors.Is(err, errTooManyElements) {
+			t.Errorf("v%d, a million and one topics: %v", version, err)
+		}
+	}
+	if err := checkLeadingArray(kmsg.NewPtrDeleteTopicsRequest(), binary.BigEndian.AppendUint32(nil, maxArrayElements+1)); err != nil {
+		t.Errorf("only Metadata is checked before decoding: %v", err)
+	}
+}
