@@ -36,7 +36,18 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 		if (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable") {
 			auto = &autoCreate{left: maxPartitionsPerRequest}
 		}
+		// Kafka answers each distinct topic once: a request naming one
+		// topic a million times must not cost a million answers.
+		seenNames, seenIDs := map[string]bool{}, map[[16]byte]bool{}
 		for _, rt := range req.Topics {
+			if rt.Topic != nil && seenNames[*rt.Topic] || rt.Topic == nil && seenIDs[rt.TopicID] {
+				continue
+			}
+			if rt.Topic != nil {
+				seenNames[*rt.Topic] = true
+			} else {
+				seenIDs[rt.TopicID] = true
+			}
 			resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, auto))
 		}
 	}

@@ -62,6 +62,8 @@ type Node struct {
 	http      *http.Server
 	httpAddr  net.Addr
 	dirLock   *dirLock
+	pprof     *http.Server
+	pprofAddr net.Addr
 	wg        sync.WaitGroup
 }
 
@@ -84,7 +86,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.open(ctx, settings); err != nil {
 		return nil, err
 	}
-	if err := n.startHTTP(); err != nil {
+	if err := n.startHTTP(settings); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -143,7 +145,10 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 		return fmt.Errorf("starting broker: %w", err)
 	}
 	n.broker = b
-	n.kafka, err = server.New(server.Config{Logger: n.log, MaxRequestBytes: int32(settings.Int("socket.request.max.bytes"))}, b)
+	srvCfg, err := serverConfig(n.log, settings)
+	if err == nil {
+		n.kafka, err = server.New(srvCfg, b)
+	}
 	if err != nil {
 		ln.Close()
 		return err
@@ -156,6 +161,34 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 		}
 	}()
 	return nil
+}
+
+// serverConfig maps the broker's listener settings onto server's config.
+func serverConfig(log *slog.Logger, settings meta.BrokerConfig) (server.Config, error) {
+	overrides, err := server.ParseIPOverrides(settings.String("max.connections.per.ip.overrides"))
+	if err != nil {
+		return server.Config{}, err
+	}
+	queued := settings.Int("queued.max.request.bytes")
+	if queued <= 0 { // as in Kafka: unbounded
+		queued = math.MaxInt64
+	}
+	ms := func(name string) time.Duration {
+		return time.Duration(max(0, settings.Int(name))) * time.Millisecond
+	}
+	return server.Config{
+		Logger:          log,
+		MaxRequestBytes: int32(settings.Int("socket.request.max.bytes")),
+		MaxQueuedBytes:  queued,
+		ReadTimeout:     ms("eddy.request.read.timeout.ms"),
+		IdleTimeout:     ms("connections.max.idle.ms"),
+		Limits: server.Limits{
+			MaxConnections:      int(settings.Int("max.connections")),
+			MaxConnectionsPerIP: int(settings.Int("max.connections.per.ip")),
+			PerIPOverrides:      overrides,
+			CreationRate:        int(settings.Int("max.connection.creation.rate")),
+		},
+	}, nil
 }
 
 // storageConfig maps the broker's log.* settings onto storage's config.
@@ -230,44 +263,119 @@ func (n *Node) advertised() (string, int32, error) {
 	return host, int32(port), nil
 }
 
-func (n *Node) startHTTP() error {
-	if n.cfg.HTTPAddr == "" {
+func (n *Node) startHTTP(settings meta.BrokerConfig) error {
+	pprofAddr := settings.String("eddy.pprof.addr")
+	if n.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		n.httpAddr = ln.Addr()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", n.healthz)
+		mux.HandleFunc("/readyz", n.readyz)
+		// Profiles reveal internals and cost CPU: they are served to
+		// loopback only, unless the operator names their own address.
+		withPprof := pprofAddr == "" && isLoopback(ln.Addr())
+		if withPprof {
+			addPprof(mux)
+		}
+		n.http = n.serveHTTP(ln, mux)
+		n.log.Info("http listener started", "http_addr", n.httpAddr.String(), "pprof", withPprof)
+		if pprofAddr == "" && !withPprof {
+			n.log.Warn("pprof not served: the http listener is not on loopback; set eddy.pprof.addr to serve it")
+		}
+	}
+	if pprofAddr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", pprofAddr)
 	if err != nil {
-		return fmt.Errorf("http listener: %w", err)
+		return fmt.Errorf("pprof listener: %w", err)
 	}
-	n.httpAddr = ln.Addr()
+	n.pprofAddr = ln.Addr()
 	mux := http.NewServeMux()
-	ok := func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
-	mux.HandleFunc("/healthz", ok)
-	mux.HandleFunc("/readyz", ok)
-	// Profiles are how performance work here is done (BENCHMARKS.md); the
-	// admin listener is on loopback unless the operator says otherwise.
+	addPprof(mux)
+	n.pprof = n.serveHTTP(ln, mux)
+	n.log.Info("pprof listener started", "pprof_addr", n.pprofAddr.String())
+	return nil
+}
+
+// addPprof serves Go's profiles; performance work here is done with them
+// (BENCHMARKS.md).
+func addPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+func (n *Node) serveHTTP(ln net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http listener stopped", "err", err)
 		}
 	}()
-	n.log.Info("http listener started", "http_addr", n.httpAddr.String())
-	return nil
+	return srv
+}
+
+// healthz fails only when the Kafka listener is down for good; readyz
+// also while it cannot accept connections (out of file descriptors, say).
+func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
+	err := n.kafka.Health()
+	if !errors.Is(err, server.ErrNotServing) {
+		err = nil
+	}
+	writeHealth(w, err)
+}
+
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	writeHealth(w, n.kafka.Health())
+}
+
+func writeHealth(w http.ResponseWriter, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
 }
 
 // KafkaAddr is the address the Kafka listener is bound to.
 func (n *Node) KafkaAddr() string { return n.kafkaAddr.String() }
 
+// RequestMemory reports the bytes reserved for Kafka requests in flight:
+// their frames and their decoded form.
+func (n *Node) RequestMemory() (frames, decoded int64) { return n.kafka.MemoryInUse() }
+
+// HTTPAddr is the address the HTTP listener is bound to, "" if none.
+func (n *Node) HTTPAddr() string { return addrString(n.httpAddr) }
+
+// PprofAddr is the address of the pprof listener (eddy.pprof.addr), "" if
+// none.
+func (n *Node) PprofAddr() string { return addrString(n.pprofAddr) }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
 // Close stops the listeners, then flushes and closes the logs.
 func (n *Node) Close() error {
 	var errs []error
-	if n.http != nil {
-		errs = append(errs, n.http.Close())
+	for _, srv := range []*http.Server{n.http, n.pprof} {
+		if srv != nil {
+			errs = append(errs, srv.Close())
+		}
 	}
 	if n.kafka != nil {
 		errs = append(errs, n.kafka.Close())

@@ -9,7 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -17,9 +21,17 @@ import (
 	"github.com/eddy-streaming/eddy/internal/broker"
 )
 
-// pipelineDepth bounds how many read-ahead requests one connection may
-// queue while an earlier one is being handled.
-const pipelineDepth = 8
+const (
+	// pipelineDepth bounds how many read-ahead requests one connection may
+	// queue while an earlier one is being handled.
+	pipelineDepth = 8
+	// firstReadBytes is how much of a frame is allocated before its bytes
+	// arrive; the buffer doubles as they do, so a size prefix alone never
+	// costs its declared size.
+	firstReadBytes   = 16 << 10
+	readBufferBytes  = 16 << 10
+	writeBufferBytes = 32 << 10
+)
 
 // conn is one client connection.
 type conn struct {
@@ -30,21 +42,25 @@ type conn struct {
 	w    *bufio.Writer
 	// hangup closes when the client stops sending (EOF or a bad frame).
 	hangup chan struct{}
+	// inflight counts frames read and not yet answered: a connection
+	// waiting on its own requests is not idle.
+	inflight atomic.Int32
 }
 
-func newConn(s *Server, c net.Conn) *conn {
-	remote := c.RemoteAddr().String()
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	return &conn{s: s, c: c, host: host, log: s.log.With("remote", remote), w: bufio.NewWriterSize(c, 64<<10), hangup: make(chan struct{})}
+// request is a frame read off the wire with the pool bytes it holds.
+type request struct {
+	frame  []byte
+	charge int64 // bytes of s.frames
+}
+
+func newConn(s *Server, c net.Conn, host string) *conn {
+	return &conn{s: s, c: c, host: host, log: s.log.With("remote", c.RemoteAddr().String()), w: bufio.NewWriterSize(c, writeBufferBytes), hangup: make(chan struct{})}
 }
 
 // serve runs the connection until it fails or the server closes: a reader
 // goroutine fills frames, this goroutine handles them in order.
 func (c *conn) serve() {
-	frames := make(chan []byte, pipelineDepth)
+	frames := make(chan request, pipelineDepth)
 	ctx, cancel := context.WithCancel(c.s.ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -57,45 +73,119 @@ func (c *conn) serve() {
 		defer close(c.hangup)
 		c.readFrames(ctx, frames)
 	}()
-	for frame := range frames {
-		if err := c.handle(ctx, frame); err != nil {
-			c.log.Info("closing kafka connection", "err", err)
+	for req := range frames {
+		err := c.handle(ctx, req.frame)
+		c.s.frames.release(req.charge)
+		c.inflight.Add(-1)
+		if err != nil {
+			c.s.rl.info("conn_closed", "closing kafka connection", "remote", c.c.RemoteAddr().String(), "err", err)
 			break
 		}
 	}
 	cancel()
 	c.c.Close()
-	for range frames {
+	for req := range frames {
+		c.s.frames.release(req.charge)
 	}
 	<-done
 }
 
-func (c *conn) readFrames(ctx context.Context, frames chan<- []byte) {
-	r := bufio.NewReaderSize(c.c, 64<<10)
-	var size [4]byte
+func (c *conn) readFrames(ctx context.Context, frames chan<- request) {
+	r := bufio.NewReaderSize(c.c, readBufferBytes)
 	for {
-		if _, err := io.ReadFull(r, size[:]); err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				c.log.Debug("kafka connection read failed", "err", err)
-			}
+		n, err := c.readSize(r)
+		if err != nil {
+			c.readFailed(ctx, err)
 			return
 		}
-		n := int32(binary.BigEndian.Uint32(size[:]))
 		if n < 8 || n > c.s.cfg.MaxRequestBytes {
-			c.log.Warn("closing kafka connection: bad frame size", "size", n, "max", c.s.cfg.MaxRequestBytes)
+			c.s.rl.warn("bad_frame", "closing kafka connection: bad frame size", "remote", c.c.RemoteAddr().String(), "size", n, "max", c.s.cfg.MaxRequestBytes)
 			return
 		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(r, frame); err != nil {
-			c.log.Info("kafka connection closed mid-frame", "err", err)
+		// Back-pressure: wait for room in the node's budget before reading
+		// the body, as Kafka mutes a channel while its memory pool is full.
+		if err := c.s.frames.acquire(ctx, int64(n)); err != nil {
+			return
+		}
+		c.inflight.Add(1)
+		frame, err := c.readBody(r, int(n))
+		if err != nil {
+			c.s.frames.release(int64(n))
+			c.inflight.Add(-1)
+			c.s.rl.info("partial_frame", "kafka connection closed mid-frame", "remote", c.c.RemoteAddr().String(), "size", n, "err", err)
 			return
 		}
 		select {
-		case frames <- frame:
+		case frames <- request{frame: frame, charge: int64(n)}:
 		case <-ctx.Done():
+			c.s.frames.release(int64(n))
 			return
 		}
 	}
+}
+
+func (c *conn) readFailed(ctx context.Context, err error) {
+	switch {
+	case errors.Is(err, io.EOF) || ctx.Err() != nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.s.rl.info("idle", "closing idle kafka connection", "remote", c.c.RemoteAddr().String(), "err", err)
+	default:
+		c.log.Debug("kafka connection read failed", "err", err)
+	}
+}
+
+// readSize waits for the next frame's size. Waiting for its first byte is
+// idle time (connections.max.idle.ms, not counted while a request of this
+// connection is in flight); once it has come, the frame must complete
+// within the read timeout.
+func (c *conn) readSize(r *bufio.Reader) (int32, error) {
+	for {
+		c.setReadDeadline(c.s.cfg.IdleTimeout)
+		_, err := r.Peek(1)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && c.inflight.Load() > 0 {
+			continue
+		}
+		return 0, err
+	}
+	c.setReadDeadline(c.s.cfg.ReadTimeout)
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return 0, fmt.Errorf("reading frame size: %w", err)
+	}
+	return int32(binary.BigEndian.Uint32(size[:])), nil
+}
+
+func (c *conn) setReadDeadline(d time.Duration) {
+	var t time.Time
+	if d > 0 {
+		t = time.Now().Add(d)
+	}
+	c.c.SetReadDeadline(t)
+}
+
+// readBody reads an n-byte frame body into a buffer that grows as the
+// bytes arrive, within the read timeout (restarted here, as the wait for
+// pool room is not the client's fault).
+func (c *conn) readBody(r io.Reader, n int) ([]byte, error) {
+	c.setReadDeadline(c.s.cfg.ReadTimeout)
+	buf := make([]byte, 0, min(n, firstReadBytes))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n, 2*cap(buf))-len(buf))
+		}
+		m, err := r.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // handle decodes and answers one frame. An error closes the connection.
@@ -104,12 +194,13 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	log := c.log.With("api_key", h.key, "api_version", h.version, "client_id", h.clientID)
 	if !broker.Supported(h.key, h.version) {
-		return c.unsupported(h, log)
+		return c.unsupported(h)
 	}
-	if err := h.req.ReadFrom(h.body); err != nil {
-		return fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(h.key), h.version, err)
+	charge, err := c.decode(ctx, h)
+	defer c.s.decoded.release(charge)
+	if err != nil {
+		return err
 	}
 	resp, err := c.dispatch(ctx, h)
 	if err != nil {
@@ -120,6 +211,34 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	}
 	defer resp.Release()
 	return c.write(h, resp)
+}
+
+// decode reads the body into h.req. Decoding can take many times the
+// frame's size (one byte of array can become a whole struct), so the
+// worst case is reserved first, then trimmed to what the decoded request
+// holds; the returned charge is released once it is answered. The worst
+// case is capped at half the pool: a reservation of all of it would wait,
+// with every request queued behind it, for the last long poll in flight.
+func (c *conn) decode(ctx context.Context, h header) (int64, error) {
+	name := kmsg.NameForKey(h.key)
+	if err := checkLeadingArray(h.req, h.body); err != nil {
+		return 0, fmt.Errorf("refusing %s v%d request: %w", name, h.version, err)
+	}
+	worst := min(int64(len(h.body))*decodeFactor(h.req), c.s.decoded.size/2)
+	if err := c.s.decoded.acquire(ctx, worst); err != nil {
+		return 0, err
+	}
+	if err := h.req.ReadFrom(h.body); err != nil {
+		return worst, fmt.Errorf("malformed %s v%d request: %w", name, h.version, err)
+	}
+	size, err := decodedSize(h.req)
+	if err != nil {
+		return worst, fmt.Errorf("refusing %s v%d request: %w", name, h.version, err)
+	}
+	if size = min(size, worst); size < worst {
+		c.s.decoded.release(worst - size)
+	}
+	return size, nil
 }
 
 // dispatch calls the broker, turning a handler panic into an error for this
@@ -139,8 +258,8 @@ func (c *conn) dispatch(ctx context.Context, h header) (resp *broker.Response, e
 // can retry at a version we know; other APIs get UNSUPPORTED_VERSION where
 // their answer has a top-level error code, else the connection closes, as
 // Kafka does.
-func (c *conn) unsupported(h header, log *slog.Logger) error {
-	log.Info("unsupported api version requested")
+func (c *conn) unsupported(h header) error {
+	c.s.rl.info("unsupported_version", "unsupported api version requested", "remote", c.c.RemoteAddr().String(), "api_key", h.key, "api_version", h.version, "client_id", h.clientID)
 	if h.key == kmsg.ApiVersions.Int16() {
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.ErrorCode = kerr.UnsupportedVersion.Code

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -73,6 +74,10 @@ func appendLength(dst []byte, n int64, flexible bool) []byte {
 // writeParts writes a frame: bytes through the buffered writer, file ranges
 // with sendfile when the connection is plain TCP, else by reading them.
 func (c *conn) writeParts(parts []part) error {
+	// A client that reads no answer for connections.max.idle.ms is idle too.
+	if d := c.s.cfg.IdleTimeout; d > 0 {
+		c.c.SetWriteDeadline(time.Now().Add(d))
+	}
 	tcp, isTCP := c.c.(*net.TCPConn)
 	for _, p := range parts {
 		if p.chunk.File == nil {
