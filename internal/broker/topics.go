@@ -135,6 +135,11 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 	if !ok {
 		return fmt.Errorf("%w: %s", meta.ErrUnknownTopic, name)
 	}
+	if t.Internal {
+		// Groups hash onto __consumer_offsets by its partition count:
+		// growing it would strand every group's state in its old partition.
+		return fmt.Errorf("%w: %s is internal to the broker; its partition count is fixed", kerr.InvalidTopicException, name)
+	}
 	if err := meta.ValidatePartitionGrowth(t, total); err != nil {
 		return err
 	}

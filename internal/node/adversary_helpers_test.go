@@ -7,7 +7,8 @@ package node_test
 // EDDY_ADVERSARY_SEED (default 1) and the test's name, printed by each
 // test, so a failure replays with the same seed and -run pattern.
 //
-// Cases that fail before issue 8's fixes, and what they wait for:
+// Cases that failed before issue 8's fixes, and the fix each one checks
+// ("found" marks defects this suite found, fixed with it):
 //
 //	TestAdversaryBatch/plain/{gzip,snappy,lz4,zstd}      item 1 (poison compressed batch stored)
 //	TestAdversaryBatch/*/none (when a control batch is drawn) item 1 (control flag from a plain producer)
@@ -20,9 +21,9 @@ package node_test
 //	TestAdversaryExhaust/partial-frame-idle              items 4 and 8 (connections.max.idle.ms)
 //	TestAdversaryCorrupt/{data,table}-log/flip*          item 6 (CRC-failing batch served)
 //	TestAdversaryCorrupt/data-timeindex/delete           item 6 (time index not rebuilt)
-//	TestAdversaryEdge/internal-topic-grow                new: growing __consumer_offsets loses commits
-//	TestAdversaryEdge/producer-ids-deleted               new: producer ids reused, writes dropped
-//	TestAdversaryCorrupt/meta-producer-ids/delete        new: same cause
+//	TestAdversaryEdge/internal-topic-grow                found: growing __consumer_offsets lost commits (now refused)
+//	TestAdversaryEdge/producer-ids-deleted               found: producer ids reused, writes dropped
+//	TestAdversaryCorrupt/meta-producer-ids/delete        found: same cause
 
 import (
 	"context"
