@@ -136,6 +136,16 @@ func rawProduce(t *testing.T, cl *kgo.Client, topic string, batch []byte) kmsg.P
 
 func (c *corpus) commitAndDelete(t *testing.T, adm *kadm.Client) {
 	t.Helper()
+	// Commits of other groups first, so that __consumer_offsets-0 outgrows
+	// index.interval.bytes and has an offset index entry to damage (index
+	// files are created at their first entry).
+	for i := range 60 {
+		var offs kadm.Offsets
+		offs.AddOffset("data", 0, int64(i), -1)
+		if _, err := adm.CommitOffsets(testContext(t), fmt.Sprintf("filler-%02d", i), offs); err != nil {
+			t.Fatalf("committing offsets of a filler group: %v", err)
+		}
+	}
 	c.committed = 1234
 	var offs kadm.Offsets
 	offs.AddOffset("data", 0, c.committed, -1)

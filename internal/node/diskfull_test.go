@@ -180,10 +180,13 @@ func fillDisk(t *testing.T, cl *kgo.Client, topic string, partition int32, n, si
 func createWhileFull(t *testing.T, adm *kadm.Client) {
 	t.Helper()
 	ctx := testContext(t)
-	resp, err := adm.CreateTopic(ctx, 1, 1, nil, "whilefull")
+	// CreateTopics (not CreateTopic, which returns the topic's error as
+	// err): a request-level error is a failure, a topic error is judged.
+	all, err := adm.CreateTopics(ctx, 1, 1, nil, "whilefull")
 	if err != nil {
 		t.Fatalf("CreateTopics on a full disk: %v", err)
 	}
+	resp := all["whilefull"]
 	if resp.Err == nil {
 		return
 	}
