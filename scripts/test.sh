@@ -40,7 +40,7 @@ for pkg in $(go list ./...); do
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
 		budget=$FUZZTIME
 		case $target in
-		FuzzRecover) budget=2000x ;; # each input is a whole log recovery on disk
+		FuzzRecover | FuzzIndexRebuild) budget=2000x ;; # each input is a whole log opened on disk
 		esac
 		echo "-- $pkg $target ($budget)"
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$budget" "$pkg"
