@@ -168,3 +168,28 @@ func TestSilenceMidFrameClosesTheConnection(t *testing.T) {
 	}
 	answered(t, slow)
 }
+
+// TestLargeFramesTogetherComplete sends three frames of 70% of the pool at
+// once: reserving as their bytes arrive, each could hold a third of the
+// pool and wait for the others' bytes forever; all must be answered.
+func TestLargeFramesTogetherComplete(t *testing.T) {
+	_, addr := startServer(t, testConfig(slog.New(slog.DiscardHandler)))
+	frame := unknownAPIVersions(700 << 10)
+	conns := make([]net.Conn, 3)
+	errs := make(chan error, len(conns))
+	for i := range conns {
+		conns[i] = dialServer(t, addr)
+		go func() {
+			_, err := conns[i].Write(frame)
+			errs <- err
+		}()
+	}
+	for _, c := range conns {
+		answered(t, c)
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
