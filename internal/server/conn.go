@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +24,9 @@ const (
 	// pipelineDepth bounds how many read-ahead requests one connection may
 	// queue while an earlier one is being handled.
 	pipelineDepth = 8
-	// firstReadBytes is how much of a frame is allocated before its bytes
-	// arrive; the buffer doubles as they do, so a size prefix alone never
-	// costs its declared size.
+	// firstReadBytes is how much of a frame is allocated (and reserved in
+	// the pool) before its bytes arrive; the buffer doubles as they do, so
+	// a size prefix alone never costs its declared size.
 	firstReadBytes   = 16 << 10
 	readBufferBytes  = 16 << 10
 	writeBufferBytes = 32 << 10
@@ -49,8 +48,8 @@ type conn struct {
 
 // request is a frame read off the wire with the pool bytes it holds.
 type request struct {
-	frame  []byte
-	charge int64 // bytes of s.frames
+	frame []byte
+	claim *claim // its bytes of s.frames
 }
 
 func newConn(s *Server, c net.Conn, host string) *conn {
@@ -75,7 +74,7 @@ func (c *conn) serve() {
 	}()
 	for req := range frames {
 		err := c.handle(ctx, req.frame)
-		c.s.frames.release(req.charge)
+		c.s.frames.release(req.claim)
 		c.inflight.Add(-1)
 		if err != nil {
 			c.s.rl.info("conn_closed", "closing kafka connection", "remote", c.c.RemoteAddr().String(), "err", err)
@@ -85,7 +84,7 @@ func (c *conn) serve() {
 	cancel()
 	c.c.Close()
 	for req := range frames {
-		c.s.frames.release(req.charge)
+		c.s.frames.release(req.claim)
 	}
 	<-done
 }
@@ -93,7 +92,7 @@ func (c *conn) serve() {
 func (c *conn) readFrames(ctx context.Context, frames chan<- request) {
 	r := bufio.NewReaderSize(c.c, readBufferBytes)
 	for {
-		n, err := c.readSize(r)
+		n, ft, err := c.readSize(r)
 		if err != nil {
 			c.readFailed(ctx, err)
 			return
@@ -102,23 +101,22 @@ func (c *conn) readFrames(ctx context.Context, frames chan<- request) {
 			c.s.rl.warn("bad_frame", "closing kafka connection: bad frame size", "remote", c.c.RemoteAddr().String(), "size", n, "max", c.s.cfg.MaxRequestBytes)
 			return
 		}
-		// Back-pressure: wait for room in the node's budget before reading
-		// the body, as Kafka mutes a channel while its memory pool is full.
-		if err := c.s.frames.acquire(ctx, int64(n)); err != nil {
-			return
-		}
+		cl := c.s.frames.open(int64(n))
 		c.inflight.Add(1)
-		frame, err := c.readBody(r, int(n))
+		frame, err := c.readBody(ctx, r, cl, ft)
 		if err != nil {
-			c.s.frames.release(int64(n))
+			c.s.frames.release(cl)
 			c.inflight.Add(-1)
-			c.s.rl.info("partial_frame", "kafka connection closed mid-frame", "remote", c.c.RemoteAddr().String(), "size", n, "err", err)
+			if ctx.Err() == nil {
+				c.s.rl.info("partial_frame", "kafka connection closed mid-frame", "remote", c.c.RemoteAddr().String(), "size", n, "err", err)
+			}
 			return
 		}
+		c.s.frames.finish(cl)
 		select {
-		case frames <- request{frame: frame, charge: int64(n)}:
+		case frames <- request{frame: frame, claim: cl}:
 		case <-ctx.Done():
-			c.s.frames.release(int64(n))
+			c.s.frames.release(cl)
 			return
 		}
 	}
@@ -136,9 +134,9 @@ func (c *conn) readFailed(ctx context.Context, err error) {
 
 // readSize waits for the next frame's size. Waiting for its first byte is
 // idle time (connections.max.idle.ms, not counted while a request of this
-// connection is in flight); once it has come, the frame must complete
-// within the read timeout.
-func (c *conn) readSize(r *bufio.Reader) (int32, error) {
+// connection is in flight); once it has come, the frame is timed by the
+// returned frameTimer.
+func (c *conn) readSize(r *bufio.Reader) (int32, *frameTimer, error) {
 	for {
 		c.setReadDeadline(c.s.cfg.IdleTimeout)
 		_, err := r.Peek(1)
@@ -148,14 +146,21 @@ func (c *conn) readSize(r *bufio.Reader) (int32, error) {
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.inflight.Load() > 0 {
 			continue
 		}
-		return 0, err
+		return 0, nil, err
 	}
-	c.setReadDeadline(c.s.cfg.ReadTimeout)
+	ft := &frameTimer{}
+	if d := c.s.cfg.ReadTimeout; d > 0 {
+		ft.end = time.Now().Add(d)
+	}
 	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return 0, fmt.Errorf("reading frame size: %w", err)
+	for got := 0; got < len(size); {
+		m, err := c.read(r, size[got:], ft)
+		got += m
+		if err != nil && got < len(size) {
+			return 0, nil, fmt.Errorf("reading frame size: %w", err)
+		}
 	}
-	return int32(binary.BigEndian.Uint32(size[:])), nil
+	return int32(binary.BigEndian.Uint32(size[:])), ft, nil
 }
 
 func (c *conn) setReadDeadline(d time.Duration) {
@@ -166,17 +171,55 @@ func (c *conn) setReadDeadline(d time.Duration) {
 	c.c.SetReadDeadline(t)
 }
 
-// readBody reads an n-byte frame body into a buffer that grows as the
-// bytes arrive, within the read timeout (restarted here, as the wait for
-// pool room is not the client's fault).
-func (c *conn) readBody(r io.Reader, n int) ([]byte, error) {
-	c.setReadDeadline(c.s.cfg.ReadTimeout)
-	buf := make([]byte, 0, min(n, firstReadBytes))
+// frameTimer bounds the reads of one frame: all of it within ReadTimeout
+// of its first byte, not counting waits for room in the pool (not the
+// client's fault), and no gap between bytes longer than IdleTimeout, as
+// Kafka closes a connection on which nothing moved for
+// connections.max.idle.ms whatever the state of its frame.
+type frameTimer struct {
+	end time.Time // zero: no bound on the whole frame
+}
+
+// read reads into p under ft's deadlines.
+func (c *conn) read(r io.Reader, p []byte, ft *frameTimer) (int, error) {
+	t := ft.end
+	if d := c.s.cfg.IdleTimeout; d > 0 {
+		if idle := time.Now().Add(d); t.IsZero() || idle.Before(t) {
+			t = idle
+		}
+	}
+	c.c.SetReadDeadline(t)
+	return r.Read(p)
+}
+
+// reserve grows cl by n bytes, moving ft's end by the time waited.
+func (c *conn) reserve(ctx context.Context, cl *claim, n int64, ft *frameTimer) error {
+	start := time.Now()
+	err := c.s.frames.grow(ctx, cl, n)
+	if !ft.end.IsZero() {
+		ft.end = ft.end.Add(time.Since(start))
+	}
+	return err
+}
+
+// readBody reads cl's frame body into a buffer that starts small and
+// doubles as the bytes arrive, each growth reserved in the pool first: a
+// connection holds about twice what it received at most, whatever size
+// it declared.
+func (c *conn) readBody(ctx context.Context, r io.Reader, cl *claim, ft *frameTimer) ([]byte, error) {
+	n := int(cl.size)
+	var buf []byte
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(n, 2*cap(buf))-len(buf))
+			next := min(n, max(firstReadBytes, 2*cap(buf)))
+			if err := c.reserve(ctx, cl, int64(next-cap(buf)), ft); err != nil {
+				return nil, fmt.Errorf("waiting for request memory: %w", err)
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
 		}
-		m, err := r.Read(buf[len(buf):min(n, cap(buf))])
+		m, err := c.read(r, buf[len(buf):cap(buf)], ft)
 		buf = buf[:len(buf)+m]
 		if err != nil && len(buf) < n {
 			if errors.Is(err, io.EOF) {

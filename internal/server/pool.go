@@ -5,9 +5,9 @@ import (
 	"sync"
 )
 
-// pool is a byte budget shared by every connection of a Server, as Kafka's
-// memory pool behind queued.max.request.bytes: acquire blocks until the
-// bytes are free. Waiters are served in FIFO order, so a large request is
+// pool is a byte budget shared by every connection of a Server, for the
+// decoded form of requests (a second queued.max.request.bytes; frames
+// have framePool): acquire blocks until the bytes are free. Waiters are served in FIFO order, so a large request is
 // not starved by a stream of small ones.
 type pool struct {
 	size int64

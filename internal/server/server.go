@@ -8,9 +8,10 @@
 // the log in the order sent). Close stops accepting, closes every connection
 // and waits for all of those goroutines.
 //
-// Memory: a frame is read only once its size is reserved in a pool shared
-// by every connection (queued.max.request.bytes); its decoded form is
-// reserved in a second pool of the same size before decoding. Both are
+// Memory: a frame's buffer grows only as its bytes arrive, each growth
+// reserved first in a pool shared by every connection
+// (queued.max.request.bytes); its decoded form is reserved in a second
+// pool of the same size before decoding. Both are
 // released once the response is written, so many connections cannot add
 // up to more than twice that budget (docs/architecture.md, "Limits").
 package server
@@ -52,11 +53,13 @@ type Config struct {
 	// form. At least MaxRequestBytes.
 	MaxQueuedBytes int64
 	// ReadTimeout (eddy.request.read.timeout.ms) bounds how long a frame
-	// may take to arrive once its first byte has; 0 means no bound.
+	// may take to arrive once its first byte has, not counting waits for
+	// room in the pool; 0 means no bound.
 	ReadTimeout time.Duration
 	// IdleTimeout (connections.max.idle.ms) closes a connection with no
-	// request in flight that sends nothing for this long, and one whose
-	// client reads no response for this long; 0 means never.
+	// request in flight that sends nothing for this long, one that sends
+	// nothing for this long in the middle of a frame, and one whose client
+	// reads no response for this long; 0 means never.
 	IdleTimeout time.Duration
 	Limits      Limits
 }
@@ -84,8 +87,8 @@ type Server struct {
 	log     *slog.Logger
 	rl      *rateLog
 	broker  *broker.Broker
-	frames  *pool // bytes of frames read and not yet answered
-	decoded *pool // their decoded form
+	frames  *framePool // bytes of frames read and not yet answered
+	decoded *pool      // their decoded form
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -109,7 +112,7 @@ func New(cfg Config, b *broker.Broker) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: newRateLog(cfg.Logger), broker: b,
-		frames: newPool(cfg.MaxQueuedBytes), decoded: newPool(cfg.MaxQueuedBytes)}
+		frames: newFramePool(cfg.MaxQueuedBytes, int64(cfg.MaxRequestBytes)), decoded: newPool(cfg.MaxQueuedBytes)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.conns = map[net.Conn]struct{}{}
 	s.mu.perIP = map[string]int{}
