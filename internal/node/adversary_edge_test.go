@@ -59,7 +59,7 @@ func noPanics(t *testing.T, tn *testNode) {
 // edgeInternalTopicWrites: clients may not produce to, delete or delete
 // records of __consumer_offsets (Kafka: INVALID_TOPIC_EXCEPTION, or a
 // refusal); a poison record there would be read back by the group
-// coordinator at every start. Passes today for produce and delete.
+// coordinator at every start.
 func edgeInternalTopicWrites(t *testing.T) {
 	tn := startNode(t, "", corpusSettings)
 	h := newHealth(t, tn)
@@ -476,10 +476,10 @@ func edgeGroupLimits(t *testing.T) {
 
 // edgeTinySegmentsFDLimit: a topic with segment.bytes=14 (Kafka's minimum)
 // rolls a segment per batch, three files each. Under a lowered fd limit,
-// single-record batches run the node out of descriptors: today the log
-// fails ("log write failed; refusing further appends") and stays failed
-// after descriptors are free again, and checkpoints of every partition
-// fail. Item 2 (file handles opened lazily from a bounded cache) and item
+// single-record batches ran the node out of descriptors: the log failed
+// ("log write failed; refusing further appends") and stayed failed after
+// descriptors were free again, and checkpoints of every partition failed.
+// Item 2 (file handles opened lazily from a bounded cache) and item
 // 7 (a log recovers from a transient error without a restart): once the
 // limit is restored the topic must take writes again.
 func edgeTinySegmentsFDLimit(t *testing.T) {

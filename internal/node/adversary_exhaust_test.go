@@ -116,7 +116,7 @@ func dialN(t *testing.T, addr string, n int) []net.Conn {
 // answered, and keeps them open: the node must still serve a new client and
 // hold a bounded amount of memory per idle connection (the bound: a
 // few MB per connection; here 256 KB each, generous for two buffers and two
-// goroutines). Passes today; max.connections is item 8.
+// goroutines).
 func exhaustManyConnections(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
@@ -242,8 +242,7 @@ func produceFrameOf(topic string, size int) []byte {
 }
 
 // exhaustSlowLoris: 100 connections trickle a 1 KB Metadata frame a byte at
-// a time while a real client works; the node must keep serving. Passes
-// today.
+// a time while a real client works; the node must keep serving.
 func exhaustSlowLoris(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
@@ -268,8 +267,8 @@ func exhaustSlowLoris(t *testing.T) {
 // silent must be closed after connections.max.idle.ms (item 8) — or the
 // incomplete-frame timeout item 4 asks for — instead of holding a reader
 // goroutine and its buffer forever. Set to 1 s here, the connection must
-// be closed within 15 s. Depends on items 4 and 8 (the setting does not
-// exist today, so the node refuses to start).
+// be closed within 15 s (items 4 and 8: before them the setting did not
+// exist).
 func exhaustPartialFrameIdle(t *testing.T) {
 	tn := startNode(t, "", map[string]string{"connections.max.idle.ms": "1000"})
 	c, err := dialRaw(tn.KafkaAddr())
@@ -287,9 +286,10 @@ func exhaustPartialFrameIdle(t *testing.T) {
 }
 
 // exhaustHugeDeclaredSizes: 10 connections each declare a 100 MB frame (the
-// default socket.request.max.bytes) and send one byte. Item 4: today the
-// node allocates each frame at its declared size (1 GB here); the bound is
-// 64 MB for all ten.
+// default socket.request.max.bytes) and send one byte. Item 4: the node
+// once allocated each frame at its declared size (1 GB here), and then
+// reserved it from the request pool, starving other clients; the bound is
+// 64 MB for all ten, and a new client is served meanwhile.
 func exhaustHugeDeclaredSizes(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
@@ -307,8 +307,8 @@ func exhaustHugeDeclaredSizes(t *testing.T) {
 }
 
 // exhaustMetadataManyNames: one 1 MB Metadata request naming 500,000 empty
-// topics. Item 3: today the decoder allocates a struct per name (about
-// 170 MB here; 4 MB of names take 1 GB); the bound is 64 MB. The node must answer with an
+// topics. Item 3: the decoder once allocated a struct per name (about
+// 170 MB here; 4 MB of names took 1 GB); the bound is 64 MB. The node must answer with an
 // error or close the connection, and stay healthy.
 func exhaustMetadataManyNames(t *testing.T) {
 	tn := startNode(t, "", nil)
@@ -329,7 +329,6 @@ func exhaustMetadataManyNames(t *testing.T) {
 // exhaustManyTopics: one Metadata asking for 20,000 (non-existent) topics
 // without auto-creation, and one validate-only CreateTopics of 5,000
 // topics: answered per topic, memory bounded (64 MB), node healthy.
-// Passes today.
 func exhaustManyTopics(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
@@ -369,7 +368,7 @@ func exhaustManyTopics(t *testing.T) {
 // exhaustLongPollStorm: 300 connections each long-poll (max wait 3 s, min
 // bytes 1 MB) an empty partition, then hang up at once. Their waits must
 // end with their connections (goroutines back to baseline) and a produce
-// meanwhile must succeed. Passes today.
+// meanwhile must succeed.
 func exhaustLongPollStorm(t *testing.T) {
 	tn := startNode(t, "", nil)
 	h := newHealth(t, tn)
@@ -386,8 +385,8 @@ func exhaustLongPollStorm(t *testing.T) {
 }
 
 // exhaustAutoCreateFDLimit: under a lowered fd limit, one Metadata request
-// auto-creates 400 topics. Item 2: today the descriptors run out, the Kafka
-// listener dies on "accept: too many open files" and never comes back.
+// auto-creates 400 topics. Item 2: the descriptors once ran out, and the
+// Kafka listener died on "accept: too many open files" for good.
 // After the limit is restored, without a restart, the node must serve a new
 // client, and every topic must be either whole or absent (no half-made one).
 func exhaustAutoCreateFDLimit(t *testing.T) {

@@ -40,8 +40,7 @@ func startProcess(t *testing.T, nofile int, settings map[string]string) *childNo
 	bin := eddyBinary(t)
 	cmd := exec.Command(bin, args...)
 	if nofile > 0 {
-		// ulimit -n sets the hard limit too, which Go cannot raise.
-		cmd = exec.Command("sh", append([]string{"-c", `ulimit -n ` + strconv.Itoa(nofile) + ` && exec "$0" "$@"`, bin}, args...)...)
+		cmd = limitedCommand(nofile, bin, args...)
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/node"
 )
@@ -102,15 +101,7 @@ func TestIdleConnectionsClose(t *testing.T) {
 	// A fetch long-polling for 2 s is in flight, not idle.
 	createTopic(t, newAdmin(t, tn.KafkaAddr()), "quiet", 1, nil)
 	cl := fetchV12Client(t, tn.KafkaAddr())
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = 12 // names topics
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 2000, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "quiet"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := longPollFetch("quiet", 2000)
 	resp, err := req.RequestWith(testContext(t), cl)
 	if err == nil {
 		err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)

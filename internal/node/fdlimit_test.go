@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,39 +23,13 @@ import (
 const lowFDLimit = 512
 
 // startLimitedChild starts eddy serve on dir under `ulimit -n nofile`,
-// listening on addr, and waits (longer than waitFor: a start with 10,000
-// logs takes a while on a loaded machine) until it accepts connections.
+// listening on addr, and waits (longer than a plain child: a start with
+// 10,000 logs takes a while on a loaded machine) until it accepts
+// connections.
 func startLimitedChild(t *testing.T, dir, addr string, nofile int, args ...string) *childBroker {
 	t.Helper()
-	cb := &childBroker{addr: addr, log: &syncBuffer{}}
-	serve := append([]string{eddyBinary(t), "serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
-	cb.cmd = exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$@"`, nofile), "sh")
-	cb.cmd.Args = append(cb.cmd.Args, serve...)
-	cb.cmd.Stdout, cb.cmd.Stderr = cb.log, cb.log
-	if err := cb.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cb.kill()
-		if t.Failed() {
-			t.Logf("child broker log:\n%s", tail(cb.log.String(), 8000))
-		}
-	})
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return cb
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the child broker did not listen within 3 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return runChild(t, addr, limitedCommand(nofile, eddyBinary(t), serveArgs(dir, addr, args...)...), 3*time.Minute)
 }
-
-func tail(s string, n int) string { return s[max(len(s)-n, 0):] }
 
 // childFDs counts the descriptors the child broker has open.
 func childFDs(t *testing.T, cb *childBroker) int {

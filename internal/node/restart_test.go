@@ -96,9 +96,25 @@ func startChild(t *testing.T, dir string, args ...string) *childBroker {
 // can come back where its clients expect it.
 func startChildAt(t *testing.T, dir, addr string, args ...string) *childBroker {
 	t.Helper()
-	cb := &childBroker{addr: addr, log: &syncBuffer{}}
-	args = append([]string{"serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
-	cb.cmd = exec.Command(eddyBinary(t), args...)
+	return runChild(t, addr, exec.Command(eddyBinary(t), serveArgs(dir, addr, args...)...), 30*time.Second)
+}
+
+// serveArgs are the arguments of eddy serve on dir and addr, then args.
+func serveArgs(dir, addr string, args ...string) []string {
+	return append([]string{"serve", "--data-dir", dir, "--kafka-addr", addr, "--http-addr", ""}, args...)
+}
+
+// limitedCommand runs bin with args under `ulimit -n nofile`, which sets
+// the hard limit too, so Go cannot raise it.
+func limitedCommand(nofile int, bin string, args ...string) *exec.Cmd {
+	return exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), bin}, args...)...)
+}
+
+// runChild starts cmd, a child broker that will listen on addr, and waits
+// up to wait for it to accept connections.
+func runChild(t *testing.T, addr string, cmd *exec.Cmd, wait time.Duration) *childBroker {
+	t.Helper()
+	cb := &childBroker{cmd: cmd, addr: addr, log: &syncBuffer{}}
 	cb.cmd.Stdout, cb.cmd.Stderr = cb.log, cb.log
 	if err := cb.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -106,17 +122,22 @@ func startChildAt(t *testing.T, dir, addr string, args ...string) *childBroker {
 	t.Cleanup(func() {
 		cb.kill()
 		if t.Failed() {
-			t.Logf("child broker log:\n%s", cb.log.String())
+			log := cb.log.String()
+			t.Logf("child broker log:\n%s", log[max(len(log)-8000, 0):])
 		}
 	})
-	waitFor(t, "the child broker to listen", func() bool {
+	deadline := time.Now().Add(wait)
+	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
+			return cb
 		}
-		return err == nil
-	})
-	return cb
+		if time.Now().After(deadline) {
+			t.Fatalf("the child broker did not listen within %v", wait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (cb *childBroker) kill() {

@@ -17,15 +17,7 @@ func TestLargeRequestNotStalledByLongPoll(t *testing.T) {
 	tn := startNode(t, "", nil)
 	createTopic(t, newAdmin(t, tn.KafkaAddr()), "quiet", 1, nil)
 	createTopic(t, newAdmin(t, tn.KafkaAddr()), "big", 1, nil)
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = 12 // names topics
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 30000, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "quiet"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := longPollFetch("quiet", 30000)
 	polled := make(chan error, 1)
 	go func() {
 		resp, err := req.RequestWith(testContext(t), fetchV12Client(t, tn.KafkaAddr()))
@@ -52,4 +44,19 @@ func fetchV12Client(t *testing.T, addr string) *kgo.Client {
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(kmsg.Fetch.Int16(), 12)
 	return newClient(t, addr, kgo.MaxVersions(v))
+}
+
+// longPollFetch is a Fetch v12 (topics by name) of partition 0 of topic
+// from offset 0 that waits up to waitMs for a byte to arrive.
+func longPollFetch(topic string, waitMs int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = waitMs, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	return req
 }
