@@ -173,26 +173,33 @@ func exhaustPipelinedFetch(t *testing.T) {
 	fillTopic(t, tn.KafkaAddr(), "big", 2000, 1000)
 	hp := watchHeap()
 	conns := dialN(t, tn.KafkaAddr(), 16)
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			for i := range 500 {
-				if _, err := c.Write(fetchFrame("big", 0, 1, int32(i))); err != nil {
-					return // the node stopped reading: what we want
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	pipelineUnread(conns, 500, func(i int) []byte { return fetchFrame("big", 0, 1, int32(i)) })
 	h.probe(t, "pipelined fetches never read")
 	assertGrowth(t, hp, "16 connections × 500 unread fetches", 64<<20)
 	for _, c := range conns {
 		c.Close()
 	}
 	h.check(t, "pipelined fetches")
+}
+
+// pipelineUnread writes n frames on each connection at once, never reading
+// an answer, for up to 5 s; a write that fails means the node stopped
+// reading, which is what these tests want.
+func pipelineUnread(conns []net.Conn, n int, frame func(i int) []byte) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			for i := range n {
+				if _, err := c.Write(frame(i)); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // exhaustPipelinedProduce: 4 connections each pipeline 8 MB produce
@@ -209,20 +216,7 @@ func exhaustPipelinedProduce(t *testing.T) {
 	big := produceFrameOf("sink", 8<<20)
 	hp := watchHeap()
 	conns := dialN(t, tn.KafkaAddr(), 4)
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			for range 16 {
-				if _, err := c.Write(big); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	pipelineUnread(conns, 16, func(int) []byte { return big })
 	h.probe(t, "pipelined produces never read")
 	assertGrowth(t, hp, "4 connections × 16 unread 8 MB produces", 160<<20)
 	for _, c := range conns {
