@@ -116,9 +116,11 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
+	// Logs found on disk get their topic's config as of this start; the
+	// broker re-applies configs whenever they change afterwards.
 	scfg.LogConfig = func(topic string) storage.LogConfig {
 		t, _ := store.Topic(topic)
-		return meta.ResolveLogConfig(t.Configs, store.BrokerConfig(settings, n.cfg.NodeID))
+		return meta.ResolveLogConfig(t.Configs, effective)
 	}
 	n.logs, err = storage.Open(ctx, scfg)
 	if err != nil {
