@@ -27,7 +27,7 @@ esac
 rm -f "$bin"
 
 echo "== go test (race detector on the concurrent packages)"
-go test -race -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/txn/... ./internal/group/... ./internal/node/...
+go test -race -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/txn/... ./internal/group/... ./internal/node/... ./internal/quorum/...
 
 echo "== go test (everything)"
 go test -count=1 -timeout 30m ./...
@@ -40,7 +40,7 @@ for pkg in $(go list ./...); do
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
 		budget=$FUZZTIME
 		case $target in
-		FuzzRecover | FuzzIndexRebuild) budget=2000x ;; # each input is a whole log opened on disk
+		FuzzRecover | FuzzIndexRebuild | FuzzWALRecords) budget=2000x ;; # each input is a whole log opened on disk
 		esac
 		echo "-- $pkg $target ($budget)"
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$budget" "$pkg"
