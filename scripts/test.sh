@@ -41,6 +41,7 @@ for pkg in $(go list ./...); do
 		budget=$FUZZTIME
 		case $target in
 		FuzzRecover | FuzzIndexRebuild | FuzzWALRecords) budget=2000x ;; # each input is a whole log opened on disk
+		FuzzScan) budget=3000x ;; # the request scan is cheap; its seeds cover every key and version
 		esac
 		echo "-- $pkg $target ($budget)"
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$budget" "$pkg"

@@ -257,29 +257,25 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 }
 
 // decode reads the body into h.req. Decoding can take many times the
-// frame's size (one byte of array can become a whole struct), so the
-// worst case is reserved first, then trimmed to what the decoded request
-// holds; the returned charge is released once it is answered. The worst
-// case is capped at half the pool: a reservation of all of it would wait,
-// with every request queued behind it, for the last long poll in flight.
+// frame's size (one byte of array can become a whole struct), so the body
+// is first walked on the wire to learn what decoding it allocates, and
+// exactly that is reserved before decoding; the returned charge is
+// released once the request is answered. A request over Kafka's limits,
+// or whose decoded form could never fit in the pool, is refused.
 func (c *conn) decode(ctx context.Context, h header) (int64, error) {
 	name := kmsg.NameForKey(h.key)
-	if err := checkLeadingArray(h.req, h.body); err != nil {
+	size, err := scanDecodedSize(h.key, h.version, h.body)
+	if err == nil && size > c.s.decoded.size {
+		err = fmt.Errorf("%w: %d bytes, the pool holds %d", errDecodedTooLarge, size, c.s.decoded.size)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("refusing %s v%d request: %w", name, h.version, err)
 	}
-	worst := min(int64(len(h.body))*decodeFactor(h.req), c.s.decoded.size/2)
-	if err := c.s.decoded.acquire(ctx, worst); err != nil {
+	if err := c.s.decoded.acquire(ctx, size); err != nil {
 		return 0, err
 	}
 	if err := h.req.ReadFrom(h.body); err != nil {
-		return worst, fmt.Errorf("malformed %s v%d request: %w", name, h.version, err)
-	}
-	size, err := decodedSize(h.req)
-	if err != nil {
-		return worst, fmt.Errorf("refusing %s v%d request: %w", name, h.version, err)
-	}
-	if size = min(size, worst); size < worst {
-		c.s.decoded.release(worst - size)
+		return size, fmt.Errorf("malformed %s v%d request: %w", name, h.version, err)
 	}
 	return size, nil
 }
