@@ -95,6 +95,15 @@ var (
 	// a log taken offline because a stored batch failed its checks (see
 	// Log.Offline).
 	ErrLogCorrupt = errors.New("storage: corrupt batch on disk")
+	// ErrLogTruncated fails a read that raced with TruncateTo: bytes its
+	// snapshot promised were cut. Reading again sees the truncated log.
+	ErrLogTruncated = errors.New("storage: log truncated during read")
+	// ErrFencedLeaderEpoch refuses batches whose leader epoch is below the
+	// log's latest (Kafka's FENCED_LEADER_EPOCH).
+	ErrFencedLeaderEpoch = errors.New("storage: leader epoch older than the log's latest")
+	// ErrOffsetMismatch refuses follower batches that do not start at the
+	// log end offset or do not follow each other.
+	ErrOffsetMismatch = errors.New("storage: batch offsets do not follow the log")
 
 	// errCorruptFile marks a checkpoint, snapshot or index that fails its
 	// checks; such files are rebuilt or ignored, never served.
