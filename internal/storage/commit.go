@@ -44,7 +44,7 @@ func (l *Log) writeGroup(g *group) error {
 	if err := l.markUnclean(); err != nil {
 		return err
 	}
-	if len(g.newEpochs) > 0 {
+	if len(g.newEpochs) > 0 || l.w.epochsStale {
 		// Before the batches: after a crash the file may be ahead of the
 		// log (cut at open) but never behind it. See loadEpochs.
 		l.mu.RLock()
@@ -53,6 +53,7 @@ func (l *Log) writeGroup(g *group) error {
 		if err := writeEpochs(l.dir, el); err != nil {
 			return err
 		}
+		l.w.epochsStale = false
 	}
 	for i := range g.pieces {
 		p := &g.pieces[i]

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/eddy-streaming/eddy/internal/record"
 )
 
 // Kafka's answer to OffsetForLeaderEpoch when nothing is known.
@@ -100,6 +102,24 @@ func (el epochList) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
 	return el[hi-1].epoch, el[hi].start
 }
 
+// check says whether a stored batch at base may carry epoch. The batch
+// header's epoch is outside its CRC, so the cache (whose file has one) is
+// what finds a damaged epoch. Batches below the first entry (folded by a
+// log start advance) may carry any epoch up to its.
+func (el epochList) check(base int64, epoch int32) error {
+	i := sort.Search(len(el), func(i int) bool { return el[i].start > base })
+	switch {
+	case epoch < 0:
+	case len(el) == 0:
+		return nil
+	case i == 0 && epoch <= el[0].epoch:
+		return nil
+	case i > 0 && epoch == el[i-1].epoch:
+		return nil
+	}
+	return fmt.Errorf("%w: leader epoch %d at offset %d does not match the epoch cache", record.ErrCorrupt, epoch, base)
+}
+
 func (el epochList) encode() []byte {
 	be := binary.BigEndian
 	b := make([]byte, 0, epochHeaderSize+len(el)*epochEntrySize+epochTrailerSize)
@@ -159,20 +179,18 @@ func writeEpochs(dir string, el epochList) error {
 	return nil
 }
 
-// loadEpochs restores the epoch cache at open. The file is trusted when,
-// cut to [logStart, logEnd), its latest epoch is the last batch's: it is
-// written before the batches of a new epoch, so after a crash it can only
-// be ahead of the log (cut here) or, if its write failed, behind (the last
-// batch says so). Otherwise the cache is rebuilt from the batch headers;
-// a log whose last batch has epoch 0 (every log of a single node) needs no
-// scan, since epochs only grow. lastEpoch is -1 for a log without batches.
+// loadEpochs restores the epoch cache at open. A valid file is trusted,
+// folded at the log start (DeleteRecords and retention do not rewrite it)
+// and cut at the log end: it is written before the batches of a new epoch
+// and by TruncateTo, so after a crash it can only be ahead of the log. (Batch headers are not: their
+// epoch is outside the CRC; verification checks them against the cache.)
+// A missing or corrupt file is rebuilt from the batch headers; a log whose
+// last batch has epoch 0 (every log of a single node) needs no scan, since
+// epochs only grow. lastEpoch is -1 for a log without batches.
 func (l *Log) loadEpochs(segs []*segment, logStart, logEnd int64, lastEpoch int32) (epochList, error) {
 	el, err := readEpochs(l.dir)
 	if err == nil {
-		el = el.truncateFromStart(logStart).truncateFromEnd(logEnd)
-		if lastEpoch < 0 || el.latest() == lastEpoch {
-			return el, nil
-		}
+		return el.truncateFromStart(logStart).truncateFromEnd(logEnd), nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		l.logger.Warn("rebuilding unreadable leader epoch checkpoint", "err", err)
 	}

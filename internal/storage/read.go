@@ -57,6 +57,7 @@ type view struct {
 	hw          int64
 	end         int64 // log end offset
 	truncations uint64
+	epochs      epochList // the leader-epoch cache, which verification checks batches against
 	offline     error
 }
 
@@ -67,7 +68,7 @@ func (l *Log) snapshot(offset int64) (view, int) {
 	segs := l.mu.segments
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].base > offset })-1, 0)
 	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.hwLocked(),
-		end: l.mu.logEnd, truncations: l.mu.truncations, offline: l.mu.offline}
+		end: l.mu.logEnd, truncations: l.mu.truncations, epochs: l.mu.epochs, offline: l.mu.offline}
 	for j, s := range v.segs {
 		v.sts[j] = s.st
 	}
@@ -137,7 +138,7 @@ func (l *Log) readView(v view, offset int64, maxBytes int64, minOneBatch bool) (
 		if budget <= 0 && !minOne {
 			break
 		}
-		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne)
+		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne, v.epochs)
 		if err != nil {
 			res.Release()
 			return nil, l.readFailed(v, err)
@@ -199,7 +200,7 @@ func (l *Log) truncatedErr() error {
 // readSegment returns the batches of one segment from the one holding
 // offset, within budget, verified (checkServe). full says the chunk reached
 // the segment's end.
-func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Chunk, bool, error) {
+func readSegment(s *segment, st segState, offset, budget int64, minOne bool, el epochList) (Chunk, bool, error) {
 	r := newBatchReader(s.log, st.size, 8<<10)
 	start, minBase, err := findBatch(r, s, st, offset)
 	if err != nil || start >= st.size {
@@ -209,7 +210,7 @@ func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Ch
 	if err != nil {
 		return Chunk{}, false, err
 	}
-	if err := s.checkServe(st, start, end, minBase); err != nil {
+	if err := s.checkServe(st, start, end, minBase, el); err != nil {
 		return Chunk{}, false, err
 	}
 	c, err := s.chunk(start, end-start)

@@ -62,6 +62,7 @@ type writerState struct {
 	unflushedMsgs  int64
 	unflushedSince time.Time
 	buf            []byte
+	epochsStale    bool // the epoch file may differ from Log.mu.epochs
 }
 
 // Append validates batches (one or more whole v2 batches; exactly one with
