@@ -71,9 +71,7 @@ func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 // cleanFailed turns the failure of a cleaning that raced with TruncateTo
 // (which may cut the segments it reads) into errCleanAborted.
 func (l *Log) cleanFailed(p cleanPlan, err error) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.mu.truncations != p.truncations {
+	if l.truncatedAfter(p.truncations) {
 		return fmt.Errorf("%w: log truncated: %w", errCleanAborted, err)
 	}
 	return err

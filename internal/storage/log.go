@@ -49,11 +49,11 @@ type Log struct {
 		segments      []*segment // copy-on-write; the last one is active
 		logStart      int64
 		logEnd        int64
-		recoveryPoint int64 // every offset below it is fsynced
-		cleanedTo     int64 // first dirty offset: the cleaner compacted everything below
+		recoveryPoint int64     // every offset below it is fsynced
+		cleanedTo     int64     // first dirty offset: the cleaner compacted everything below
 		hw            int64     // high watermark set by SetHighWatermark; see hwLocked
 		epochs        epochList // leader-epoch cache; replaced, never changed in place
-		truncations   uint64    // TruncateTo calls that cut bytes; see readTruncated
+		truncations   uint64    // counts TruncateTo's steps; see truncatedSince
 		changed       chan struct{}
 		err           error     // write failure refusing appends
 		retryAt       time.Time // when a disk-full err may be retried; zero: err is sticky

@@ -186,12 +186,20 @@ func (l *Log) readFailed(v view, err error) error {
 	return l.failRead(err)
 }
 
-// truncatedSince says whether TruncateTo cut the log after v was taken.
-func (l *Log) truncatedSince(v view) bool {
+// truncatedSince says whether TruncateTo cut the log after v was taken,
+// or was cutting it then: a truncation counts twice, before it changes
+// files and when it publishes the result, so the count is odd meanwhile
+// (and stays odd if it failed half way, until the log is reopened).
+func (l *Log) truncatedSince(v view) bool { return l.truncatedAfter(v.truncations) }
+
+// truncatedAfter is truncatedSince for a count n taken earlier.
+func (l *Log) truncatedAfter(n uint64) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.mu.truncations != v.truncations
+	return l.truncatedAfterLocked(n)
 }
+
+func (l *Log) truncatedAfterLocked(n uint64) bool { return l.mu.truncations != n || n%2 == 1 }
 
 func (l *Log) truncatedErr() error {
 	return fmt.Errorf("%w: %s", ErrLogTruncated, partitionDirName(l.topic, l.partition))

@@ -145,7 +145,7 @@ func (l *Log) swapIn(old []*segment, ns *segment, truncations uint64) error {
 func (l *Log) holdsSegments(old []*segment, truncations uint64) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if l.mu.truncations != truncations {
+	if l.truncatedAfterLocked(truncations) {
 		return false
 	}
 	segs := l.mu.segments
@@ -392,10 +392,7 @@ func (l *Log) setCleanedTo(off int64, truncations uint64) error {
 	if err := l.closedErr(); err != nil {
 		return err
 	}
-	l.mu.RLock()
-	stale := l.mu.truncations != truncations
-	l.mu.RUnlock()
-	if stale {
+	if l.truncatedAfter(truncations) {
 		return errCleanAborted
 	}
 	if err := atomicfile.Write(filepath.Join(l.dir, cleanerCheckpointFile), encodeCleanerCheckpoint(off)); err != nil {

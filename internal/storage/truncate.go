@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 )
@@ -94,45 +95,66 @@ func cutPoint(s *segment, st segState, offset int64) (int64, int64, error) {
 }
 
 // cutSegments removes the segments after segs[k], cuts segs[k] at pos, and
-// publishes the truncated log with newEnd as its end. When segs[k] was closed it
-// stays closed (it may have the gaps of a cleaned segment, which the
-// active one may not) and a new active segment starts at newEnd. The
-// removed segments are renamed first and unlinked after
-// file.delete.delay.ms, so that readers holding them finish.
+// publishes the truncated log with newEnd as its end. When segs[k] was
+// closed it stays closed (it may have the gaps of a cleaned segment, which
+// the active one may not) and a new active segment starts at newEnd; cut
+// at 0 it goes too. The removed segments are renamed first and unlinked
+// after file.delete.delay.ms, so that readers holding them finish.
 func (l *Log) cutSegments(segs []*segment, k int, pos, newEnd int64) error {
-	s, cfg := segs[k], l.Config()
-	for _, gone := range segs[k+1:] {
-		if err := gone.markRemoved(); err != nil {
+	gone, kept := segs[k+1:], slices.Clip(segs[:k])
+	if pos == 0 {
+		gone = segs[k:]
+	}
+	l.mu.Lock()
+	l.mu.truncations++ // odd: files are changing; see truncatedSince
+	l.mu.Unlock()
+	for _, s := range gone {
+		if err := s.markRemoved(); err != nil {
 			return err
 		}
 	}
-	if err := truncateFile(s.log, pos); err != nil {
-		return fmt.Errorf("truncate segment: %w", err)
+	cfg := l.Config()
+	var cut *segment
+	var st segState
+	if pos > 0 {
+		var err error
+		cut = segs[k]
+		if st, err = l.cutSegment(cut, pos, newEnd, k == len(segs)-1, cfg); err != nil {
+			return err
+		}
+		kept = append(kept, cut)
 	}
-	s.verifyEnd.Store(min(s.verifyEnd.Load(), pos))
-	st, err := s.rebuildIndexing(pos, cfg.IndexIntervalBytes)
-	if err != nil {
-		return err
-	}
-	kept := append(segs[:k:k], s)
-	if k < len(segs)-1 {
-		s.sealTimeIndex(&st)
-		st.next = newEnd
+	if pos == 0 || k < len(segs)-1 {
 		ns, err := openSegment(l.m.files, l.dir, newEnd, true)
 		if err != nil {
 			return fmt.Errorf("truncate: %w", err)
 		}
 		kept = append(kept, ns)
 	}
-	if err := s.rewriteIndexesOf(&st); err != nil {
-		return err
-	}
 	if err := l.syncTruncation(kept); err != nil {
 		return err
 	}
-	l.publishTruncation(s, st, kept, newEnd)
-	l.m.deleter.schedule(segs[k+1:], time.Duration(cfg.FileDeleteDelayMs)*time.Millisecond)
+	l.publishTruncation(cut, st, kept, newEnd)
+	l.m.deleter.schedule(gone, time.Duration(cfg.FileDeleteDelayMs)*time.Millisecond)
 	return nil
+}
+
+// cutSegment truncates s at pos and rebuilds its indexes; a segment that
+// stays closed is sealed and ends at newEnd, where the new active starts.
+func (l *Log) cutSegment(s *segment, pos, newEnd int64, active bool, cfg LogConfig) (segState, error) {
+	if err := truncateFile(s.log, pos); err != nil {
+		return segState{}, fmt.Errorf("truncate segment: %w", err)
+	}
+	s.verifyEnd.Store(min(s.verifyEnd.Load(), pos))
+	st, err := s.rebuildIndexing(pos, cfg.IndexIntervalBytes)
+	if err != nil {
+		return st, err
+	}
+	if !active {
+		s.sealTimeIndex(&st)
+		st.next = newEnd
+	}
+	return st, s.rewriteIndexesOf(&st)
 }
 
 // syncTruncation makes the cut durable, and with it everything written
@@ -234,7 +256,9 @@ func (l *Log) rebuildProducers(end int64) error {
 func (l *Log) publishTruncation(cut *segment, st segState, kept []*segment, end int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cut.st = st
+	if cut != nil {
+		cut.st = st
+	}
 	l.mu.segments = kept
 	l.mu.truncations++
 	l.mu.logEnd = end

@@ -49,9 +49,9 @@ type appendReq struct {
 	truncate bool  // internal: TruncateTo(truncTo)
 	truncTo  int64
 	state    atomic.Int32
-	res   AppendResult
-	err   error
-	done  chan struct{}
+	res      AppendResult
+	err      error
+	done     chan struct{}
 }
 
 // writerState is owned by the writer goroutine (and the opener/closer when
@@ -240,12 +240,12 @@ type group struct {
 	latest    int32        // latest leader epoch, with those staged
 	newEpochs []epochEntry // leader-epoch entries the group adds
 	buf       []byte
-	pieces  []piece
-	next    int64
-	records int64
-	sync    bool
-	staged  []*appendReq
-	undo    groupUndo // what staging changed, restored if a disk-full write fails
+	pieces    []piece
+	next      int64
+	records   int64
+	sync      bool
+	staged    []*appendReq
+	undo      groupUndo // what staging changed, restored if a disk-full write fails
 }
 
 func (g *group) cur() *piece { return &g.pieces[len(g.pieces)-1] }
