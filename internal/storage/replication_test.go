@@ -480,8 +480,18 @@ func TestHighWatermark(t *testing.T) {
 	l.SetHighWatermark(30)
 	must(t, m.Close())
 	m = openManagerWith(t, dir, nil, manualHW)
-	if hw := m.Log("t", 0).HighWatermark(); hw != 30 {
+	l = m.Log("t", 0)
+	if hw := l.HighWatermark(); hw != 30 {
 		t.Fatalf("high watermark after reopen %d", hw)
+	}
+	// The checkpoint loop persists it too, for a crash.
+	l.SetHighWatermark(34)
+	m.checkpointAll()
+	l.SetHighWatermark(38)
+	crash(t, m)
+	m = openManagerWith(t, dir, nil, manualHW)
+	if hw := m.Log("t", 0).HighWatermark(); hw != 34 {
+		t.Fatalf("high watermark after a crash %d, want the checkpointed 34", hw)
 	}
 	must(t, m.Close())
 	// Without ManualHighWatermark it is the log end, as on a single node.
