@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -590,4 +592,39 @@ func validateAll(b []byte) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// A cleaning planned before a truncation does not swap in segments built
+// from the batches it cut; the next cleaning works on the truncated log.
+func TestTruncateAbortsCleaning(t *testing.T) {
+	m := openManagerWith(t, t.TempDir(), nil, func(c *Config) { c.CleanerThreads = -1 })
+	defer m.Close()
+	lc := compactConfig()
+	lc.SegmentBytes = 2 << 10
+	l := createLog(t, m, lc)
+	appendUpdates(t, l, 300, 17)
+	p, ok := l.planClean(m.now())
+	if !ok {
+		t.Fatal("nothing to clean")
+	}
+	ctx := context.Background()
+	end, err := l.TruncateTo(ctx, 150)
+	must(t, err)
+	want := map[string]string{}
+	for i := range int(end) {
+		want[fmt.Sprintf("k%03d", i%17)] = fmt.Sprintf("v%05d", i)
+	}
+	if _, err := l.clean(ctx, m.cleaner, p); !errors.Is(err, errCleanAborted) {
+		t.Fatalf("stale cleaning: %v", err)
+	}
+	if got := logTable(t, l); !maps.Equal(got, want) {
+		t.Fatalf("table after the aborted cleaning\n%s\nwant\n%s", formatTable(got), formatTable(want))
+	}
+	must(t, l.requestRoll(ctx))
+	if !m.cleaner.cleanOne(ctx) {
+		t.Fatal("nothing cleaned after the truncation")
+	}
+	if got := logTable(t, l); !maps.Equal(got, want) {
+		t.Fatalf("table after cleaning\n%s\nwant\n%s", formatTable(got), formatTable(want))
+	}
 }
