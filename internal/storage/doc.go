@@ -1,7 +1,9 @@
 // Package storage owns partition logs on local disk: segment files holding
 // RecordBatch v2 bytes exactly as on the wire, their sparse offset and time
 // indexes, recovery after a crash, producer state for idempotence, retention,
-// DeleteRecords and the log cleaner of compacted logs. File formats are in
+// DeleteRecords, the log cleaner of compacted logs, and what replication
+// needs of a log: leader epochs, a high watermark, follower appends and
+// truncation. File formats are in
 // docs/format/segment.md; compaction is described in docs/compaction.md.
 //
 // Concurrency contract:
@@ -35,6 +37,14 @@
 //     syncfs; the caller records them elsewhere (the broker's metadata)
 //     and then publishes or discards them, so a topic is created all or
 //     nothing.
+//   - Replication primitives: AppendAsFollower and TruncateTo go through the
+//     same writer as Append, so they are ordered with appends; TruncateTo
+//     also holds adminMu. A truncation bumps Log.mu.truncations before it
+//     changes files and again when it publishes, so a reader whose snapshot
+//     it cut (or a cleaning planned before it) fails with ErrLogTruncated
+//     (or aborts) instead of taking the log offline. The leader-epoch cache
+//     (Log.mu.epochs) is published with the batches that extend it; the
+//     high watermark follows the log end unless Config.ManualHighWatermark.
 //   - No lock is held across disk I/O, except Log.adminMu which serializes
 //     the rare operations on closed segments (retention, DeleteRecords, the
 //     cleaner's segment swaps) against each other and never blocks appends
