@@ -3,8 +3,8 @@
 // indexes, recovery after a crash, producer state for idempotence, retention,
 // DeleteRecords, the log cleaner of compacted logs, and what replication
 // needs of a log: leader epochs, a high watermark, follower appends and
-// truncation. File formats are in
-// docs/format/segment.md; compaction is described in docs/compaction.md.
+// truncation. File formats are in docs/format/segment.md; compaction is
+// described in docs/compaction.md.
 //
 // Concurrency contract:
 //   - A Manager and its Logs are safe for concurrent use.
