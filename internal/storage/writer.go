@@ -314,12 +314,10 @@ func (l *Log) startGroup(g *group) {
 	l.mu.RLock()
 	active := l.mu.segments[len(l.mu.segments)-1]
 	st := active.st
+	g.latest = l.mu.epochs.latest()
 	l.mu.RUnlock()
 	g.pieces = []piece{{seg: active, st: st, startPos: st.size}}
 	g.undo.active = active.marks()
-	l.mu.RLock()
-	g.latest = l.mu.epochs.latest()
-	l.mu.RUnlock()
 }
 
 // stageReq checks idempotence, then copies and stamps the request's batches
