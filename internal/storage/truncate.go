@@ -108,7 +108,9 @@ func (l *Log) cutSegments(segs []*segment, k int, pos, newEnd int64) error {
 	l.mu.Lock()
 	l.mu.truncations++ // odd: files are changing; see truncatedSince
 	l.mu.Unlock()
-	for _, s := range gone {
+	// Last first: a crash part way leaves a log cut higher, not one with
+	// a hole that would pass for a cleaned gap.
+	for _, s := range slices.Backward(gone) {
 		if err := s.markRemoved(); err != nil {
 			return err
 		}
