@@ -628,3 +628,45 @@ func TestTruncateAbortsCleaning(t *testing.T) {
 		t.Fatalf("table after cleaning\n%s\nwant\n%s", formatTable(got), formatTable(want))
 	}
 }
+
+// The epoch file is written before a new epoch's batches: after a crash it
+// may be ahead of the log, and opening cuts it. A single node's log (epoch
+// 0 only) without the file gets its one entry without a scan or a write.
+func TestLeaderEpochFileAheadOrMissing(t *testing.T) {
+	dir := t.TempDir()
+	m := openManager(t, dir, nil)
+	l := createLog(t, m, smallConfig())
+	for i := range 5 {
+		mustAppend(t, l, batchAt(i, 2, int64(i)), false)
+	}
+	crash(t, m)
+	path := filepath.Join(dir, "t-0", epochFile)
+	must(t, writeEpochs(filepath.Dir(path), epochList{{0, 0}, {4, 10}}))
+	m = openManager(t, dir, nil)
+	l = m.Log("t", 0)
+	if got := epochsOf(t, l); !slices.Equal(got, epochList{{0, 0}}) {
+		t.Fatalf("epoch cache %v, want the entry past the log end cut", got)
+	}
+	appendEpoch(t, l, batchAt(5, 2, 5), 2)
+	if got := epochsOf(t, l); !slices.Equal(got, epochList{{0, 0}, {2, 10}}) {
+		t.Fatalf("epoch cache after a new epoch %v", got)
+	}
+	must(t, m.Close())
+
+	dir = t.TempDir()
+	m = openManager(t, dir, nil)
+	l = createLog(t, m, smallConfig())
+	for i := range 5 {
+		mustAppend(t, l, batchAt(i, 2, int64(i)), false)
+	}
+	must(t, m.Close())
+	must(t, os.Remove(filepath.Join(dir, "t-0", epochFile)))
+	m = openManager(t, dir, nil)
+	defer m.Close()
+	if got := epochsOf(t, m.Log("t", 0)); !slices.Equal(got, epochList{{0, 0}}) {
+		t.Fatalf("epoch cache of an epoch-0 log without its file: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "t-0", epochFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("opening wrote the epoch file of an epoch-0 log: %v", err)
+	}
+}
