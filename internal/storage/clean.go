@@ -26,6 +26,9 @@ type cleanPlan struct {
 	ratio      float64
 	due        bool // max.compaction.lag.ms exceeded
 	now        time.Time
+	// truncations is Log.mu.truncations at planning: a TruncateTo since
+	// aborts the cleaning, whose segments may hold batches it cut.
+	truncations uint64
 }
 
 // planClean decides whether the log is worth cleaning now. Only closed
@@ -39,6 +42,7 @@ func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 		p.sts[i] = s.st
 	}
 	p.firstDirty = max(l.mu.cleanedTo, l.mu.logStart)
+	p.truncations = l.mu.truncations
 	l.mu.RUnlock()
 	lagLimit := now.UnixMilli() - p.cfg.MinCompactionLagMs
 	var clean, dirty int64
@@ -62,6 +66,15 @@ func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 	p.ratio = float64(dirty) / float64(clean+dirty)
 	p.due = l.compactionLagExceeded(p)
 	return p, p.due || p.ratio >= p.cfg.MinCleanableDirtyRatio
+}
+
+// cleanFailed turns the failure of a cleaning that raced with TruncateTo
+// (which may cut the segments it reads) into errCleanAborted.
+func (l *Log) cleanFailed(p cleanPlan, err error) error {
+	if l.truncatedAfter(p.truncations) {
+		return fmt.Errorf("%w: log truncated: %w", errCleanAborted, err)
+	}
+	return err
 }
 
 // compactionLagExceeded says whether the oldest dirty record is older than
@@ -113,16 +126,16 @@ func (l *Log) clean(ctx context.Context, c *cleaner, p cleanPlan) (cleanStats, e
 		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{},
 		now: p.now.UnixMilli(), retainTomb: p.cfg.DeleteRetentionMs}
 	if err := l.buildOffsetMap(ctx, c, cs, &p); err != nil {
-		return cs.stats, err
+		return cs.stats, l.cleanFailed(p, err)
 	}
 	for _, g := range groupSegments(p) {
 		if err := l.cleanGroup(ctx, c, cs, p, g); err != nil {
-			return cs.stats, err
+			return cs.stats, l.cleanFailed(p, err)
 		}
 		cs.stats.groups++
 		cs.stats.segments += g.to - g.from
 	}
-	if err := l.setCleanedTo(p.end); err != nil {
+	if err := l.setCleanedTo(p.end, p.truncations); err != nil {
 		return cs.stats, err
 	}
 	cs.stats.duration = time.Since(start)
@@ -273,7 +286,7 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p clea
 		return err
 	}
 	ns.st.next = p.segs[g.to].base
-	return l.swapIn(p.segs[g.from:g.to], ns)
+	return l.swapIn(p.segs[g.from:g.to], ns, p.truncations)
 }
 
 // filterBatch returns what is left of one batch: the bytes unchanged,

@@ -44,6 +44,17 @@ func (l *Log) writeGroup(g *group) error {
 	if err := l.markUnclean(); err != nil {
 		return err
 	}
+	if len(g.newEpochs) > 0 || l.w.epochsStale {
+		// Before the batches: after a crash the file may be ahead of the
+		// log (cut at open) but never behind it. See loadEpochs.
+		l.mu.RLock()
+		el := append(slices.Clip(l.mu.epochs), g.newEpochs...)
+		l.mu.RUnlock()
+		if err := writeEpochs(l.dir, el); err != nil {
+			return err
+		}
+		l.w.epochsStale = false
+	}
 	for i := range g.pieces {
 		p := &g.pieces[i]
 		if p.to > p.from {
@@ -74,6 +85,7 @@ func (l *Log) publish(g *group) {
 		}
 	}
 	l.mu.segments = segs
+	l.mu.epochs = append(slices.Clip(l.mu.epochs), g.newEpochs...)
 	if g.next != l.mu.logEnd {
 		l.mu.logEnd = g.next
 		close(l.mu.changed)

@@ -109,6 +109,11 @@ type Config struct {
 	// written, or pinned by a Chunk) can take it over. 0 means
 	// DefaultMaxOpenFiles.
 	MaxOpenFiles int
+	// ManualHighWatermark makes each log's high watermark what
+	// SetHighWatermark says (replication: the ISR's committed offset),
+	// persisted in its high-watermark file, instead of following the log
+	// end offset as on a single node.
+	ManualHighWatermark bool
 
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.

@@ -79,6 +79,9 @@ func (l *Log) failGroup(g *group, err error) error {
 // undoGroup restores the writer state a discarded group changed.
 func (l *Log) undoGroup(g *group) {
 	g.pieces[0].seg.restoreMarks(g.undo.active)
+	// The epoch file may hold the group's new epochs: the next group
+	// rewrites it from the cache.
+	l.w.epochsStale = l.w.epochsStale || len(g.newEpochs) > 0
 	for id, e := range g.undo.producers {
 		if e == nil {
 			delete(l.w.producers, id)

@@ -1,8 +1,10 @@
 // Package storage owns partition logs on local disk: segment files holding
 // RecordBatch v2 bytes exactly as on the wire, their sparse offset and time
 // indexes, recovery after a crash, producer state for idempotence, retention,
-// DeleteRecords and the log cleaner of compacted logs. File formats are in
-// docs/format/segment.md; compaction is described in docs/compaction.md.
+// DeleteRecords, the log cleaner of compacted logs, and what replication
+// needs of a log: leader epochs, a high watermark, follower appends and
+// truncation. File formats are in docs/format/segment.md; compaction is
+// described in docs/compaction.md.
 //
 // Concurrency contract:
 //   - A Manager and its Logs are safe for concurrent use.
@@ -35,6 +37,14 @@
 //     syncfs; the caller records them elsewhere (the broker's metadata)
 //     and then publishes or discards them, so a topic is created all or
 //     nothing.
+//   - Replication primitives: AppendAsFollower and TruncateTo go through the
+//     same writer as Append, so they are ordered with appends; TruncateTo
+//     also holds adminMu. A truncation bumps Log.mu.truncations before it
+//     changes files and again when it publishes, so a reader whose snapshot
+//     it cut (or a cleaning planned before it) fails with ErrLogTruncated
+//     (or aborts) instead of taking the log offline. The leader-epoch cache
+//     (Log.mu.epochs) is published with the batches that extend it; the
+//     high watermark follows the log end unless Config.ManualHighWatermark.
 //   - No lock is held across disk I/O, except Log.adminMu which serializes
 //     the rare operations on closed segments (retention, DeleteRecords, the
 //     cleaner's segment swaps) against each other and never blocks appends
@@ -95,6 +105,15 @@ var (
 	// a log taken offline because a stored batch failed its checks (see
 	// Log.Offline).
 	ErrLogCorrupt = errors.New("storage: corrupt batch on disk")
+	// ErrLogTruncated fails a read that raced with TruncateTo: bytes its
+	// snapshot promised were cut. Reading again sees the truncated log.
+	ErrLogTruncated = errors.New("storage: log truncated during read")
+	// ErrFencedLeaderEpoch refuses batches whose leader epoch is below the
+	// log's latest (Kafka's FENCED_LEADER_EPOCH).
+	ErrFencedLeaderEpoch = errors.New("storage: leader epoch older than the log's latest")
+	// ErrOffsetMismatch refuses follower batches that do not start at the
+	// log end offset or do not follow each other.
+	ErrOffsetMismatch = errors.New("storage: batch offsets do not follow the log")
 
 	// errCorruptFile marks a checkpoint, snapshot or index that fails its
 	// checks; such files are rebuilt or ignored, never served.

@@ -123,3 +123,27 @@ func FuzzIndexRebuild(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEpochCheckpoint decodes arbitrary leader-epoch checkpoint files: no
+// panic, and whatever decodes is a valid cache that encodes back to the
+// same bytes.
+func FuzzEpochCheckpoint(f *testing.F) {
+	f.Add(epochList{{0, 0}}.encode())
+	f.Add(epochList{{1, 10}, {3, 20}, {5, 30}}.encode())
+	f.Add(epochList(nil).encode())
+	f.Add([]byte("EDLE"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		el, err := decodeEpochs(b)
+		if err != nil {
+			return
+		}
+		for i, e := range el {
+			if e.epoch < 0 || e.start < 0 || i > 0 && (e.epoch <= el[i-1].epoch || e.start <= el[i-1].start) {
+				t.Fatalf("decoded an invalid cache %v", el)
+			}
+		}
+		if !slices.Equal(el.encode(), b) {
+			t.Fatalf("%v encodes to other bytes", el)
+		}
+	})
+}

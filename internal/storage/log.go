@@ -49,8 +49,11 @@ type Log struct {
 		segments      []*segment // copy-on-write; the last one is active
 		logStart      int64
 		logEnd        int64
-		recoveryPoint int64 // every offset below it is fsynced
-		cleanedTo     int64 // first dirty offset: the cleaner compacted everything below
+		recoveryPoint int64     // every offset below it is fsynced
+		cleanedTo     int64     // first dirty offset: the cleaner compacted everything below
+		hw            int64     // high watermark set by SetHighWatermark; see hwLocked
+		epochs        epochList // leader-epoch cache; replaced, never changed in place
+		truncations   uint64    // counts TruncateTo's steps; see truncatedSince
 		changed       chan struct{}
 		err           error     // write failure refusing appends
 		retryAt       time.Time // when a disk-full err may be retried; zero: err is sticky
@@ -70,6 +73,7 @@ type Log struct {
 	ckpt struct {
 		sync.Mutex
 		last checkpoint
+		hw   int64 // last high watermark written, -1 if none
 	}
 }
 
@@ -84,6 +88,7 @@ func newLog(m *Manager, topic string, partition int32, cfg LogConfig) *Log {
 	l.mu.cfg = cfg
 	l.mu.changed = make(chan struct{})
 	l.q.wake = make(chan struct{}, 1)
+	l.ckpt.hw = -1
 	return l
 }
 
@@ -177,6 +182,10 @@ func (l *Log) recoverAll() error {
 	if err := l.loadProducers(segs, end); err != nil {
 		return l.openOffline(segs, cp, err)
 	}
+	if l.mu.epochs, err = l.loadEpochs(segs, l.mu.logStart, end, lastBatchEpoch(segs)); err != nil {
+		return l.openOffline(segs, cp, err)
+	}
+	l.mu.hw = l.loadHighWatermark(l.mu.logStart, end)
 	l.mu.recoveryPoint = end
 	if cperr == nil && cp.clean && !swapped && cp.recoveryPoint == end && cp.logStart == l.mu.logStart {
 		// Unchanged since a clean close: the checkpoint stays clean until
@@ -359,10 +368,6 @@ func (l *Log) LogEndOffset() int64 {
 	return l.mu.logEnd
 }
 
-// HighWatermark returns the end of the committed log. On a single node
-// every written batch is committed, so it equals LogEndOffset.
-func (l *Log) HighWatermark() int64 { return l.LogEndOffset() }
-
 // Size returns the bytes of all segment files.
 func (l *Log) Size() int64 {
 	l.mu.RLock()
@@ -404,6 +409,9 @@ func (l *Log) shutdownCleanly() error {
 	defer closeSegments(segs)
 	if werr != nil || l.Offline() != nil {
 		return nil // not clean: recovery will re-validate the tail
+	}
+	if err := l.persistHighWatermark(); err != nil {
+		return err
 	}
 	if l.isClean() {
 		return nil // unchanged since a clean open

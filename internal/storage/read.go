@@ -51,11 +51,14 @@ func (r ReadResult) Release() {
 
 // view is a reader's consistent snapshot of a log.
 type view struct {
-	segs     []*segment
-	sts      []segState
-	logStart int64
-	hw       int64
-	offline  error
+	segs        []*segment
+	sts         []segState
+	logStart    int64
+	hw          int64
+	end         int64 // log end offset
+	truncations uint64
+	epochs      epochList // the leader-epoch cache, which verification checks batches against
+	offline     error
 }
 
 // snapshot copies the state of the segments from the one holding offset.
@@ -64,7 +67,8 @@ func (l *Log) snapshot(offset int64) (view, int) {
 	defer l.mu.RUnlock()
 	segs := l.mu.segments
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].base > offset })-1, 0)
-	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.mu.logEnd, offline: l.mu.offline}
+	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.hwLocked(),
+		end: l.mu.logEnd, truncations: l.mu.truncations, epochs: l.mu.epochs, offline: l.mu.offline}
 	for j, s := range v.segs {
 		v.sts[j] = s.st
 	}
@@ -72,29 +76,72 @@ func (l *Log) snapshot(offset int64) (view, int) {
 }
 
 // Read returns whole batches from the one holding offset, up to maxBytes
-// (at least one batch with minOneBatch) and never past the high watermark.
-// A batch that fails its checks is never returned: the log goes offline
-// (see Offline) and Read returns that error.
+// (at least one batch with minOneBatch) and never past the high watermark
+// (a consumer's fetch). An offset between the high watermark and the log
+// end offset reads nothing; one outside [log start, log end] is out of
+// range. A batch that fails its checks is never returned: the log goes
+// offline (see Offline) and Read returns that error. A read that races
+// with TruncateTo may fail with ErrLogTruncated instead.
 func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOneBatch, false)
+}
+
+// ReadReplica is Read up to the log end offset instead of the high
+// watermark: a follower's fetch.
+func (l *Log) ReadReplica(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOneBatch, true)
+}
+
+func (l *Log) read(offset int64, maxBytes int64, minOneBatch, toEnd bool) (ReadResult, error) {
 	v, _ := l.snapshot(offset)
 	res := ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.hw}
 	if v.offline != nil {
 		return res, v.offline
 	}
-	if offset < v.logStart || offset > v.hw {
+	if offset < v.logStart || offset > v.end {
 		return res, fmt.Errorf("%w: offset %d outside [%d, %d] of %s", ErrOffsetOutOfRange,
-			offset, v.logStart, v.hw, partitionDirName(l.topic, l.partition))
+			offset, v.logStart, v.end, partitionDirName(l.topic, l.partition))
 	}
+	limit := v.end
+	if !toEnd {
+		limit = v.hw
+	}
+	if offset >= limit {
+		return res, nil
+	}
+	if limit < v.end {
+		if err := v.bound(limit); err != nil {
+			return res, l.readFailed(v, err)
+		}
+	}
+	chunks, err := l.readView(v, offset, maxBytes, minOneBatch)
+	if err == nil && l.truncatedSince(v) {
+		releaseChunks(chunks)
+		chunks, err = nil, l.truncatedErr()
+	}
+	res.Chunks = chunks
+	return res, err
+}
+
+func releaseChunks(cs []Chunk) {
+	for _, c := range cs {
+		c.Release()
+	}
+}
+
+// readView reads the chunks of a read from the view.
+func (l *Log) readView(v view, offset int64, maxBytes int64, minOneBatch bool) ([]Chunk, error) {
+	var res ReadResult
 	budget := maxBytes
 	for i := range v.segs {
 		minOne := minOneBatch && len(res.Chunks) == 0
 		if budget <= 0 && !minOne {
 			break
 		}
-		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne)
+		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne, v.epochs)
 		if err != nil {
 			res.Release()
-			return ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.hw}, l.failRead(err)
+			return nil, l.readFailed(v, err)
 		}
 		if c.Len > 0 {
 			res.Chunks = append(res.Chunks, c)
@@ -106,13 +153,62 @@ func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, 
 			break
 		}
 	}
-	return res, nil
+	return res.Chunks, nil
+}
+
+// bound cuts the view at limit, a batch boundary below the log end: the
+// segments from it on are dropped and the one holding it ends there (at
+// the batch holding it, if limit falls inside one).
+func (v *view) bound(limit int64) error {
+	for len(v.segs) > 1 && v.segs[len(v.segs)-1].base >= limit {
+		v.segs, v.sts = v.segs[:len(v.segs)-1], v.sts[:len(v.sts)-1]
+	}
+	i := len(v.segs) - 1
+	s, st := v.segs[i], v.sts[i]
+	if st.next <= limit {
+		return nil
+	}
+	pos, _, err := findBatch(newBatchReader(s.log, st.size, 8<<10), s, st, limit)
+	if err != nil {
+		return err
+	}
+	v.sts[i].size, v.sts[i].next = pos, limit
+	return nil
+}
+
+// readFailed reports a failed read: one that raced with TruncateTo (the
+// bytes it was promised were cut) fails with ErrLogTruncated; otherwise
+// corruption takes the log offline (failRead).
+func (l *Log) readFailed(v view, err error) error {
+	if l.truncatedSince(v) {
+		return l.truncatedErr()
+	}
+	return l.failRead(err)
+}
+
+// truncatedSince says whether TruncateTo cut the log after v was taken,
+// or was cutting it then: a truncation counts twice, before it changes
+// files and when it publishes the result, so the count is odd meanwhile
+// (and stays odd if it failed half way, until the log is reopened).
+func (l *Log) truncatedSince(v view) bool { return l.truncatedAfter(v.truncations) }
+
+// truncatedAfter is truncatedSince for a count n taken earlier.
+func (l *Log) truncatedAfter(n uint64) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.truncatedAfterLocked(n)
+}
+
+func (l *Log) truncatedAfterLocked(n uint64) bool { return l.mu.truncations != n || n%2 == 1 }
+
+func (l *Log) truncatedErr() error {
+	return fmt.Errorf("%w: %s", ErrLogTruncated, partitionDirName(l.topic, l.partition))
 }
 
 // readSegment returns the batches of one segment from the one holding
 // offset, within budget, verified (checkServe). full says the chunk reached
 // the segment's end.
-func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Chunk, bool, error) {
+func readSegment(s *segment, st segState, offset, budget int64, minOne bool, el epochList) (Chunk, bool, error) {
 	r := newBatchReader(s.log, st.size, 8<<10)
 	start, minBase, err := findBatch(r, s, st, offset)
 	if err != nil || start >= st.size {
@@ -122,7 +218,7 @@ func readSegment(s *segment, st segState, offset, budget int64, minOne bool) (Ch
 	if err != nil {
 		return Chunk{}, false, err
 	}
-	if err := s.checkServe(st, start, end, minBase); err != nil {
+	if err := s.checkServe(st, start, end, minBase, el); err != nil {
 		return Chunk{}, false, err
 	}
 	c, err := s.chunk(start, end-start)

@@ -78,7 +78,7 @@ func (s *segment) readValid(r *batchReader, pos int64, contiguous bool, end int6
 	if h, err = validate(b); err != nil {
 		return h, err
 	}
-	if h.PartitionLeaderEpoch != 0 {
+	if h.PartitionLeaderEpoch < 0 {
 		return h, fmt.Errorf("%w: batch at %d has leader epoch %d", record.ErrCorrupt, pos, h.PartitionLeaderEpoch)
 	}
 	if h.BaseOffset < s.st.next || contiguous && h.BaseOffset != s.st.next {
@@ -229,6 +229,7 @@ func (s *segment) scanTail(active bool, interval int64) error {
 			s.st.maxTs, s.maxTsLastOffset = h.MaxTimestamp, h.LastOffset()
 		}
 		s.bytesSinceIndex += int64(h.Size())
+		s.lastEpoch = h.PartitionLeaderEpoch
 		next, pos = h.LastOffset()+1, pos+int64(h.Size())
 	}
 	if pos != s.st.size {
@@ -282,7 +283,7 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		if trusted {
 			err := s.load(next, last, interval)
 			if err == nil {
-				s.verifyEnd = s.st.size
+				s.verifyEnd.Store(s.st.size)
 				continue
 			}
 			if !isCorruption(err) && !errors.Is(err, errCorruptFile) {

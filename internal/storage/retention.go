@@ -26,7 +26,7 @@ func (l *Log) DeleteRecordsBefore(ctx context.Context, offset int64) (int64, err
 		return 0, err
 	}
 	l.mu.RLock()
-	hw, start := l.mu.logEnd, l.mu.logStart
+	hw, start := l.hwLocked(), l.mu.logStart
 	l.mu.RUnlock()
 	if offset == -1 {
 		offset = hw
@@ -40,9 +40,7 @@ func (l *Log) DeleteRecordsBefore(ctx context.Context, offset int64) (int64, err
 	if err := l.persistCheckpoint(offset); err != nil {
 		return start, err
 	}
-	l.mu.Lock()
-	l.mu.logStart = offset
-	l.mu.Unlock()
+	l.advanceStart(offset)
 	if offset == hw {
 		// The active segment goes too; a failed roll only keeps its bytes
 		// until retention or the next DeleteRecords.
@@ -57,6 +55,20 @@ func (l *Log) DeleteRecordsBefore(ctx context.Context, offset int64) (int64, err
 		l.logger.Warn("cannot delete segments below the log start offset", "err", err)
 	}
 	return offset, nil
+}
+
+// advanceStart publishes a new log start offset and folds the leader
+// epochs below it into one starting there, as Kafka does. The epoch file
+// is not rewritten: opening folds it again from the checkpoint's start.
+func (l *Log) advanceStart(start int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.advanceStartLocked(start)
+}
+
+func (l *Log) advanceStartLocked(start int64) {
+	l.mu.logStart = start
+	l.mu.epochs = l.mu.epochs.truncateFromStart(start)
 }
 
 // countSegments counts leading non-active segments matching pred.
@@ -94,7 +106,7 @@ func (l *Log) deleteHead(n int, reason string) error {
 	l.mu.Lock()
 	gone := l.mu.segments[:n]
 	l.mu.segments = l.mu.segments[n:]
-	l.mu.logStart = start
+	l.advanceStartLocked(start)
 	l.mu.Unlock()
 	var size int64
 	for _, s := range gone {
@@ -118,7 +130,7 @@ func (l *Log) checkpointIfOpen() error {
 	if l.closedErr() != nil || l.Offline() != nil {
 		return nil // an offline log's files stay as they were found
 	}
-	return l.persistCheckpoint(l.LogStartOffset())
+	return errors.Join(l.persistCheckpoint(l.LogStartOffset()), l.persistHighWatermark())
 }
 
 // persistCheckpoint writes logStart and the recovery point when they

@@ -38,12 +38,14 @@ type segment struct {
 	tidxOnDisk      int         // owned by the writer: entries written to .timeindex
 	lastTimeEntryTs int64       // owned by the writer
 	maxTsLastOffset int64       // owned by the writer: last offset of the batch holding maxTs
+	lastEpoch       int32       // leader epoch of the last batch seen by load or the writer; read at open
 	st              segState    // guarded by Log.mu
 
 	// Bytes below verifyEnd were on disk when the log was opened and had
 	// not been checked; they are served only once verified (verify.go).
-	// verifyEnd is set by the opener before the segment is published.
-	verifyEnd int64
+	// verifyEnd is set by the opener before the segment is published and
+	// only lowered after, by TruncateTo cutting the segment.
+	verifyEnd atomic.Int64
 	vmu       struct {
 		sync.Mutex
 		to   int64 // bytes below are verified; only grows
@@ -205,6 +207,7 @@ func (s *segment) addBatch(st *segState, h record.BatchHeader, pos int64, interv
 		s.bytesSinceIndex = 0
 	}
 	s.bytesSinceIndex += int64(h.Size())
+	s.lastEpoch = h.PartitionLeaderEpoch
 	if s.firstTs < 0 && st.size == 0 {
 		s.firstTs = h.MaxTimestamp
 	}

@@ -109,15 +109,16 @@ func readSwapInfo(path string) (int64, error) {
 	return int64(binary.BigEndian.Uint64(b)), nil
 }
 
-// swapIn replaces the segments old (contiguous, none active) by ns.
-func (l *Log) swapIn(old []*segment, ns *segment) error {
+// swapIn replaces the segments old (contiguous, none active) by ns, unless
+// the log was truncated since the cleaning was planned (truncations).
+func (l *Log) swapIn(old []*segment, ns *segment, truncations uint64) error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := l.closedErr(); err != nil {
 		discardCleaned(ns)
 		return err
 	}
-	if !l.holdsSegments(old) {
+	if !l.holdsSegments(old, truncations) {
 		discardCleaned(ns)
 		return errCleanAborted
 	}
@@ -139,10 +140,14 @@ func (l *Log) swapIn(old []*segment, ns *segment) error {
 	return nil
 }
 
-// holdsSegments says whether old is still a run of closed segments.
-func (l *Log) holdsSegments(old []*segment) bool {
+// holdsSegments says whether old is still a run of closed segments, not
+// cut by a truncation since.
+func (l *Log) holdsSegments(old []*segment, truncations uint64) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.truncatedAfterLocked(truncations) {
+		return false
+	}
 	segs := l.mu.segments
 	i := slices.Index(segs, old[0])
 	return i >= 0 && i+len(old) < len(segs) && slices.Equal(segs[i:i+len(old)], old)
@@ -379,12 +384,16 @@ func (l *Log) readCleanedTo() int64 {
 	return off
 }
 
-// setCleanedTo persists and publishes the first dirty offset.
-func (l *Log) setCleanedTo(off int64) error {
+// setCleanedTo persists and publishes the first dirty offset, unless the
+// log was truncated since the cleaning was planned (truncations).
+func (l *Log) setCleanedTo(off int64, truncations uint64) error {
 	l.adminMu.Lock()
 	defer l.adminMu.Unlock()
 	if err := l.closedErr(); err != nil {
 		return err
+	}
+	if l.truncatedAfter(truncations) {
+		return errCleanAborted
 	}
 	if err := atomicfile.Write(filepath.Join(l.dir, cleanerCheckpointFile), encodeCleanerCheckpoint(off)); err != nil {
 		return fmt.Errorf("persist cleaner checkpoint: %w", err)

@@ -44,14 +44,14 @@ func (s *segment) corrupt(pos, offset int64, err error) error {
 // verifyBatches checks the batches from position from on, while before to
 // and until limit bytes are checked, and returns the position reached and
 // the offset after the last batch checked. Each batch must pass what
-// recovery checks: bounded length, magic 2, CRC, record framing, leader
-// epoch 0 (Eddy stamps 0 on append) and offsets increasing from minBase
+// recovery checks: bounded length, magic 2, CRC, record framing, the leader
+// epoch the epoch cache gives its offsets (el.check) and offsets increasing from minBase
 // and below end. The CRC does not cover the base offset; these offset
 // checks do.
-func (s *segment) verifyBatches(r *batchReader, from, to, limit, minBase, end int64) (int64, int64, error) {
+func (s *segment) verifyBatches(r *batchReader, from, to, limit, minBase, end int64, el epochList) (int64, int64, error) {
 	pos, next := from, max(minBase, s.base)
 	for pos < to && pos-from < limit {
-		h, err := verifyBatch(r, pos, next, end)
+		h, err := verifyBatch(r, pos, next, end, el)
 		if err != nil {
 			return pos, next, s.corrupt(pos, next, err)
 		}
@@ -60,7 +60,7 @@ func (s *segment) verifyBatches(r *batchReader, from, to, limit, minBase, end in
 	return pos, next, nil
 }
 
-func verifyBatch(r *batchReader, pos, from, end int64) (record.BatchHeader, error) {
+func verifyBatch(r *batchReader, pos, from, end int64, el epochList) (record.BatchHeader, error) {
 	h, err := r.header(pos)
 	if err != nil {
 		return h, err
@@ -72,8 +72,8 @@ func verifyBatch(r *batchReader, pos, from, end int64) (record.BatchHeader, erro
 	if h, err = record.ValidateStored(b); err != nil {
 		return h, err
 	}
-	if h.PartitionLeaderEpoch != 0 {
-		return h, fmt.Errorf("%w: leader epoch %d", record.ErrCorrupt, h.PartitionLeaderEpoch)
+	if err := el.check(h.BaseOffset, h.PartitionLeaderEpoch); err != nil {
+		return h, err
 	}
 	if h.BaseOffset < from || h.LastOffset() >= end {
 		return h, fmt.Errorf("%w: offsets %d..%d outside [%d, %d)", record.ErrInvalid, h.BaseOffset, h.LastOffset(), from, end)
@@ -104,12 +104,13 @@ func (s *segment) advanceVerified(pos, next int64) {
 // little: the page cache then serves the sendfile. Ranges that extend the
 // verified prefix advance it; others are checked each time they are
 // served until the background verifier reaches them.
-func (s *segment) checkServe(st segState, from, to, minBase int64) error {
-	if from >= s.verifyEnd {
+func (s *segment) checkServe(st segState, from, to, minBase int64, el epochList) error {
+	verifyEnd := s.verifyEnd.Load()
+	if from >= verifyEnd {
 		return nil // appended by this process: the common case, lock-free
 	}
 	done, doneNext := s.verifiedPrefix()
-	end := min(to, s.verifyEnd)
+	end := min(to, verifyEnd)
 	if end <= max(from, done) {
 		return nil
 	}
@@ -117,10 +118,10 @@ func (s *segment) checkServe(st segState, from, to, minBase int64) error {
 	if from <= done {
 		start, minBase = done, doneNext
 	}
-	r := newBatchReader(s.log, s.verifyEnd, int(min(end-start, scanWindow)))
-	reached, next, err := s.verifyBatches(r, start, end, math.MaxInt64, minBase, st.next)
-	if err == nil && reached < s.verifyEnd {
-		_, _, err = s.verifyBatches(r, reached, reached+1, 1, next, st.next)
+	r := newBatchReader(s.log, verifyEnd, int(min(end-start, scanWindow)))
+	reached, next, err := s.verifyBatches(r, start, end, math.MaxInt64, minBase, st.next, el)
+	if err == nil && reached < verifyEnd {
+		_, _, err = s.verifyBatches(r, reached, reached+1, 1, next, st.next, el)
 	}
 	if err != nil {
 		return err
@@ -153,16 +154,17 @@ func (l *Log) verifyAll(ctx context.Context, t *throttle) error {
 	for i, s := range v.segs {
 		for l.Offline() == nil {
 			from, minBase := s.verifiedPrefix()
-			if from >= s.verifyEnd || s.removed.Load() || l.closedErr() != nil {
+			verifyEnd := s.verifyEnd.Load()
+			if from >= verifyEnd || s.removed.Load() || l.closedErr() != nil || l.truncatedSince(v) {
 				break
 			}
 			if err := t.wait(ctx, verifyStep); err != nil {
 				return err
 			}
-			r := newBatchReader(s.log, s.verifyEnd, int(min(s.verifyEnd-from, scanWindow)))
-			reached, next, err := s.verifyBatches(r, from, s.verifyEnd, verifyStep, minBase, v.sts[i].next)
+			r := newBatchReader(s.log, verifyEnd, int(min(verifyEnd-from, scanWindow)))
+			reached, next, err := s.verifyBatches(r, from, verifyEnd, verifyStep, minBase, v.sts[i].next, v.epochs)
 			if err != nil {
-				return l.failRead(err)
+				return l.readFailed(v, err)
 			}
 			s.advanceVerified(reached, next)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,10 @@ type AppendOptions struct {
 	// FromClient applies the rules Kafka applies to a producer's request:
 	// exactly one batch, and the header rules of record.ProduceRules.
 	FromClient bool
+	// LeaderEpoch is the partition leader epoch stamped on the batches
+	// (0 on a single node). One below the log's latest epoch is refused
+	// with ErrFencedLeaderEpoch.
+	LeaderEpoch int32
 }
 
 // AppendResult describes an accepted append.
@@ -35,14 +40,18 @@ const (
 )
 
 type appendReq struct {
-	data  []byte
-	hdrs  []record.BatchHeader
-	sync  bool
-	roll  bool // internal: roll the active segment (retention)
-	state atomic.Int32
-	res   AppendResult
-	err   error
-	done  chan struct{}
+	data     []byte
+	hdrs     []record.BatchHeader
+	sync     bool
+	epoch    int32 // leader epoch to stamp
+	follower bool  // batches keep their offsets, epochs and timestamps
+	roll     bool  // internal: roll the active segment (retention)
+	truncate bool  // internal: TruncateTo(truncTo)
+	truncTo  int64
+	state    atomic.Int32
+	res      AppendResult
+	err      error
+	done     chan struct{}
 }
 
 // writerState is owned by the writer goroutine (and the opener/closer when
@@ -53,6 +62,7 @@ type writerState struct {
 	unflushedMsgs  int64
 	unflushedSince time.Time
 	buf            []byte
+	epochsStale    bool // the epoch file may differ from Log.mu.epochs
 }
 
 // Append validates batches (one or more whole v2 batches; exactly one with
@@ -72,7 +82,14 @@ func (l *Log) Append(ctx context.Context, batches []byte, opts AppendOptions) (A
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", partitionDirName(l.topic, l.partition), err)
 	}
-	req := &appendReq{data: batches, hdrs: hdrs, sync: opts.Sync, done: make(chan struct{})}
+	if opts.LeaderEpoch < 0 {
+		return AppendResult{}, fmt.Errorf("append to %s: %w: leader epoch %d", partitionDirName(l.topic, l.partition), record.ErrInvalid, opts.LeaderEpoch)
+	}
+	return l.submit(ctx, &appendReq{data: batches, hdrs: hdrs, sync: opts.Sync, epoch: opts.LeaderEpoch, done: make(chan struct{})})
+}
+
+// submit queues req for the writer and waits for its outcome.
+func (l *Log) submit(ctx context.Context, req *appendReq) (AppendResult, error) {
 	if err := l.enqueue(req); err != nil {
 		return AppendResult{}, err
 	}
@@ -220,18 +237,37 @@ type piece struct {
 
 // group is one drain of the queue, staged in memory before one write.
 type group struct {
-	buf     []byte
-	pieces  []piece
-	next    int64
-	records int64
-	sync    bool
-	staged  []*appendReq
-	undo    groupUndo // what staging changed, restored if a disk-full write fails
+	latest    int32        // latest leader epoch, with those staged
+	newEpochs []epochEntry // leader-epoch entries the group adds
+	buf       []byte
+	pieces    []piece
+	next      int64
+	records   int64
+	sync      bool
+	staged    []*appendReq
+	undo      groupUndo // what staging changed, restored if a disk-full write fails
 }
 
 func (g *group) cur() *piece { return &g.pieces[len(g.pieces)-1] }
 
+// process runs the requests in order: appends and rolls in group commits,
+// each truncation on its own between them.
 func (l *Log) process(reqs []*appendReq) {
+	for len(reqs) > 0 {
+		i := slices.IndexFunc(reqs, func(r *appendReq) bool { return r.truncate })
+		if i < 0 {
+			l.processGroup(reqs)
+			return
+		}
+		if i > 0 {
+			l.processGroup(reqs[:i])
+		}
+		l.runTruncate(reqs[i])
+		reqs = reqs[i+1:]
+	}
+}
+
+func (l *Log) processGroup(reqs []*appendReq) {
 	l.mu.RLock()
 	cfg, werr, end := l.mu.cfg, l.mu.err, l.mu.logEnd
 	l.mu.RUnlock()
@@ -278,6 +314,7 @@ func (l *Log) startGroup(g *group) {
 	l.mu.RLock()
 	active := l.mu.segments[len(l.mu.segments)-1]
 	st := active.st
+	g.latest = l.mu.epochs.latest()
 	l.mu.RUnlock()
 	g.pieces = []piece{{seg: active, st: st, startPos: st.size}}
 	g.undo.active = active.marks()
@@ -296,6 +333,14 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 		g.staged = append(g.staged, r)
 		return nil
 	}
+	if r.follower {
+		return l.stageFollower(g, r, cfg, now)
+	}
+	if r.epoch < g.latest {
+		r.err = fmt.Errorf("%w: epoch %d, latest %d", ErrFencedLeaderEpoch, r.epoch, g.latest)
+		close(r.done)
+		return nil
+	}
 	dup, err := l.checkProducers(g, r.hdrs)
 	if err != nil || dup >= 0 {
 		r.err, r.res = err, AppendResult{BaseOffset: dup, LogAppendTime: -1, Duplicate: dup >= 0}
@@ -310,7 +355,7 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 		r.res.LogAppendTime = now.UnixMilli()
 	}
 	for i, h := range r.hdrs {
-		if err := l.stageBatch(g, r.data[:h.Size()], h, cfg, now); err != nil {
+		if err := l.stageBatch(g, r.data[:h.Size()], h, cfg, now, r.epoch); err != nil {
 			return err
 		}
 		r.data = r.data[r.hdrs[i].Size():]
@@ -370,7 +415,10 @@ func (l *Log) checkProducers(g *group, hdrs []record.BatchHeader) (int64, error)
 	return -1, nil
 }
 
-func (l *Log) stageBatch(g *group, b []byte, h record.BatchHeader, cfg LogConfig, now time.Time) error {
+// stageBatch copies one batch into the group, stamping its offset, leader
+// epoch and (LogAppendTime) timestamp; a negative epoch stamps nothing (a
+// follower's batch, which keeps the leader's).
+func (l *Log) stageBatch(g *group, b []byte, h record.BatchHeader, cfg LogConfig, now time.Time, epoch int32) error {
 	if l.needsRoll(g.cur(), h, g.next, cfg, now) {
 		if err := l.stageRoll(g); err != nil {
 			return err
@@ -379,13 +427,19 @@ func (l *Log) stageBatch(g *group, b []byte, h record.BatchHeader, cfg LogConfig
 	p := g.cur()
 	start := len(g.buf)
 	g.buf = append(g.buf, b...)
-	nb := g.buf[start:]
-	record.SetBaseOffset(nb, g.next)
-	record.SetPartitionLeaderEpoch(nb, 0)
-	h.BaseOffset, h.PartitionLeaderEpoch = g.next, 0
-	if cfg.TimestampType == LogAppendTime {
-		record.SetLogAppendTime(nb, now.UnixMilli())
-		h.MaxTimestamp = now.UnixMilli()
+	if epoch >= 0 {
+		nb := g.buf[start:]
+		record.SetBaseOffset(nb, g.next)
+		record.SetPartitionLeaderEpoch(nb, epoch)
+		h.BaseOffset, h.PartitionLeaderEpoch = g.next, epoch
+		if cfg.TimestampType == LogAppendTime {
+			record.SetLogAppendTime(nb, now.UnixMilli())
+			h.MaxTimestamp = now.UnixMilli()
+		}
+	}
+	if h.PartitionLeaderEpoch > g.latest {
+		g.newEpochs = append(g.newEpochs, epochEntry{h.PartitionLeaderEpoch, g.next})
+		g.latest = h.PartitionLeaderEpoch
 	}
 	p.seg.addBatch(&p.st, h, p.st.size, cfg.IndexIntervalBytes)
 	p.to = len(g.buf)
