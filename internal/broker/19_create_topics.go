@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -121,8 +122,8 @@ func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs 
 // createdTopicConfigs lists a topic's resolved configs for CreateTopics v5+.
 func (b *Broker) createdTopicConfigs(t meta.Topic) []kmsg.CreateTopicsResponseTopicConfig {
 	var out []kmsg.CreateTopicsResponseTopicConfig
-	for _, d := range meta.TopicConfigDefs() {
-		v, _ := meta.DescribeTopicConfig(d.Name, t.Configs, b.settings())
+	for _, d := range config.TopicConfigDefs() {
+		v, _ := config.DescribeTopicConfig(d.Name, t.Configs, b.settings())
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.ReadOnly, c.IsSensitive, c.Source = d.Name, d.ReadOnly, d.Sensitive, int8(v.Source)
 		if !d.Sensitive {

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -23,7 +24,7 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc, err := meta.ParseBrokerConfig(settings)
+	bc, err := config.ParseBrokerConfig(settings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 		t.Fatal(err)
 	}
 	for p := range tp.Partitions {
-		if _, err := logs.CreateLog("t", p, meta.ResolveLogConfig(tp.Configs, bc)); err != nil {
+		if _, err := logs.CreateLog("t", p, config.ResolveLogConfig(tp.Configs, bc)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,8 +84,8 @@ type synonymWant struct {
 func TestDescribeTopicConfigs(t *testing.T) {
 	b := newConfigBroker(t, map[string]string{"log.roll.hours": "1"}, map[string]string{"retention.ms": "1000"})
 	res := describe(t, b, 4, true, resource(kmsg.ConfigResourceTypeTopic, "t"))[0]
-	if res.ErrorCode != 0 || len(res.Configs) != len(meta.TopicConfigDefs()) {
-		t.Fatalf("error %d, %d configs; want all %d", res.ErrorCode, len(res.Configs), len(meta.TopicConfigDefs()))
+	if res.ErrorCode != 0 || len(res.Configs) != len(config.TopicConfigDefs()) {
+		t.Fatalf("error %d, %d configs; want all %d", res.ErrorCode, len(res.Configs), len(config.TopicConfigDefs()))
 	}
 	for _, tc := range []struct {
 		name, value string

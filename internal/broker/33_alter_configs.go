@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -103,7 +104,7 @@ func (b *Broker) alterTopicConfigs(topic string, validateOnly bool, edit func(cu
 	if err != nil {
 		return err
 	}
-	if err := meta.ValidateTopicConfigs(next); err != nil {
+	if err := config.ValidateTopicConfigs(next); err != nil {
 		return err
 	}
 	if validateOnly {

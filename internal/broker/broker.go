@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -65,12 +66,12 @@ type Config struct {
 	// Settings are the Kafka broker properties set at start (num.partitions,
 	// ...). The dynamic ones stored in the metadata go on top of them:
 	// settings() is the effective configuration.
-	Settings meta.BrokerConfig
+	Settings config.BrokerConfig
 	// OnSettingsChange, if set, is called with the effective broker
 	// configuration after every change of dynamic broker configs, in
 	// change order, so components that cache a setting can take the new
 	// value. Partition logs are reconfigured by the broker itself.
-	OnSettingsChange func(meta.BrokerConfig)
+	OnSettingsChange func(config.BrokerConfig)
 }
 
 // Broker serves Kafka API requests for one node.
@@ -89,7 +90,7 @@ type Broker struct {
 
 	// current is the effective broker configuration (cfg.Settings with the
 	// dynamic configs on top); replaced, under topicMu, when they change.
-	current atomic.Pointer[meta.BrokerConfig]
+	current atomic.Pointer[config.BrokerConfig]
 }
 
 // New returns a Broker over opened storage and metadata, creating any log

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -25,7 +26,7 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 	if err != nil {
 		return meta.Topic{}, err
 	}
-	logs, err := b.logs.CreateLogs(name, 0, t.Partitions, meta.ResolveLogConfig(t.Configs, b.settings()))
+	logs, err := b.logs.CreateLogs(name, 0, t.Partitions, config.ResolveLogConfig(t.Configs, b.settings()))
 	if err != nil {
 		return meta.Topic{}, fmt.Errorf("creating logs of %s: %w", name, err)
 	}
@@ -146,7 +147,7 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 	if err := b.checkNodePartitions(total-t.Partitions, kerr.InvalidPartitions); err != nil || validateOnly {
 		return err
 	}
-	logs, err := b.logs.CreateLogs(name, t.Partitions, total, meta.ResolveLogConfig(t.Configs, b.settings()))
+	logs, err := b.logs.CreateLogs(name, t.Partitions, total, config.ResolveLogConfig(t.Configs, b.settings()))
 	if err != nil {
 		return fmt.Errorf("creating logs of %s: %w", name, err)
 	}
@@ -168,7 +169,7 @@ func (b *Broker) applyTopicConfig(name string) error {
 	if !ok {
 		return meta.ErrUnknownTopic
 	}
-	lc := meta.ResolveLogConfig(t.Configs, b.settings())
+	lc := config.ResolveLogConfig(t.Configs, b.settings())
 	for p := int32(0); p < t.Partitions; p++ {
 		if l := b.logs.Log(name, p); l != nil {
 			l.SetConfig(lc)
@@ -210,7 +211,7 @@ func (b *Broker) reconcileLogs() error {
 
 // ensureLogs applies t's config to its logs and creates the missing ones.
 func (b *Broker) ensureLogs(t meta.Topic) error {
-	lc := meta.ResolveLogConfig(t.Configs, b.settings())
+	lc := config.ResolveLogConfig(t.Configs, b.settings())
 	for p := int32(0); p < t.Partitions; p++ {
 		if l := b.logs.Log(t.Name, p); l != nil {
 			l.SetConfig(lc)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 // ConfigResource names a resource whose configs the store keeps apart
@@ -35,11 +37,11 @@ func (s *Store) Config(r ConfigResource, name string) (string, bool) {
 
 // SetConfigs replaces a BROKER or GROUP resource's configs; an empty set
 // removes them. The caller validates them first
-// (ValidateDynamicBrokerConfigs, ValidateGroupConfigs): what is valid
+// (config.ValidateDynamicBrokerConfigs, config.ValidateGroupConfigs): what is valid
 // depends on the broker's other settings, which the store does not know.
 func (s *Store) SetConfigs(r ConfigResource, cfg map[string]string) error {
 	if !storedConfigType(r.Type) {
-		return fmt.Errorf("%w: configs of resource type %v are not stored", ErrInvalidConfig, r.Type)
+		return fmt.Errorf("%w: configs of resource type %v are not stored", config.ErrInvalidConfig, r.Type)
 	}
 	_, err := s.update(func(st *state) (Topic, error) {
 		if st.configs == nil {
@@ -69,6 +71,6 @@ func BrokerResource(id int32, perBroker bool) ConfigResource {
 
 // BrokerConfig returns static with the stored dynamic configs of the
 // cluster and of broker id on top: broker id's effective configuration.
-func (s *Store) BrokerConfig(static BrokerConfig, id int32) BrokerConfig {
+func (s *Store) BrokerConfig(static config.BrokerConfig, id int32) config.BrokerConfig {
 	return static.WithDynamic(s.Configs(BrokerResource(id, false)), s.Configs(BrokerResource(id, true)))
 }

@@ -1,7 +1,7 @@
 // Package meta owns the cluster metadata: the cluster ID, topics with their
-// IDs, partition counts and config overrides, the dynamic configs of BROKER
-// and GROUP resources, and the definitions of topic, broker and group
-// configs with Kafka's names, defaults and validation.
+// IDs, partition counts and config overrides, and the dynamic configs of
+// BROKER and GROUP resources. The definitions and validation of configs
+// live in internal/config.
 //
 // On a single node the Store persists its state in one file, rewritten
 // whole on every change (docs/format/meta.md); a Raft log replaces that
@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/eddy-streaming/eddy/internal/atomicfile"
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 // Topic is a topic's metadata.
@@ -319,7 +320,7 @@ func validateNewTopic(name string, partitions int32, rf int16, configs map[strin
 	if rf != 1 {
 		return fmt.Errorf("%w: %d, must be 1 on a single-node cluster", ErrInvalidReplicationFactor, rf)
 	}
-	return ValidateTopicConfigs(configs)
+	return config.ValidateTopicConfigs(configs)
 }
 
 // collision returns an existing topic whose name differs from name only by
@@ -382,7 +383,7 @@ func ValidatePartitionGrowth(t Topic, total int32) error {
 
 // SetTopicConfigs replaces all of a topic's config overrides.
 func (s *Store) SetTopicConfigs(name string, overrides map[string]string) (Topic, error) {
-	if err := ValidateTopicConfigs(overrides); err != nil {
+	if err := config.ValidateTopicConfigs(overrides); err != nil {
 		return Topic{}, err
 	}
 	return s.update(func(st *state) (Topic, error) {

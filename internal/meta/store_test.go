@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 func openStore(t *testing.T, dir string) *Store {
@@ -85,13 +87,13 @@ func TestStoreErrors(t *testing.T) {
 		{"bad name", second(s.CreateTopic("a b", 1, 1, nil)), ErrInvalidTopic},
 		{"zero partitions", second(s.CreateTopic("x", 0, 1, nil)), ErrInvalidPartitions},
 		{"rf 3", second(s.CreateTopic("x", 1, 3, nil)), ErrInvalidReplicationFactor},
-		{"bad config", second(s.CreateTopic("x", 1, 1, map[string]string{"segment.ms": "0"})), ErrInvalidConfig},
+		{"bad config", second(s.CreateTopic("x", 1, 1, map[string]string{"segment.ms": "0"})), config.ErrInvalidConfig},
 		{"validate exists", second(s.ValidateCreateTopic("a.b", 1, 1, nil)), ErrTopicExists},
 		{"delete unknown", second(s.DeleteTopic("x")), ErrUnknownTopic},
 		{"shrink", second(s.CreatePartitions("a.b", 2)), ErrInvalidPartitions},
 		{"grow unknown", second(s.CreatePartitions("x", 9)), ErrUnknownTopic},
 		{"configs unknown topic", second(s.SetTopicConfigs("x", nil)), ErrUnknownTopic},
-		{"bad configs", second(s.SetTopicConfigs("a.b", map[string]string{"x": "1"})), ErrInvalidConfig},
+		{"bad configs", second(s.SetTopicConfigs("a.b", map[string]string{"x": "1"})), config.ErrInvalidConfig},
 		{"validate ok", second(s.ValidateCreateTopic("x", 1, 1, nil)), nil},
 	} {
 		if !errors.Is(tc.err, tc.want) || (tc.want == nil) != (tc.err == nil) {
