@@ -41,6 +41,7 @@ for pkg in $(go list ./...); do
 		budget=$FUZZTIME
 		case $target in
 		FuzzRecover | FuzzIndexRebuild) budget=2000x ;; # each input is a whole log opened on disk
+		FuzzRecordDecode) budget=5000x ;; # metadata records: small inputs, a short smoke
 		esac
 		echo "-- $pkg $target ($budget)"
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$budget" "$pkg"

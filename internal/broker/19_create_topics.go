@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -86,7 +87,7 @@ func (b *Broker) requestedPartitions(rt kmsg.CreateTopicsRequestTopic) int64 {
 	case rt.NumPartitions == -1:
 		n = b.cfg.Settings.Int("num.partitions")
 	}
-	if n < 0 || n > meta.MaxPartitions {
+	if n < 0 || n > controller.MaxPartitions {
 		return 0
 	}
 	return n
@@ -112,11 +113,18 @@ func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (int32, int16, err
 	return int32(len(rt.ReplicaAssignment)), 1, nil
 }
 
-// validateTopic checks a creation without performing it.
+// validateTopic checks a creation without performing it. The topic it
+// returns has a zero ID, as none was taken.
 func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	return b.validateTopicLocked(name, partitions, rf, configs)
+	rec, err := b.planTopicLocked(name, partitions, rf, configs)
+	if err != nil {
+		return meta.Topic{}, err
+	}
+	t := rec.Topic()
+	t.ID = [16]byte{}
+	return t, nil
 }
 
 // createdTopicConfigs lists a topic's resolved configs for CreateTopics v5+.

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -20,7 +21,7 @@ import (
 func newConfigBroker(t testing.TB, settings map[string]string, overrides map[string]string) *Broker {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	store, err := meta.Open(t.TempDir(), log)
+	store, err := meta.Open(t.TempDir(), 1, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,9 +34,17 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
-	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store}
+	ctrl, err := controller.New(controller.Config{Store: store, Node: 1, Settings: bc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store, ctrl: ctrl}
 	b.loadSettings()
-	tp, err := store.CreateTopic("t", 2, 1, overrides)
+	rec, err := ctrl.PlanTopic(controller.NewTopic{Name: "t", Partitions: 2, ReplicationFactor: 1, Configs: overrides})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := ctrl.CreateTopic(rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (b *Broker) alterTopicConfigs(topic string, validateOnly bool, edit func(cu
 	if validateOnly {
 		return nil
 	}
-	if _, err := b.meta.SetTopicConfigs(topic, next); err != nil {
+	if _, err := b.ctrl.SetTopicConfigs(topic, next); err != nil {
 		return err
 	}
 	if err := b.applyTopicConfig(topic); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -80,6 +81,7 @@ type Broker struct {
 	log    *slog.Logger
 	logs   *storage.Manager
 	meta   *meta.Store
+	ctrl   *controller.Controller // every metadata change goes through it
 	pids   *txn.IDAllocator
 	groups *group.Manager
 
@@ -97,7 +99,11 @@ type Broker struct {
 // the metadata names that storage lacks, and starts the group coordinators.
 // Close it before closing storage.
 func New(ctx context.Context, cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
-	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, pids: pids}
+	ctrl, err := controller.New(controller.Config{Store: store, Node: cfg.NodeID, Settings: cfg.Settings})
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, ctrl: ctrl, pids: pids}
 	b.loadSettings()
 	if err := b.reconcileLogs(); err != nil {
 		return nil, err

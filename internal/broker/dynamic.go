@@ -66,7 +66,7 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, edit func(pe
 	if validateOnly {
 		return nil
 	}
-	if err := b.meta.SetConfigs(meta.BrokerResource(b.cfg.NodeID, perBroker), next); err != nil {
+	if err := b.ctrl.SetConfigs(meta.BrokerResource(b.cfg.NodeID, perBroker), next); err != nil {
 		return err
 	}
 	b.loadSettings()
@@ -136,7 +136,7 @@ func (b *Broker) alterGroupConfigs(name string, validateOnly bool, edit func(cur
 	if validateOnly {
 		return nil
 	}
-	if err := b.meta.SetConfigs(res, next); err != nil {
+	if err := b.ctrl.SetConfigs(res, next); err != nil {
 		return err
 	}
 	b.log.Info("group configs altered", "group", name, "configs", next)

@@ -1,8 +1,6 @@
 package meta
 
 import (
-	"fmt"
-	"maps"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,40 +22,12 @@ func storedConfigType(t kmsg.ConfigResourceType) bool {
 }
 
 // Configs returns a copy of a resource's configs; nil if it has none.
-func (s *Store) Configs(r ConfigResource) map[string]string {
-	return maps.Clone(s.current().configs[r])
-}
+func (s *Store) Configs(r ConfigResource) map[string]string { return s.Image().Configs(r) }
 
 // Config returns one config of a resource, without copying the rest (the
 // group coordinators read group configs on every heartbeat).
 func (s *Store) Config(r ConfigResource, name string) (string, bool) {
-	v, ok := s.current().configs[r][name]
-	return v, ok
-}
-
-// SetConfigs replaces a BROKER or GROUP resource's configs; an empty set
-// removes them. The caller validates them first
-// (config.ValidateDynamicBrokerConfigs, config.ValidateGroupConfigs): what is valid
-// depends on the broker's other settings, which the store does not know.
-func (s *Store) SetConfigs(r ConfigResource, cfg map[string]string) error {
-	if !storedConfigType(r.Type) {
-		return fmt.Errorf("%w: configs of resource type %v are not stored", config.ErrInvalidConfig, r.Type)
-	}
-	_, err := s.update(func(st *state) (Topic, error) {
-		if st.configs == nil {
-			st.configs = map[ConfigResource]map[string]string{}
-		}
-		if len(cfg) == 0 {
-			delete(st.configs, r)
-		} else {
-			st.configs[r] = maps.Clone(cfg)
-		}
-		if len(st.configs) == 0 {
-			st.configs = nil
-		}
-		return Topic{}, nil
-	})
-	return err
+	return s.Image().Config(r, name)
 }
 
 // BrokerResource names the BROKER config resource of broker id, or the

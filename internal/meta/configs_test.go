@@ -18,15 +18,15 @@ func TestStoreResourceConfigs(t *testing.T) {
 		grp:                                  {"consumer.session.timeout.ms": "50000"},
 		{kmsg.ConfigResourceTypeBroker, "1"}: {"message.max.bytes": "10"},
 	} {
-		if err := s.SetConfigs(r, cfg); err != nil {
+		if _, err := s.Apply(ConfigRecord{r.Type, r.Name, cfg}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.SetConfigs(ConfigResource{kmsg.ConfigResourceTypeBroker, "1"}, nil); err != nil {
+	if _, err := s.Apply(ConfigRecord{Type: kmsg.ConfigResourceTypeBroker, Name: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetConfigs(ConfigResource{kmsg.ConfigResourceTypeTopic, "t"}, map[string]string{"a": "b"}); err == nil {
-		t.Error("topic configs stored as a resource")
+	if _, err := s.Apply(ConfigRecord{kmsg.ConfigResourceTypeTopic, "t", map[string]string{"a": "b"}}); err == nil {
+		t.Error("configs of an unknown topic stored")
 	}
 	s = openStore(t, dir)
 	if got := s.Configs(def); !maps.Equal(got, map[string]string{"log.retention.ms": "1"}) {

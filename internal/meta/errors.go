@@ -11,6 +11,9 @@ var (
 	ErrInvalidPartitions        = errors.New("meta: invalid number of partitions")
 	ErrInvalidReplicationFactor = errors.New("meta: invalid replication factor")
 	ErrCorrupt                  = errors.New("meta: corrupt state file")
+	// ErrInvalidRecord is a record that cannot be decoded or does not fit
+	// the image it is applied to.
+	ErrInvalidRecord = errors.New("meta: invalid record")
 	// ErrStorage wraps a failure to write the state file (a full disk even
 	// after the reserve gave its space back, or an I/O error). Nothing
 	// changed when it is returned.

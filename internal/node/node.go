@@ -108,7 +108,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err := requireMetadata(n.cfg.DataDir); err != nil {
 		return err
 	}
-	store, err := meta.Open(metaDir, n.log)
+	store, err := meta.Open(metaDir, n.cfg.NodeID, n.log)
 	if err != nil {
 		return fmt.Errorf("opening metadata: %w", err)
 	}
