@@ -107,6 +107,12 @@ func (img *Image) Topics() []Topic {
 	return out
 }
 
+// HasTopicID reports whether a topic has the given ID.
+func (img *Image) HasTopicID(id [16]byte) bool {
+	_, ok := img.byID[id]
+	return ok
+}
+
 // TopicCount returns the number of topics.
 func (img *Image) TopicCount() int { return len(img.topics) }
 

@@ -148,12 +148,6 @@ func NewID(taken func([16]byte) bool) [16]byte {
 	}
 }
 
-// HasTopicID reports whether a topic has the given ID.
-func (img *Image) HasTopicID(id [16]byte) bool {
-	_, ok := img.byID[id]
-	return ok
-}
-
 // Image returns the current image. It never changes; later changes
 // publish new ones.
 func (s *Store) Image() *Image {
