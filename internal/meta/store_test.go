@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -282,5 +283,41 @@ func TestStoreDiskFull(t *testing.T) {
 	}
 	if got := reopened.reserve.Held(); got != full {
 		t.Errorf("reopened reserve holds %d bytes, want it refilled to %d", got, full)
+	}
+}
+
+// TestStoreUpgradesOldFile opens a data directory written before version
+// 3: it loads, and the first change rewrites it as version 3 with the
+// partitions on the node that opened it.
+func TestStoreUpgradesOldFile(t *testing.T) {
+	dir := t.TempDir()
+	old, err := os.ReadFile(filepath.Join("testdata", "state-v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "new", 1, nil)
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
+		t.Errorf("rewritten as version %d, want %d", v, formatVersion)
+	}
+	r, err := Open(dir, 7, nil) // the partitions stay where version 3 put them
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := r.Topic("orders"); o.Partitions != 6 || !reflect.DeepEqual(o.Assignments[5], LocalPartition(3)) {
+		t.Errorf("orders after upgrade: %+v", o)
+	}
+	if got := r.Configs(ConfigResource{kmsg.ConfigResourceTypeBroker, "1"}); got["message.max.bytes"] != "2000000" {
+		t.Errorf("broker configs after upgrade: %v", got)
 	}
 }
