@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -104,13 +103,7 @@ func (b *Broker) alterTopicConfigs(topic string, validateOnly bool, edit func(cu
 	if err != nil {
 		return err
 	}
-	if err := config.ValidateTopicConfigs(next); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	if _, err := b.ctrl.SetTopicConfigs(topic, next); err != nil {
+	if err := b.ctrl.AlterTopicConfigs(topic, next, validateOnly); err != nil || validateOnly {
 		return err
 	}
 	if err := b.applyTopicConfig(topic); err != nil {

@@ -17,6 +17,7 @@ package broker
 // them.
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,15 +59,12 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, edit func(pe
 	if err != nil {
 		return err
 	}
-	if err := config.ValidateDynamicBrokerConfigs(next); err != nil {
-		// Kafka answers a broker config it refuses with INVALID_REQUEST
-		// (KAFKA-13609), bad values included.
-		return fmt.Errorf("%w: %w", kerr.InvalidRequest, err)
-	}
-	if validateOnly {
-		return nil
-	}
-	if err := b.ctrl.SetConfigs(meta.BrokerResource(b.cfg.NodeID, perBroker), next); err != nil {
+	if err := b.ctrl.AlterBrokerConfigs(perBroker, next, validateOnly); err != nil || validateOnly {
+		if errors.Is(err, config.ErrInvalidConfig) {
+			// Kafka answers a broker config it refuses with INVALID_REQUEST
+			// (KAFKA-13609), bad values included.
+			return fmt.Errorf("%w: %w", kerr.InvalidRequest, err)
+		}
 		return err
 	}
 	b.loadSettings()
@@ -130,13 +128,7 @@ func (b *Broker) alterGroupConfigs(name string, validateOnly bool, edit func(cur
 	if err != nil {
 		return err
 	}
-	if err := config.ValidateGroupConfigs(next, b.settings()); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	if err := b.ctrl.SetConfigs(res, next); err != nil {
+	if err := b.ctrl.AlterGroupConfigs(res.Name, next, validateOnly); err != nil || validateOnly {
 		return err
 	}
 	b.log.Info("group configs altered", "group", name, "configs", next)

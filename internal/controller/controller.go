@@ -100,29 +100,44 @@ func (c *Controller) place(n int32) []meta.Partition {
 	return out
 }
 
-// SetTopicConfigs replaces all of a topic's config overrides.
-func (c *Controller) SetTopicConfigs(name string, overrides map[string]string) (meta.Topic, error) {
-	if err := config.ValidateTopicConfigs(overrides); err != nil {
-		return meta.Topic{}, err
+// AlterTopicConfigs validates a topic's new config overrides, all of them,
+// and unless validateOnly replaces the old ones with them.
+func (c *Controller) AlterTopicConfigs(name string, overrides map[string]string, validateOnly bool) error {
+	if err := config.ValidateTopicConfigs(overrides); err != nil || validateOnly {
+		return err
 	}
-	img, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
 		if _, ok := img.Topic(name); !ok {
 			return nil, fmt.Errorf("%w: %q", meta.ErrUnknownTopic, name)
 		}
 		return []meta.Record{meta.ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: name, Configs: maps.Clone(overrides)}}, nil
 	})
-	if err != nil {
-		return meta.Topic{}, err
-	}
-	t, _ := img.Topic(name)
-	return t, nil
+	return err
 }
 
-// SetConfigs replaces a BROKER or GROUP resource's configs; an empty set
-// removes them. The caller validates them first
-// (config.ValidateDynamicBrokerConfigs, config.ValidateGroupConfigs): what
-// is valid depends on the broker's dynamic settings.
-func (c *Controller) SetConfigs(r meta.ConfigResource, cfg map[string]string) error {
+// AlterBrokerConfigs validates the dynamic configs of this broker
+// (perBroker) or of the cluster-wide defaults, all of them, and unless
+// validateOnly replaces the old ones with them; an empty set removes them.
+func (c *Controller) AlterBrokerConfigs(perBroker bool, cfg map[string]string, validateOnly bool) error {
+	if err := config.ValidateDynamicBrokerConfigs(cfg); err != nil || validateOnly {
+		return err
+	}
+	return c.setConfigs(meta.BrokerResource(c.cfg.Node, perBroker), cfg)
+}
+
+// AlterGroupConfigs validates a group's config overrides against the
+// broker's effective settings (its bounds may be set dynamically) and
+// unless validateOnly replaces the old ones with them. The group need not
+// exist, as in Kafka.
+func (c *Controller) AlterGroupConfigs(group string, cfg map[string]string, validateOnly bool) error {
+	settings := c.cfg.Store.BrokerConfig(c.cfg.Settings, c.cfg.Node)
+	if err := config.ValidateGroupConfigs(cfg, settings); err != nil || validateOnly {
+		return err
+	}
+	return c.setConfigs(meta.ConfigResource{Type: kmsg.ConfigResourceTypeGroupConfig, Name: group}, cfg)
+}
+
+func (c *Controller) setConfigs(r meta.ConfigResource, cfg map[string]string) error {
 	_, err := c.cfg.Store.Apply(meta.ConfigRecord{Type: r.Type, Name: r.Name, Configs: maps.Clone(cfg)})
 	return err
 }

@@ -77,15 +77,12 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 			err = h.c.AddPartitions(records)
 		}
 		return result(err, fmt.Sprintf("%d records", len(records)))
-	case "set-topic-configs":
-		_, err := h.c.SetTopicConfigs(arg(td, "name", ""), configsArg(td))
-		return result(err, "")
-	case "set-configs":
-		typ := kmsg.ConfigResourceTypeBroker
-		if arg(td, "type", "broker") == "group" {
-			typ = kmsg.ConfigResourceTypeGroupConfig
-		}
-		return result(h.c.SetConfigs(meta.ConfigResource{Type: typ, Name: arg(td, "name", "")}, configsArg(td)), "")
+	case "alter-topic-configs":
+		return result(h.c.AlterTopicConfigs(arg(td, "name", ""), configsArg(td), td.HasArg("validate-only")), "")
+	case "alter-broker-configs":
+		return result(h.c.AlterBrokerConfigs(arg(td, "name", "") != "", configsArg(td), td.HasArg("validate-only")), "")
+	case "alter-group-configs":
+		return result(h.c.AlterGroupConfigs(arg(td, "name", ""), configsArg(td), td.HasArg("validate-only")), "")
 	case "image":
 		return dump(h.store.Image())
 	}
