@@ -1,7 +1,8 @@
 // Package meta owns the cluster metadata: the cluster ID, topics with their
-// IDs, partition counts and config overrides, and the dynamic configs of
-// BROKER and GROUP resources. The definitions and validation of configs
-// live in internal/config.
+// IDs, partitions (replicas, leader, epochs) and config overrides, and the
+// dynamic configs of BROKER and GROUP resources. The definitions and
+// validation of configs live in internal/config; the checks of admin
+// requests and the choices records carry, in internal/controller.
 //
 // On a single node the Store persists its state in one file, rewritten
 // whole on every change (docs/format/meta.md); a Raft log replaces that
@@ -35,7 +36,7 @@ import (
 type Store struct {
 	path string
 	log  *slog.Logger
-	node int32 // this node's id: the replica of every partition
+	node int32 // this node's id: the replica of partitions in old files
 	// write atomically replaces the file at path; tests swap it to inject
 	// failures.
 	write func(path string, data []byte) error
