@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -85,7 +87,7 @@ func (b *Broker) requestedPartitions(rt kmsg.CreateTopicsRequestTopic) int64 {
 	case rt.NumPartitions == -1:
 		n = b.cfg.Settings.Int("num.partitions")
 	}
-	if n < 0 || n > meta.MaxPartitions {
+	if n < 0 || n > controller.MaxPartitions {
 		return 0
 	}
 	return n
@@ -111,18 +113,25 @@ func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (int32, int16, err
 	return int32(len(rt.ReplicaAssignment)), 1, nil
 }
 
-// validateTopic checks a creation without performing it.
+// validateTopic checks a creation without performing it. The topic it
+// returns has a zero ID, as none was taken.
 func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	return b.validateTopicLocked(name, partitions, rf, configs)
+	rec, err := b.planTopicLocked(name, partitions, rf, configs)
+	if err != nil {
+		return meta.Topic{}, err
+	}
+	t := rec.Topic()
+	t.ID = [16]byte{}
+	return t, nil
 }
 
 // createdTopicConfigs lists a topic's resolved configs for CreateTopics v5+.
 func (b *Broker) createdTopicConfigs(t meta.Topic) []kmsg.CreateTopicsResponseTopicConfig {
 	var out []kmsg.CreateTopicsResponseTopicConfig
-	for _, d := range meta.TopicConfigDefs() {
-		v, _ := meta.DescribeTopicConfig(d.Name, t.Configs, b.settings())
+	for _, d := range config.TopicConfigDefs() {
+		v, _ := config.DescribeTopicConfig(d.Name, t.Configs, b.settings())
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.ReadOnly, c.IsSensitive, c.Source = d.Name, d.ReadOnly, d.Sensitive, int8(v.Source)
 		if !d.Sensitive {

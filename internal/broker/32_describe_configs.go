@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -49,7 +50,7 @@ func (b *Broker) describeConfigResource(req *kmsg.DescribeConfigsRequest, rr kms
 
 // describeConfigValues returns the resource's configs, all of them or the
 // requested subset, in name order.
-func (b *Broker) describeConfigValues(rr kmsg.DescribeConfigsRequestResource) ([]meta.ConfigValue, error) {
+func (b *Broker) describeConfigValues(rr kmsg.DescribeConfigsRequestResource) ([]config.ConfigValue, error) {
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
 		return b.describeTopicConfigs(rr.ResourceName, rr.ConfigNames)
@@ -61,7 +62,7 @@ func (b *Broker) describeConfigValues(rr kmsg.DescribeConfigsRequestResource) ([
 	return nil, unsupportedResource(rr.ResourceType)
 }
 
-func (b *Broker) describeTopicConfigs(topic string, names []string) ([]meta.ConfigValue, error) {
+func (b *Broker) describeTopicConfigs(topic string, names []string) ([]config.ConfigValue, error) {
 	if err := meta.ValidateTopicName(topic); err != nil {
 		return nil, err
 	}
@@ -69,19 +70,19 @@ func (b *Broker) describeTopicConfigs(topic string, names []string) ([]meta.Conf
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", meta.ErrUnknownTopic, topic)
 	}
-	return describeEach(meta.TopicConfigDefs(), names, func(name string) (meta.ConfigValue, bool) {
-		return meta.DescribeTopicConfig(name, t.Configs, b.settings())
+	return describeEach(config.TopicConfigDefs(), names, func(name string) (config.ConfigValue, bool) {
+		return config.DescribeTopicConfig(name, t.Configs, b.settings())
 	}), nil
 }
 
 // describeEach describes every def, or only those named when names is
 // non-nil (a null list asks for all).
-func describeEach(defs []meta.ConfigDef, names []string, describe func(string) (meta.ConfigValue, bool)) []meta.ConfigValue {
+func describeEach(defs []config.ConfigDef, names []string, describe func(string) (config.ConfigValue, bool)) []config.ConfigValue {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
 		want[n] = true
 	}
-	var out []meta.ConfigValue
+	var out []config.ConfigValue
 	for _, d := range defs {
 		if names != nil && !want[d.Name] {
 			continue
@@ -95,7 +96,7 @@ func describeEach(defs []meta.ConfigDef, names []string, describe func(string) (
 
 // describedConfig renders one config; fields the request's version does not
 // carry are ignored by the encoder.
-func describedConfig(v meta.ConfigValue, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+func describedConfig(v config.ConfigValue, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name, c.ReadOnly, c.IsSensitive = v.Def.Name, v.Def.ReadOnly, v.Def.Sensitive
 	c.Value = configString(v.Value, v.Null || v.Def.Sensitive)

@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -19,11 +21,11 @@ import (
 func newConfigBroker(t testing.TB, settings map[string]string, overrides map[string]string) *Broker {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	store, err := meta.Open(t.TempDir(), log)
+	store, err := meta.Open(t.TempDir(), 1, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc, err := meta.ParseBrokerConfig(settings)
+	bc, err := config.ParseBrokerConfig(settings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,14 +34,22 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
-	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store}
+	ctrl, err := controller.New(controller.Config{Store: store, Node: 1, Settings: bc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store, ctrl: ctrl}
 	b.loadSettings()
-	tp, err := store.CreateTopic("t", 2, 1, overrides)
+	rec, err := ctrl.PlanTopic(controller.NewTopic{Name: "t", Partitions: 2, ReplicationFactor: 1, Configs: overrides})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := ctrl.CreateTopic(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for p := range tp.Partitions {
-		if _, err := logs.CreateLog("t", p, meta.ResolveLogConfig(tp.Configs, bc)); err != nil {
+		if _, err := logs.CreateLog("t", p, config.ResolveLogConfig(tp.Configs, bc)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,8 +93,8 @@ type synonymWant struct {
 func TestDescribeTopicConfigs(t *testing.T) {
 	b := newConfigBroker(t, map[string]string{"log.roll.hours": "1"}, map[string]string{"retention.ms": "1000"})
 	res := describe(t, b, 4, true, resource(kmsg.ConfigResourceTypeTopic, "t"))[0]
-	if res.ErrorCode != 0 || len(res.Configs) != len(meta.TopicConfigDefs()) {
-		t.Fatalf("error %d, %d configs; want all %d", res.ErrorCode, len(res.Configs), len(meta.TopicConfigDefs()))
+	if res.ErrorCode != 0 || len(res.Configs) != len(config.TopicConfigDefs()) {
+		t.Fatalf("error %d, %d configs; want all %d", res.ErrorCode, len(res.Configs), len(config.TopicConfigDefs()))
 	}
 	for _, tc := range []struct {
 		name, value string

@@ -103,13 +103,7 @@ func (b *Broker) alterTopicConfigs(topic string, validateOnly bool, edit func(cu
 	if err != nil {
 		return err
 	}
-	if err := meta.ValidateTopicConfigs(next); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	if _, err := b.meta.SetTopicConfigs(topic, next); err != nil {
+	if err := b.ctrl.AlterTopicConfigs(topic, next, validateOnly); err != nil || validateOnly {
 		return err
 	}
 	if err := b.applyTopicConfig(topic); err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 func alterResource(typ kmsg.ConfigResourceType, name string, kv ...string) kmsg.AlterConfigsRequestResource {
@@ -90,7 +90,7 @@ func TestAlterConfigsDuplicateResource(t *testing.T) {
 // config that overrides resolve to.
 func checkLogConfigs(t *testing.T, b *Broker, overrides map[string]string) {
 	t.Helper()
-	want := meta.ResolveLogConfig(overrides, b.settings())
+	want := config.ResolveLogConfig(overrides, b.settings())
 	for p := range int32(2) {
 		if got := b.logs.Log("t", p).Config(); got != want {
 			t.Errorf("partition %d log config %+v, want %+v", p, got, want)

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
@@ -31,11 +32,11 @@ func handleCreatePartitions(b *Broker, _ context.Context, r *Request) (*Response
 }
 
 // newPartitions counts the partitions a request would add, leaving out
-// topics that would pass meta.MaxPartitions (they fail alone).
+// topics that would pass controller.MaxPartitions (they fail alone).
 func (b *Broker) newPartitions(req *kmsg.CreatePartitionsRequest) int64 {
 	var n int64
 	for _, rt := range req.Topics {
-		if t, ok := b.meta.Topic(rt.Topic); ok && rt.Count > t.Partitions && rt.Count <= meta.MaxPartitions {
+		if t, ok := b.meta.Topic(rt.Topic); ok && rt.Count > t.Partitions && rt.Count <= controller.MaxPartitions {
 			n += int64(rt.Count - t.Partitions)
 		}
 	}
@@ -47,7 +48,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if !ok {
 		return fmt.Errorf("%w: %s", meta.ErrUnknownTopic, rt.Topic)
 	}
-	if err := meta.ValidatePartitionGrowth(t, rt.Count); err != nil {
+	if err := controller.ValidatePartitionGrowth(t, rt.Count); err != nil {
 		return err
 	}
 	if rt.Assignment != nil && len(rt.Assignment) != int(rt.Count-t.Partitions) {

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 func handleIncrementalAlterConfigs(b *Broker, _ context.Context, r *Request) (*Response, error) {
@@ -48,8 +48,8 @@ func (b *Broker) incrementalAlterResource(rr kmsg.IncrementalAlterConfigsRequest
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
 		return b.alterTopicConfigs(rr.ResourceName, validateOnly, func(cur map[string]string) (map[string]string, error) {
-			describe := func(cur map[string]string, name string) (meta.ConfigValue, bool) {
-				return meta.DescribeTopicConfig(name, cur, b.settings())
+			describe := func(cur map[string]string, name string) (config.ConfigValue, bool) {
+				return config.DescribeTopicConfig(name, cur, b.settings())
 			}
 			return applyIncrementalOps(cur, rr.Configs, describe, false)
 		})
@@ -89,7 +89,7 @@ func checkIncrementalOps(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig
 // describeFunc describes a config of the resource being altered as it
 // would be with cur as the resource's configs; false for a name it does
 // not know.
-type describeFunc func(cur map[string]string, name string) (meta.ConfigValue, bool)
+type describeFunc func(cur map[string]string, name string) (config.ConfigValue, bool)
 
 // applyIncrementalOps returns cur (which it may modify) with ops applied.
 // Names describe does not know are refused, unless keepUnknown (BROKER
@@ -103,7 +103,7 @@ func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfi
 		_, known := describe(cur, op.Name)
 		_, present := cur[op.Name]
 		if !known && !keepUnknown && !(op.Op == kmsg.IncrementalAlterConfigOpDelete && present) {
-			return nil, &meta.ConfigError{Key: op.Name, Reason: "unknown config"}
+			return nil, &config.ConfigError{Key: op.Name, Reason: "unknown config"}
 		}
 		switch op.Op {
 		case kmsg.IncrementalAlterConfigOpSet:
@@ -126,7 +126,7 @@ func applyIncrementalOps(cur map[string]string, ops []kmsg.IncrementalAlterConfi
 func applyListOp(cur map[string]string, op kmsg.IncrementalAlterConfigsRequestResourceConfig, describe describeFunc) (string, error) {
 	current, _ := describe(cur, op.Name)
 	if current.Def.Type != kmsg.ConfigTypeList {
-		return "", &meta.ConfigError{Key: op.Name, Value: *op.Value,
+		return "", &config.ConfigError{Key: op.Name, Value: *op.Value,
 			Reason: fmt.Sprintf("%v applies only to list configs, and %s is a %v", op.Op, op.Name, current.Def.Type)}
 	}
 	list := splitList(current.Value)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -65,12 +67,12 @@ type Config struct {
 	// Settings are the Kafka broker properties set at start (num.partitions,
 	// ...). The dynamic ones stored in the metadata go on top of them:
 	// settings() is the effective configuration.
-	Settings meta.BrokerConfig
+	Settings config.BrokerConfig
 	// OnSettingsChange, if set, is called with the effective broker
 	// configuration after every change of dynamic broker configs, in
 	// change order, so components that cache a setting can take the new
 	// value. Partition logs are reconfigured by the broker itself.
-	OnSettingsChange func(meta.BrokerConfig)
+	OnSettingsChange func(config.BrokerConfig)
 }
 
 // Broker serves Kafka API requests for one node.
@@ -79,6 +81,7 @@ type Broker struct {
 	log    *slog.Logger
 	logs   *storage.Manager
 	meta   *meta.Store
+	ctrl   *controller.Controller // every metadata change goes through it
 	pids   *txn.IDAllocator
 	groups *group.Manager
 
@@ -89,14 +92,18 @@ type Broker struct {
 
 	// current is the effective broker configuration (cfg.Settings with the
 	// dynamic configs on top); replaced, under topicMu, when they change.
-	current atomic.Pointer[meta.BrokerConfig]
+	current atomic.Pointer[config.BrokerConfig]
 }
 
 // New returns a Broker over opened storage and metadata, creating any log
 // the metadata names that storage lacks, and starts the group coordinators.
 // Close it before closing storage.
 func New(ctx context.Context, cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
-	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, pids: pids}
+	ctrl, err := controller.New(controller.Config{Store: store, Node: cfg.NodeID, Settings: cfg.Settings})
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, ctrl: ctrl, pids: pids}
 	b.loadSettings()
 	if err := b.reconcileLogs(); err != nil {
 		return nil, err

@@ -6,7 +6,7 @@ package broker
 // BROKER: the resource named "" holds the cluster-wide defaults, the one
 // named after this node's id this broker's own; a property's effective
 // value is this broker's, else the cluster default, else the value set at
-// start, else Kafka's default (meta.BrokerConfig). Only the properties
+// start, else Kafka's default (config.BrokerConfig). Only the properties
 // Kafka's DynamicBrokerConfig lets AlterConfigs change are accepted; a
 // change re-resolves every partition log's config and is handed to
 // Config.OnSettingsChange. Names Eddy does not know are kept, as Kafka
@@ -17,16 +17,18 @@ package broker
 // them.
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
 // settings is the effective broker configuration.
-func (b *Broker) settings() meta.BrokerConfig { return *b.current.Load() }
+func (b *Broker) settings() config.BrokerConfig { return *b.current.Load() }
 
 // loadSettings publishes the static settings with the stored dynamic
 // configs on top.
@@ -57,21 +59,18 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, edit func(pe
 	if err != nil {
 		return err
 	}
-	if err := meta.ValidateDynamicBrokerConfigs(next); err != nil {
-		// Kafka answers a broker config it refuses with INVALID_REQUEST
-		// (KAFKA-13609), bad values included.
-		return fmt.Errorf("%w: %w", kerr.InvalidRequest, err)
-	}
-	if validateOnly {
-		return nil
-	}
-	if err := b.meta.SetConfigs(meta.BrokerResource(b.cfg.NodeID, perBroker), next); err != nil {
+	if err := b.ctrl.AlterBrokerConfigs(perBroker, next, validateOnly); err != nil || validateOnly {
+		if errors.Is(err, config.ErrInvalidConfig) {
+			// Kafka answers a broker config it refuses with INVALID_REQUEST
+			// (KAFKA-13609), bad values included.
+			return fmt.Errorf("%w: %w", kerr.InvalidRequest, err)
+		}
 		return err
 	}
 	b.loadSettings()
 	b.log.Info("dynamic broker configs altered", "resource", name, "configs", next)
 	for k := range next {
-		if _, known := meta.LookupBrokerConfig(k); !known {
+		if _, known := config.LookupBrokerConfig(k); !known {
 			b.log.Info("dynamic broker config unknown to eddy kept without effect", "config", k)
 		}
 	}
@@ -96,14 +95,14 @@ func (b *Broker) reconfigureLocked() error {
 // describeBrokerAt describes a broker property as it would be with cur as
 // the dynamic configs of one level, for APPEND and SUBTRACT.
 func (b *Broker) describeBrokerAt(perBroker bool) describeFunc {
-	return func(cur map[string]string, name string) (meta.ConfigValue, bool) {
+	return func(cur map[string]string, name string) (config.ConfigValue, bool) {
 		bc := b.settings()
 		if perBroker {
 			bc = bc.WithDynamic(bc.Dynamic(false), cur)
 		} else {
 			bc = bc.WithDynamic(cur, bc.Dynamic(true))
 		}
-		return meta.DescribeBrokerConfig(name, bc, perBroker)
+		return config.DescribeBrokerConfig(name, bc, perBroker)
 	}
 }
 
@@ -129,13 +128,7 @@ func (b *Broker) alterGroupConfigs(name string, validateOnly bool, edit func(cur
 	if err != nil {
 		return err
 	}
-	if err := meta.ValidateGroupConfigs(next, b.settings()); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	if err := b.meta.SetConfigs(res, next); err != nil {
+	if err := b.ctrl.AlterGroupConfigs(res.Name, next, validateOnly); err != nil || validateOnly {
 		return err
 	}
 	b.log.Info("group configs altered", "group", name, "configs", next)
@@ -144,30 +137,30 @@ func (b *Broker) alterGroupConfigs(name string, validateOnly bool, edit func(cur
 
 // describeGroupAt describes a group config as it would be with cur as the
 // group's overrides.
-func (b *Broker) describeGroupAt(cur map[string]string, name string) (meta.ConfigValue, bool) {
-	return meta.DescribeGroupConfig(name, cur, b.settings())
+func (b *Broker) describeGroupAt(cur map[string]string, name string) (config.ConfigValue, bool) {
+	return config.DescribeGroupConfig(name, cur, b.settings())
 }
 
 // groupConfigValues describes a group's configs, all or those named.
-func (b *Broker) groupConfigValues(name string, names []string) ([]meta.ConfigValue, error) {
+func (b *Broker) groupConfigValues(name string, names []string) ([]config.ConfigValue, error) {
 	res, err := groupResource(name)
 	if err != nil {
 		return nil, err
 	}
 	overrides := b.meta.Configs(res)
-	return describeEach(meta.GroupConfigDefs(), names, func(n string) (meta.ConfigValue, bool) {
+	return describeEach(config.GroupConfigDefs(), names, func(n string) (config.ConfigValue, bool) {
 		return b.describeGroupAt(overrides, n)
 	}), nil
 }
 
 // brokerConfigValues describes a BROKER resource, all of it or the names
 // asked for.
-func (b *Broker) brokerConfigValues(name string, names []string) ([]meta.ConfigValue, error) {
+func (b *Broker) brokerConfigValues(name string, names []string) ([]config.ConfigValue, error) {
 	perBroker, err := b.brokerLevel(name)
 	if err != nil {
 		return nil, err
 	}
-	all := meta.DescribeBrokerConfigs(b.settings(), perBroker)
+	all := config.DescribeBrokerConfigs(b.settings(), perBroker)
 	if names == nil {
 		return all, nil
 	}
@@ -175,7 +168,7 @@ func (b *Broker) brokerConfigValues(name string, names []string) ([]meta.ConfigV
 	for _, n := range names {
 		want[n] = true
 	}
-	var out []meta.ConfigValue
+	var out []config.ConfigValue
 	for _, v := range all {
 		if want[v.Def.Name] {
 			out = append(out, v)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/record"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -32,7 +33,7 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidPartitions
 	case errors.Is(err, meta.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor
-	case errors.Is(err, meta.ErrInvalidConfig):
+	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig
 	case errors.Is(err, record.ErrCorrupt):
 		return kerr.CorruptMessage

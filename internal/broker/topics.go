@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -21,17 +24,18 @@ const maxPartitionsPerRequest = 10000
 func (b *Broker) createTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	t, err := b.validateTopicLocked(name, partitions, rf, configs)
+	rec, err := b.planTopicLocked(name, partitions, rf, configs)
 	if err != nil {
 		return meta.Topic{}, err
 	}
-	logs, err := b.logs.CreateLogs(name, 0, t.Partitions, meta.ResolveLogConfig(t.Configs, b.settings()))
+	t := rec.Topic()
+	logs, err := b.logs.CreateLogs(name, 0, t.Partitions, config.ResolveLogConfig(t.Configs, b.settings()))
 	if err != nil {
 		return meta.Topic{}, fmt.Errorf("creating logs of %s: %w", name, err)
 	}
-	if t, err = b.meta.CreateTopic(name, t.Partitions, t.ReplicationFactor, configs); err != nil {
+	if t, err = b.ctrl.CreateTopic(rec); err != nil {
 		b.discardLogs(name, logs)
-		return meta.Topic{}, err
+		return meta.Topic{}, limitCode(err, kerr.PolicyViolation)
 	}
 	if err := logs.Publish(); err != nil {
 		return meta.Topic{}, err // closing: the next start finds the logs
@@ -40,37 +44,21 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 	return t, nil
 }
 
-// validateTopicLocked checks a creation against the metadata and the
-// node's partition limit, filling in the default partitions and
-// replication factor; the caller holds topicMu.
-func (b *Broker) validateTopicLocked(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
-	if partitions == -1 {
-		partitions = int32(b.cfg.Settings.Int("num.partitions"))
-	}
-	if rf == -1 {
-		rf = int16(b.cfg.Settings.Int("default.replication.factor"))
-	}
-	t, err := b.meta.ValidateCreateTopic(name, partitions, rf, configs)
-	if err != nil {
-		return meta.Topic{}, err
-	}
-	return t, b.checkNodePartitions(partitions, kerr.PolicyViolation)
+// planTopicLocked has the controller check a creation and choose the
+// topic's ID and placement; the caller holds topicMu.
+func (b *Broker) planTopicLocked(name string, partitions int32, rf int16, configs map[string]string) (meta.TopicRecord, error) {
+	rec, err := b.ctrl.PlanTopic(controller.NewTopic{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs})
+	return rec, limitCode(err, kerr.PolicyViolation)
 }
 
-// checkNodePartitions refuses to take the node past max.broker.partitions
-// or max.partitions (KIP-578; one node is the whole cluster), answering
-// code: POLICY_VIOLATION, or INVALID_PARTITIONS for CreatePartitions.
-func (b *Broker) checkNodePartitions(adding int32, code *kerr.Error) error {
-	limit := min(b.cfg.Settings.Int("max.broker.partitions"), b.cfg.Settings.Int("max.partitions"))
-	var have int64
-	for _, t := range b.meta.Topics() {
-		have += int64(t.Partitions)
+// limitCode gives a partition-limit refusal (KIP-578) the code its API
+// answers: POLICY_VIOLATION, or INVALID_PARTITIONS for CreatePartitions.
+func limitCode(err error, code *kerr.Error) error {
+	var le *controller.LimitError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%w: %w", code, err)
 	}
-	if have+int64(adding) > limit {
-		return fmt.Errorf("%w: creating %d partitions would give this node %d, over its limit of %d (max.broker.partitions, max.partitions)",
-			code, adding, have+int64(adding), limit)
-	}
-	return nil
+	return err
 }
 
 // checkRequestPartitions refuses a request that creates more than
@@ -115,7 +103,7 @@ func (b *Broker) discardLogs(name string, logs *storage.NewLogs) {
 func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	t, err := b.meta.DeleteTopic(name)
+	t, err := b.ctrl.DeleteTopic(name)
 	if err != nil {
 		return meta.Topic{}, err
 	}
@@ -131,28 +119,22 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	t, ok := b.meta.Topic(name)
-	if !ok {
-		return fmt.Errorf("%w: %s", meta.ErrUnknownTopic, name)
-	}
-	if t.Internal {
+	if t, ok := b.meta.Topic(name); ok && t.Internal {
 		// Groups hash onto __consumer_offsets by its partition count:
 		// growing it would strand every group's state in its old partition.
 		return fmt.Errorf("%w: %s is internal to the broker; its partition count is fixed", kerr.InvalidTopicException, name)
 	}
-	if err := meta.ValidatePartitionGrowth(t, total); err != nil {
-		return err
+	t, records, err := b.ctrl.PlanPartitions(name, total)
+	if err != nil || validateOnly {
+		return limitCode(err, kerr.InvalidPartitions)
 	}
-	if err := b.checkNodePartitions(total-t.Partitions, kerr.InvalidPartitions); err != nil || validateOnly {
-		return err
-	}
-	logs, err := b.logs.CreateLogs(name, t.Partitions, total, meta.ResolveLogConfig(t.Configs, b.settings()))
+	logs, err := b.logs.CreateLogs(name, t.Partitions, total, config.ResolveLogConfig(t.Configs, b.settings()))
 	if err != nil {
 		return fmt.Errorf("creating logs of %s: %w", name, err)
 	}
-	if _, err := b.meta.CreatePartitions(name, total); err != nil {
+	if err := b.ctrl.AddPartitions(records); err != nil {
 		b.discardLogs(name, logs)
-		return err
+		return limitCode(err, kerr.InvalidPartitions)
 	}
 	if err := logs.Publish(); err != nil {
 		return err
@@ -168,7 +150,7 @@ func (b *Broker) applyTopicConfig(name string) error {
 	if !ok {
 		return meta.ErrUnknownTopic
 	}
-	lc := meta.ResolveLogConfig(t.Configs, b.settings())
+	lc := config.ResolveLogConfig(t.Configs, b.settings())
 	for p := int32(0); p < t.Partitions; p++ {
 		if l := b.logs.Log(name, p); l != nil {
 			l.SetConfig(lc)
@@ -210,7 +192,7 @@ func (b *Broker) reconcileLogs() error {
 
 // ensureLogs applies t's config to its logs and creates the missing ones.
 func (b *Broker) ensureLogs(t meta.Topic) error {
-	lc := meta.ResolveLogConfig(t.Configs, b.settings())
+	lc := config.ResolveLogConfig(t.Configs, b.settings())
 	for p := int32(0); p < t.Partitions; p++ {
 		if l := b.logs.Log(t.Name, p); l != nil {
 			l.SetConfig(lc)

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -41,7 +41,7 @@ type Config struct {
 	// against it. Nil means no topics.
 	Topics func() map[string]int32
 	// Settings holds the group.* and offsets.* broker properties.
-	Settings meta.BrokerConfig
+	Settings config.BrokerConfig
 	// GroupConfig returns one of a group's dynamic configs (KIP-848 GROUP
 	// config resources: consumer.session.timeout.ms,
 	// consumer.heartbeat.interval.ms), which win over the broker's
@@ -314,7 +314,7 @@ const (
 	defaultConsumerSessionMs   = 45000
 )
 
-func readSettings(c meta.BrokerConfig) settings {
+func readSettings(c config.BrokerConfig) settings {
 	return settings{
 		initialDelay:    time.Duration(settingInt(c, "group.initial.rebalance.delay.ms", defaultInitialDelayMs)) * time.Millisecond,
 		minSession:      int32(settingInt(c, "group.min.session.timeout.ms", defaultMinSessionMs)),
@@ -333,7 +333,7 @@ func readSettings(c meta.BrokerConfig) settings {
 
 // settingAssignors is group.consumer.assignors, keeping the assignors
 // served ("uniform", "range"); Kafka's default list if none is left.
-func settingAssignors(c meta.BrokerConfig) []string {
+func settingAssignors(c config.BrokerConfig) []string {
 	v, _ := c.Value("group.consumer.assignors")
 	var out []string
 	for _, a := range strings.Split(v, ",") {
@@ -350,7 +350,7 @@ func settingAssignors(c meta.BrokerConfig) []string {
 
 // settingInt reads an integer property, or def if internal/meta does not
 // define it (Value answers "" for unknown names) or it does not parse.
-func settingInt(c meta.BrokerConfig, name string, def int64) int64 {
+func settingInt(c config.BrokerConfig, name string, def int64) int64 {
 	v, _ := c.Value(name)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {

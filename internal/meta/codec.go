@@ -18,13 +18,14 @@ import (
 //
 //	magic "EDMT" | version u16 | body length u32 | body | crc32c u32
 //
-// The CRC-32C (Castagnoli) covers everything before it. Version 2 adds
-// the dynamic configs of BROKER and GROUP resources after the topics; a
-// state without any is still written as version 1, so a build that reads
-// only version 1 keeps working until dynamic configs are used.
+// The CRC-32C (Castagnoli) covers everything before it. Version 2 added
+// the dynamic configs of BROKER and GROUP resources after the topics;
+// version 3, written always, adds each partition's replicas and
+// leadership to its topic and always has the resource section. Files of
+// versions 1 and 2 load with every partition on this node.
 const (
 	fileMagic     = "EDMT"
-	formatVersion = 2 // the newest version this build reads and writes
+	formatVersion = 3 // the newest version this build reads and writes
 	headerLen     = 4 + 2 + 4
 	trailerLen    = 4
 	// maxBodyLen bounds the allocation a length prefix can ask for; at
@@ -35,23 +36,19 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeState serialises st with topics in name order, so equal states
+// encodeState serialises img with topics in name order, so equal images
 // encode to equal bytes.
-func encodeState(st *state) []byte {
+func encodeState(img *Image) []byte {
 	var body []byte
-	body = appendString(body, st.clusterID)
-	body = binary.AppendUvarint(body, uint64(len(st.topics)))
-	for _, name := range slices.Sorted(maps.Keys(st.topics)) {
-		body = appendTopic(body, st.topics[name])
+	body = appendString(body, img.clusterID)
+	body = binary.AppendUvarint(body, uint64(len(img.topics)))
+	for _, name := range slices.Sorted(maps.Keys(img.topics)) {
+		body = appendTopic(body, img.topics[name])
 	}
-	version := uint16(1)
-	if len(st.configs) > 0 {
-		version = 2
-		body = appendConfigs(body, st.configs)
-	}
+	body = appendConfigs(body, img.configs)
 	out := make([]byte, 0, headerLen+len(body)+trailerLen)
 	out = append(out, fileMagic...)
-	out = binary.BigEndian.AppendUint16(out, version)
+	out = binary.BigEndian.AppendUint16(out, formatVersion)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(body)))
 	out = append(out, body...)
 	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
@@ -62,15 +59,38 @@ func appendTopic(b []byte, t Topic) []byte {
 	b = append(b, t.ID[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(t.Partitions))
 	b = binary.BigEndian.AppendUint16(b, uint16(t.ReplicationFactor))
-	var flags byte
-	if t.Internal {
-		flags |= flagInternal
+	b = append(b, topicFlags(t.Internal))
+	b = appendStringMap(b, t.Configs)
+	for _, p := range t.Assignments {
+		b = appendPartition(b, p)
 	}
-	b = append(b, flags)
-	return appendStringMap(b, t.Configs)
+	return b
+}
+
+func topicFlags(internal bool) byte {
+	if internal {
+		return flagInternal
+	}
+	return 0
 }
 
 const flagInternal = 1 << 0
+
+func appendPartition(b []byte, p Partition) []byte {
+	b = appendInt32s(b, p.Replicas)
+	b = appendInt32s(b, p.ISR)
+	b = binary.BigEndian.AppendUint32(b, uint32(p.Leader))
+	b = binary.BigEndian.AppendUint32(b, uint32(p.LeaderEpoch))
+	return binary.BigEndian.AppendUint32(b, uint32(p.PartitionEpoch))
+}
+
+func appendInt32s(b []byte, vs []int32) []byte {
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = binary.BigEndian.AppendUint32(b, uint32(v))
+	}
+	return b
+}
 
 // appendConfigs encodes the resource configs in (type, name) order and
 // each resource's configs in key order.
@@ -101,40 +121,42 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodeState parses a state file. Any defect is an error wrapping
-// ErrCorrupt; no input makes it panic or allocate more than the input's
-// length allows.
-func decodeState(b []byte) (*state, error) {
+// decodeState parses a state file; node is this node's id, the replica
+// of every partition of a file older than version 3. Any defect is an
+// error wrapping ErrCorrupt; no input makes it panic or allocate more
+// than the input's length allows.
+func decodeState(b []byte, node int32) (*Image, error) {
 	version, body, err := unframe(b)
 	if err != nil {
 		return nil, err
 	}
-	return decodeBody(body, version)
+	return decodeBody(body, version, node)
 }
 
-// decodeBody parses the body of a file of the given version.
-func decodeBody(body []byte, version uint16) (*state, error) {
+// decodeBody parses the body of a file of the given version. Each topic
+// goes through Apply, so a file holds nothing a record could not create.
+func decodeBody(body []byte, version uint16, node int32) (*Image, error) {
 	r := reader{b: body}
-	st := &state{clusterID: r.str(maxIDLen), topics: map[string]Topic{}, byID: map[[16]byte]string{}}
+	img := NewImage(r.str(maxIDLen))
 	n := r.count(minTopicLen)
 	for i := uint64(0); i < n && r.err == nil; i++ {
-		if err := st.addDecoded(r.topic()); err != nil {
+		if err := img.applyTopic(r.topic(version, node)); err != nil {
 			r.fail(err.Error())
 		}
 	}
 	if version >= 2 {
-		st.configs = r.configs()
+		img.configs = r.configs(version == 2)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))
 	}
-	if r.err == nil && st.clusterID == "" {
+	if r.err == nil && img.clusterID == "" {
 		r.fail("empty cluster id")
 	}
 	if r.err != nil {
 		return nil, r.err
 	}
-	return st, nil
+	return img, nil
 }
 
 // unframe checks magic, version, length and CRC and returns the version
@@ -168,13 +190,14 @@ const minTopicLen = 1 + 16 + 4 + 2 + 1 + 1
 // reader is a bounds-checked cursor with a sticky error: after the first
 // failure every read returns zero values.
 type reader struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	class error // the sentinel errors wrap; ErrCorrupt when nil
 }
 
 func (r *reader) fail(why string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", ErrCorrupt, why)
+		r.err = fmt.Errorf("%w: %s", cmp.Or(r.class, ErrCorrupt), why)
 	}
 	r.b = nil
 }
@@ -239,20 +262,67 @@ func (r *reader) u16() uint16 {
 	return 0
 }
 
-func (r *reader) topic() Topic {
-	t := Topic{Name: r.str(MaxTopicNameLen)}
+// topic reads a topic as the record that creates it. Before version 3
+// partitions had no replicas recorded: they are node's.
+func (r *reader) topic(version uint16, node int32) TopicRecord {
+	t := TopicRecord{Name: r.str(MaxTopicNameLen)}
 	copy(t.ID[:], r.bytes(16))
-	t.Partitions = int32(r.u32())
+	n := int32(r.u32())
 	t.ReplicationFactor = int16(r.u16())
-	flags := r.bytes(1)
-	if flags != nil {
-		if flags[0]&^flagInternal != 0 {
-			r.fail(fmt.Sprintf("unknown topic flags %#x", flags[0]))
-		}
-		t.Internal = flags[0]&flagInternal != 0
-	}
+	t.Internal = r.flags()
 	t.Configs = r.stringMap("topic " + strconv.Quote(t.Name))
+	if version < 3 {
+		if n > maxLegacyPartitions {
+			r.fail(fmt.Sprintf("topic %q: %d partitions", t.Name, n))
+		}
+		for i := int32(0); i < n && r.err == nil; i++ {
+			t.Partitions = append(t.Partitions, LocalPartition(node))
+		}
+		return t
+	}
+	if n < 0 || int64(n) > int64(len(r.b)/minPartitionLen) {
+		r.fail(fmt.Sprintf("topic %q: %d partitions exceed the remaining %d bytes", t.Name, n, len(r.b)))
+	}
+	for i := int32(0); i < n && r.err == nil; i++ {
+		t.Partitions = append(t.Partitions, r.partition())
+	}
 	return t
+}
+
+// maxLegacyPartitions bounds the partitions a version 1 or 2 topic may
+// claim, since they take no bytes there to bound them by: every build that
+// wrote those versions refused to create more.
+const maxLegacyPartitions = 10000
+
+// minPartitionLen is the fewest bytes a partition encodes to.
+const minPartitionLen = 1 + 1 + 4 + 4 + 4
+
+func (r *reader) flags() bool {
+	flags := r.bytes(1)
+	if flags == nil {
+		return false
+	}
+	if flags[0]&^flagInternal != 0 {
+		r.fail(fmt.Sprintf("unknown topic flags %#x", flags[0]))
+	}
+	return flags[0]&flagInternal != 0
+}
+
+func (r *reader) partition() Partition {
+	p := Partition{Replicas: r.int32s(), ISR: r.int32s()}
+	p.Leader = int32(r.u32())
+	p.LeaderEpoch = int32(r.u32())
+	p.PartitionEpoch = int32(r.u32())
+	return p
+}
+
+func (r *reader) int32s() []int32 {
+	n := r.count(4)
+	out := make([]int32, 0, n)
+	for range n {
+		out = append(out, int32(r.u32()))
+	}
+	return out
 }
 
 // stringMap reads a config map; what names its owner in errors.
@@ -274,12 +344,16 @@ func (r *reader) stringMap(what string) map[string]string {
 // type, empty name, one config with empty key and value.
 const minResourceLen = 1 + 1 + 1 + 2
 
-// configs reads the resource configs of a version 2 body: at least one
-// resource, each of a stored type, named once, with at least one config.
-func (r *reader) configs() map[ConfigResource]map[string]string {
+// configs reads the resource configs: each of a stored type, named once,
+// with at least one config. Version 2 wrote the section only when it had
+// a resource (nonEmpty); an empty one decodes as nil.
+func (r *reader) configs(nonEmpty bool) map[ConfigResource]map[string]string {
 	n := r.count(minResourceLen)
 	if n == 0 {
-		r.fail("empty resource config section")
+		if nonEmpty {
+			r.fail("empty resource config section")
+		}
+		return nil
 	}
 	out := make(map[ConfigResource]map[string]string, n)
 	for i := uint64(0); i < n && r.err == nil; i++ {

@@ -11,66 +11,122 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func sampleState() *state {
-	st := &state{clusterID: "q1Sh-9_jQiy6sRaB7ZBy3A", topics: map[string]Topic{}, byID: map[[16]byte]string{}}
-	st.put(Topic{Name: "orders", ID: [16]byte{1, 2, 3}, Partitions: 6, ReplicationFactor: 1,
-		Configs: map[string]string{"retention.ms": "1000", "cleanup.policy": "compact,delete"}})
-	st.put(Topic{Name: ConsumerOffsetsTopic, ID: [16]byte{15: 9}, Partitions: 50, ReplicationFactor: 1,
-		Configs: map[string]string{}, Internal: true})
-	return st
+// sampleImage is the content of testdata/state-v1 with every partition
+// on node.
+func sampleImage(node int32) *Image {
+	img := NewImage("q1Sh-9_jQiy6sRaB7ZBy3A")
+	img.put(Topic{Name: "orders", ID: [16]byte{1, 2, 3}, Partitions: 6, ReplicationFactor: 1,
+		Configs:     map[string]string{"retention.ms": "1000", "cleanup.policy": "compact,delete"},
+		Assignments: localPartitions(6, node)})
+	img.put(Topic{Name: ConsumerOffsetsTopic, ID: [16]byte{15: 9}, Partitions: 50, ReplicationFactor: 1,
+		Configs: map[string]string{}, Internal: true, Assignments: localPartitions(50, node)})
+	return img
 }
 
-// sampleStateV2 is sampleState with dynamic configs, which need version 2.
-func sampleStateV2() *state {
-	st := sampleState()
-	st.configs = map[ConfigResource]map[string]string{
+func localPartitions(n int, node int32) []Partition {
+	out := make([]Partition, n)
+	for i := range out {
+		out[i] = LocalPartition(node)
+	}
+	return out
+}
+
+// sampleImageV2 is sampleImage with dynamic configs: testdata/state-v2.
+func sampleImageV2(node int32) *Image {
+	img := sampleImage(node)
+	img.configs = map[ConfigResource]map[string]string{
 		{kmsg.ConfigResourceTypeBroker, ""}:            {"log.retention.ms": "60000", "background.threads": "9"},
 		{kmsg.ConfigResourceTypeBroker, "1"}:           {"message.max.bytes": "2000000"},
 		{kmsg.ConfigResourceTypeGroupConfig, "orders"}: {"consumer.session.timeout.ms": "50000"},
 	}
-	return st
+	return img
+}
+
+// sampleImageV3 has what only version 3 holds: partitions on other nodes,
+// with epochs.
+func sampleImageV3() *Image {
+	img := sampleImageV2(1)
+	t := img.topics["orders"].clone()
+	t.Assignments[2] = Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{3, 1}, Leader: 1, LeaderEpoch: 7, PartitionEpoch: 9}
+	t.Assignments[4] = Partition{Replicas: []int32{2}, ISR: []int32{}, Leader: -1, PartitionEpoch: 1}
+	img.put(t)
+	return img
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	for _, st := range []*state{
-		{clusterID: "x", topics: map[string]Topic{}, byID: map[[16]byte]string{}},
-		sampleState(),
-		sampleStateV2(),
-	} {
-		b := encodeState(st)
-		if want := uint16(1 + min(len(st.configs), 1)); binary.BigEndian.Uint16(b[4:]) != want {
-			t.Errorf("written as version %d, want %d", binary.BigEndian.Uint16(b[4:]), want)
+	for _, img := range []*Image{NewImage("x"), sampleImage(1), sampleImageV2(7), sampleImageV3()} {
+		b := encodeState(img)
+		if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
+			t.Errorf("written as version %d, want %d", v, formatVersion)
 		}
-		got, err := decodeState(b)
+		got, err := decodeState(b, 99)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(got, st) {
-			t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
+		if !reflect.DeepEqual(got, img) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, img)
+		}
+	}
+}
+
+// TestDecodeOldVersions reads files written by builds before version 3:
+// their partitions belong to the node opening them.
+func TestDecodeOldVersions(t *testing.T) {
+	for file, want := range map[string]*Image{
+		"state-v1": sampleImage(4),
+		"state-v2": sampleImageV2(4),
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeState(b, 4)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", file, got, want)
 		}
 	}
 }
 
 // TestWriteFuzzSeeds regenerates the seed corpus from the current encoder
-// when EDDY_REWRITE_FUZZ_SEEDS is set, so the corpus tracks the format.
+// and the old files in testdata when EDDY_REWRITE_FUZZ_SEEDS is set, so
+// the corpus tracks the format.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("EDDY_REWRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set EDDY_REWRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz/FuzzDecode")
+		t.Skip("set EDDY_REWRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz/FuzzDecode and FuzzRecordDecode")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
+	sample := encodeState(sampleImageV3())
+	seeds := map[string][]byte{
+		"empty":       encodeState(NewImage("q1Sh-9_jQiy6sRaB7ZBy3A")),
+		"sample":      sample,
+		"sample-body": sample[headerLen : len(sample)-trailerLen],
+	}
+	for _, v := range []string{"v1", "v2"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "state-"+v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds["sample-"+v], seeds["sample-"+v+"-body"] = b, b[headerLen:len(b)-trailerLen]
+	}
+	writeSeeds(t, "FuzzDecode", seeds)
+	records := map[string][]byte{}
+	for name, r := range sampleRecords() {
+		records[name] = EncodeRecord(r)
+	}
+	writeSeeds(t, "FuzzRecordDecode", records)
+}
+
+func writeSeeds(t *testing.T, fuzzer string, seeds map[string][]byte) {
+	dir := filepath.Join("testdata", "fuzz", fuzzer)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	empty := &state{clusterID: "q1Sh-9_jQiy6sRaB7ZBy3A", topics: map[string]Topic{}, byID: map[[16]byte]string{}}
-	sample := encodeState(sampleState())
-	sample2 := encodeState(sampleStateV2())
-	for name, b := range map[string][]byte{
-		"empty":          encodeState(empty),
-		"sample":         sample,
-		"sample-body":    sample[headerLen : len(sample)-trailerLen],
-		"sample-v2":      sample2,
-		"sample-v2-body": sample2[headerLen : len(sample2)-trailerLen],
-	} {
+	for name, b := range seeds {
 		data := []byte("go test fuzz v1\n[]byte(" + quoteBytes(b) + ")\n")
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -91,28 +147,30 @@ func quoteBytes(b []byte) string {
 }
 
 // FuzzDecode checks that no input panics the decoder and that whatever it
-// accepts re-encodes to a state that decodes identically.
+// accepts re-encodes to an image that decodes identically.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(fileMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		checkReencode(t, decodeState, b)
+		checkReencode(t, func(b []byte) (*Image, error) { return decodeState(b, 1) }, b)
 		// The CRC keeps mutated files out of the body parser; feed the
-		// body parser directly too.
-		checkReencode(t, func(b []byte) (*state, error) { return decodeBody(b, formatVersion) }, b)
+		// body parser directly too, as every version.
+		for v := uint16(1); v <= formatVersion; v++ {
+			checkReencode(t, func(b []byte) (*Image, error) { return decodeBody(b, v, 1) }, b)
+		}
 	})
 }
 
-func checkReencode(t *testing.T, decode func([]byte) (*state, error), b []byte) {
+func checkReencode(t *testing.T, decode func([]byte) (*Image, error), b []byte) {
 	t.Helper()
-	st, err := decode(b)
+	img, err := decode(b)
 	if err != nil {
 		return
 	}
-	again, err := decodeState(encodeState(st))
+	again, err := decodeState(encodeState(img), 1)
 	if err != nil {
-		t.Fatalf("re-encoding an accepted state fails to decode: %v", err)
+		t.Fatalf("re-encoding an accepted image fails to decode: %v", err)
 	}
-	if !reflect.DeepEqual(again, st) {
-		t.Fatalf("round trip changed the state:\n got %+v\nwant %+v", again, st)
+	if !reflect.DeepEqual(again, img) {
+		t.Fatalf("round trip changed the image:\n got %+v\nwant %+v", again, img)
 	}
 }

@@ -1,11 +1,11 @@
 package meta
 
 import (
-	"fmt"
-	"maps"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 // ConfigResource names a resource whose configs the store keeps apart
@@ -22,40 +22,12 @@ func storedConfigType(t kmsg.ConfigResourceType) bool {
 }
 
 // Configs returns a copy of a resource's configs; nil if it has none.
-func (s *Store) Configs(r ConfigResource) map[string]string {
-	return maps.Clone(s.current().configs[r])
-}
+func (s *Store) Configs(r ConfigResource) map[string]string { return s.Image().Configs(r) }
 
 // Config returns one config of a resource, without copying the rest (the
 // group coordinators read group configs on every heartbeat).
 func (s *Store) Config(r ConfigResource, name string) (string, bool) {
-	v, ok := s.current().configs[r][name]
-	return v, ok
-}
-
-// SetConfigs replaces a BROKER or GROUP resource's configs; an empty set
-// removes them. The caller validates them first
-// (ValidateDynamicBrokerConfigs, ValidateGroupConfigs): what is valid
-// depends on the broker's other settings, which the store does not know.
-func (s *Store) SetConfigs(r ConfigResource, cfg map[string]string) error {
-	if !storedConfigType(r.Type) {
-		return fmt.Errorf("%w: configs of resource type %v are not stored", ErrInvalidConfig, r.Type)
-	}
-	_, err := s.update(func(st *state) (Topic, error) {
-		if st.configs == nil {
-			st.configs = map[ConfigResource]map[string]string{}
-		}
-		if len(cfg) == 0 {
-			delete(st.configs, r)
-		} else {
-			st.configs[r] = maps.Clone(cfg)
-		}
-		if len(st.configs) == 0 {
-			st.configs = nil
-		}
-		return Topic{}, nil
-	})
-	return err
+	return s.Image().Config(r, name)
 }
 
 // BrokerResource names the BROKER config resource of broker id, or the
@@ -69,6 +41,6 @@ func BrokerResource(id int32, perBroker bool) ConfigResource {
 
 // BrokerConfig returns static with the stored dynamic configs of the
 // cluster and of broker id on top: broker id's effective configuration.
-func (s *Store) BrokerConfig(static BrokerConfig, id int32) BrokerConfig {
+func (s *Store) BrokerConfig(static config.BrokerConfig, id int32) config.BrokerConfig {
 	return static.WithDynamic(s.Configs(BrokerResource(id, false)), s.Configs(BrokerResource(id, true)))
 }

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,11 +12,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 func openStore(t *testing.T, dir string) *Store {
 	t.Helper()
-	s, err := Open(dir, nil)
+	s, err := Open(dir, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,15 +36,9 @@ func TestStorePersistsAcrossReopen(t *testing.T) {
 	mustCreate(t, s, "orders", 3, map[string]string{"retention.ms": "1000"})
 	mustCreate(t, s, "gone", 1, nil)
 	mustCreate(t, s, ConsumerOffsetsTopic, 50, map[string]string{"cleanup.policy": "compact"})
-	if _, err := s.CreatePartitions("orders", 5); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SetTopicConfigs("orders", map[string]string{"segment.bytes": "4096"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DeleteTopic("gone"); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, s, growRecords(s, "orders", 5)...)
+	mustApply(t, s, topicConfigs("orders", map[string]string{"segment.bytes": "4096"}))
+	mustApply(t, s, removeRecord(s, "gone"))
 
 	r := openStore(t, dir)
 	if r.ClusterID() != s.ClusterID() {
@@ -49,7 +48,7 @@ func TestStorePersistsAcrossReopen(t *testing.T) {
 		t.Errorf("after reopen:\n got %+v\nwant %+v", got, want)
 	}
 	o, _ := r.Topic("orders")
-	if o.Partitions != 5 || !maps.Equal(o.Configs, map[string]string{"segment.bytes": "4096"}) || o.Internal {
+	if o.Partitions != 5 || len(o.Assignments) != 5 || !maps.Equal(o.Configs, map[string]string{"segment.bytes": "4096"}) || o.Internal {
 		t.Errorf("orders = %+v", o)
 	}
 	if byID, ok := r.TopicByID(o.ID); !ok || byID.Name != "orders" {
@@ -65,11 +64,43 @@ func TestStorePersistsAcrossReopen(t *testing.T) {
 
 func mustCreate(t *testing.T, s *Store, name string, partitions int32, cfg map[string]string) Topic {
 	t.Helper()
-	tp, err := s.CreateTopic(name, partitions, 1, cfg)
-	if err != nil {
+	rec := topicRecord(name, partitions, cfg)
+	mustApply(t, s, rec)
+	return rec.Topic()
+}
+
+func mustApply(t *testing.T, s *Store, records ...Record) {
+	t.Helper()
+	if _, err := s.Apply(records...); err != nil {
 		t.Fatal(err)
 	}
-	return tp
+}
+
+// topicRecord creates a topic on node 1, as a controller would propose.
+func topicRecord(name string, partitions int32, cfg map[string]string) TopicRecord {
+	r := TopicRecord{ID: NewID(nil), Name: name, ReplicationFactor: 1, Internal: IsInternalTopic(name), Configs: cfg}
+	for range partitions {
+		r.Partitions = append(r.Partitions, LocalPartition(1))
+	}
+	return r
+}
+
+func removeRecord(s *Store, name string) RemoveTopicRecord {
+	tp, _ := s.Topic(name)
+	return RemoveTopicRecord{ID: tp.ID}
+}
+
+func growRecords(s *Store, name string, total int32) []Record {
+	tp, _ := s.Topic(name)
+	var out []Record
+	for i := tp.Partitions; i < total; i++ {
+		out = append(out, PartitionRecord{TopicID: tp.ID, Index: i, Partition: LocalPartition(1)})
+	}
+	return out
+}
+
+func topicConfigs(name string, cfg map[string]string) ConfigRecord {
+	return ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: name, Configs: cfg}
 }
 
 func TestStoreErrors(t *testing.T) {
@@ -80,30 +111,27 @@ func TestStoreErrors(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"exists", second(s.CreateTopic("a.b", 1, 1, nil)), ErrTopicExists},
-		{"collides", second(s.CreateTopic("a_b", 1, 1, nil)), ErrInvalidTopic},
-		{"bad name", second(s.CreateTopic("a b", 1, 1, nil)), ErrInvalidTopic},
-		{"zero partitions", second(s.CreateTopic("x", 0, 1, nil)), ErrInvalidPartitions},
-		{"rf 3", second(s.CreateTopic("x", 1, 3, nil)), ErrInvalidReplicationFactor},
-		{"bad config", second(s.CreateTopic("x", 1, 1, map[string]string{"segment.ms": "0"})), ErrInvalidConfig},
-		{"validate exists", second(s.ValidateCreateTopic("a.b", 1, 1, nil)), ErrTopicExists},
-		{"delete unknown", second(s.DeleteTopic("x")), ErrUnknownTopic},
-		{"shrink", second(s.CreatePartitions("a.b", 2)), ErrInvalidPartitions},
-		{"grow unknown", second(s.CreatePartitions("x", 9)), ErrUnknownTopic},
-		{"configs unknown topic", second(s.SetTopicConfigs("x", nil)), ErrUnknownTopic},
-		{"bad configs", second(s.SetTopicConfigs("a.b", map[string]string{"x": "1"})), ErrInvalidConfig},
-		{"validate ok", second(s.ValidateCreateTopic("x", 1, 1, nil)), nil},
+		{"exists", second(s.Apply(topicRecord("a.b", 1, nil))), ErrTopicExists},
+		{"bad name", second(s.Apply(topicRecord("a b", 1, nil))), ErrInvalidRecord},
+		{"zero partitions", second(s.Apply(topicRecord("x", 0, nil))), ErrInvalidRecord},
+		{"delete unknown", second(s.Apply(RemoveTopicRecord{ID: [16]byte{1}})), ErrUnknownTopic},
+		{"partition gap", second(s.Apply(growRecords(s, "a.b", 4)[1])), ErrInvalidPartitions},
+		{"grow unknown", second(s.Apply(PartitionRecord{TopicID: [16]byte{1}, Partition: LocalPartition(1)})), ErrUnknownTopic},
+		{"configs unknown topic", second(s.Apply(topicConfigs("x", nil))), ErrUnknownTopic},
+		{"configs of a cluster", second(s.Apply(ConfigRecord{Type: kmsg.ConfigResourceTypeBrokerLogger})), config.ErrInvalidConfig},
+		{"all or none", second(s.Apply(topicRecord("x", 1, nil), topicRecord("x", 1, nil))), ErrTopicExists},
+		{"ok", second(s.Apply(topicRecord("y", 1, nil))), nil},
 	} {
 		if !errors.Is(tc.err, tc.want) || (tc.want == nil) != (tc.err == nil) {
 			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
 		}
 	}
-	if _, ok := s.Topic("x"); ok || len(s.Topics()) != 1 {
+	if _, ok := s.Topic("x"); ok || len(s.Topics()) != 2 {
 		t.Errorf("failed operations changed the store: %+v", s.Topics())
 	}
 }
 
-func second(_ Topic, err error) error { return err }
+func second(_ *Image, err error) error { return err }
 
 func TestStoreReturnsCopies(t *testing.T) {
 	s := openStore(t, t.TempDir())
@@ -139,7 +167,7 @@ func TestStoreCorruptFile(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) {
+		if _, err := Open(dir, 1, nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: Open = %v, want ErrCorrupt", name, err)
 		}
 	}
@@ -150,10 +178,10 @@ func TestStoreFailedWriteChangesNothing(t *testing.T) {
 	s := openStore(t, dir)
 	mustCreate(t, s, "t", 1, nil)
 	s.write = func(string, []byte) error { return errors.New("disk full") }
-	if _, err := s.CreateTopic("u", 1, 1, nil); err == nil {
+	if _, err := s.Apply(topicRecord("u", 1, nil)); err == nil {
 		t.Fatal("create succeeded despite failed write")
 	}
-	if _, err := s.DeleteTopic("t"); err == nil {
+	if _, err := s.Apply(removeRecord(s, "t")); err == nil {
 		t.Fatal("delete succeeded despite failed write")
 	}
 	if names := topicNames(s); !reflect.DeepEqual(names, []string{"t"}) {
@@ -180,12 +208,12 @@ func TestStoreConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 10 {
 				name := fmt.Sprintf("w%d-%d", w, i)
-				tp, err := s.CreateTopic(name, 1, 1, nil)
-				if err != nil {
+				tp := topicRecord(name, 1, nil)
+				if _, err := s.Apply(tp); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := s.SetTopicConfigs(name, map[string]string{"retention.ms": "5"}); err != nil {
+				if _, err := s.Apply(topicConfigs(name, map[string]string{"retention.ms": "5"})); err != nil {
 					t.Error(err)
 				}
 				if got, ok := s.TopicByID(tp.ID); !ok || got.Name != name {
@@ -227,20 +255,20 @@ func TestStoreDiskFull(t *testing.T) {
 		}
 		return write(path, data)
 	}
-	if _, err := s.CreateTopic("u", 1, 1, nil); err != nil {
-		t.Fatalf("CreateTopic on a full disk: %v", err)
+	if _, err := s.Apply(topicRecord("u", 1, nil)); err != nil {
+		t.Fatalf("creating a topic on a full disk: %v", err)
 	}
 	if got := s.reserve.Held(); got >= full {
 		t.Fatalf("reserve holds %d bytes after a write on a full disk, want less than %d", got, full)
 	}
 
 	room = -1 // nothing the reserve gives back is enough
-	_, err := s.DeleteTopic("t")
+	_, err := s.Apply(removeRecord(s, "t"))
 	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("DeleteTopic = %v, want ErrStorage and ENOSPC", err)
+		t.Fatalf("removing a topic = %v, want ErrStorage and ENOSPC", err)
 	}
-	if _, err := s.SetTopicConfigs("t", map[string]string{"retention.ms": "1000"}); !errors.Is(err, ErrStorage) {
-		t.Fatalf("SetTopicConfigs = %v, want ErrStorage", err)
+	if _, err := s.Apply(topicConfigs("t", map[string]string{"retention.ms": "1000"})); !errors.Is(err, ErrStorage) {
+		t.Fatalf("setting topic configs = %v, want ErrStorage", err)
 	}
 	if names := topicNames(s); !reflect.DeepEqual(names, []string{"t", "u"}) {
 		t.Errorf("in memory: %v", names)
@@ -255,5 +283,41 @@ func TestStoreDiskFull(t *testing.T) {
 	}
 	if got := reopened.reserve.Held(); got != full {
 		t.Errorf("reopened reserve holds %d bytes, want it refilled to %d", got, full)
+	}
+}
+
+// TestStoreUpgradesOldFile opens a data directory written before version
+// 3: it loads, and the first change rewrites it as version 3 with the
+// partitions on the node that opened it.
+func TestStoreUpgradesOldFile(t *testing.T) {
+	dir := t.TempDir()
+	old, err := os.ReadFile(filepath.Join("testdata", "state-v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "new", 1, nil)
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
+		t.Errorf("rewritten as version %d, want %d", v, formatVersion)
+	}
+	r, err := Open(dir, 7, nil) // the partitions stay where version 3 put them
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := r.Topic("orders"); o.Partitions != 6 || !reflect.DeepEqual(o.Assignments[5], LocalPartition(3)) {
+		t.Errorf("orders after upgrade: %+v", o)
+	}
+	if got := r.Configs(ConfigResource{kmsg.ConfigResourceTypeBroker, "1"}); got["message.max.bytes"] != "2000000" {
+		t.Errorf("broker configs after upgrade: %v", got)
 	}
 }

@@ -38,7 +38,7 @@ func (s seedRequest) frame(body []byte) []byte {
 var mutations = []string{"bitflip", "truncate", "int32", "int16", "varint", "version", "key", "tags", "header-tags", "dup", "garbage", "frame-size", "repeat-slice", "splice"}
 
 // hugeInt32s replace counts and lengths: huge, negative, just past any
-// limit. All are above meta.MaxPartitions, so a mutated partition count
+// limit. All are above controller.MaxPartitions, so a mutated partition count
 // cannot legitimately make the node create thousands of files.
 var hugeInt32s = []uint32{math.MaxInt32, 0xffffffff, 0x80000000, 0x7ffffff0, 0x01000000, 0xfffffffe}
 

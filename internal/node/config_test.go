@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/config"
 )
 
 func TestStorageConfigFromSettings(t *testing.T) {
@@ -20,7 +20,7 @@ func TestStorageConfigFromSettings(t *testing.T) {
 		{"cleaner off", map[string]string{"log.cleaner.enable": "false", "log.cleaner.threads": "4"}, -1, 15 * time.Second, 0},
 		{"tuned", map[string]string{"log.cleaner.threads": "2", "log.cleaner.backoff.ms": "50", "log.cleaner.io.max.bytes.per.second": "1048576"}, 2, 50 * time.Millisecond, 1 << 20},
 	} {
-		bc, err := meta.ParseBrokerConfig(c.settings)
+		bc, err := config.ParseBrokerConfig(c.settings)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/eddy-streaming/eddy/internal/broker"
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/server"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -72,7 +73,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	settings, err := meta.ParseBrokerConfig(cfg.Settings)
+	settings, err := config.ParseBrokerConfig(cfg.Settings)
 	if err != nil {
 		return nil, fmt.Errorf("broker settings: %w", err)
 	}
@@ -94,7 +95,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
+func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	metaDir := filepath.Join(n.cfg.DataDir, "meta")
 	if err := os.MkdirAll(metaDir, 0o755); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
@@ -107,7 +108,7 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	if err := requireMetadata(n.cfg.DataDir); err != nil {
 		return err
 	}
-	store, err := meta.Open(metaDir, n.log)
+	store, err := meta.Open(metaDir, n.cfg.NodeID, n.log)
 	if err != nil {
 		return fmt.Errorf("opening metadata: %w", err)
 	}
@@ -120,7 +121,7 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 	// broker re-applies configs whenever they change afterwards.
 	scfg.LogConfig = func(topic string) storage.LogConfig {
 		t, _ := store.Topic(topic)
-		return meta.ResolveLogConfig(t.Configs, effective)
+		return config.ResolveLogConfig(t.Configs, effective)
 	}
 	n.logs, err = storage.Open(ctx, scfg)
 	if err != nil {
@@ -166,7 +167,7 @@ func (n *Node) open(ctx context.Context, settings meta.BrokerConfig) error {
 }
 
 // serverConfig maps the broker's listener settings onto server's config.
-func serverConfig(log *slog.Logger, settings meta.BrokerConfig) (server.Config, error) {
+func serverConfig(log *slog.Logger, settings config.BrokerConfig) (server.Config, error) {
 	overrides, err := server.ParseIPOverrides(settings.String("max.connections.per.ip.overrides"))
 	if err != nil {
 		return server.Config{}, err
@@ -194,7 +195,7 @@ func serverConfig(log *slog.Logger, settings meta.BrokerConfig) (server.Config, 
 }
 
 // storageConfig maps the broker's log.* settings onto storage's config.
-func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) storage.Config {
+func storageConfig(dir string, log *slog.Logger, settings config.BrokerConfig) storage.Config {
 	cs := cleanerSettings(settings)
 	if !settings.Bool("log.cleaner.enable") {
 		cs.Threads = -1
@@ -214,7 +215,7 @@ func storageConfig(dir string, log *slog.Logger, settings meta.BrokerConfig) sto
 
 // verifyRate is eddy.log.verify.bytes.per.second in storage's terms: 0
 // turns the background verifier off, which storage spells -1.
-func verifyRate(settings meta.BrokerConfig) float64 {
+func verifyRate(settings config.BrokerConfig) float64 {
 	rate := float64(settings.Int("eddy.log.verify.bytes.per.second"))
 	if rate == 0 {
 		return -1
@@ -224,7 +225,7 @@ func verifyRate(settings meta.BrokerConfig) float64 {
 
 // cleanerSettings maps the log.cleaner.* settings that may change at run
 // time (Kafka's dynamic ones) onto storage's.
-func cleanerSettings(settings meta.BrokerConfig) storage.CleanerSettings {
+func cleanerSettings(settings config.BrokerConfig) storage.CleanerSettings {
 	// Kafka's default rate is Double.MAX_VALUE, meaning unthrottled, which
 	// storage spells 0.
 	rate, err := strconv.ParseFloat(settings.String("log.cleaner.io.max.bytes.per.second"), 64)
@@ -241,7 +242,7 @@ func cleanerSettings(settings meta.BrokerConfig) storage.CleanerSettings {
 
 // settingsChanged applies changed dynamic broker settings to the parts of
 // the node that cache them.
-func (n *Node) settingsChanged(bc meta.BrokerConfig) {
+func (n *Node) settingsChanged(bc config.BrokerConfig) {
 	n.logs.SetCleanerSettings(cleanerSettings(bc))
 }
 
@@ -265,7 +266,7 @@ func (n *Node) advertised() (string, int32, error) {
 	return host, int32(port), nil
 }
 
-func (n *Node) startHTTP(settings meta.BrokerConfig) error {
+func (n *Node) startHTTP(settings config.BrokerConfig) error {
 	pprofAddr := settings.String("eddy.pprof.addr")
 	if n.cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", n.cfg.HTTPAddr)

@@ -1,4 +1,4 @@
-package meta
+package config
 
 import (
 	"cmp"
@@ -295,7 +295,7 @@ func (c BrokerConfig) Bool(name string) bool {
 
 func (c BrokerConfig) mustKnow(name string) {
 	if _, ok := lookupBrokerConfig(name); !ok {
-		panic(fmt.Sprintf("meta: undefined broker config %q", name))
+		panic(fmt.Sprintf("config: undefined broker config %q", name))
 	}
 }
 

@@ -1,0 +1,143 @@
+// Package controller turns admin intents (create and delete topics, add
+// partitions, change configs) into metadata records: it validates them
+// against the current image, chooses what the records carry (topic IDs,
+// partition placement) and applies them through the meta.Store. Later it
+// proposes the same records to the Raft quorum. It sits above meta and
+// below the broker, whose handlers map its errors to Kafka codes.
+//
+// Log creation stays with the caller, in two steps: Plan* validates and
+// returns the records without changing anything, so the broker can create
+// the logs first; the matching apply method re-checks against the image
+// at apply time and applies.
+//
+// Concurrency: methods are safe for concurrent use; each change checks
+// and applies atomically (meta.Store.Propose). A plan can go stale before
+// it is applied: the apply then fails and changes nothing.
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/meta"
+)
+
+// MaxPartitions bounds one topic's partitions, as KRaft bounds the records of
+// one operation: each partition is a directory of open files, and a single
+// request must not be able to exhaust the disk or stall the broker.
+const MaxPartitions = 10000
+
+// LimitError is a change refused because the node would hold more
+// partitions than max.broker.partitions or max.partitions allow (KIP-578;
+// one node is the whole cluster). The handlers answer it with
+// POLICY_VIOLATION, or INVALID_PARTITIONS from CreatePartitions.
+type LimitError struct {
+	Adding, Total, Limit int64
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("creating %d partitions would give this node %d, over its limit of %d (max.broker.partitions, max.partitions)",
+		e.Adding, e.Total, e.Limit)
+}
+
+// Config configures a Controller.
+type Config struct {
+	Store *meta.Store
+	// Node is this node's id: every partition's replica and leader until
+	// there are other brokers to place them on.
+	Node int32
+	// Settings are the broker settings set at start: the defaults of new
+	// topics and the partition limits.
+	Settings config.BrokerConfig
+	// NewID chooses topic IDs; meta.NewID when nil. Tests make it
+	// predictable.
+	NewID func(taken func([16]byte) bool) [16]byte
+}
+
+// Validate reports a Config that cannot work.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("controller: no metadata store")
+	}
+	return nil
+}
+
+// Controller validates admin intents and applies them as records.
+type Controller struct {
+	cfg Config
+}
+
+// New returns a controller for cfg.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = meta.NewID
+	}
+	return &Controller{cfg: cfg}, nil
+}
+
+// checkLimit refuses to take the node past its partition limits.
+func (c *Controller) checkLimit(img *meta.Image, adding int32) error {
+	limit := min(c.cfg.Settings.Int("max.broker.partitions"), c.cfg.Settings.Int("max.partitions"))
+	if total := img.PartitionCount() + int64(adding); total > limit {
+		return &LimitError{Adding: int64(adding), Total: total, Limit: limit}
+	}
+	return nil
+}
+
+// place chooses the replicas of n new partitions: this node, for now.
+func (c *Controller) place(n int32) []meta.Partition {
+	out := make([]meta.Partition, n)
+	for i := range out {
+		out[i] = meta.LocalPartition(c.cfg.Node)
+	}
+	return out
+}
+
+// AlterTopicConfigs validates a topic's new config overrides, all of them,
+// and unless validateOnly replaces the old ones with them.
+func (c *Controller) AlterTopicConfigs(name string, overrides map[string]string, validateOnly bool) error {
+	if err := config.ValidateTopicConfigs(overrides); err != nil || validateOnly {
+		return err
+	}
+	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+		if _, ok := img.Topic(name); !ok {
+			return nil, fmt.Errorf("%w: %q", meta.ErrUnknownTopic, name)
+		}
+		return []meta.Record{meta.ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: name, Configs: maps.Clone(overrides)}}, nil
+	})
+	return err
+}
+
+// AlterBrokerConfigs validates the dynamic configs of this broker
+// (perBroker) or of the cluster-wide defaults, all of them, and unless
+// validateOnly replaces the old ones with them; an empty set removes them.
+func (c *Controller) AlterBrokerConfigs(perBroker bool, cfg map[string]string, validateOnly bool) error {
+	if err := config.ValidateDynamicBrokerConfigs(cfg); err != nil || validateOnly {
+		return err
+	}
+	return c.setConfigs(meta.BrokerResource(c.cfg.Node, perBroker), cfg)
+}
+
+// AlterGroupConfigs validates a group's config overrides against the
+// broker's effective settings (its bounds may be set dynamically) and
+// unless validateOnly replaces the old ones with them. The group need not
+// exist, as in Kafka.
+func (c *Controller) AlterGroupConfigs(group string, cfg map[string]string, validateOnly bool) error {
+	settings := c.cfg.Store.BrokerConfig(c.cfg.Settings, c.cfg.Node)
+	if err := config.ValidateGroupConfigs(cfg, settings); err != nil || validateOnly {
+		return err
+	}
+	return c.setConfigs(meta.ConfigResource{Type: kmsg.ConfigResourceTypeGroupConfig, Name: group}, cfg)
+}
+
+func (c *Controller) setConfigs(r meta.ConfigResource, cfg map[string]string) error {
+	_, err := c.cfg.Store.Apply(meta.ConfigRecord{Type: r.Type, Name: r.Name, Configs: maps.Clone(cfg)})
+	return err
+}

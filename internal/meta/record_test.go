@@ -1,0 +1,166 @@
+package meta
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func sampleRecords() map[string]Record {
+	return map[string]Record{
+		"topic": TopicRecord{ID: [16]byte{1, 2, 3}, Name: "orders", ReplicationFactor: 3,
+			Configs: map[string]string{"retention.ms": "1000"},
+			Partitions: []Partition{LocalPartition(1),
+				{Replicas: []int32{2, 3, 1}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 4, PartitionEpoch: 5}}},
+		"internal-topic": TopicRecord{ID: [16]byte{15: 9}, Name: ConsumerOffsetsTopic, ReplicationFactor: 1,
+			Internal: true, Configs: map[string]string{}, Partitions: []Partition{LocalPartition(1)}},
+		"remove-topic": RemoveTopicRecord{ID: [16]byte{1, 2, 3}},
+		"partition": PartitionRecord{TopicID: [16]byte{1, 2, 3}, Index: 2,
+			Partition: Partition{Replicas: []int32{1}, ISR: []int32{}, Leader: -1, LeaderEpoch: 1, PartitionEpoch: 2}},
+		"broker-config": ConfigRecord{Type: kmsg.ConfigResourceTypeBroker, Name: "",
+			Configs: map[string]string{"log.retention.ms": "5"}},
+		"topic-config": ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: "orders", Configs: map[string]string{}},
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for name, r := range sampleRecords() {
+		got, err := DecodeRecord(EncodeRecord(r))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("%s:\n got %#v\nwant %#v", name, got, r)
+		}
+	}
+}
+
+func TestDecodeRecordErrors(t *testing.T) {
+	good := EncodeRecord(sampleRecords()["topic"])
+	for name, b := range map[string][]byte{
+		"empty":         nil,
+		"version":       append([]byte{2}, good[1:]...),
+		"type":          {recordVersion, 0},
+		"truncated":     good[:len(good)-1],
+		"trailing":      append(append([]byte(nil), good...), 0),
+		"huge count":    {recordVersion, byte(typeTopic), 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"remove short":  {recordVersion, byte(typeRemoveTopic), 1, 2, 3},
+		"config no map": {recordVersion, byte(typeConfig), 4, 0},
+	} {
+		if _, err := DecodeRecord(b); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("%s: DecodeRecord = %v, want ErrInvalidRecord", name, err)
+		}
+	}
+}
+
+// FuzzRecordDecode checks that no input panics DecodeRecord, that what it
+// accepts re-encodes to the same bytes, and that Apply of it to an image
+// never panics.
+func FuzzRecordDecode(f *testing.F) {
+	f.Add([]byte{recordVersion, byte(typeTopic)})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeRecord(EncodeRecord(r))
+		if err != nil || !reflect.DeepEqual(again, r) {
+			t.Fatalf("re-encoding changed the record: %#v, %v; want %#v", again, err, r)
+		}
+		_, _ = Apply(sampleImageV3(), r)
+	})
+}
+
+func TestApply(t *testing.T) {
+	orders := [16]byte{1, 2, 3}
+	for _, tc := range []struct {
+		name  string
+		r     Record
+		want  error
+		check func(*Image) bool
+	}{
+		{"create", topicRecord("new", 2, nil), nil,
+			func(img *Image) bool { tp, ok := img.Topic("new"); return ok && len(tp.Assignments) == 2 }},
+		{"create existing", TopicRecord{ID: [16]byte{7}, Name: "orders", ReplicationFactor: 1, Partitions: localPartitions(1, 1)},
+			ErrTopicExists, nil},
+		{"create taken id", TopicRecord{ID: orders, Name: "x", ReplicationFactor: 1, Partitions: localPartitions(1, 1)},
+			ErrInvalidRecord, nil},
+		{"create zero id", TopicRecord{Name: "x", ReplicationFactor: 1, Partitions: localPartitions(1, 1)}, ErrInvalidRecord, nil},
+		{"leader not in sync", TopicRecord{ID: [16]byte{7}, Name: "x", ReplicationFactor: 1,
+			Partitions: []Partition{{Replicas: []int32{1}, Leader: 1}}}, ErrInvalidRecord, nil},
+		{"replica twice", TopicRecord{ID: [16]byte{7}, Name: "x", ReplicationFactor: 1,
+			Partitions: []Partition{{Replicas: []int32{1, 1}, Leader: -1}}}, ErrInvalidRecord, nil},
+		{"remove", RemoveTopicRecord{ID: orders}, nil,
+			func(img *Image) bool { _, ok := img.Topic("orders"); return !ok && !img.HasTopicID(orders) }},
+		{"grow", PartitionRecord{TopicID: orders, Index: 6, Partition: LocalPartition(2)}, nil,
+			func(img *Image) bool {
+				tp, _ := img.Topic("orders")
+				return tp.Partitions == 7 && tp.Assignments[6].Leader == 2
+			}},
+		{"move leader", PartitionRecord{TopicID: orders, Index: 2,
+			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 8}}, nil,
+			func(img *Image) bool {
+				tp, _ := img.Topic("orders")
+				return tp.Partitions == 6 && tp.Assignments[2].Leader == 3
+			}},
+		{"partition gap", PartitionRecord{TopicID: orders, Index: 7, Partition: LocalPartition(1)}, ErrInvalidPartitions, nil},
+		{"topic configs", ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: "orders"}, nil,
+			func(img *Image) bool { tp, _ := img.Topic("orders"); return tp.Configs != nil && len(tp.Configs) == 0 }},
+		{"remove broker configs", ConfigRecord{Type: kmsg.ConfigResourceTypeBroker, Name: "1"}, nil,
+			func(img *Image) bool { return img.Configs(ConfigResource{kmsg.ConfigResourceTypeBroker, "1"}) == nil }},
+	} {
+		img := sampleImageV3()
+		before := encodeState(img)
+		next, err := Apply(img, tc.r)
+		if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+			t.Errorf("%s: Apply = %v, want %v", tc.name, err, tc.want)
+			continue
+		}
+		if string(encodeState(img)) != string(before) {
+			t.Errorf("%s: Apply changed its input", tc.name)
+		}
+		if err == nil && !tc.check(next) {
+			t.Errorf("%s: image after: %+v", tc.name, next.Topics())
+		}
+	}
+}
+
+// TestApplyDeterministic applies the same records to equal images twice
+// and expects byte-identical results.
+func TestApplyDeterministic(t *testing.T) {
+	records := []Record{topicRecord("a", 3, map[string]string{"k": "v"}),
+		PartitionRecord{TopicID: [16]byte{1, 2, 3}, Index: 6, Partition: LocalPartition(1)},
+		ConfigRecord{Type: kmsg.ConfigResourceTypeGroupConfig, Name: "g", Configs: map[string]string{"x": "1"}},
+		RemoveTopicRecord{ID: [16]byte{15: 9}}}
+	var out [2][]byte
+	for i := range out {
+		img := sampleImageV3()
+		for _, r := range records {
+			var err error
+			if img, err = Apply(img, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[i] = encodeState(img)
+	}
+	if string(out[0]) != string(out[1]) {
+		t.Error("the same records gave different images")
+	}
+}
+
+func TestSubscribe(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var seen []int
+	s.Subscribe(func(prev, next *Image) { seen = append(seen, prev.TopicCount()*10+next.TopicCount()) })
+	mustCreate(t, s, "a", 1, nil)
+	mustApply(t, s, topicRecord("b", 1, nil), topicRecord("c", 1, nil))
+	if _, err := s.Apply(topicRecord("a", 1, nil)); err == nil {
+		t.Fatal("duplicate topic applied")
+	}
+	mustApply(t, s, removeRecord(s, "a"))
+	if want := []int{1, 13, 32}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("subscriber saw %v, want %v", seen, want)
+	}
+}
