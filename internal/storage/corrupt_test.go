@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -197,7 +198,9 @@ func corruptCases(t *testing.T, segLen int) []damage {
 	}
 	rng := rand.New(rand.NewPCG(8, uint64(time.Now().UnixNano())))
 	for range 6 {
-		ds = append(ds, damage{name: "random", at: int64(rng.IntN(110)), xor: byte(1 << rng.IntN(8))})
+		at, xor := int64(rng.IntN(110)), byte(1<<rng.IntN(8))
+		// The name says where, so a failing run can be repeated as a fixed case.
+		ds = append(ds, damage{name: fmt.Sprintf("random byte %d xor %#x", at, xor), at: at, xor: xor})
 	}
 	return ds
 }
