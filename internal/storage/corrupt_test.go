@@ -1,11 +1,11 @@
 package storage
 
 import (
-	"fmt"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
