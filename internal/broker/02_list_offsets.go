@@ -30,12 +30,11 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	out := kmsg.NewListOffsetsResponseTopicPartition()
 	out.Partition = rp.Partition
 	out.Timestamp, out.Offset, out.LeaderEpoch = -1, -1, 0
-	l := b.logs.Log(topic, rp.Partition)
-	if l == nil {
-		out.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return out
+	l, err := b.replicas.Partition(topic, rp.Partition)
+	if err == nil {
+		err = l.Offline()
 	}
-	if err := l.Offline(); err != nil {
+	if err != nil {
 		out.ErrorCode = errorCode(err)
 		return out
 	}

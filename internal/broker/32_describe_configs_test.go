@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -32,7 +33,8 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
-	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store}
+	replicas := replica.NewManager(replica.Config{NodeID: 1, Logs: logs})
+	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, replicas: replicas, meta: store}
 	b.loadSettings()
 	tp, err := store.CreateTopic("t", 2, 1, overrides)
 	if err != nil {
@@ -42,6 +44,9 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 		if _, err := logs.CreateLog("t", p, meta.ResolveLogConfig(tp.Configs, bc)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := replicas.LeadLocalLogs(0); err != nil {
+		t.Fatal(err)
 	}
 	return b
 }
