@@ -3,8 +3,8 @@ package broker
 // ListOffsets v1–v11: earliest (-2), latest (-1, the high watermark, which
 // is also the last stable offset while there are no transactions), max
 // timestamp (-3, KIP-734), earliest local (-4, the log start: all data is
-// local) and latest tiered (-5, none: offset -1), and by timestamp. Leader
-// epochs are 0 until replication exists.
+// local) and latest tiered (-5, none: offset -1), and by timestamp. The
+// leader epoch is the partition's (0 until replication exists).
 
 import (
 	"context"
@@ -38,6 +38,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		out.ErrorCode = errorCode(err)
 		return out
 	}
+	out.LeaderEpoch, _ = l.LeaderEpoch()
 	switch rp.Timestamp {
 	case -1:
 		out.Offset = l.HighWatermark()

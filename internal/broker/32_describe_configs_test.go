@@ -45,7 +45,7 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 			t.Fatal(err)
 		}
 	}
-	if err := replicas.LeadLocalLogs(0); err != nil {
+	if err := b.leadAll(); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -2,7 +2,9 @@
 // file per API key (named after the key, like 00_produce.go), each starting
 // with the versions it serves. Handlers are called concurrently from many
 // connections; a Broker's own state is guarded where it is declared, and
-// the logs and metadata store it calls are safe for concurrent use.
+// the replicas, logs and metadata store it calls are safe for concurrent
+// use. Partition data is read and written through internal/replica only;
+// storage is called directly to create, configure and delete logs.
 package broker
 
 import (
@@ -107,13 +109,25 @@ func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *repli
 	if err := b.reconcileLogs(); err != nil {
 		return nil, err
 	}
-	if err := replicas.LeadLocalLogs(0); err != nil {
-		return nil, fmt.Errorf("leading local partitions: %w", err)
+	if err := b.leadAll(); err != nil {
+		return nil, err
 	}
 	if err := b.startGroups(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// leadAll makes this node the leader, at epoch 0, of every partition the
+// metadata names: after reconcileLogs each has a log here, and a single
+// node is the whole cluster.
+func (b *Broker) leadAll() error {
+	for _, t := range b.meta.Topics() {
+		if err := b.replicas.Lead(t.Name, 0, t.Partitions, 0); err != nil {
+			return fmt.Errorf("leading the partitions of %s: %w", t.Name, err)
+		}
+	}
+	return nil
 }
 
 // leadNew makes this node the leader of partitions [from, to) of topic,

@@ -95,7 +95,7 @@ func openUnelected(t *testing.T, dir string) *testEnv {
 		}
 	}
 	replicas := replica.NewManager(replica.Config{NodeID: 1, Logs: logs})
-	if err := replicas.LeadLocalLogs(0); err != nil {
+	if err := replicas.Lead("__consumer_offsets", 0, testPartitions, 0); err != nil {
 		t.Fatal(err)
 	}
 	m, err := NewManager(ctx, Config{

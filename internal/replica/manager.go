@@ -88,19 +88,6 @@ func (m *Manager) replica(topic string, partition int32) (*Partition, error) {
 	return p, nil
 }
 
-// LeadLocalLogs makes this node the leader, at epoch, of every partition
-// it has a log of: how a single node starts, being the whole cluster.
-func (m *Manager) LeadLocalLogs(epoch int32) error {
-	for _, topic := range m.cfg.Logs.Topics() {
-		for _, p := range m.cfg.Logs.Partitions(topic) {
-			if err := m.Lead(topic, p, p+1, epoch); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // Stop ends this node's leadership of topic/partition, keeping its replica:
 // requests get ErrNotLeader and waiting acks=all produces fail with it.
 func (m *Manager) Stop(topic string, partition int32) {

@@ -25,12 +25,12 @@ func openManager(t *testing.T) (*Manager, *storage.Manager) {
 	return NewManager(Config{NodeID: 7, Logs: logs}), logs
 }
 
-func TestManagerLeadsLocalLogs(t *testing.T) {
+func TestManagerLeads(t *testing.T) {
 	m, _ := openManager(t)
 	if _, err := m.Partition("t", 0); !errors.Is(err, ErrUnknownPartition) {
 		t.Fatalf("before leading: %v; want unknown partition", err)
 	}
-	if err := m.LeadLocalLogs(0); err != nil {
+	if err := m.Lead("t", 0, 2, 0); err != nil {
 		t.Fatal(err)
 	}
 	p, err := m.Partition("t", 1)
