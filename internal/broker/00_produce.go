@@ -31,6 +31,7 @@ import (
 
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -44,14 +45,14 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	case req.TransactionID != nil || hasTransactionalBatch(req):
 		fail = kerr.TransactionalIDAuthorizationFailed
 	}
-	if req.TimeoutMillis > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
-		defer cancel()
-	}
-	opts := storage.AppendOptions{
-		Sync:       req.Acks == -1 && b.cfg.Settings.Bool("eddy.fsync.acks.all"),
-		FromClient: true,
+	opts := replica.AppendOptions{
+		Acks:    req.Acks,
+		Timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond,
+		Hangup:  r.Hangup,
+		Storage: storage.AppendOptions{
+			Sync:       req.Acks == -1 && b.cfg.Settings.Bool("eddy.fsync.acks.all"),
+			FromClient: true,
+		},
 	}
 	var wg sync.WaitGroup
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -101,10 +102,10 @@ func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
 	return false
 }
 
-func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, version int16, opts storage.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
-	l := b.logs.Log(topic, rp.Partition)
-	if l == nil {
-		out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, version int16, opts replica.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
+	l, err := b.replicas.Partition(topic, rp.Partition)
+	if err != nil {
+		out.ErrorCode = errorCode(err)
 		return
 	}
 	if len(rp.Records) == 0 {

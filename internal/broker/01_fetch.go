@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -63,11 +64,11 @@ func sessionError(req *kmsg.FetchRequest) int16 {
 	return 0
 }
 
-// fetchPartition is one requested partition, resolved to its log.
+// fetchPartition is one requested partition, resolved to its replica.
 type fetchPartition struct {
 	topicIdx int
 	req      kmsg.FetchRequestTopicPartition
-	log      *storage.Log
+	log      *replica.Partition
 	err      *kerr.Error
 }
 
@@ -86,9 +87,9 @@ func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{topicIdx: i, req: rp, err: nameErr}
 			if fp.err == nil {
-				if fp.log = b.logs.Log(name, rp.Partition); fp.log == nil {
-					fp.err = kerr.UnknownTopicOrPartition
-				}
+				var err error
+				fp.log, err = b.replicas.Partition(name, rp.Partition)
+				fp.err = kafkaError(err)
 			}
 			f.parts = append(f.parts, fp)
 		}
@@ -139,7 +140,7 @@ func (f *fetch) read() *fetchResult {
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 		if err != nil {
 			rp.ErrorCode, out.errors = errorCode(err), true
-			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = p.log.HighWatermark(), p.log.HighWatermark(), p.log.LogStartOffset()
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = p.log.HighWatermark(), p.log.LastStableOffset(), p.log.LogStartOffset()
 		} else if n := chunksLen(res.Chunks); n > 0 {
 			marker := newMarker()
 			rp.RecordBatches = marker

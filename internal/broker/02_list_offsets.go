@@ -3,8 +3,8 @@ package broker
 // ListOffsets v1–v11: earliest (-2), latest (-1, the high watermark, which
 // is also the last stable offset while there are no transactions), max
 // timestamp (-3, KIP-734), earliest local (-4, the log start: all data is
-// local) and latest tiered (-5, none: offset -1), and by timestamp. Leader
-// epochs are 0 until replication exists.
+// local) and latest tiered (-5, none: offset -1), and by timestamp. The
+// leader epoch is the partition's (0 until replication exists).
 
 import (
 	"context"
@@ -30,15 +30,15 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	out := kmsg.NewListOffsetsResponseTopicPartition()
 	out.Partition = rp.Partition
 	out.Timestamp, out.Offset, out.LeaderEpoch = -1, -1, 0
-	l := b.logs.Log(topic, rp.Partition)
-	if l == nil {
-		out.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return out
+	l, err := b.replicas.Partition(topic, rp.Partition)
+	if err == nil {
+		err = l.Offline()
 	}
-	if err := l.Offline(); err != nil {
+	if err != nil {
 		out.ErrorCode = errorCode(err)
 		return out
 	}
+	out.LeaderEpoch, _ = l.LeaderEpoch()
 	switch rp.Timestamp {
 	case -1:
 		out.Offset = l.HighWatermark()

@@ -6,7 +6,6 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,15 +18,11 @@ func handleDeleteRecords(b *Broker, ctx context.Context, r *Request) (*Response,
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewDeleteRecordsResponseTopicPartition()
 			op.Partition, op.LowWatermark = rp.Partition, -1
-			l := b.logs.Log(rt.Topic, rp.Partition)
-			if l == nil {
-				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			l, err := b.replicas.Partition(rt.Topic, rp.Partition)
+			if err != nil {
+				op.ErrorCode = errorCode(err)
 			} else {
-				offset := rp.Offset
-				if offset == -1 {
-					offset = l.HighWatermark()
-				}
-				low, err := l.DeleteRecordsBefore(ctx, offset)
+				low, err := l.DeleteRecordsBefore(ctx, rp.Offset)
 				op.LowWatermark, op.ErrorCode = low, errorCode(err)
 			}
 			ot.Partitions = append(ot.Partitions, op)

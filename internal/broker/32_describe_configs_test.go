@@ -12,6 +12,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -38,7 +39,8 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, meta: store, ctrl: ctrl}
+	replicas := replica.NewManager(replica.Config{NodeID: 1, Logs: logs})
+	b := &Broker{cfg: Config{NodeID: 1, Logger: log, Settings: bc}, log: log, logs: logs, replicas: replicas, meta: store, ctrl: ctrl}
 	b.loadSettings()
 	rec, err := ctrl.PlanTopic(controller.NewTopic{Name: "t", Partitions: 2, ReplicationFactor: 1, Configs: overrides})
 	if err != nil {
@@ -52,6 +54,9 @@ func newConfigBroker(t testing.TB, settings map[string]string, overrides map[str
 		if _, err := logs.CreateLog("t", p, config.ResolveLogConfig(tp.Configs, bc)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := b.leadAll(); err != nil {
+		t.Fatal(err)
 	}
 	return b
 }

@@ -2,7 +2,9 @@
 // file per API key (named after the key, like 00_produce.go), each starting
 // with the versions it serves. Handlers are called concurrently from many
 // connections; a Broker's own state is guarded where it is declared, and
-// the logs and metadata store it calls are safe for concurrent use.
+// the replicas, logs and metadata store it calls are safe for concurrent
+// use. Partition data is read and written through internal/replica only;
+// storage is called directly to create, configure and delete logs.
 package broker
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 	"github.com/eddy-streaming/eddy/internal/txn"
 )
@@ -77,13 +80,16 @@ type Config struct {
 
 // Broker serves Kafka API requests for one node.
 type Broker struct {
-	cfg    Config
-	log    *slog.Logger
-	logs   *storage.Manager
-	meta   *meta.Store
-	ctrl   *controller.Controller // every metadata change goes through it
-	pids   *txn.IDAllocator
-	groups *group.Manager
+	cfg  Config
+	log  *slog.Logger
+	logs *storage.Manager
+	// replicas serve every read and write of partition data; logs is used
+	// only to create, configure and delete logs.
+	replicas *replica.Manager
+	meta     *meta.Store
+	ctrl     *controller.Controller // every metadata change goes through it
+	pids     *txn.IDAllocator
+	groups   *group.Manager
 
 	// topicMu serialises topic-shaping admin operations (create, delete,
 	// add partitions, config changes, dynamic broker config changes) so the
@@ -96,22 +102,50 @@ type Broker struct {
 }
 
 // New returns a Broker over opened storage and metadata, creating any log
-// the metadata names that storage lacks, and starts the group coordinators.
-// Close it before closing storage.
-func New(ctx context.Context, cfg Config, logs *storage.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
+// the metadata names that storage lacks, makes this node the leader of
+// every partition it has (a single node is the whole cluster) and starts
+// the group coordinators of those of __consumer_offsets. replicas is a
+// Manager over logs. Close it before closing storage.
+func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *replica.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
 	ctrl, err := controller.New(controller.Config{Store: store, Node: cfg.NodeID, Settings: cfg.Settings})
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, meta: store, ctrl: ctrl, pids: pids}
+	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, replicas: replicas, meta: store, ctrl: ctrl, pids: pids}
 	b.loadSettings()
 	if err := b.reconcileLogs(); err != nil {
+		return nil, err
+	}
+	if err := b.leadAll(); err != nil {
 		return nil, err
 	}
 	if err := b.startGroups(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// leadAll makes this node the leader, at epoch 0, of every partition the
+// metadata names: after reconcileLogs each has a log here, and a single
+// node is the whole cluster.
+func (b *Broker) leadAll() error {
+	for _, t := range b.meta.Topics() {
+		if err := b.replicas.Lead(t.Name, 0, t.Partitions, 0); err != nil {
+			return fmt.Errorf("leading the partitions of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// leadNew makes this node the leader of partitions [from, to) of topic,
+// whose logs were just published (a single node leads everything, at
+// epoch 0). It cannot fail while topicMu keeps the logs in place; if it
+// did, the partitions would answer UNKNOWN_TOPIC_OR_PARTITION until the
+// next start leads every local log.
+func (b *Broker) leadNew(topic string, from, to int32) {
+	if err := b.replicas.Lead(topic, from, to, 0); err != nil {
+		b.log.Error("cannot lead new partitions", "topic", topic, "from", from, "to", to, "err", err)
+	}
 }
 
 // handler answers one request. A nil Response means no answer is sent

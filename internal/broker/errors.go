@@ -10,6 +10,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -25,8 +26,11 @@ func kafkaError(err error) *kerr.Error {
 		return ke
 	case errors.Is(err, meta.ErrTopicExists):
 		return kerr.TopicAlreadyExists
-	case errors.Is(err, meta.ErrUnknownTopic), errors.Is(err, storage.ErrLogDeleted):
+	case errors.Is(err, meta.ErrUnknownTopic), errors.Is(err, storage.ErrLogDeleted),
+		errors.Is(err, replica.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition
+	case errors.Is(err, replica.ErrNotLeader):
+		return kerr.NotLeaderForPartition
 	case errors.Is(err, meta.ErrInvalidTopic):
 		return kerr.InvalidTopicException
 	case errors.Is(err, meta.ErrInvalidPartitions):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -29,6 +30,8 @@ func TestKafkaErrorMapping(t *testing.T) {
 		{storage.ErrRecordTooLarge, kerr.MessageTooLarge},
 		{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 		{meta.ErrTopicExists, kerr.TopicAlreadyExists},
+		{fmt.Errorf("%w: t-0", replica.ErrNotLeader), kerr.NotLeaderForPartition},
+		{fmt.Errorf("%w: t-0", replica.ErrUnknownPartition), kerr.UnknownTopicOrPartition},
 		{fmt.Errorf("%w: x", kerr.InvalidRequest), kerr.InvalidRequest},
 		{context.DeadlineExceeded, kerr.RequestTimedOut},
 		{fmt.Errorf("something else"), kerr.UnknownServerError},

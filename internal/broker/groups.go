@@ -3,8 +3,8 @@ package broker
 // The group APIs — JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 // OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups and
 // OffsetDelete — are answered by internal/group's Manager, which owns the
-// coordinators of every __consumer_offsets partition and splits requests
-// that name several groups. The broker only routes them there; their
+// coordinators of the __consumer_offsets partitions this node leads and
+// splits requests that name several groups. The broker only routes them there; their
 // versions are listed in apis.go. One routing function stands in for the
 // usual file per API key because each would hold the same three lines.
 // Authorized operations in group descriptions are the broker's to answer
@@ -18,7 +18,7 @@ import (
 
 	"github.com/eddy-streaming/eddy/internal/group"
 	"github.com/eddy-streaming/eddy/internal/meta"
-	"github.com/eddy-streaming/eddy/internal/storage"
+	"github.com/eddy-streaming/eddy/internal/replica"
 )
 
 func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, error) {
@@ -32,7 +32,8 @@ func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, 
 }
 
 // startGroups creates __consumer_offsets if this is the cluster's first
-// start and starts the group coordinators over its partitions.
+// start and elects the group coordinators of the partitions this node
+// leads (all of them, on a single node).
 func (b *Broker) startGroups(ctx context.Context) error {
 	t, ok := b.meta.Topic(meta.ConsumerOffsetsTopic)
 	if !ok {
@@ -48,8 +49,9 @@ func (b *Broker) startGroups(ctx context.Context) error {
 	groups, err := group.NewManager(ctx, group.Config{
 		Logger:        b.log,
 		NumPartitions: t.Partitions,
-		Log: func(p int32) *storage.Log {
-			return b.logs.Log(meta.ConsumerOffsetsTopic, p)
+		Log: func(p int32) *replica.Partition {
+			part, _ := b.replicas.Partition(meta.ConsumerOffsetsTopic, p)
+			return part
 		},
 		PartitionExists: func(topic string, p int32) bool {
 			t, ok := b.meta.Topic(topic)
@@ -79,6 +81,17 @@ func (b *Broker) startGroups(ctx context.Context) error {
 		return fmt.Errorf("starting group coordinators: %w", err)
 	}
 	b.groups = groups
+	for p := range t.Partitions {
+		part, err := b.replicas.Partition(meta.ConsumerOffsetsTopic, p)
+		if err != nil {
+			continue // led elsewhere, or not here yet
+		}
+		epoch, _ := part.LeaderEpoch()
+		if err := groups.Elect(p, epoch); err != nil {
+			groups.Close()
+			return fmt.Errorf("electing group coordinator %d: %w", p, err)
+		}
+	}
 	return nil
 }
 

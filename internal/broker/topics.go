@@ -40,6 +40,7 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 	if err := logs.Publish(); err != nil {
 		return meta.Topic{}, err // closing: the next start finds the logs
 	}
+	b.leadNew(name, 0, t.Partitions)
 	b.log.Info("topic created", "topic", name, "partitions", t.Partitions, "configs", configs)
 	return t, nil
 }
@@ -107,6 +108,7 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 	if err != nil {
 		return meta.Topic{}, err
 	}
+	b.replicas.RemoveTopic(name)
 	if err := b.logs.DeleteTopic(name); err != nil {
 		b.log.Error("cannot remove logs of a deleted topic; they are removed at the next start", "topic", name, "err", err)
 	}
@@ -139,6 +141,7 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 	if err := logs.Publish(); err != nil {
 		return err
 	}
+	b.leadNew(name, t.Partitions, total)
 	b.log.Info("partitions created", "topic", name, "partitions", total)
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
-	"github.com/eddy-streaming/eddy/internal/storage"
+	"github.com/eddy-streaming/eddy/internal/replica"
 )
 
 // Config configures a Manager.
@@ -26,9 +26,10 @@ type Config struct {
 	Now func() time.Time
 	// NumPartitions is the partition count of __consumer_offsets.
 	NumPartitions int32
-	// Log returns a __consumer_offsets partition log, nil if it does not
-	// exist (the partition's groups are then unavailable until it does).
-	Log func(partition int32) *storage.Log
+	// Log returns this node's replica of a __consumer_offsets partition,
+	// nil if there is none or this node does not lead it (the partition's
+	// groups are then unavailable until it does).
+	Log func(partition int32) *replica.Partition
 	// PartitionExists reports whether offsets may be committed for a
 	// topic partition.
 	PartitionExists func(topic string, partition int32) bool
@@ -62,24 +63,34 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Manager serves the group APIs for every __consumer_offsets partition:
-// one runner goroutine, owning one coordinator core, per partition.
+// Manager serves the group APIs for the __consumer_offsets partitions this
+// node is elected coordinator of (Elect): one runner goroutine, owning one
+// coordinator core, per elected partition. Groups of other partitions are
+// answered NOT_COORDINATOR.
 type Manager struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	runners []*runner
-	nextID  atomic.Uint64 // reply ids
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	settings settings
+	nextID   atomic.Uint64 // reply ids
 
-	ctx    context.Context // canceled by Close
+	ctx    context.Context // canceled by Close; the runners' contexts derive from it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once
+
+	// electMu serializes Elect, Resign and Close. It is held while a
+	// resigning runner exits, so a re-election never loads the log while
+	// the old coordinator may still append to it.
+	electMu sync.Mutex
+	mu      struct {
+		sync.RWMutex
+		runners []*runner // by partition; nil where not elected
+	}
 }
 
-// NewManager starts one coordinator per __consumer_offsets partition. Each
-// loads its groups from its log in the background and answers
-// COORDINATOR_LOAD_IN_PROGRESS until done; WaitLoaded waits for that.
+// NewManager returns a Manager coordinating no partition yet; Elect starts
+// the coordinator of one.
 func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -96,22 +107,100 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.PartitionExists == nil {
 		cfg.PartitionExists = func(string, int32) bool { return true }
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, settings: readSettings(cfg.Settings)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	settings := readSettings(cfg.Settings)
-	for p := range cfg.NumPartitions {
-		r := newRunner(m, p, settings)
-		m.runners = append(m.runners, r)
-		m.wg.Add(1)
-		go r.run()
-	}
+	m.mu.runners = make([]*runner, cfg.NumPartitions)
 	return m, nil
 }
 
-// WaitLoaded waits until every partition has finished its first load (or
-// failed it), or ctx ends.
+// Elect makes this node the coordinator of partition's groups at the
+// partition's leader epoch, as Kafka's GroupCoordinator.onElection does:
+// the coordinator loads the groups from the partition's log in the
+// background, answering COORDINATOR_LOAD_IN_PROGRESS until done
+// (WaitLoaded waits for that). An election at the epoch already held, or
+// an older one, changes nothing; a newer one reloads.
+func (m *Manager) Elect(partition, epoch int32) error {
+	if partition < 0 || partition >= m.cfg.NumPartitions {
+		return fmt.Errorf("group: elect partition %d of %d", partition, m.cfg.NumPartitions)
+	}
+	m.electMu.Lock()
+	defer m.electMu.Unlock()
+	if m.ctx.Err() != nil {
+		return fmt.Errorf("group: elect partition %d: %w", partition, errClosed)
+	}
+	if old := m.runner(partition); old != nil {
+		if old.epoch >= epoch {
+			return nil
+		}
+		m.resignLocked(partition)
+	}
+	r := newRunner(m, partition, epoch)
+	m.mu.Lock()
+	m.mu.runners[partition] = r
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go r.run()
+	return nil
+}
+
+// Resign stops coordinating partition's groups (its leadership moved):
+// waiting requests are answered NOT_COORDINATOR, the groups' state is
+// dropped, and later requests are answered NOT_COORDINATOR until Elect.
+func (m *Manager) Resign(partition int32) {
+	m.electMu.Lock()
+	defer m.electMu.Unlock()
+	if partition >= 0 && partition < m.cfg.NumPartitions {
+		m.resignLocked(partition)
+	}
+}
+
+// resignLocked stops partition's runner and waits for it to exit; the
+// caller holds electMu.
+func (m *Manager) resignLocked(partition int32) {
+	m.mu.Lock()
+	r := m.mu.runners[partition]
+	m.mu.runners[partition] = nil
+	m.mu.Unlock()
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// runner returns partition's runner, nil if not elected.
+func (m *Manager) runner(partition int32) *runner {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.mu.runners[partition]
+}
+
+// elected returns the runners of the elected partitions.
+func (m *Manager) elected() []*runner {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*runner
+	for _, r := range m.mu.runners {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// do sends req to partition's coordinator, NOT_COORDINATOR if this node is
+// not it.
+func (m *Manager) do(ctx context.Context, partition int32, req kmsg.Request) kmsg.Response {
+	r := m.runner(partition)
+	if r == nil {
+		return notCoordinator(req)
+	}
+	return r.do(ctx, req)
+}
+
+// WaitLoaded waits until every elected partition has finished its first
+// load (or failed it), or ctx ends.
 func (m *Manager) WaitLoaded(ctx context.Context) error {
-	for _, r := range m.runners {
+	for _, r := range m.elected() {
 		select {
 		case <-r.firstLoad:
 		case <-ctx.Done():
@@ -125,6 +214,8 @@ func (m *Manager) WaitLoaded(ctx context.Context) error {
 // NOT_COORDINATOR, which sends clients to look for the new coordinator.
 func (m *Manager) Close() error {
 	m.closed.Do(func() {
+		m.electMu.Lock()
+		defer m.electMu.Unlock()
 		m.cancel()
 		m.wg.Wait()
 	})
@@ -187,7 +278,7 @@ func (m *Manager) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 
 // one sends a single-group request to the group's coordinator.
 func (m *Manager) one(ctx context.Context, groupID string, req kmsg.Request) kmsg.Response {
-	return m.runners[PartitionFor(groupID, m.cfg.NumPartitions)].do(ctx, req)
+	return m.do(ctx, PartitionFor(groupID, m.cfg.NumPartitions), req)
 }
 
 // offsetFetchGroups splits an OffsetFetch v8+ by partition.
@@ -200,7 +291,7 @@ func (m *Manager) offsetFetchGroups(ctx context.Context, r *kmsg.OffsetFetchRequ
 		for _, i := range idx {
 			sub.Groups = append(sub.Groups, r.Groups[i])
 		}
-		sr := m.runners[p].do(ctx, &sub).(*kmsg.OffsetFetchResponse)
+		sr := m.do(ctx, p, &sub).(*kmsg.OffsetFetchResponse)
 		for j, i := range idx {
 			resp.Groups[i] = sr.Groups[j]
 		}
@@ -215,7 +306,7 @@ func (m *Manager) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequ
 	resp.Groups = splitGroups(m, r.Groups, func(p int32, groups []string) []kmsg.DescribeGroupsResponseGroup {
 		sub := *r
 		sub.Groups = groups
-		return m.runners[p].do(ctx, &sub).(*kmsg.DescribeGroupsResponse).Groups
+		return m.do(ctx, p, &sub).(*kmsg.DescribeGroupsResponse).Groups
 	})
 	return resp
 }
@@ -226,7 +317,7 @@ func (m *Manager) consumerGroupDescribe(ctx context.Context, r *kmsg.ConsumerGro
 	resp.Groups = splitGroups(m, r.Groups, func(p int32, groups []string) []kmsg.ConsumerGroupDescribeResponseGroup {
 		sub := *r
 		sub.Groups = groups
-		return m.runners[p].do(ctx, &sub).(*kmsg.ConsumerGroupDescribeResponse).Groups
+		return m.do(ctx, p, &sub).(*kmsg.ConsumerGroupDescribeResponse).Groups
 	})
 	return resp
 }
@@ -237,7 +328,7 @@ func (m *Manager) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest)
 	resp.Groups = splitGroups(m, r.Groups, func(p int32, groups []string) []kmsg.DeleteGroupsResponseGroup {
 		sub := *r
 		sub.Groups = groups
-		return m.runners[p].do(ctx, &sub).(*kmsg.DeleteGroupsResponse).Groups
+		return m.do(ctx, p, &sub).(*kmsg.DeleteGroupsResponse).Groups
 	})
 	return resp
 }
@@ -269,12 +360,12 @@ func (m *Manager) byPartition(n int, group func(int) string) map[int32][]int {
 	return out
 }
 
-// listGroups asks every coordinator; a partition still loading makes the
-// answer COORDINATOR_LOAD_IN_PROGRESS with the groups known so far, as
-// Kafka does.
+// listGroups asks every coordinator this node runs; a partition still
+// loading makes the answer COORDINATOR_LOAD_IN_PROGRESS with the groups
+// known so far, as Kafka does.
 func (m *Manager) listGroups(ctx context.Context, r *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
-	for _, run := range m.runners {
+	for _, run := range m.elected() {
 		sr := run.do(ctx, r).(*kmsg.ListGroupsResponse)
 		if sr.ErrorCode != 0 && resp.ErrorCode == 0 {
 			resp.ErrorCode = sr.ErrorCode

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -64,7 +65,24 @@ type testEnv struct {
 
 const testPartitions = 3
 
+// openEnv opens the Manager over dir's logs and elects every partition.
 func openEnv(t *testing.T, dir string) *testEnv {
+	t.Helper()
+	e := openUnelected(t, dir)
+	for p := range int32(testPartitions) {
+		if err := e.m.Elect(p, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.m.WaitLoaded(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// openUnelected opens the Manager over dir's logs, led by this node, but
+// coordinating no partition.
+func openUnelected(t *testing.T, dir string) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	logs, err := storage.Open(ctx, storage.Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
@@ -76,18 +94,22 @@ func openEnv(t *testing.T, dir string) *testEnv {
 			t.Fatal(err)
 		}
 	}
+	replicas := replica.NewManager(replica.Config{NodeID: 1, Logs: logs})
+	if err := replicas.Lead("__consumer_offsets", 0, testPartitions, 0); err != nil {
+		t.Fatal(err)
+	}
 	m, err := NewManager(ctx, Config{
-		NumPartitions:   testPartitions,
-		Log:             func(p int32) *storage.Log { return logs.Log("__consumer_offsets", p) },
+		NumPartitions: testPartitions,
+		Log: func(p int32) *replica.Partition {
+			part, _ := replicas.Partition("__consumer_offsets", p)
+			return part
+		},
 		PartitionExists: func(topic string, p int32) bool { return topic == "t" && p < 4 },
 		Topics:          func() map[string]int32 { return map[string]int32{"t": 4} },
 		TopicID:         testTopicID,
 		TopicName:       testTopicName,
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.WaitLoaded(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return &testEnv{t: t, dir: dir, logs: logs, m: m}

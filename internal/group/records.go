@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -117,7 +118,7 @@ const replayChunk = 1 << 20
 // replayLog feeds every record of l, from its start, to c. A record that
 // does not decode is logged and skipped: one bad record must not take the
 // partition's other groups down.
-func replayLog(ctx context.Context, l *storage.Log, c *coordinator) error {
+func replayLog(ctx context.Context, l *replica.Partition, c *coordinator) error {
 	for off := l.LogStartOffset(); ; {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -19,6 +20,7 @@ const (
 	stateLoading int32 = iota
 	stateReady
 	stateUnavailable // no log, or loading it failed: retried
+	stateStopped     // resigned or closed: the coordinator is elsewhere
 )
 
 const (
@@ -47,19 +49,25 @@ type input struct {
 type runner struct {
 	m         *Manager
 	partition int32
-	settings  settings
+	epoch     int32 // the leader epoch it was elected at
 	in        chan input
 	state     atomic.Int32
 	firstLoad chan struct{} // closed after the first load attempt
+
+	ctx    context.Context // canceled on resignation or Close
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has returned
 
 	// Owned by the run goroutine.
 	core    *coordinator
 	pending map[replyID]*call
 }
 
-func newRunner(m *Manager, p int32, s settings) *runner {
-	return &runner{m: m, partition: p, settings: s, in: make(chan input),
-		firstLoad: make(chan struct{}), pending: make(map[replyID]*call)}
+func newRunner(m *Manager, p, epoch int32) *runner {
+	r := &runner{m: m, partition: p, epoch: epoch, in: make(chan input),
+		firstLoad: make(chan struct{}), done: make(chan struct{}), pending: make(map[replyID]*call)}
+	r.ctx, r.cancel = context.WithCancel(m.ctx)
+	return r
 }
 
 // do sends req to the runner and waits for its answer, or for ctx to end
@@ -70,24 +78,26 @@ func (r *runner) do(ctx context.Context, req kmsg.Request) kmsg.Response {
 		return errorResponse(req, kerr.CoordinatorLoadInProgress.Code)
 	case stateUnavailable:
 		return errorResponse(req, kerr.CoordinatorNotAvailable.Code)
+	case stateStopped:
+		return notCoordinator(req)
 	}
 	c := &call{id: replyID(r.m.nextID.Add(1)), req: req, client: clientFrom(ctx), done: make(chan kmsg.Response, 1)}
 	select {
 	case r.in <- input{call: c}:
 	case <-ctx.Done():
 		return notCoordinator(req)
-	case <-r.m.ctx.Done():
+	case <-r.ctx.Done():
 		return notCoordinator(req)
 	}
 	select {
 	case resp := <-c.done:
 		return resp
 	case <-ctx.Done():
-	case <-r.m.ctx.Done():
+	case <-r.ctx.Done():
 	}
 	select {
 	case r.in <- input{cancel: c.id}:
-	case <-r.m.ctx.Done():
+	case <-r.ctx.Done():
 	}
 	// The runner may have answered meanwhile; either way it no longer
 	// holds the call.
@@ -101,6 +111,7 @@ func (r *runner) do(ctx context.Context, req kmsg.Request) kmsg.Response {
 
 func (r *runner) run() {
 	defer r.m.wg.Done()
+	defer close(r.done)
 	defer r.shutdown()
 	r.load()
 	close(r.firstLoad)
@@ -109,7 +120,7 @@ func (r *runner) run() {
 	for {
 		r.resetTimer(timer)
 		select {
-		case <-r.m.ctx.Done():
+		case <-r.ctx.Done():
 			return
 		case in := <-r.in:
 			r.step(in)
@@ -212,7 +223,8 @@ func (r *runner) append(recs []record.Record) error {
 		data = append(data, record.Build(ts, recs[:n])...)
 		recs = recs[n:]
 	}
-	_, err := l.Append(r.m.ctx, data, storage.AppendOptions{Sync: true})
+	// acks=all: replies wait until the records are committed.
+	_, err := l.Append(r.ctx, data, replica.AppendOptions{Acks: -1, Storage: storage.AppendOptions{Sync: true}})
 	return err
 }
 
@@ -228,7 +240,7 @@ func (r *runner) failAll() {
 }
 
 func (r *runner) shutdown() {
-	r.state.Store(stateUnavailable)
+	r.state.Store(stateStopped)
 	r.failAll()
 }
 
@@ -241,10 +253,10 @@ func (r *runner) load() {
 		r.state.Store(stateUnavailable)
 		return
 	}
-	core := newCoordinator(coreConfig{settings: r.settings, partitionExists: r.m.cfg.PartitionExists,
+	core := newCoordinator(coreConfig{settings: r.m.settings, partitionExists: r.m.cfg.PartitionExists,
 		topicName: r.m.cfg.TopicName, topicID: r.m.cfg.TopicID, topics: r.m.cfg.Topics,
 		groupConfig: r.m.cfg.GroupConfig, newUUID: randomUUID, log: r.m.log})
-	if err := replayLog(r.m.ctx, l, core); err != nil {
+	if err := replayLog(r.ctx, l, core); err != nil {
 		r.m.log.Error("group coordinator load failed", "partition", r.partition, "err", err)
 		r.state.Store(stateUnavailable)
 		return

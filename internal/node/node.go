@@ -21,6 +21,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/server"
 	"github.com/eddy-streaming/eddy/internal/storage"
 	"github.com/eddy-streaming/eddy/internal/txn"
@@ -142,7 +143,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		return err
 	}
 	b, err := broker.New(ctx, broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
-		Settings: settings, OnSettingsChange: n.settingsChanged}, n.logs, store, pids)
+		Settings: settings, OnSettingsChange: n.settingsChanged}, n.logs, replica.NewManager(replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs}), store, pids)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("starting broker: %w", err)

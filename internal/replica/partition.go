@@ -1,0 +1,203 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+// partitionLog is what a Partition uses of its log: *storage.Log, or a
+// fake whose high watermark a test moves by hand.
+type partitionLog interface {
+	Append(ctx context.Context, batches []byte, opts storage.AppendOptions) (storage.AppendResult, error)
+	Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
+	Changed() <-chan struct{}
+	LogStartOffset() int64
+	HighWatermark() int64
+	OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool)
+	MaxTimestamp() (offset, timestamp int64, ok bool)
+	DeleteRecordsBefore(ctx context.Context, offset int64) (int64, error)
+	Offline() error
+	Config() storage.LogConfig
+}
+
+// Partition is this node's replica of one partition.
+type Partition struct {
+	topic     string
+	partition int32
+	log       partitionLog
+	waiters   *purgatory
+
+	// mu guards the role, epoch and ISR. lead and stop also start and stop
+	// the purgatory under it (mu first, then the purgatory's lock, never
+	// the reverse), so the purgatory always agrees with the role.
+	mu struct {
+		sync.RWMutex
+		leader bool
+		epoch  int32
+		isr    []int32
+	}
+}
+
+func newPartition(topic string, partition int32, log partitionLog) *Partition {
+	p := &Partition{topic: topic, partition: partition, log: log}
+	// Today the high watermark is the log's: every append is committed once
+	// written, there being no follower to wait for.
+	p.waiters = newPurgatory(log.HighWatermark)
+	p.waiters.stop(p.notLeader())
+	return p
+}
+
+// AppendOptions tunes one Append.
+type AppendOptions struct {
+	// Acks is the produce's required acks: -1 (all) waits until the high
+	// watermark passes the appended records; 0 and 1 return once the log
+	// has them.
+	Acks int16
+	// Timeout bounds the whole append, wait included; 0 means none.
+	Timeout time.Duration
+	// Hangup closes when the client has gone; an acks=all wait ends there.
+	// Nil never closes.
+	Hangup <-chan struct{}
+	// Storage is passed to the log's Append.
+	Storage storage.AppendOptions
+}
+
+// Append appends batches to the log if this node leads the partition and,
+// with acks=all, waits for the high watermark to pass them. A wait that
+// times out returns context.DeadlineExceeded; the records stay appended,
+// as in Kafka.
+func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptions) (storage.AppendResult, error) {
+	if _, err := p.leaderEpoch(); err != nil {
+		return storage.AppendResult{}, err
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	res, err := p.log.Append(ctx, batches, opts.Storage)
+	if err != nil {
+		return res, err
+	}
+	p.highWatermarkMoved()
+	if opts.Acks != -1 {
+		return res, nil
+	}
+	return res, p.waiters.wait(ctx, opts.Hangup, res.BaseOffset+recordSpan(batches)-1)
+}
+
+// recordSpan counts the offsets that batches (valid, since appended) take.
+func recordSpan(batches []byte) int64 {
+	var n int64
+	for len(batches) >= record.HeaderSize {
+		h, err := record.ParseHeader(batches)
+		if err != nil || h.Size() > len(batches) {
+			panic(fmt.Sprintf("replica: appended batches do not parse: %v", err))
+		}
+		n += int64(h.LastOffsetDelta) + 1
+		batches = batches[h.Size():]
+	}
+	return n
+}
+
+// highWatermarkMoved wakes the waiters the high watermark has passed.
+func (p *Partition) highWatermarkMoved() { p.waiters.advance() }
+
+// Read returns whole batches from offset for a consumer: never past the
+// high watermark. A replica reader (a follower's fetch) will read to the
+// log end instead; until followers exist the two are the same.
+func (p *Partition) Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error) {
+	if _, err := p.leaderEpoch(); err != nil {
+		return storage.ReadResult{}, err
+	}
+	return p.log.Read(offset, maxBytes, minOneBatch)
+}
+
+// Changed returns a channel closed at the partition's next append; fetch
+// long polls wait on it.
+func (p *Partition) Changed() <-chan struct{} { return p.log.Changed() }
+
+// DeleteRecordsBefore advances the log start offset to offset (-1: the high
+// watermark) and returns the new log start.
+func (p *Partition) DeleteRecordsBefore(ctx context.Context, offset int64) (int64, error) {
+	if _, err := p.leaderEpoch(); err != nil {
+		return -1, err
+	}
+	if offset == -1 {
+		offset = p.HighWatermark()
+	}
+	return p.log.DeleteRecordsBefore(ctx, offset)
+}
+
+// OffsetForTimestamp returns the first record at or after ts (ListOffsets).
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
+	return p.log.OffsetForTimestamp(ts)
+}
+
+// MaxTimestamp returns the record with the largest timestamp (ListOffsets -3).
+func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) { return p.log.MaxTimestamp() }
+
+// Offline returns the error of a log taken offline, nil otherwise.
+func (p *Partition) Offline() error { return p.log.Offline() }
+
+// Config returns the log's config.
+func (p *Partition) Config() storage.LogConfig { return p.log.Config() }
+
+// LogStartOffset returns the first offset a consumer may read.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// HighWatermark returns the end of the committed log: today the log's.
+func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
+
+// LastStableOffset equals the high watermark until transactions exist.
+func (p *Partition) LastStableOffset() int64 { return p.HighWatermark() }
+
+// LeaderEpoch returns the epoch of this node's leadership, or ErrNotLeader.
+func (p *Partition) LeaderEpoch() (int32, error) { return p.leaderEpoch() }
+
+func (p *Partition) leaderEpoch() (int32, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if !p.mu.leader {
+		return -1, p.notLeader()
+	}
+	return p.mu.epoch, nil
+}
+
+// ISR returns the in-sync replicas: today this node alone.
+func (p *Partition) ISR() []int32 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return slices.Clone(p.mu.isr)
+}
+
+// lead makes this node the partition's leader at epoch, with itself as the
+// only in-sync replica.
+func (p *Partition) lead(epoch, self int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if epoch < p.mu.epoch {
+		return fmt.Errorf("%w: %s-%d at epoch %d, asked %d", ErrStaleEpoch, p.topic, p.partition, p.mu.epoch, epoch)
+	}
+	p.mu.leader, p.mu.epoch, p.mu.isr = true, epoch, []int32{self}
+	p.waiters.start()
+	return nil
+}
+
+// stop ends this node's leadership; waiting produces fail with ErrNotLeader.
+func (p *Partition) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.leader, p.mu.isr = false, nil
+	p.waiters.stop(p.notLeader())
+}
+
+func (p *Partition) notLeader() error {
+	return fmt.Errorf("%w: %s-%d", ErrNotLeader, p.topic, p.partition)
+}

@@ -1,0 +1,235 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eddy-streaming/eddy/internal/record/recordtest"
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+// fakeLog assigns offsets like a log but moves its high watermark only
+// when the test says, as a leader waiting for followers would.
+type fakeLog struct {
+	mu      sync.Mutex
+	end, hw int64
+	changed chan struct{}
+}
+
+func newFakeLog() *fakeLog { return &fakeLog{changed: make(chan struct{})} }
+
+func (f *fakeLog) Append(_ context.Context, b []byte, _ storage.AppendOptions) (storage.AppendResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	base := f.end
+	f.end += recordSpan(b)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return storage.AppendResult{BaseOffset: base, LogAppendTime: -1}, nil
+}
+
+func (f *fakeLog) setHighWatermark(hw int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hw = hw
+}
+
+func (f *fakeLog) HighWatermark() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hw
+}
+
+func (f *fakeLog) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *fakeLog) Read(int64, int64, bool) (storage.ReadResult, error) {
+	hw := f.HighWatermark()
+	return storage.ReadResult{HighWatermark: hw, LastStableOffset: hw}, nil
+}
+
+func (f *fakeLog) LogStartOffset() int64                         { return 0 }
+func (f *fakeLog) OffsetForTimestamp(int64) (int64, int64, bool) { return 0, 0, false }
+func (f *fakeLog) MaxTimestamp() (int64, int64, bool)            { return 0, 0, false }
+func (f *fakeLog) Offline() error                                { return nil }
+func (f *fakeLog) Config() storage.LogConfig                     { return storage.DefaultLogConfig() }
+func (f *fakeLog) DeleteRecordsBefore(_ context.Context, off int64) (int64, error) {
+	return off, nil
+}
+
+// waiting counts the produces in the purgatory.
+func (pg *purgatory) waiting() int {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	return len(pg.mu.waiters)
+}
+
+func newLedPartition(t *testing.T) (*Partition, *fakeLog) {
+	t.Helper()
+	f := newFakeLog()
+	p := newPartition("t", 0, f)
+	if err := p.lead(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	return p, f
+}
+
+type appendOutcome struct {
+	res storage.AppendResult
+	err error
+}
+
+// appendAsync appends n records with opts in a goroutine and returns once
+// its acks=all wait is registered (n waiters in all are expected).
+func appendAsync(t *testing.T, p *Partition, n int, opts AppendOptions, waiters int) <-chan appendOutcome {
+	t.Helper()
+	out := make(chan appendOutcome, 1)
+	go func() {
+		res, err := p.Append(context.Background(), recordtest.Simple(n, 10), opts)
+		out <- appendOutcome{res, err}
+	}()
+	waitFor(t, func() bool { return p.waiters.waiting() == waiters })
+	return out
+}
+
+// waitFor polls cond with a deadline.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func notDone(t *testing.T, c <-chan appendOutcome) {
+	t.Helper()
+	select {
+	case o := <-c:
+		t.Fatalf("append returned early: %+v", o)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func outcome(t *testing.T, c <-chan appendOutcome) appendOutcome {
+	t.Helper()
+	select {
+	case o := <-c:
+		return o
+	case <-time.After(5 * time.Second):
+		t.Fatal("append did not return in 5s")
+		return appendOutcome{}
+	}
+}
+
+func TestAcksAllWaitsForHighWatermark(t *testing.T) {
+	p, f := newLedPartition(t)
+	first := appendAsync(t, p, 3, AppendOptions{Acks: -1}, 1)  // offsets 0-2
+	second := appendAsync(t, p, 2, AppendOptions{Acks: -1}, 2) // offsets 3-4
+
+	// Other produces and reads go on while both wait.
+	res, err := p.Append(context.Background(), recordtest.Simple(1, 10), AppendOptions{Acks: 1})
+	if err != nil || res.BaseOffset != 5 {
+		t.Fatalf("acks=1 append: %+v, %v; want base 5", res, err)
+	}
+	if _, err := p.Read(0, 1024, true); err != nil {
+		t.Fatal(err)
+	}
+
+	f.setHighWatermark(2) // offset 2 not yet committed
+	p.highWatermarkMoved()
+	notDone(t, first)
+	f.setHighWatermark(3)
+	p.highWatermarkMoved()
+	if o := outcome(t, first); o.err != nil || o.res.BaseOffset != 0 {
+		t.Fatalf("first: %+v; want base 0, no error", o)
+	}
+	notDone(t, second)
+	f.setHighWatermark(6)
+	p.highWatermarkMoved()
+	if o := outcome(t, second); o.err != nil || o.res.BaseOffset != 3 {
+		t.Fatalf("second: %+v; want base 3, no error", o)
+	}
+	if n := p.waiters.waiting(); n != 0 {
+		t.Fatalf("%d waiters left", n)
+	}
+}
+
+func TestAcksAllAlreadyCommitted(t *testing.T) {
+	p, f := newLedPartition(t)
+	f.setHighWatermark(100) // the append below lands under it
+	if _, err := p.Append(context.Background(), recordtest.Simple(2, 10), AppendOptions{Acks: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.waiters.waiting(); n != 0 {
+		t.Fatalf("%d waiters; want none", n)
+	}
+}
+
+func TestAcksAllTimeout(t *testing.T) {
+	p, _ := newLedPartition(t)
+	start := time.Now()
+	_, err := p.Append(context.Background(), recordtest.Simple(1, 10), AppendOptions{Acks: -1, Timeout: 30 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v; want deadline exceeded", err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("returned after %v, before its timeout", d)
+	}
+	if n := p.waiters.waiting(); n != 0 {
+		t.Fatalf("%d waiters left after the timeout", n)
+	}
+}
+
+func TestAcksAllHangup(t *testing.T) {
+	p, _ := newLedPartition(t)
+	hangup := make(chan struct{})
+	c := appendAsync(t, p, 1, AppendOptions{Acks: -1, Hangup: hangup}, 1)
+	other := appendAsync(t, p, 1, AppendOptions{Acks: -1}, 2)
+	close(hangup)
+	if o := outcome(t, c); !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("err %v; want canceled", o.err)
+	}
+	if n := p.waiters.waiting(); n != 1 {
+		t.Fatalf("%d waiters; want only the other produce", n)
+	}
+	notDone(t, other)
+	p.stop()
+	if o := outcome(t, other); !errors.Is(o.err, ErrNotLeader) {
+		t.Fatalf("other: %v; want not leader once stopped", o.err)
+	}
+}
+
+func TestNotLeader(t *testing.T) {
+	p, _ := newLedPartition(t)
+	c := appendAsync(t, p, 1, AppendOptions{Acks: -1}, 1)
+	p.stop()
+	if o := outcome(t, c); !errors.Is(o.err, ErrNotLeader) {
+		t.Fatalf("waiting produce: %v; want not leader", o.err)
+	}
+	if _, err := p.Append(context.Background(), recordtest.Simple(1, 10), AppendOptions{Acks: 1}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("append: %v; want not leader", err)
+	}
+	if _, err := p.Read(0, 1024, true); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("read: %v; want not leader", err)
+	}
+	if _, err := p.DeleteRecordsBefore(context.Background(), 0); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("delete records: %v; want not leader", err)
+	}
+	if err := p.lead(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := p.LeaderEpoch(); e != 3 || err != nil {
+		t.Fatalf("epoch %d, %v; want 3", e, err)
+	}
+	if err := p.lead(2, 1); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("lead at an older epoch: %v; want stale epoch", err)
+	}
+}
