@@ -50,7 +50,15 @@ type Store struct {
 	// keeps disk order equal to publish order. Readers take only mu, which
 	// is never held across I/O.
 	writeMu sync.Mutex
-	subs    []func(prev, next *Image) // guarded by writeMu
+	// repl, when set, replicates changes instead of the state file
+	// (replicated.go); nil on a standalone node.
+	repl Log
+
+	// subMu guards subs and orders calls to them: publishing takes it, so
+	// subscribers see images in publish order whoever publishes (a writer
+	// holding writeMu, or the quorum applying a committed change).
+	subMu sync.Mutex
+	subs  []func(prev, next *Image)
 
 	mu struct {
 		sync.RWMutex
@@ -161,8 +169,8 @@ func (s *Store) Image() *Image {
 // images before and after it, in apply order. fn runs while changes are
 // serialised, so it must be quick and must not change the Store.
 func (s *Store) Subscribe(fn func(prev, next *Image)) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
 	s.subs = append(s.subs, fn)
 }
 
@@ -193,6 +201,9 @@ func (s *Store) update(propose func(cur *Image) ([]Record, error)) (*Image, erro
 	if err != nil {
 		return nil, err
 	}
+	if s.repl != nil {
+		return s.replicate(records)
+	}
 	next := prev.clone()
 	for _, r := range records {
 		if err := next.apply(r); err != nil {
@@ -204,13 +215,21 @@ func (s *Store) update(propose func(cur *Image) ([]Record, error)) (*Image, erro
 		s.log.Error("metadata write failed", "path", s.path, "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
+	s.publish(next)
+	return next, nil
+}
+
+// publish makes next the current image and tells the subscribers.
+func (s *Store) publish(next *Image) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
 	s.mu.Lock()
+	prev := s.mu.img
 	s.mu.img = next
 	s.mu.Unlock()
 	for _, fn := range s.subs {
 		fn(prev, next)
 	}
-	return next, nil
 }
 
 // ClusterID returns the cluster's ID, fixed when the store was first

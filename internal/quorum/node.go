@@ -19,6 +19,9 @@ import (
 // Errors returned by a Node.
 var (
 	ErrNoLeader = errors.New("quorum: no leader")
+	// ErrLeaderChanged fails a proposal waiting when the leader changed:
+	// it may have been lost with the old leader, or may still commit.
+	ErrLeaderChanged = errors.New("quorum: leader changed; the proposal may or may not have been applied")
 	ErrStopped  = errors.New("quorum: stopped")
 )
 
@@ -110,6 +113,7 @@ type Node struct {
 	done      chan struct{}
 	stopped   chan struct{}
 	nextSeq   uint64
+	leader    uint64 // the leader last seen by the run loop
 
 	mu struct {
 		sync.Mutex
@@ -369,6 +373,29 @@ func (n *Node) loop() error {
 		if err := n.drain(); err != nil {
 			return err
 		}
+		n.noticeLeader()
+	}
+}
+
+// noticeLeader fails the waiting proposals when the leader changes: one
+// forwarded to a leader that is gone would otherwise wait for its
+// proposer's whole timeout.
+func (n *Node) noticeLeader() {
+	lead := n.rn.BasicStatus().Lead
+	if lead == n.leader {
+		return
+	}
+	old := n.leader
+	n.leader = lead
+	if old == 0 {
+		return
+	}
+	n.log.Info("quorum leader changed", "from", old, "to", lead)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for seq, p := range n.mu.waiting {
+		p.result <- ErrLeaderChanged
+		delete(n.mu.waiting, seq)
 	}
 }
 

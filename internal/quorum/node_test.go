@@ -191,7 +191,7 @@ func (c *cluster) propose(via uint64, cmd string) {
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, context.DeadlineExceeded) {
+		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrLeaderChanged) && !errors.Is(err, context.DeadlineExceeded) {
 			c.t.Fatalf("propose %s via %d: %v", cmd, via, err)
 		}
 		time.Sleep(10 * time.Millisecond)
