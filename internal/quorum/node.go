@@ -22,7 +22,7 @@ var (
 	// ErrLeaderChanged fails a proposal waiting when the leader changed:
 	// it may have been lost with the old leader, or may still commit.
 	ErrLeaderChanged = errors.New("quorum: leader changed; the proposal may or may not have been applied")
-	ErrStopped  = errors.New("quorum: stopped")
+	ErrStopped       = errors.New("quorum: stopped")
 )
 
 // StateMachine is what the quorum replicates. Its methods are called from
