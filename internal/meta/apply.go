@@ -36,6 +36,8 @@ func (img *Image) apply(r Record) error {
 		return img.applyPartition(r)
 	case ConfigRecord:
 		return img.applyConfig(r)
+	case BrokerRecord:
+		return img.applyBroker(r)
 	}
 	return fmt.Errorf("%w: record of type %T", ErrInvalidRecord, r)
 }

@@ -25,7 +25,7 @@ import (
 // versions 1 and 2 load with every partition on this node.
 const (
 	fileMagic     = "EDMT"
-	formatVersion = 3 // the newest version this build reads and writes
+	formatVersion = 4 // the newest version this build reads and writes
 	headerLen     = 4 + 2 + 4
 	trailerLen    = 4
 	// maxBodyLen bounds the allocation a length prefix can ask for; at
@@ -46,6 +46,10 @@ func encodeState(img *Image) []byte {
 		body = appendTopic(body, img.topics[name])
 	}
 	body = appendConfigs(body, img.configs)
+	body = binary.AppendUvarint(body, uint64(len(img.brokers)))
+	for _, br := range img.Brokers() {
+		body = appendBroker(body, br)
+	}
 	out := make([]byte, 0, headerLen+len(body)+trailerLen)
 	out = append(out, fileMagic...)
 	out = binary.BigEndian.AppendUint16(out, formatVersion)
@@ -146,6 +150,14 @@ func decodeBody(body []byte, version uint16, node int32) (*Image, error) {
 	}
 	if version >= 2 {
 		img.configs = r.configs(version == 2)
+	}
+	if version >= 4 {
+		n := r.count(minBrokerLen)
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			if err := img.applyBroker(BrokerRecord{r.broker()}); err != nil {
+				r.fail(err.Error())
+			}
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))

@@ -54,7 +54,7 @@ func sampleImageV3() *Image {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	for _, img := range []*Image{NewImage("x"), sampleImage(1), sampleImageV2(7), sampleImageV3()} {
+	for _, img := range []*Image{NewImage("x"), sampleImage(1), sampleImageV2(7), sampleImageV3(), sampleImageV4()} {
 		b := encodeState(img)
 		if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
 			t.Errorf("written as version %d, want %d", v, formatVersion)
@@ -69,12 +69,14 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDecodeOldVersions reads files written by builds before version 3:
-// their partitions belong to the node opening them.
+// TestDecodeOldVersions reads files written by older builds: before
+// version 3 their partitions belong to the node opening them; before
+// version 4 no broker is registered.
 func TestDecodeOldVersions(t *testing.T) {
 	for file, want := range map[string]*Image{
 		"state-v1": sampleImage(4),
 		"state-v2": sampleImageV2(4),
+		"state-v3": sampleImageV3(),
 	} {
 		b, err := os.ReadFile(filepath.Join("testdata", file))
 		if err != nil {
@@ -173,4 +175,15 @@ func checkReencode(t *testing.T, decode func([]byte) (*Image, error), b []byte) 
 	if !reflect.DeepEqual(again, img) {
 		t.Fatalf("round trip changed the image:\n got %+v\nwant %+v", again, img)
 	}
+}
+
+// sampleImageV4 is sampleImageV3 with registered brokers.
+func sampleImageV4() *Image {
+	img := sampleImageV3()
+	for _, b := range []Broker{{ID: 1, Host: "10.0.0.1", Port: 9092, Rack: "a", Epoch: 3}, {ID: 2, Host: "node-2", Port: 19092, Epoch: 1}} {
+		if err := img.applyBroker(BrokerRecord{b}); err != nil {
+			panic(err)
+		}
+	}
+	return img
 }

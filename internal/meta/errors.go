@@ -14,6 +14,9 @@ var (
 	// ErrInvalidRecord is a record that cannot be decoded or does not fit
 	// the image it is applied to.
 	ErrInvalidRecord = errors.New("meta: invalid record")
+	// ErrStaleBrokerEpoch refuses a broker registration of an incarnation
+	// no newer than the registered one.
+	ErrStaleBrokerEpoch = errors.New("meta: stale broker epoch")
 	// ErrStorage wraps a failure to write the state file (a full disk even
 	// after the reserve gave its space back, or an I/O error). Nothing
 	// changed when it is returned.

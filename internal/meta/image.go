@@ -67,6 +67,8 @@ type Image struct {
 	// (configs.go); nil when there are none. Each inner map is replaced,
 	// never modified.
 	configs map[ConfigResource]map[string]string
+	// brokers holds the registered brokers (broker.go); nil when none.
+	brokers map[int32]Broker
 }
 
 // NewImage returns the empty metadata of a new cluster.
@@ -77,7 +79,7 @@ func NewImage(clusterID string) *Image {
 // clone copies the maps, not the topics: Apply replaces a topic whole.
 func (img *Image) clone() *Image {
 	return &Image{clusterID: img.clusterID, topics: maps.Clone(img.topics), byID: maps.Clone(img.byID),
-		configs: maps.Clone(img.configs)}
+		configs: maps.Clone(img.configs), brokers: maps.Clone(img.brokers)}
 }
 
 // ClusterID returns the cluster's ID.

@@ -18,6 +18,7 @@ const (
 	typeRemoveTopic recordType = 2
 	typePartition   recordType = 3
 	typeConfig      recordType = 4
+	typeBroker      recordType = 5
 )
 
 // TopicRecord creates a topic with its partitions.

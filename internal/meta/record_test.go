@@ -22,6 +22,7 @@ func sampleRecords() map[string]Record {
 		"broker-config": ConfigRecord{Type: kmsg.ConfigResourceTypeBroker, Name: "",
 			Configs: map[string]string{"log.retention.ms": "5"}},
 		"topic-config": ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: "orders", Configs: map[string]string{}},
+		"broker":       BrokerRecord{Broker{ID: 3, Host: "h", Port: 9092, Rack: "r1", Epoch: 42}},
 	}
 }
 
@@ -110,8 +111,14 @@ func TestApply(t *testing.T) {
 			func(img *Image) bool { tp, _ := img.Topic("orders"); return tp.Configs != nil && len(tp.Configs) == 0 }},
 		{"remove broker configs", ConfigRecord{Type: kmsg.ConfigResourceTypeBroker, Name: "1"}, nil,
 			func(img *Image) bool { return img.Configs(ConfigResource{kmsg.ConfigResourceTypeBroker, "1"}) == nil }},
+		{"register broker", BrokerRecord{Broker{ID: 3, Host: "h3", Port: 9092, Epoch: 1}}, nil,
+			func(img *Image) bool { b, ok := img.Broker(3); return ok && b.Host == "h3" && len(img.Brokers()) == 3 }},
+		{"re-register broker", BrokerRecord{Broker{ID: 1, Host: "moved", Port: 9093, Epoch: 4}}, nil,
+			func(img *Image) bool { b, _ := img.Broker(1); return b.Host == "moved" && b.Epoch == 4 }},
+		{"stale broker epoch", BrokerRecord{Broker{ID: 1, Host: "old", Port: 9092, Epoch: 3}}, ErrStaleBrokerEpoch, nil},
+		{"broker without address", BrokerRecord{Broker{ID: 4, Epoch: 1}}, ErrInvalidRecord, nil},
 	} {
-		img := sampleImageV3()
+		img := sampleImageV4()
 		before := encodeState(img)
 		next, err := Apply(img, tc.r)
 		if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {

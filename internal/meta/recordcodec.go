@@ -41,6 +41,8 @@ func EncodeRecord(r Record) []byte {
 		b = append(b, byte(r.Type))
 		b = appendString(b, r.Name)
 		b = appendStringMap(b, r.Configs)
+	case BrokerRecord:
+		b = appendBroker(b, r.Broker)
 	}
 	return b
 }
@@ -86,6 +88,8 @@ func (r *reader) record(typ recordType) Record {
 		c := ConfigRecord{Type: kmsg.ConfigResourceType(int8(r.u8())), Name: r.str(len(r.b))}
 		c.Configs = r.stringMap("config record")
 		return c
+	case typeBroker:
+		return BrokerRecord{r.broker()}
 	}
 	r.fail(fmt.Sprintf("unknown record type %d", typ))
 	return nil
