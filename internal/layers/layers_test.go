@@ -30,7 +30,7 @@ type rule struct {
 // not reach into.
 var internals = []string{"internal/broker", "internal/storage", "internal/meta", "internal/config",
 	"internal/group", "internal/txn", "internal/server", "internal/replica", "internal/controller",
-	"internal/record"}
+	"internal/record", "internal/quorum"}
 
 var rules = []rule{
 	{from: "internal/storage", forbidden: []string{"internal/meta", "internal/replica", "internal/broker",
@@ -45,6 +45,11 @@ var rules = []rule{
 	{from: "internal/controller", forbidden: []string{"internal/broker", "internal/server", "internal/node",
 		"internal/cli", "internal/storage", "internal/replica"},
 		why: "the controller sits above meta and below the broker, and decides metadata, not logs"},
+	{from: "internal/quorum", forbidden: []string{"internal/meta", "internal/controller", "internal/replica",
+		"internal/broker", "internal/server", "internal/storage", "internal/group", "internal/txn"},
+		why: "the quorum replicates opaque commands; the metadata it carries is meta's"},
+	{from: "internal/netfault", forbidden: []string{"internal"},
+		why: "the fault proxy is plain TCP, for tests of any layer"},
 	{from: "internal/replica", forbidden: []string{"internal/broker", "internal/server"},
 		why: "replica sits between broker and storage"},
 	{from: "internal/broker", forbidden: []string{"internal/server", "internal/node", "internal/cli"},
@@ -104,6 +109,9 @@ func TestCheckRules(t *testing.T) {
 		{"internal/server", module + "internal/node", false, true},
 		{"internal/storage", module + "cmd/eddy", false, true},
 		{"internal/cli/serve", module + "internal/node", false, false},
+		{"internal/quorum", module + "internal/meta", false, true},
+		{"internal/meta", module + "internal/quorum", true, false},
+		{"internal/netfault", module + "internal/record", false, true},
 		{"internal/cli/topic", module + "internal/cli/client", false, false},
 		{"internal/cli/topic", module + "internal/meta", false, true},
 		{"internal/cli/client", module + "internal/broker", false, true},
