@@ -103,7 +103,7 @@ func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
 }
 
 func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, version int16, opts replica.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
-	l, err := b.replicas.Partition(topic, rp.Partition)
+	l, err := b.partition(topic, rp.Partition)
 	if err != nil {
 		out.ErrorCode = errorCode(err)
 		return

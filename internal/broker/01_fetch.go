@@ -88,7 +88,7 @@ func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
 			fp := fetchPartition{topicIdx: i, req: rp, err: nameErr}
 			if fp.err == nil {
 				var err error
-				fp.log, err = b.replicas.Partition(name, rp.Partition)
+				fp.log, err = b.partition(name, rp.Partition)
 				fp.err = kafkaError(err)
 			}
 			f.parts = append(f.parts, fp)

@@ -30,7 +30,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	out := kmsg.NewListOffsetsResponseTopicPartition()
 	out.Partition = rp.Partition
 	out.Timestamp, out.Offset, out.LeaderEpoch = -1, -1, 0
-	l, err := b.replicas.Partition(topic, rp.Partition)
+	l, err := b.partition(topic, rp.Partition)
 	if err == nil {
 		err = l.Offline()
 	}

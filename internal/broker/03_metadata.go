@@ -21,10 +21,10 @@ import (
 func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{b.self()}
+	resp.Brokers = b.brokers()
 	clusterID := b.meta.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = clusterOperations(r, req.IncludeClusterAuthorizedOperations && req.Version <= 10)
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
@@ -98,12 +98,13 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, auto *auto
 func (b *Broker) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	mt := kmsg.MetadataResponseTopic{Topic: &name, TopicID: t.ID, IsInternal: t.Internal, AuthorizedOperations: authorizedOperationsOmitted}
-	for p := int32(0); p < t.Partitions; p++ {
+	for p, a := range t.Assignments {
 		mt.Partitions = append(mt.Partitions, kmsg.MetadataResponseTopicPartition{
-			Partition: p,
-			Leader:    b.cfg.NodeID,
-			Replicas:  []int32{b.cfg.NodeID},
-			ISR:       []int32{b.cfg.NodeID},
+			Partition:   int32(p),
+			Leader:      a.Leader,
+			LeaderEpoch: a.LeaderEpoch,
+			Replicas:    a.Replicas,
+			ISR:         a.ISR,
 		})
 	}
 	return mt

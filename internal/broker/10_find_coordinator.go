@@ -1,8 +1,7 @@
 package broker
 
 // FindCoordinator v0–v6 (v4+ batches keys). Groups (key type 0) are
-// coordinated by the owner of their __consumer_offsets partition, which on
-// a single node is this node. Transaction (1) and share-group (2)
+// coordinated by the leader of their __consumer_offsets partition. Transaction (1) and share-group (2)
 // coordinators do not exist yet and are refused with a non-retriable error.
 
 import (
@@ -11,6 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/group"
+	"github.com/eddy-streaming/eddy/internal/meta"
 )
 
 func handleFindCoordinator(b *Broker, _ context.Context, r *Request) (*Response, error) {
@@ -36,7 +38,21 @@ func (b *Broker) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorRe
 		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
 		return c
 	}
-	self := b.self()
-	c.NodeID, c.Host, c.Port = self.NodeID, self.Host, self.Port
+	leader, ok := b.groupLeader(key)
+	if !ok {
+		c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return c
+	}
+	c.NodeID, c.Host, c.Port = leader.NodeID, leader.Host, leader.Port
 	return c
+}
+
+// groupLeader is the broker leading the group's __consumer_offsets
+// partition: its coordinator.
+func (b *Broker) groupLeader(groupID string) (kmsg.MetadataResponseBroker, bool) {
+	t, ok := b.meta.Topic(meta.ConsumerOffsetsTopic)
+	if !ok || t.Partitions == 0 {
+		return kmsg.MetadataResponseBroker{}, false
+	}
+	return b.broker(t.Assignments[group.PartitionFor(groupID, t.Partitions)].Leader)
 }

@@ -18,7 +18,7 @@ func handleDeleteRecords(b *Broker, ctx context.Context, r *Request) (*Response,
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewDeleteRecordsResponseTopicPartition()
 			op.Partition, op.LowWatermark = rp.Partition, -1
-			l, err := b.replicas.Partition(rt.Topic, rp.Partition)
+			l, err := b.partition(rt.Topic, rp.Partition)
 			if err != nil {
 				op.ErrorCode = errorCode(err)
 			} else {

@@ -22,8 +22,9 @@ func handleDescribeCluster(b *Broker, _ context.Context, r *Request) (*Response,
 		return respond(resp)
 	}
 	resp.ClusterID = b.meta.ClusterID()
-	resp.ControllerID = b.cfg.NodeID
-	self := b.self()
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: self.NodeID, Host: self.Host, Port: self.Port}}
+	resp.ControllerID = b.controllerID()
+	for _, br := range b.brokers() {
+		resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: br.NodeID, Host: br.Host, Port: br.Port, Rack: br.Rack})
+	}
 	return respond(resp)
 }

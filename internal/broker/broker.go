@@ -76,6 +76,12 @@ type Config struct {
 	// change order, so components that cache a setting can take the new
 	// value. Partition logs are reconfigured by the broker itself.
 	OnSettingsChange func(config.BrokerConfig)
+	// Clustered says the metadata is the quorum's: logs follow the image
+	// (cluster.go) instead of being made by this node's admin handlers.
+	Clustered bool
+	// Controller, if set, names the node clients should see as the
+	// controller (the metadata quorum's leader); unset, this node.
+	Controller func() int32
 }
 
 // Broker serves Kafka API requests for one node.
@@ -90,6 +96,9 @@ type Broker struct {
 	ctrl     *controller.Controller // every metadata change goes through it
 	pids     *txn.IDAllocator
 	groups   *group.Manager
+
+	stop context.CancelFunc // ends watchImage's goroutine
+	wg   sync.WaitGroup
 
 	// topicMu serialises topic-shaping admin operations (create, delete,
 	// add partitions, config changes, dynamic broker config changes) so the
@@ -113,6 +122,9 @@ func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *repli
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, replicas: replicas, meta: store, ctrl: ctrl, pids: pids}
 	b.loadSettings()
+	if cfg.Clustered {
+		return b, b.startClustered(ctx)
+	}
 	if err := b.reconcileLogs(); err != nil {
 		return nil, err
 	}
@@ -123,6 +135,25 @@ func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *repli
 		return nil, err
 	}
 	return b, nil
+}
+
+// startClustered takes the logs and leaderships the image gives this
+// node, starts the group coordinators, and follows the image from then on.
+func (b *Broker) startClustered(ctx context.Context) error {
+	if err := b.reconcileCluster(); err != nil {
+		return err
+	}
+	if err := b.startGroups(ctx); err != nil {
+		return err
+	}
+	if err := b.reconcileCluster(); err != nil {
+		b.groups.Close()
+		return err
+	}
+	var watch context.Context
+	watch, b.stop = context.WithCancel(context.Background())
+	b.watchImage(watch)
+	return nil
 }
 
 // leadAll makes this node the leader, at epoch 0, of every partition the

@@ -12,6 +12,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,6 +43,10 @@ func (b *Broker) startGroups(ctx context.Context) error {
 			"cleanup.policy": "compact",
 			"segment.bytes":  fmt.Sprint(b.cfg.Settings.Int("offsets.topic.segment.bytes")),
 		})
+		if errors.Is(err, meta.ErrTopicExists) && b.cfg.Clustered {
+			t, _ = b.meta.Topic(meta.ConsumerOffsetsTopic) // another node created it first
+			err = nil
+		}
 		if err != nil {
 			return fmt.Errorf("creating %s: %w", meta.ConsumerOffsetsTopic, err)
 		}
@@ -97,6 +102,10 @@ func (b *Broker) startGroups(ctx context.Context) error {
 
 // Close stops the group coordinators; the caller closes storage after.
 func (b *Broker) Close() error {
+	if b.stop != nil {
+		b.stop()
+		b.wg.Wait()
+	}
 	if b.groups == nil {
 		return nil
 	}

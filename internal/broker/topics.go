@@ -29,6 +29,13 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 		return meta.Topic{}, err
 	}
 	t := rec.Topic()
+	if b.cfg.Clustered {
+		if t, err = b.ctrl.CreateTopic(rec); err != nil {
+			return meta.Topic{}, limitCode(err, kerr.PolicyViolation)
+		}
+		b.log.Info("topic created", "topic", name, "partitions", t.Partitions, "configs", configs)
+		return t, nil
+	}
 	logs, err := b.logs.CreateLogs(name, 0, t.Partitions, config.ResolveLogConfig(t.Configs, b.settings()))
 	if err != nil {
 		return meta.Topic{}, fmt.Errorf("creating logs of %s: %w", name, err)
@@ -105,8 +112,8 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
 	t, err := b.ctrl.DeleteTopic(name)
-	if err != nil {
-		return meta.Topic{}, err
+	if err != nil || b.cfg.Clustered {
+		return t, err
 	}
 	b.replicas.RemoveTopic(name)
 	if err := b.logs.DeleteTopic(name); err != nil {
@@ -129,6 +136,9 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 	t, records, err := b.ctrl.PlanPartitions(name, total)
 	if err != nil || validateOnly {
 		return limitCode(err, kerr.InvalidPartitions)
+	}
+	if b.cfg.Clustered {
+		return limitCode(b.ctrl.AddPartitions(records), kerr.InvalidPartitions)
 	}
 	logs, err := b.logs.CreateLogs(name, t.Partitions, total, config.ResolveLogConfig(t.Configs, b.settings()))
 	if err != nil {

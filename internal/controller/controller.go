@@ -91,13 +91,32 @@ func (c *Controller) checkLimit(img *meta.Image, adding int32) error {
 	return nil
 }
 
-// place chooses the replicas of n new partitions: this node, for now.
-func (c *Controller) place(n int32) []meta.Partition {
+// place chooses the replicas of n new partitions, the first numbered
+// first: this node on a standalone node; on a cluster one registered
+// broker each (replication is still to come), leaders spread round-robin
+// over the brokers from where the topic's own partitions left off, so
+// topics of one partition do not all land on the same broker.
+func (c *Controller) place(img *meta.Image, topic string, first, n int32) []meta.Partition {
+	brokers := img.Brokers()
 	out := make([]meta.Partition, n)
 	for i := range out {
-		out[i] = meta.LocalPartition(c.cfg.Node)
+		if len(brokers) == 0 {
+			out[i] = meta.LocalPartition(c.cfg.Node)
+			continue
+		}
+		out[i] = meta.LocalPartition(brokers[(spreadStart(topic)+int(first)+i)%len(brokers)].ID)
 	}
 	return out
+}
+
+// spreadStart is where a topic's round-robin placement starts: a hash of
+// its name, the same on every node.
+func spreadStart(topic string) int {
+	h := 0
+	for _, c := range []byte(topic) {
+		h = h*31 + int(c)
+	}
+	return h & 0x7fffffff
 }
 
 // AlterTopicConfigs validates a topic's new config overrides, all of them,
@@ -139,5 +158,32 @@ func (c *Controller) AlterGroupConfigs(group string, cfg map[string]string, vali
 
 func (c *Controller) setConfigs(r meta.ConfigResource, cfg map[string]string) error {
 	_, err := c.cfg.Store.Apply(meta.ConfigRecord{Type: r.Type, Name: r.Name, Configs: maps.Clone(cfg)})
+	return err
+}
+
+// producerIDBlock is how many producer ids one block holds (Kafka: 1000).
+const producerIDBlock = 1000
+
+// AllocateProducerIDs hands broker the next block of producer ids,
+// [start, end), from the metadata: blocks never overlap across brokers.
+// Two brokers asking at once propose the same start; the quorum applies
+// one, refuses the other, and the loser asks again.
+func (c *Controller) AllocateProducerIDs(broker int32) (start, end int64, err error) {
+	for range 10 {
+		_, err = c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+			start = img.NextProducerID()
+			end = start + producerIDBlock
+			return []meta.Record{meta.ProducerIDsRecord{Broker: broker, Start: start, End: end}}, nil
+		})
+		if !errors.Is(err, meta.ErrStaleProducerIDs) {
+			break
+		}
+	}
+	return start, end, err
+}
+
+// RegisterBroker records where broker id is reached, as a new incarnation.
+func (c *Controller) RegisterBroker(b meta.Broker) error {
+	_, err := c.cfg.Store.Apply(meta.BrokerRecord{Broker: b})
 	return err
 }

@@ -216,3 +216,43 @@ func TestStalePlan(t *testing.T) {
 		t.Errorf("topic after stale plans: %+v", tp)
 	}
 }
+
+// On a cluster each new partition goes to one registered broker, leaders
+// round-robin from a per-topic start, and growth continues the rotation.
+func TestPlaceSpreadsOverBrokers(t *testing.T) {
+	h := &harness{t: t}
+	h.init(&datadriven.TestData{})
+	for id := int32(1); id <= 3; id++ {
+		if _, err := h.store.Apply(meta.BrokerRecord{Broker: meta.Broker{ID: id, Host: "h", Port: 9092, Epoch: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := h.c.PlanTopic(NewTopic{Name: "spread", Partitions: 4, ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.CreateTopic(rec); err != nil {
+		t.Fatal(err)
+	}
+	_, records, err := h.c.PlanPartitions("spread", 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.AddPartitions(records); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := h.store.Topic("spread")
+	var leaders []int32
+	for _, p := range tp.Assignments {
+		if len(p.Replicas) != 1 || p.Leader != p.Replicas[0] {
+			t.Fatalf("partition %+v: want one replica, leading", p)
+		}
+		leaders = append(leaders, p.Leader)
+	}
+	for i := 1; i < len(leaders); i++ {
+		if want := leaders[i-1]%3 + 1; leaders[i] != want {
+			t.Errorf("leaders %v do not rotate over brokers 1..3", leaders)
+			break
+		}
+	}
+}

@@ -36,7 +36,7 @@ func (c *Controller) PlanTopic(nt NewTopic) (meta.TopicRecord, error) {
 		return meta.TopicRecord{}, err
 	}
 	return meta.TopicRecord{ID: c.cfg.NewID(img.HasTopicID), Name: nt.Name, ReplicationFactor: nt.ReplicationFactor,
-		Internal: meta.IsInternalTopic(nt.Name), Configs: maps.Clone(nt.Configs), Partitions: c.place(nt.Partitions)}, nil
+		Internal: meta.IsInternalTopic(nt.Name), Configs: maps.Clone(nt.Configs), Partitions: c.place(img, nt.Name, 0, nt.Partitions)}, nil
 }
 
 // CreateTopic applies a record PlanTopic returned, checking again that the
@@ -62,7 +62,7 @@ func validateNewTopic(nt NewTopic) error {
 		return fmt.Errorf("%w: %d, must be 1 to %d", meta.ErrInvalidPartitions, nt.Partitions, MaxPartitions)
 	}
 	if nt.ReplicationFactor != 1 {
-		return fmt.Errorf("%w: %d, must be 1 on a single-node cluster", meta.ErrInvalidReplicationFactor, nt.ReplicationFactor)
+		return fmt.Errorf("%w: %d, must be 1 (partitions are not replicated yet)", meta.ErrInvalidReplicationFactor, nt.ReplicationFactor)
 	}
 	return config.ValidateTopicConfigs(nt.Configs)
 }
@@ -123,7 +123,7 @@ func (c *Controller) PlanPartitions(name string, total int32) (meta.Topic, []met
 		return meta.Topic{}, nil, err
 	}
 	var records []meta.Record
-	for i, p := range c.place(total - t.Partitions) {
+	for i, p := range c.place(img, name, t.Partitions, total-t.Partitions) {
 		records = append(records, meta.PartitionRecord{TopicID: t.ID, Index: t.Partitions + int32(i), Partition: p})
 	}
 	return t, records, nil

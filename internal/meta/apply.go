@@ -38,6 +38,8 @@ func (img *Image) apply(r Record) error {
 		return img.applyConfig(r)
 	case BrokerRecord:
 		return img.applyBroker(r)
+	case ProducerIDsRecord:
+		return img.applyProducerIDs(r)
 	}
 	return fmt.Errorf("%w: record of type %T", ErrInvalidRecord, r)
 }

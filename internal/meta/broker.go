@@ -84,3 +84,24 @@ func (r *reader) u64() uint64 {
 	}
 	return binary.BigEndian.Uint64(b)
 }
+
+// ProducerIDsRecord hands a block of producer ids [Start, End) to a
+// broker; blocks follow one another from the image's next id, so no two
+// brokers ever give out the same id (Kafka's ProducerIdsRecord).
+type ProducerIDsRecord struct {
+	Broker     int32
+	Start, End int64
+}
+
+func (ProducerIDsRecord) recordType() recordType { return typeProducerIDs }
+
+func (img *Image) applyProducerIDs(r ProducerIDsRecord) error {
+	if r.Start != img.nextProducerID || r.End <= r.Start {
+		return fmt.Errorf("%w: producer id block [%d, %d), the next block starts at %d", ErrStaleProducerIDs, r.Start, r.End, img.nextProducerID)
+	}
+	img.nextProducerID = r.End
+	return nil
+}
+
+// NextProducerID is where the next block of producer ids starts.
+func (img *Image) NextProducerID() int64 { return img.nextProducerID }

@@ -50,6 +50,7 @@ func encodeState(img *Image) []byte {
 	for _, br := range img.Brokers() {
 		body = appendBroker(body, br)
 	}
+	body = binary.BigEndian.AppendUint64(body, uint64(img.nextProducerID))
 	out := make([]byte, 0, headerLen+len(body)+trailerLen)
 	out = append(out, fileMagic...)
 	out = binary.BigEndian.AppendUint16(out, formatVersion)
@@ -157,6 +158,9 @@ func decodeBody(body []byte, version uint16, node int32) (*Image, error) {
 			if err := img.applyBroker(BrokerRecord{r.broker()}); err != nil {
 				r.fail(err.Error())
 			}
+		}
+		if img.nextProducerID = int64(r.u64()); img.nextProducerID < 0 {
+			r.fail("negative next producer id")
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {

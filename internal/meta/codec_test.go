@@ -185,5 +185,8 @@ func sampleImageV4() *Image {
 			panic(err)
 		}
 	}
+	if err := img.applyProducerIDs(ProducerIDsRecord{Broker: 1, Start: 0, End: 5000}); err != nil {
+		panic(err)
+	}
 	return img
 }

@@ -17,6 +17,9 @@ var (
 	// ErrStaleBrokerEpoch refuses a broker registration of an incarnation
 	// no newer than the registered one.
 	ErrStaleBrokerEpoch = errors.New("meta: stale broker epoch")
+	// ErrStaleProducerIDs refuses a producer id block that does not start
+	// where the last one ended (two brokers asked at once).
+	ErrStaleProducerIDs = errors.New("meta: stale producer id block")
 	// ErrStorage wraps a failure to write the state file (a full disk even
 	// after the reserve gave its space back, or an I/O error). Nothing
 	// changed when it is returned.

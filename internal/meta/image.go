@@ -69,6 +69,8 @@ type Image struct {
 	configs map[ConfigResource]map[string]string
 	// brokers holds the registered brokers (broker.go); nil when none.
 	brokers map[int32]Broker
+	// nextProducerID starts the next block of producer ids (broker.go).
+	nextProducerID int64
 }
 
 // NewImage returns the empty metadata of a new cluster.
@@ -79,7 +81,7 @@ func NewImage(clusterID string) *Image {
 // clone copies the maps, not the topics: Apply replaces a topic whole.
 func (img *Image) clone() *Image {
 	return &Image{clusterID: img.clusterID, topics: maps.Clone(img.topics), byID: maps.Clone(img.byID),
-		configs: maps.Clone(img.configs), brokers: maps.Clone(img.brokers)}
+		configs: maps.Clone(img.configs), brokers: maps.Clone(img.brokers), nextProducerID: img.nextProducerID}
 }
 
 // ClusterID returns the cluster's ID.

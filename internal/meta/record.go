@@ -19,6 +19,7 @@ const (
 	typePartition   recordType = 3
 	typeConfig      recordType = 4
 	typeBroker      recordType = 5
+	typeProducerIDs recordType = 6
 )
 
 // TopicRecord creates a topic with its partitions.

@@ -23,6 +23,7 @@ func sampleRecords() map[string]Record {
 			Configs: map[string]string{"log.retention.ms": "5"}},
 		"topic-config": ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: "orders", Configs: map[string]string{}},
 		"broker":       BrokerRecord{Broker{ID: 3, Host: "h", Port: 9092, Rack: "r1", Epoch: 42}},
+		"producer-ids": ProducerIDsRecord{Broker: 2, Start: 1000, End: 2000},
 	}
 }
 
@@ -117,6 +118,9 @@ func TestApply(t *testing.T) {
 			func(img *Image) bool { b, _ := img.Broker(1); return b.Host == "moved" && b.Epoch == 4 }},
 		{"stale broker epoch", BrokerRecord{Broker{ID: 1, Host: "old", Port: 9092, Epoch: 3}}, ErrStaleBrokerEpoch, nil},
 		{"broker without address", BrokerRecord{Broker{ID: 4, Epoch: 1}}, ErrInvalidRecord, nil},
+		{"producer id block", ProducerIDsRecord{Broker: 1, Start: 5000, End: 6000}, nil,
+			func(img *Image) bool { return img.NextProducerID() == 6000 }},
+		{"stale producer id block", ProducerIDsRecord{Broker: 1, Start: 4000, End: 5000}, ErrStaleProducerIDs, nil},
 	} {
 		img := sampleImageV4()
 		before := encodeState(img)

@@ -43,6 +43,10 @@ func EncodeRecord(r Record) []byte {
 		b = appendStringMap(b, r.Configs)
 	case BrokerRecord:
 		b = appendBroker(b, r.Broker)
+	case ProducerIDsRecord:
+		b = binary.BigEndian.AppendUint32(b, uint32(r.Broker))
+		b = binary.BigEndian.AppendUint64(b, uint64(r.Start))
+		b = binary.BigEndian.AppendUint64(b, uint64(r.End))
 	}
 	return b
 }
@@ -90,6 +94,8 @@ func (r *reader) record(typ recordType) Record {
 		return c
 	case typeBroker:
 		return BrokerRecord{r.broker()}
+	case typeProducerIDs:
+		return ProducerIDsRecord{Broker: int32(r.u32()), Start: int64(r.u64()), End: int64(r.u64())}
 	}
 	r.fail(fmt.Sprintf("unknown record type %d", typ))
 	return nil

@@ -20,11 +20,10 @@ import (
 
 	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/config"
-	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/server"
 	"github.com/eddy-streaming/eddy/internal/storage"
-	"github.com/eddy-streaming/eddy/internal/txn"
 )
 
 // Config is everything a node needs to start.
@@ -34,8 +33,15 @@ type Config struct {
 	HTTPAddr      string // admin/health listener; empty disables it
 	AdvertiseAddr string // where clients connect, if not KafkaAddr
 	NodeID        int32
-	Settings      map[string]string // Kafka broker properties
-	Logger        *slog.Logger
+	// Voters, "id@host:port,...", makes the node a member of a cluster
+	// whose metadata quorum listens on those addresses (cluster.go);
+	// ControllerAddr is this node's own quorum listener. Empty: a
+	// standalone single-node cluster.
+	Voters         string
+	ControllerAddr string
+	Rack           string
+	Settings       map[string]string // Kafka broker properties
+	Logger         *slog.Logger
 }
 
 // Validate checks the config before anything is opened.
@@ -64,6 +70,7 @@ type Node struct {
 	http      *http.Server
 	httpAddr  net.Addr
 	dirLock   *dirLock
+	quorum    *metaQuorum // nil on a standalone node
 	pprof     *http.Server
 	pprofAddr net.Addr
 	wg        sync.WaitGroup
@@ -106,12 +113,9 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		return err
 	}
 	n.dirLock = lock
-	if err := requireMetadata(n.cfg.DataDir); err != nil {
-		return err
-	}
-	store, err := meta.Open(metaDir, n.cfg.NodeID, n.log)
+	store, err := n.openMeta(ctx, metaDir)
 	if err != nil {
-		return fmt.Errorf("opening metadata: %w", err)
+		return err
 	}
 	// Storage starts with the dynamic settings stored; later changes reach
 	// its log cleaner through OnSettingsChange.
@@ -128,9 +132,13 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}
-	pids, err := txn.OpenIDAllocator(metaDir, n.logs.MaxProducerID())
+	ctrl, err := controller.New(controller.Config{Store: store, Node: n.cfg.NodeID, Settings: settings})
 	if err != nil {
-		return fmt.Errorf("opening producer ids: %w", err)
+		return err
+	}
+	pids, err := n.producerIDs(metaDir, ctrl)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", n.cfg.KafkaAddr)
 	if err != nil {
@@ -142,8 +150,14 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		ln.Close()
 		return err
 	}
+	if n.quorum != nil {
+		if err := n.register(ctx, ctrl, host, port); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	b, err := broker.New(ctx, broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
-		Settings: settings, OnSettingsChange: n.settingsChanged}, n.logs, replica.NewManager(replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs}), store, pids)
+		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID}, n.logs, replica.NewManager(replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs}), store, pids)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("starting broker: %w", err)
@@ -387,6 +401,9 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	if n.broker != nil {
 		errs = append(errs, n.broker.Close())
+	}
+	if n.quorum != nil {
+		errs = append(errs, n.quorum.close())
 	}
 	if n.logs != nil {
 		errs = append(errs, n.logs.Close())

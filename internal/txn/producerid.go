@@ -29,10 +29,19 @@ var (
 // a crash.
 type IDAllocator struct {
 	path string
+	// block, when set, reserves the next block instead of the file: on a
+	// cluster the metadata quorum hands blocks out.
+	block func() (start, end int64, err error)
 
 	mu       sync.Mutex
 	next     int64 // next ID to hand out
 	reserved int64 // IDs below this are durably reserved
+}
+
+// NewBlockAllocator returns an allocator that takes blocks of ids from
+// block (the metadata quorum's producer id blocks) instead of a file.
+func NewBlockAllocator(block func() (start, end int64, err error)) *IDAllocator {
+	return &IDAllocator{block: block}
 }
 
 // OpenIDAllocator loads the allocator state from dir, creating it if absent.
@@ -65,6 +74,13 @@ func OpenIDAllocator(dir string, floor int64) (*IDAllocator, error) {
 func (a *IDAllocator) Next() (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.next >= a.reserved && a.block != nil {
+		start, end, err := a.block() // a quorum round trip, once per block
+		if err != nil {
+			return 0, err
+		}
+		a.next, a.reserved = start, end
+	}
 	if a.next >= a.reserved {
 		// Holding the lock across this small fsynced write is deliberate:
 		// it happens once per blockSize IDs and must finish before any ID

@@ -3,6 +3,7 @@ package txn
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -83,5 +84,28 @@ func TestFloorSkipsIDsLogsHold(t *testing.T) {
 		if id, _ := b.Next(); id <= 4322 {
 			t.Fatalf("%s: after reopen id %d, want above 4322", name, id)
 		}
+	}
+}
+
+// A block allocator hands out each block it is given, in order, and asks
+// for the next only when one is used up.
+func TestBlockAllocator(t *testing.T) {
+	blocks := [][2]int64{{0, 2}, {10, 12}}
+	asked := 0
+	a := NewBlockAllocator(func() (int64, int64, error) {
+		b := blocks[asked]
+		asked++
+		return b[0], b[1], nil
+	})
+	var got []int64
+	for range 4 {
+		id, err := a.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	if want := []int64{0, 1, 10, 11}; !slices.Equal(got, want) || asked != 2 {
+		t.Errorf("ids %v after %d blocks, want %v after 2", got, asked, want)
 	}
 }

@@ -29,7 +29,12 @@ func Command() *cobra.Command {
 With no flags it serves 127.0.0.1:9092 with its data in ./eddy-data.
 Settings come from defaults, then the --config file, then EDDY_* environment
 variables (EDDY_DATA_DIR, EDDY_KAFKA_ADDR, EDDY_HTTP_ADDR, EDDY_ADVERTISE_ADDR,
-EDDY_NODE_ID, EDDY_LOG_LEVEL, EDDY_LOG_FORMAT), then flags; later ones win.
+EDDY_NODE_ID, EDDY_CONTROLLER_ADDR, EDDY_VOTERS, EDDY_RACK, EDDY_LOG_LEVEL,
+EDDY_LOG_FORMAT), then flags; later ones win.
+
+A cluster: every node gets the same --voters list (id@host:port of each
+voter's --controller-addr) and its own --node-id and --controller-addr.
+A node named in --voters is a quorum voter and a broker.
 Kafka broker properties (num.partitions, log.retention.ms, ...) are set with
 --set or under "broker:" in the config file.
 
@@ -38,6 +43,8 @@ Examples:
   eddy serve --data-dir /var/lib/eddy --kafka-addr 0.0.0.0:9092 --advertise-addr kafka1.example.com:9092
   eddy serve --set num.partitions=3 --set log.retention.ms=86400000
   eddy serve --config eddy.yaml
+  eddy serve --node-id 1 --kafka-addr 10.0.0.1:9092 --controller-addr 10.0.0.1:9093 \
+    --voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093 --data-dir /var/lib/eddy
 
 A config file:
   data-dir: ./eddy-data
@@ -62,6 +69,9 @@ A config file:
 	f.StringVar(&flags.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listener address (health; empty disables)")
 	f.StringVar(&flags.AdvertiseAddr, "advertise-addr", d.AdvertiseAddr, "address clients are told to connect to (default: --kafka-addr)")
 	f.Int32Var(&flags.NodeID, "node-id", d.NodeID, "this node's id")
+	f.StringVar(&flags.ControllerAddr, "controller-addr", "", "this node's metadata quorum listener (with --voters)")
+	f.StringVar(&flags.Voters, "voters", "", "initial quorum voters, id@host:port,... (like controller.quorum.voters); none: a single-node cluster")
+	f.StringVar(&flags.Rack, "rack", "", "this node's rack (broker.rack)")
 	f.StringVar(&flags.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	f.StringVar(&flags.LogFormat, "log-format", d.LogFormat, "text or json")
 	f.StringArrayVar(&settings, "set", nil, "Kafka broker property key=value (repeatable)")
@@ -76,13 +86,16 @@ func run(ctx context.Context, s Settings) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Config{
-		DataDir:       s.DataDir,
-		KafkaAddr:     s.KafkaAddr,
-		HTTPAddr:      s.HTTPAddr,
-		AdvertiseAddr: s.AdvertiseAddr,
-		NodeID:        s.NodeID,
-		Settings:      s.Broker,
-		Logger:        logger,
+		DataDir:        s.DataDir,
+		KafkaAddr:      s.KafkaAddr,
+		HTTPAddr:       s.HTTPAddr,
+		AdvertiseAddr:  s.AdvertiseAddr,
+		NodeID:         s.NodeID,
+		ControllerAddr: s.ControllerAddr,
+		Voters:         s.Voters,
+		Rack:           s.Rack,
+		Settings:       s.Broker,
+		Logger:         logger,
 	})
 	if err != nil {
 		return err

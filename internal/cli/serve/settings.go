@@ -14,14 +14,20 @@ import (
 
 // Settings are the node's start-up settings, as the config file spells them.
 type Settings struct {
-	DataDir       string            `yaml:"data-dir"`
-	KafkaAddr     string            `yaml:"kafka-addr"`
-	HTTPAddr      string            `yaml:"http-addr"`
-	AdvertiseAddr string            `yaml:"advertise-addr"`
-	NodeID        int32             `yaml:"node-id"`
-	LogLevel      string            `yaml:"log-level"`
-	LogFormat     string            `yaml:"log-format"`
-	Broker        map[string]string `yaml:"broker"`
+	DataDir       string `yaml:"data-dir"`
+	KafkaAddr     string `yaml:"kafka-addr"`
+	HTTPAddr      string `yaml:"http-addr"`
+	AdvertiseAddr string `yaml:"advertise-addr"`
+	NodeID        int32  `yaml:"node-id"`
+	// ControllerAddr is this node's metadata quorum listener; Voters the
+	// initial quorum voters, "1@host:port,2@host:port,..."; Rack the
+	// node's rack. No voters: a standalone single-node cluster.
+	ControllerAddr string            `yaml:"controller-addr"`
+	Voters         string            `yaml:"voters"`
+	Rack           string            `yaml:"rack"`
+	LogLevel       string            `yaml:"log-level"`
+	LogFormat      string            `yaml:"log-format"`
+	Broker         map[string]string `yaml:"broker"`
 }
 
 // Defaults are the settings of a first run: a single node on loopback.
@@ -79,6 +85,7 @@ func (s *Settings) applyEnv(lookup func(string) (string, bool)) error {
 	for name, dst := range map[string]*string{
 		"EDDY_DATA_DIR": &s.DataDir, "EDDY_KAFKA_ADDR": &s.KafkaAddr, "EDDY_HTTP_ADDR": &s.HTTPAddr,
 		"EDDY_ADVERTISE_ADDR": &s.AdvertiseAddr, "EDDY_LOG_LEVEL": &s.LogLevel, "EDDY_LOG_FORMAT": &s.LogFormat,
+		"EDDY_CONTROLLER_ADDR": &s.ControllerAddr, "EDDY_VOTERS": &s.Voters, "EDDY_RACK": &s.Rack,
 	} {
 		if v, ok := lookup(name); ok {
 			*dst = v
@@ -98,6 +105,7 @@ func (s *Settings) applyFlags(set func(string) bool, f Settings) {
 	for name, pair := range map[string][2]*string{
 		"data-dir": {&s.DataDir, &f.DataDir}, "kafka-addr": {&s.KafkaAddr, &f.KafkaAddr}, "http-addr": {&s.HTTPAddr, &f.HTTPAddr},
 		"advertise-addr": {&s.AdvertiseAddr, &f.AdvertiseAddr}, "log-level": {&s.LogLevel, &f.LogLevel}, "log-format": {&s.LogFormat, &f.LogFormat},
+		"controller-addr": {&s.ControllerAddr, &f.ControllerAddr}, "voters": {&s.Voters, &f.Voters}, "rack": {&s.Rack, &f.Rack},
 	} {
 		if set(name) {
 			*pair[0] = *pair[1]

@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/replica"
+	"github.com/eddy-streaming/eddy/internal/storage"
+)
+
+// A clustered broker (Config.Clustered) does not create or delete logs in
+// its admin handlers: the metadata quorum decides, and every node makes its
+// logs and leaderships follow the image it applies (reconcileCluster). A
+// standalone node keeps creating a topic's logs before its metadata, so a
+// failure there changes nothing.
+
+// watchImage reconciles after every metadata change, on its own goroutine:
+// subscribers run on the quorum's goroutine and must not wait for disk.
+func (b *Broker) watchImage(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	b.meta.Subscribe(func(_, _ *meta.Image) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	b.wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			}
+			if err := b.reconcileCluster(); err != nil {
+				b.log.Error("following the metadata failed; retried at the next change", "err", err)
+			}
+		}
+	})
+}
+
+// reconcileCluster makes this node hold a log of every partition the
+// image places here, lead those it names this node the leader of, elect
+// their group coordinators, and drop the logs of deleted topics.
+func (b *Broker) reconcileCluster() error {
+	b.topicMu.Lock()
+	defer b.topicMu.Unlock()
+	img := b.meta.Image()
+	var errs []error
+	for _, t := range img.Topics() {
+		errs = append(errs, b.followTopic(t))
+	}
+	for _, name := range b.logs.Topics() {
+		if _, ok := img.Topic(name); !ok {
+			b.replicas.RemoveTopic(name)
+			if err := b.logs.DeleteTopic(name); err != nil {
+				errs = append(errs, fmt.Errorf("deleting logs of %s: %w", name, err))
+			} else {
+				b.log.Info("topic deleted", "topic", name)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// followTopic creates and leads the partitions of t placed on this node.
+func (b *Broker) followTopic(t meta.Topic) error {
+	lc := config.ResolveLogConfig(t.Configs, b.settings())
+	self := b.cfg.NodeID
+	for p, a := range t.Assignments {
+		if !slices.Contains(a.Replicas, self) {
+			continue
+		}
+		part := int32(p)
+		if l := b.logs.Log(t.Name, part); l != nil {
+			l.SetConfig(lc)
+		} else if err := b.createLog(t.Name, part, lc); err != nil {
+			return err
+		}
+		if a.Leader != self {
+			b.replicas.Stop(t.Name, part)
+			continue
+		}
+		if err := b.replicas.Lead(t.Name, part, part+1, a.LeaderEpoch); err != nil {
+			return fmt.Errorf("leading %s-%d: %w", t.Name, part, err)
+		}
+		if t.Name == meta.ConsumerOffsetsTopic && b.groups != nil {
+			if err := b.groups.Elect(part, a.LeaderEpoch); err != nil {
+				return fmt.Errorf("electing group coordinator %d: %w", part, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Broker) createLog(topic string, p int32, lc storage.LogConfig) error {
+	logs, err := b.logs.CreateLogs(topic, p, p+1, lc)
+	if err == nil {
+		err = logs.Publish()
+	}
+	if err != nil {
+		return fmt.Errorf("creating the log of %s-%d: %w", topic, p, err)
+	}
+	return nil
+}
+
+// brokers are the brokers clients are told of: the registered ones on a
+// cluster, this node on a standalone one.
+func (b *Broker) brokers() []kmsg.MetadataResponseBroker {
+	registered := b.meta.Image().Brokers()
+	if len(registered) == 0 {
+		return []kmsg.MetadataResponseBroker{b.self()}
+	}
+	out := make([]kmsg.MetadataResponseBroker, 0, len(registered))
+	for _, r := range registered {
+		br := kmsg.MetadataResponseBroker{NodeID: r.ID, Host: r.Host, Port: r.Port}
+		if r.Rack != "" {
+			br.Rack = kmsg.StringPtr(r.Rack)
+		}
+		out = append(out, br)
+	}
+	return out
+}
+
+// broker returns where a broker is reached, if it is known.
+func (b *Broker) broker(id int32) (kmsg.MetadataResponseBroker, bool) {
+	for _, br := range b.brokers() {
+		if br.NodeID == id {
+			return br, true
+		}
+	}
+	return kmsg.MetadataResponseBroker{}, false
+}
+
+// controllerID is the node reported as the controller.
+func (b *Broker) controllerID() int32 {
+	if b.cfg.Controller == nil {
+		return b.cfg.NodeID
+	}
+	return b.cfg.Controller()
+}
+
+// partition returns this node's replica of a partition it leads. A
+// partition of the metadata that this node does not hold is led elsewhere:
+// NOT_LEADER_OR_FOLLOWER sends the client to refresh its metadata.
+func (b *Broker) partition(topic string, p int32) (*replica.Partition, error) {
+	part, err := b.replicas.Partition(topic, p)
+	if errors.Is(err, replica.ErrUnknownPartition) {
+		if t, ok := b.meta.Topic(topic); ok && p >= 0 && p < t.Partitions && t.Assignments[p].Leader != b.cfg.NodeID {
+			return nil, fmt.Errorf("%w: %s-%d is led by broker %d", replica.ErrNotLeader, topic, p, t.Assignments[p].Leader)
+		}
+	}
+	return part, err
+}

@@ -1,0 +1,194 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streaming/eddy/internal/node"
+)
+
+// testCluster is three in-process nodes forming one cluster over real
+// sockets: each a quorum voter and a broker.
+type testCluster struct {
+	t      *testing.T
+	voters string
+	cfgs   []node.Config
+	nodes  []*testNode
+}
+
+func newTestCluster(t *testing.T, size int) *testCluster {
+	c := &testCluster{t: t}
+	var voters []string
+	for i := range size {
+		ctrl := freeAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrl))
+		c.cfgs = append(c.cfgs, node.Config{DataDir: t.TempDir(), KafkaAddr: freeAddr(t), NodeID: int32(i + 1),
+			ControllerAddr: ctrl, Rack: fmt.Sprintf("rack-%d", i%2)})
+	}
+	c.voters = strings.Join(voters, ",")
+	c.nodes = make([]*testNode, size)
+	var wg sync.WaitGroup
+	for i := range size {
+		wg.Go(func() { c.start(i) })
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+// start starts node i; a cluster's nodes start together, each waiting in
+// node.Start until the quorum has a leader.
+func (c *testCluster) start(i int) {
+	tn := &testNode{dir: c.cfgs[i].DataDir, logs: &syncBuffer{}}
+	cfg := c.cfgs[i]
+	cfg.Voters = c.voters
+	cfg.Logger = slog.New(slog.NewTextHandler(tn.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		c.t.Errorf("starting node %d: %v\n%s", i+1, err, tn.logs.String())
+		return
+	}
+	tn.Node = n
+	c.nodes[i] = tn
+}
+
+func (c *testCluster) stop(i int) {
+	if tn := c.nodes[i]; tn != nil && tn.Node != nil {
+		tn.stop(c.t)
+		if c.t.Failed() {
+			c.t.Logf("node %d log:\n%s", i+1, clip(tn.logs.String(), 20000))
+		}
+	}
+}
+
+func (c *testCluster) seeds() []string {
+	var out []string
+	for _, cfg := range c.cfgs {
+		out = append(out, cfg.KafkaAddr)
+	}
+	return out
+}
+
+// TestClusterSharesMetadata: three nodes form one cluster; a topic created
+// through one node is seen by all, its partitions spread over the brokers;
+// clients produce, consume and commit group offsets across the brokers;
+// with one node down the other two still change the metadata, and the
+// node that comes back catches up.
+func TestClusterSharesMetadata(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	adm := newAdmin(t, c.cfgs[0].KafkaAddr)
+	createTopic(t, adm, "spread", 6, nil)
+
+	// Every broker answers the same metadata: 3 brokers, the topic's
+	// leaders on all three.
+	for i := range c.cfgs {
+		md, err := newAdmin(t, c.cfgs[i].KafkaAddr).Metadata(testContext(t), "spread")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(md.Brokers) != 3 {
+			t.Errorf("node %d lists %d brokers, want 3", i+1, len(md.Brokers))
+		}
+		leaders := map[int32]bool{}
+		for _, p := range md.Topics["spread"].Partitions {
+			leaders[p.Leader] = true
+		}
+		if len(leaders) != 3 {
+			t.Errorf("node %d: partitions of spread led by %v, want all 3 brokers", i+1, leaders)
+		}
+		if md.Controller < 1 || md.Controller > 3 {
+			t.Errorf("node %d names controller %d", i+1, md.Controller)
+		}
+	}
+
+	// Produce 600 records at acks=all through clients that know every
+	// broker, then consume them in a group that commits.
+	cl := newClient(t, c.cfgs[1].KafkaAddr, kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic("spread"))
+	const n = 600
+	for i := range n {
+		cl.Produce(testContext(t), &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	consumer := newClient(t, c.cfgs[2].KafkaAddr, kgo.SeedBrokers(c.seeds()...), kgo.ConsumeTopics("spread"),
+		kgo.ConsumerGroup("cluster-group"), kgo.DisableAutoCommit())
+	seen := map[string]bool{}
+	for len(seen) < n {
+		fs := consumer.PollFetches(testContext(t))
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consuming: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	if err := consumer.CommitUncommittedOffsets(testContext(t)); err != nil {
+		t.Fatalf("committing through the group coordinator: %v", err)
+	}
+	lags, err := adm.Lag(testContext(t), "cluster-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lags.Each(func(l kadm.DescribedGroupLag) {
+		if l.Lag.Total() != 0 {
+			t.Errorf("group lag %d after committing everything", l.Lag.Total())
+		}
+	})
+
+	// One node down: the other two still change the metadata.
+	c.stop(2)
+	createTopic(t, adm, "while-down", 2, nil)
+	c.start(2)
+	waitFor(t, "the restarted node to see the topic created while it was down", func() bool {
+		md, err := newAdmin(t, c.cfgs[2].KafkaAddr).Metadata(testContext(t), "while-down")
+		return err == nil && md.Topics["while-down"].Err == nil && len(md.Topics["while-down"].Partitions) == 2
+	})
+}
+
+// A node given another --voters list than the data directory was made
+// with is refused with a message naming both clusters.
+func TestClusterRefusesOtherVoters(t *testing.T) {
+	c := newTestCluster(t, 1)
+	if t.Failed() {
+		t.FailNow()
+	}
+	c.stop(0)
+	cfg := c.cfgs[0]
+	cfg.Voters = "1@" + cfg.ControllerAddr + ",2@127.0.0.1:1"
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := node.Start(ctx, cfg)
+	if err == nil {
+		n.Close()
+		t.Fatal("a node started on a data directory of another cluster")
+	}
+	if !strings.Contains(err.Error(), "belongs to cluster") {
+		t.Errorf("refusal %q does not say the directory belongs to another cluster", err)
+	}
+	cfg.Voters = ""
+	if n, err := node.Start(ctx, cfg); err == nil {
+		n.Close()
+		t.Fatal("a cluster member's data directory started as a standalone node")
+	}
+}
