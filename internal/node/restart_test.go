@@ -114,6 +114,16 @@ func limitedCommand(nofile int, bin string, args ...string) *exec.Cmd {
 // up to wait for it to accept connections.
 func runChild(t *testing.T, addr string, cmd *exec.Cmd, wait time.Duration) *childBroker {
 	t.Helper()
+	cb := spawnChild(t, addr, cmd)
+	cb.waitListening(t, wait)
+	return cb
+}
+
+// spawnChild starts cmd, a child broker that will listen on addr, without
+// waiting for it: cluster members start listening only once enough of
+// them run to form the quorum.
+func spawnChild(t *testing.T, addr string, cmd *exec.Cmd) *childBroker {
+	t.Helper()
 	cb := &childBroker{cmd: cmd, addr: addr, log: &syncBuffer{}}
 	cb.cmd.Stdout, cb.cmd.Stderr = cb.log, cb.log
 	if err := cb.cmd.Start(); err != nil {
@@ -123,15 +133,21 @@ func runChild(t *testing.T, addr string, cmd *exec.Cmd, wait time.Duration) *chi
 		cb.kill()
 		if t.Failed() {
 			log := cb.log.String()
-			t.Logf("child broker log:\n%s", log[max(len(log)-8000, 0):])
+			t.Logf("child broker %s log:\n%s", addr, log[max(len(log)-8000, 0):])
 		}
 	})
+	return cb
+}
+
+// waitListening waits up to wait for the child to accept connections.
+func (cb *childBroker) waitListening(t *testing.T, wait time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", cb.addr)
 		if err == nil {
 			c.Close()
-			return cb
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the child broker did not listen within %v", wait)
