@@ -29,31 +29,13 @@ func (l *Log) AppendAsFollower(ctx context.Context, batches []byte, opts AppendO
 // splitFollowerBatches validates whole stored batches whose offsets and
 // leader epochs follow each other.
 func splitFollowerBatches(b []byte, maxBytes int64) ([]record.BatchHeader, error) {
-	if len(b) == 0 {
-		return nil, fmt.Errorf("%w: no batches", record.ErrInvalid)
-	}
-	var hdrs []record.BatchHeader
-	for len(b) > 0 {
-		h, err := record.ParseHeader(b)
-		if err != nil {
-			return nil, err
+	return eachBatch(b, maxBytes, func(batch []byte, before []record.BatchHeader) (record.BatchHeader, error) {
+		h, err := record.Validate(batch)
+		if err == nil {
+			err = followsBatch(before, h)
 		}
-		if h.Length < 0 || int64(h.Size()) > int64(len(b)) {
-			return nil, fmt.Errorf("%w: batch of %d bytes, %d remain", record.ErrInvalid, int64(h.Length)+12, len(b))
-		}
-		if int64(h.Size()) > maxBytes {
-			return nil, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrRecordTooLarge, h.Size(), maxBytes)
-		}
-		if h, err = record.Validate(b[:h.Size()]); err != nil {
-			return nil, err
-		}
-		if err := followsBatch(hdrs, h); err != nil {
-			return nil, err
-		}
-		hdrs = append(hdrs, h)
-		b = b[h.Size():]
-	}
-	return hdrs, nil
+		return h, err
+	})
 }
 
 func followsBatch(hdrs []record.BatchHeader, h record.BatchHeader) error {

@@ -107,6 +107,14 @@ func (l *Log) submit(ctx context.Context, req *appendReq) (AppendResult, error) 
 // splitBatches validates every batch in b before anything is written,
 // decompressing compressed ones (record.ValidateProduce).
 func splitBatches(ctx context.Context, b []byte, maxBytes int64, rules record.ProduceRules) ([]record.BatchHeader, error) {
+	return eachBatch(b, maxBytes, func(batch []byte, _ []record.BatchHeader) (record.BatchHeader, error) {
+		return record.ValidateProduce(ctx, batch, rules)
+	})
+}
+
+// eachBatch frames b into batches no larger than maxBytes and checks each
+// with check, which sees the headers of the batches before it.
+func eachBatch(b []byte, maxBytes int64, check func(batch []byte, before []record.BatchHeader) (record.BatchHeader, error)) ([]record.BatchHeader, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no batches", record.ErrInvalid)
 	}
@@ -122,7 +130,7 @@ func splitBatches(ctx context.Context, b []byte, maxBytes int64, rules record.Pr
 		if int64(h.Size()) > maxBytes {
 			return nil, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrRecordTooLarge, h.Size(), maxBytes)
 		}
-		if h, err = record.ValidateProduce(ctx, b[:h.Size()], rules); err != nil {
+		if h, err = check(b[:h.Size()], hdrs); err != nil {
 			return nil, err
 		}
 		hdrs = append(hdrs, h)
