@@ -24,7 +24,7 @@ const maxPartitionsPerRequest = 10000
 func (b *Broker) createTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	rec, err := b.planTopicLocked(name, partitions, rf, configs)
+	rec, err := b.planTopic(name, partitions, rf, configs)
 	if err != nil {
 		return meta.Topic{}, err
 	}
@@ -52,9 +52,9 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 	return t, nil
 }
 
-// planTopicLocked has the controller check a creation and choose the
-// topic's ID and placement; the caller holds topicMu.
-func (b *Broker) planTopicLocked(name string, partitions int32, rf int16, configs map[string]string) (meta.TopicRecord, error) {
+// planTopic has the controller check a creation against the current
+// image and choose the topic's ID and placement.
+func (b *Broker) planTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.TopicRecord, error) {
 	rec, err := b.ctrl.PlanTopic(controller.NewTopic{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs})
 	return rec, limitCode(err, kerr.PolicyViolation)
 }
@@ -126,16 +126,17 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 // addPartitions grows a topic to total partitions, all or nothing as
 // createTopic creates one. validateOnly checks without creating.
 func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
+	if validateOnly {
+		// A check changes nothing, so it need not wait behind a creation
+		// of thousands of logs holding topicMu.
+		_, _, err := b.planPartitions(name, total)
+		return err
+	}
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	if t, ok := b.meta.Topic(name); ok && t.Internal {
-		// Groups hash onto __consumer_offsets by its partition count:
-		// growing it would strand every group's state in its old partition.
-		return fmt.Errorf("%w: %s is internal to the broker; its partition count is fixed", kerr.InvalidTopicException, name)
-	}
-	t, records, err := b.ctrl.PlanPartitions(name, total)
-	if err != nil || validateOnly {
-		return limitCode(err, kerr.InvalidPartitions)
+	t, records, err := b.planPartitions(name, total)
+	if err != nil {
+		return err
 	}
 	if b.cfg.Clustered {
 		return limitCode(b.ctrl.AddPartitions(records), kerr.InvalidPartitions)
@@ -154,6 +155,18 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 	b.leadNew(name, t.Partitions, total)
 	b.log.Info("partitions created", "topic", name, "partitions", total)
 	return nil
+}
+
+// planPartitions has the controller check growing a topic and place the
+// new partitions.
+func (b *Broker) planPartitions(name string, total int32) (meta.Topic, []meta.Record, error) {
+	if t, ok := b.meta.Topic(name); ok && t.Internal {
+		// Groups hash onto __consumer_offsets by its partition count:
+		// growing it would strand every group's state in its old partition.
+		return meta.Topic{}, nil, fmt.Errorf("%w: %s is internal to the broker; its partition count is fixed", kerr.InvalidTopicException, name)
+	}
+	t, records, err := b.ctrl.PlanPartitions(name, total)
+	return t, records, limitCode(err, kerr.InvalidPartitions)
 }
 
 // applyTopicConfig pushes a topic's resolved config to its logs; the caller
