@@ -1,38 +1,63 @@
 #!/usr/bin/env bash
-# Runs franz-go's own kgo integration suite against a fresh Eddy broker
-# (../shared/TESTING.md). Tests of features Eddy does not have yet are
-# skipped by name; remove a name when its feature lands.
+# Runs franz-go's own kgo integration suite against fresh Eddy brokers
+# (../shared/TESTING.md): one standalone node, or with an argument N a
+# cluster of N nodes (`eddy serve --voters`). Partitions are not replicated
+# yet, so the suite's topics have replication factor 1 either way. Tests of
+# features Eddy does not have yet are skipped by name; remove a name when
+# its feature lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+nodes=${1:-1}
 # Transactions are not served yet.
 SKIP='^(TestTxnEtl)$'
 version=$(go list -m -f '{{.Version}}' github.com/twmb/franz-go)
 
 work=$(mktemp -d)
-broker_pid=""
+pids=()
 cleanup() {
-	[ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null || true
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 go build -o "$work/eddy" ./cmd/eddy
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$work/eddy" serve --data-dir "$work/data" --kafka-addr "127.0.0.1:$port" --http-addr "" >"$work/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	sleep 0.1
+ports=() voters=()
+for i in $(seq "$nodes"); do
+	ports+=("$(free_port)")
+	voters+=("$i@127.0.0.1:$(free_port)")
+done
+cluster_args() { # node i's flags; none for a standalone node
+	[ "$nodes" -gt 1 ] || return 0
+	local i=$1
+	echo --node-id "$i" --controller-addr "${voters[$((i - 1))]#*@}" --voters "$(IFS=,; echo "${voters[*]}")"
+}
+seeds=()
+for i in $(seq "$nodes"); do
+	port=${ports[$((i - 1))]}
+	# shellcheck disable=SC2046 # word splitting of the flags is intended
+	"$work/eddy" serve --data-dir "$work/data-$i" --kafka-addr "127.0.0.1:$port" --http-addr "" $(cluster_args "$i") >"$work/broker-$i.log" 2>&1 &
+	pids+=($!)
+	seeds+=("127.0.0.1:$port")
+done
+for port in "${ports[@]}"; do
+	for _ in $(seq 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+		sleep 0.1
+	done
 done
 
 go mod download "github.com/twmb/franz-go@$version"
 cp -r "$(go env GOMODCACHE)/github.com/twmb/franz-go@$version" "$work/franz-go"
 chmod -R u+w "$work/franz-go"
 status=0
-(cd "$work/franz-go" && KGO_SEEDS="127.0.0.1:$port" KGO_TEST_RF=1 KGO_TEST_RECORDS=20000 \
+(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=1 KGO_TEST_RECORDS=20000 \
 	go test ./pkg/kgo -count=1 -timeout 15m -skip "$SKIP") || status=$?
 if [ "$status" -ne 0 ]; then
-	echo "---- broker log (last 100 lines) ----"; tail -100 "$work/broker.log"
+	for i in $(seq "$nodes"); do
+		echo "---- broker $i log (last 100 lines) ----"; tail -100 "$work/broker-$i.log"
+	done
 fi
 exit "$status"

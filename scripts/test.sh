@@ -51,6 +51,9 @@ done
 echo "== franz-go's kgo integration suite against eddy"
 bash scripts/kgo-suite.sh
 
+echo "== franz-go's kgo integration suite against a 3-node eddy cluster"
+bash scripts/kgo-suite.sh 3
+
 echo "== client conformance (kcat, confluent-kafka-python)"
 bash scripts/conformance/with-broker.sh
 
