@@ -243,7 +243,7 @@ func TestNotLeader(t *testing.T) {
 }
 
 // epochLog leads t-0 at epochs 0, 2 and 4: offsets 0-2 written in epoch 0,
-// 3-4 in epoch 2, none yet in 4. t-1 is led at epoch 0 and empty.
+// 3-4 in epoch 2, none yet in 4. t-1 is led at epoch 2 and empty.
 func epochLog(t *testing.T) (*Partition, *Partition) {
 	t.Helper()
 	m, _ := openManager(t)
@@ -266,6 +266,9 @@ func epochLog(t *testing.T) (*Partition, *Partition) {
 			t.Fatal(err)
 		}
 	}
+	if err := m.Lead("t", 1, 2, 2); err != nil {
+		t.Fatal(err)
+	}
 	empty, err := m.Partition("t", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +290,9 @@ func TestLastOffsetForEpoch(t *testing.T) {
 		{p, 3, EpochEnd{2, 5}}, // the leader's epoch 4 starts at the log end
 		{p, 4, EpochEnd{4, 5}},
 		{p, 5, EpochEnd{-1, -1}},
-		{empty, 0, EpochEnd{0, 0}},
-		{empty, 1, EpochEnd{-1, -1}},
+		{empty, 0, EpochEnd{0, 0}}, // below the leader's epoch, which starts at 0
+		{empty, 2, EpochEnd{2, 0}},
+		{empty, 3, EpochEnd{-1, -1}},
 	} {
 		got, err := c.p.LastOffsetForEpoch(NoEpoch, c.epoch)
 		if err != nil || got != c.want {
