@@ -210,19 +210,25 @@ const NoEpoch int32 = -1
 // (ErrFencedEpoch), one above it is news this node has not applied yet
 // (ErrUnknownEpoch). Then the partition must be led here (ErrNotLeader).
 func (p *Partition) CheckEpoch(current int32) error {
+	_, err := p.checkEpoch(current)
+	return err
+}
+
+// checkEpoch is CheckEpoch, returning the partition's epoch when it passes.
+func (p *Partition) checkEpoch(current int32) (int32, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	switch {
 	case current == NoEpoch:
 	case current < p.mu.epoch:
-		return fmt.Errorf("%w: %s-%d is at epoch %d, request has %d", ErrFencedEpoch, p.topic, p.partition, p.mu.epoch, current)
+		return -1, fmt.Errorf("%w: %s-%d is at epoch %d, request has %d", ErrFencedEpoch, p.topic, p.partition, p.mu.epoch, current)
 	case current > p.mu.epoch:
-		return fmt.Errorf("%w: %s-%d is at epoch %d, request has %d", ErrUnknownEpoch, p.topic, p.partition, p.mu.epoch, current)
+		return -1, fmt.Errorf("%w: %s-%d is at epoch %d, request has %d", ErrUnknownEpoch, p.topic, p.partition, p.mu.epoch, current)
 	}
 	if !p.mu.leader {
-		return p.notLeader()
+		return -1, p.notLeader()
 	}
-	return nil
+	return p.mu.epoch, nil
 }
 
 // EpochEnd is where a leader epoch ended in this log: OffsetForLeaderEpoch's
@@ -238,10 +244,7 @@ type EpochEnd struct {
 // (storage.UndefinedEpoch, storage.UndefinedEpochOffset). It is not bounded
 // by the high watermark, for consumers either, as in Kafka.
 func (p *Partition) LastOffsetForEpoch(current, epoch int32) (EpochEnd, error) {
-	if err := p.CheckEpoch(current); err != nil {
-		return EpochEnd{storage.UndefinedEpoch, storage.UndefinedEpochOffset}, err
-	}
-	leaderEpoch, err := p.leaderEpoch()
+	leaderEpoch, err := p.checkEpoch(current)
 	if err != nil {
 		return EpochEnd{storage.UndefinedEpoch, storage.UndefinedEpochOffset}, err
 	}
