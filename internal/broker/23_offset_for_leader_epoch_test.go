@@ -9,7 +9,6 @@ import (
 
 	"github.com/eddy-streaming/eddy/internal/record/recordtest"
 	"github.com/eddy-streaming/eddy/internal/replica"
-	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
 // newEpochBroker leads t-0 at epochs 0 (offsets 0-2) and 2 (offsets 3-4),
@@ -28,7 +27,7 @@ func newEpochBroker(t *testing.T) *Broker {
 		if e.n == 0 {
 			continue
 		}
-		opts := replica.AppendOptions{Acks: 1, Storage: storage.AppendOptions{LeaderEpoch: e.epoch}}
+		opts := replica.AppendOptions{Acks: 1} // stamped with the partition's epoch
 		if _, err := p.Append(context.Background(), recordtest.Simple(int(e.n), 10), opts); err != nil {
 			t.Fatal(err)
 		}

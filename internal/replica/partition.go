@@ -67,7 +67,9 @@ type AppendOptions struct {
 	// Hangup closes when the client has gone; an acks=all wait ends there.
 	// Nil never closes.
 	Hangup <-chan struct{}
-	// Storage is passed to the log's Append.
+	// Storage is passed to the log's Append, with LeaderEpoch set to the
+	// partition's: batches are stamped with the epoch of the leader that
+	// appended them, as Kafka's appendAsLeader does.
 	Storage storage.AppendOptions
 }
 
@@ -76,9 +78,11 @@ type AppendOptions struct {
 // times out returns context.DeadlineExceeded; the records stay appended,
 // as in Kafka.
 func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptions) (storage.AppendResult, error) {
-	if _, err := p.leaderEpoch(); err != nil {
+	epoch, err := p.leaderEpoch()
+	if err != nil {
 		return storage.AppendResult{}, err
 	}
+	opts.Storage.LeaderEpoch = epoch
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)

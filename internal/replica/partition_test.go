@@ -261,7 +261,7 @@ func epochLog(t *testing.T) (*Partition, *Partition) {
 		if e.n == 0 {
 			continue
 		}
-		opts := AppendOptions{Acks: 1, Storage: storage.AppendOptions{LeaderEpoch: e.epoch}}
+		opts := AppendOptions{Acks: 1} // stamped with the partition's epoch
 		if _, err := p.Append(context.Background(), recordtest.Simple(int(e.n), 10), opts); err != nil {
 			t.Fatal(err)
 		}
