@@ -1,7 +1,12 @@
 package broker
 
 // Fetch v4–v18, consumer fetches only (replica fetching comes with
-// replication). Long polling honours max.wait.ms and min.bytes; max.bytes
+// replication). Leader epochs are checked as Kafka's
+// Partition.fetchRecords does: a CurrentLeaderEpoch (v9+) other than the
+// partition's gets FENCED_LEADER_EPOCH (with CurrentLeader naming this
+// node, v12+) or UNKNOWN_LEADER_EPOCH; a LastFetchedEpoch (v12+) whose end
+// here is before it or before the fetch offset gets DivergingEpoch and no
+// records, one this log cannot place OFFSET_OUT_OF_RANGE. Long polling honours max.wait.ms and min.bytes; max.bytes
 // and each partition's max bytes bound the answer, except that the first
 // non-empty partition returns at least one whole batch (KIP-74).
 //
@@ -116,7 +121,11 @@ type fetchResult struct {
 	parts   []kmsg.FetchResponseTopicPartition
 	splices []Splice
 	bytes   int64
-	errors  bool
+	// answerNow: a partition's answer (an error, a diverging epoch) must
+	// not wait for data, as in Kafka.
+	answerNow bool
+	// selfLeader: some partition's CurrentLeader names this node.
+	selfLeader bool
 }
 
 func (f *fetch) read() *fetchResult {
@@ -131,30 +140,70 @@ func (f *fetch) read() *fetchResult {
 		rp.PreferredReadReplica = -1
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
 		if p.err != nil {
-			rp.ErrorCode, out.errors = p.err.Code, true
-			out.parts = append(out.parts, rp)
-			continue
-		}
-		limit := min(int64(p.req.PartitionMaxBytes), budget)
-		res, err := p.log.Read(p.req.FetchOffset, limit, out.bytes == 0)
-		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
-		if err != nil {
-			rp.ErrorCode, out.errors = errorCode(err), true
-			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = p.log.HighWatermark(), p.log.LastStableOffset(), p.log.LogStartOffset()
-		} else if n := chunksLen(res.Chunks); n > 0 {
-			marker := newMarker()
-			rp.RecordBatches = marker
-			out.splices = append(out.splices, Splice{Marker: marker, Chunks: res.Chunks})
-			out.bytes += n
-			budget -= n
+			rp.ErrorCode, out.answerNow = p.err.Code, true
+		} else {
+			budget -= out.readPartition(p, &rp, min(int64(p.req.PartitionMaxBytes), budget))
 		}
 		out.parts = append(out.parts, rp)
 	}
 	return out
 }
 
+// readPartition fills rp from one partition: after the epoch checks
+// (CurrentLeaderEpoch v9+, LastFetchedEpoch v12+, as Kafka's
+// Partition.fetchRecords), records from the fetch offset up to limit bytes.
+// It returns the bytes read.
+func (o *fetchResult) readPartition(p fetchPartition, rp *kmsg.FetchResponseTopicPartition, limit int64) int64 {
+	current := max(p.req.CurrentLeaderEpoch, replica.NoEpoch) // Kafka's FetchRequest: any negative is none
+	lastFetched := max(p.req.LastFetchedEpoch, replica.NoEpoch)
+	err := p.log.CheckEpoch(current)
+	var diverging *replica.EpochEnd
+	if err == nil {
+		diverging, err = p.log.Divergence(current, lastFetched, p.req.FetchOffset)
+	}
+	var res storage.ReadResult
+	if err == nil && diverging == nil {
+		res, err = p.log.Read(p.req.FetchOffset, limit, o.bytes == 0)
+	}
+	if err != nil || diverging != nil {
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = p.log.HighWatermark(), p.log.LastStableOffset(), p.log.LogStartOffset()
+		rp.ErrorCode, o.answerNow = errorCode(err), true
+		if diverging != nil {
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = diverging.Epoch, diverging.EndOffset
+		}
+		o.setCurrentLeader(p, rp)
+		return 0
+	}
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+	n := chunksLen(res.Chunks)
+	if n > 0 {
+		marker := newMarker()
+		rp.RecordBatches = marker
+		o.splices = append(o.splices, Splice{Marker: marker, Chunks: res.Chunks})
+		o.bytes += n
+	}
+	return n
+}
+
+// setCurrentLeader names the partition's leader to a fetcher with a stale
+// epoch (KIP-951, v12+), as Kafka does for FENCED_LEADER_EPOCH: this node,
+// at its epoch. Kafka also does it for NOT_LEADER_OR_FOLLOWER, but a
+// partition not led here has no leader this node knows of (there is no
+// other broker), so CurrentLeader stays unknown (-1) there.
+func (o *fetchResult) setCurrentLeader(p fetchPartition, rp *kmsg.FetchResponseTopicPartition) {
+	if rp.ErrorCode != kerr.FencedLeaderEpoch.Code || o.f.req.Version < 12 {
+		return
+	}
+	epoch, err := p.log.LeaderEpoch()
+	if err != nil {
+		return
+	}
+	rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = o.f.b.cfg.NodeID, epoch
+	o.selfLeader = true
+}
+
 func (o *fetchResult) done(minBytes int32) bool {
-	return o.errors || o.bytes >= int64(max(minBytes, 1))
+	return o.answerNow || o.bytes >= int64(max(minBytes, 1))
 }
 
 func (o *fetchResult) finish() *Response {
@@ -164,6 +213,11 @@ func (o *fetchResult) finish() *Response {
 		t.Partitions = append(t.Partitions, o.parts[i])
 	}
 	o.resp.Topics = topics
+	if o.selfLeader && o.resp.Version >= 16 {
+		// The endpoint of the leader named in CurrentLeader (KIP-951).
+		self := o.f.b.self()
+		o.resp.Brokers = []kmsg.FetchResponseBroker{{NodeID: self.NodeID, Host: self.Host, Port: self.Port, Rack: self.Rack}}
+	}
 	return &Response{Msg: o.resp, Splices: o.splices}
 }
 

@@ -4,7 +4,9 @@ package broker
 // is also the last stable offset while there are no transactions), max
 // timestamp (-3, KIP-734), earliest local (-4, the log start: all data is
 // local) and latest tiered (-5, none: offset -1), and by timestamp. The
-// leader epoch is the partition's (0 until replication exists).
+// leader epoch is the partition's (0 until replication exists); a
+// CurrentLeaderEpoch (v4+) other than it is refused as Kafka does
+// (FENCED_LEADER_EPOCH below it, UNKNOWN_LEADER_EPOCH above).
 
 import (
 	"context"
@@ -31,6 +33,9 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	out.Partition = rp.Partition
 	out.Timestamp, out.Offset, out.LeaderEpoch = -1, -1, 0
 	l, err := b.partition(topic, rp.Partition)
+	if err == nil {
+		err = l.CheckEpoch(rp.CurrentLeaderEpoch)
+	}
 	if err == nil {
 		err = l.Offline()
 	}

@@ -25,6 +25,7 @@ func init() {
 		kmsg.DeleteTopics.Int16():            {0, 6, handleDeleteTopics},
 		kmsg.DeleteRecords.Int16():           {0, 2, handleDeleteRecords},
 		kmsg.InitProducerID.Int16():          {0, 5, handleInitProducerID},
+		kmsg.OffsetForLeaderEpoch.Int16():    {0, 4, handleOffsetForLeaderEpoch},
 		kmsg.DescribeConfigs.Int16():         {0, 4, handleDescribeConfigs},
 		kmsg.AlterConfigs.Int16():            {0, 2, handleAlterConfigs},
 		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},

@@ -31,6 +31,10 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.UnknownTopicOrPartition
 	case errors.Is(err, replica.ErrNotLeader):
 		return kerr.NotLeaderForPartition
+	case errors.Is(err, replica.ErrFencedEpoch):
+		return kerr.FencedLeaderEpoch
+	case errors.Is(err, replica.ErrUnknownEpoch):
+		return kerr.UnknownLeaderEpoch
 	case errors.Is(err, meta.ErrInvalidTopic):
 		return kerr.InvalidTopicException
 	case errors.Is(err, meta.ErrInvalidPartitions):

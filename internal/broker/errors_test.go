@@ -32,6 +32,8 @@ func TestKafkaErrorMapping(t *testing.T) {
 		{meta.ErrTopicExists, kerr.TopicAlreadyExists},
 		{fmt.Errorf("%w: t-0", replica.ErrNotLeader), kerr.NotLeaderForPartition},
 		{fmt.Errorf("%w: t-0", replica.ErrUnknownPartition), kerr.UnknownTopicOrPartition},
+		{fmt.Errorf("%w: t-0", replica.ErrFencedEpoch), kerr.FencedLeaderEpoch},
+		{fmt.Errorf("%w: t-0", replica.ErrUnknownEpoch), kerr.UnknownLeaderEpoch},
 		{fmt.Errorf("%w: x", kerr.InvalidRequest), kerr.InvalidRequest},
 		{context.DeadlineExceeded, kerr.RequestTimedOut},
 		{fmt.Errorf("something else"), kerr.UnknownServerError},

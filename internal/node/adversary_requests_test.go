@@ -40,6 +40,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.DeleteTopics.Int16():            deleteTopicsReq,
 	kmsg.DeleteRecords.Int16():           deleteRecordsReq,
 	kmsg.InitProducerID.Int16():          initProducerIDReq,
+	kmsg.OffsetForLeaderEpoch.Int16():    offsetForLeaderEpochReq,
 	kmsg.DescribeConfigs.Int16():         describeConfigsReq,
 	kmsg.AlterConfigs.Int16():            alterConfigsReq,
 	kmsg.CreatePartitions.Int16():        createPartitionsReq,
@@ -111,6 +112,20 @@ func listOffsetsReq(v int16, tg fuzzTarget) kmsg.Request {
 	for _, ts := range []int64{-1, -2, 0} {
 		p := kmsg.NewListOffsetsRequestTopicPartition()
 		p.Timestamp = ts
+		t.Partitions = append(t.Partitions, p)
+	}
+	req.Topics = append(req.Topics, t)
+	return req
+}
+
+func offsetForLeaderEpochReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.ReplicaID = -1
+	t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	t.Topic = tg.topic
+	for _, epoch := range []int32{0, 1, -1} {
+		p := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		p.LeaderEpoch = epoch
 		t.Partitions = append(t.Partitions, p)
 	}
 	req.Topics = append(req.Topics, t)

@@ -22,7 +22,8 @@
 //     registered, so no advance is missed.
 //   - Storage errors pass through unchanged (they already name the log, and
 //     their text reaches clients as error messages), so the broker maps them
-//     as before; this package adds ErrNotLeader and ErrUnknownPartition.
+//     as before; this package adds ErrNotLeader, ErrUnknownPartition and
+//     the epoch checks' ErrFencedEpoch and ErrUnknownEpoch.
 package replica
 
 import "errors"
@@ -38,4 +39,10 @@ var (
 	// ErrStaleEpoch: a leadership change names an epoch older than the
 	// partition's; it is ignored, as Kafka ignores a stale LeaderAndIsr.
 	ErrStaleEpoch = errors.New("replica: stale leader epoch")
+	// ErrFencedEpoch: a request's current leader epoch is older than the
+	// partition's (Kafka's FENCED_LEADER_EPOCH).
+	ErrFencedEpoch = errors.New("replica: fenced leader epoch")
+	// ErrUnknownEpoch: a request's current leader epoch is newer than the
+	// partition's (Kafka's UNKNOWN_LEADER_EPOCH).
+	ErrUnknownEpoch = errors.New("replica: unknown leader epoch")
 )

@@ -18,7 +18,10 @@ type partitionLog interface {
 	Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
 	Changed() <-chan struct{}
 	LogStartOffset() int64
+	LogEndOffset() int64
 	HighWatermark() int64
+	LatestEpoch() (int32, bool)
+	EndOffsetForEpoch(epoch int32) (int32, int64)
 	OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool)
 	MaxTimestamp() (offset, timestamp int64, ok bool)
 	DeleteRecordsBefore(ctx context.Context, offset int64) (int64, error)
@@ -64,7 +67,9 @@ type AppendOptions struct {
 	// Hangup closes when the client has gone; an acks=all wait ends there.
 	// Nil never closes.
 	Hangup <-chan struct{}
-	// Storage is passed to the log's Append.
+	// Storage is passed to the log's Append, with LeaderEpoch set to the
+	// partition's: batches are stamped with the epoch of the leader that
+	// appended them, as Kafka's appendAsLeader does.
 	Storage storage.AppendOptions
 }
 
@@ -73,9 +78,11 @@ type AppendOptions struct {
 // times out returns context.DeadlineExceeded; the records stay appended,
 // as in Kafka.
 func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptions) (storage.AppendResult, error) {
-	if _, err := p.leaderEpoch(); err != nil {
+	epoch, err := p.leaderEpoch()
+	if err != nil {
 		return storage.AppendResult{}, err
 	}
+	opts.Storage.LeaderEpoch = epoch
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
@@ -196,6 +203,101 @@ func (p *Partition) stop() {
 	defer p.mu.Unlock()
 	p.mu.leader, p.mu.isr = false, nil
 	p.waiters.stop(p.notLeader())
+}
+
+// NoEpoch is Kafka's "no leader epoch given" (-1): a request carrying it
+// as its current or last fetched epoch is not checked.
+const NoEpoch int32 = -1
+
+// CheckEpoch checks a request's CurrentLeaderEpoch as Kafka does before
+// serving it (KIP-320): one below the partition's is from a stale client
+// (ErrFencedEpoch), one above it is news this node has not applied yet
+// (ErrUnknownEpoch). Then the partition must be led here (ErrNotLeader).
+func (p *Partition) CheckEpoch(current int32) error {
+	_, err := p.checkEpoch(current)
+	return err
+}
+
+// checkEpoch is CheckEpoch, returning the partition's epoch when it passes.
+func (p *Partition) checkEpoch(current int32) (int32, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	switch {
+	case current == NoEpoch:
+	case current < p.mu.epoch:
+		return -1, fmt.Errorf("%w: %s-%d is at epoch %d, request has %d", ErrFencedEpoch, p.topic, p.partition, p.mu.epoch, current)
+	case current > p.mu.epoch:
+		return -1, fmt.Errorf("%w: %s-%d is at epoch %d, request has %d", ErrUnknownEpoch, p.topic, p.partition, p.mu.epoch, current)
+	}
+	if !p.mu.leader {
+		return -1, p.notLeader()
+	}
+	return p.mu.epoch, nil
+}
+
+// EpochEnd is where a leader epoch ended in this log: OffsetForLeaderEpoch's
+// answer and a diverging fetch's.
+type EpochEnd struct {
+	Epoch     int32
+	EndOffset int64
+}
+
+// LastOffsetForEpoch answers OffsetForLeaderEpoch as Kafka's
+// Partition.lastOffsetForLeaderEpoch: after CheckEpoch(current), the
+// largest epoch at or below epoch and the offset where it ended, or
+// (storage.UndefinedEpoch, storage.UndefinedEpochOffset). It is not bounded
+// by the high watermark, for consumers either, as in Kafka.
+func (p *Partition) LastOffsetForEpoch(current, epoch int32) (EpochEnd, error) {
+	leaderEpoch, err := p.checkEpoch(current)
+	if err != nil {
+		return EpochEnd{storage.UndefinedEpoch, storage.UndefinedEpochOffset}, err
+	}
+	return p.endOffsetFor(leaderEpoch, epoch), nil
+}
+
+// endOffsetFor is the log's answer, plus the epoch this node leads at.
+// Kafka puts a new leader's epoch in the cache at the log end when it takes
+// leadership; storage records an epoch with its first batch. Until that
+// batch, the answer is the one Kafka's cache would give: the leader's
+// epoch starts at the log end. The log end is read first, so an append
+// racing with the read cannot move the start of the leader's epoch.
+func (p *Partition) endOffsetFor(leaderEpoch, epoch int32) EpochEnd {
+	end := p.log.LogEndOffset()
+	latest, ok := p.log.LatestEpoch()
+	switch {
+	case epoch == storage.UndefinedEpoch || ok && (epoch <= latest || latest >= leaderEpoch):
+		e, off := p.log.EndOffsetForEpoch(epoch)
+		return EpochEnd{e, off}
+	case epoch > leaderEpoch:
+		return EpochEnd{storage.UndefinedEpoch, storage.UndefinedEpochOffset}
+	case epoch == leaderEpoch || !ok:
+		return EpochEnd{epoch, end}
+	}
+	return EpochEnd{latest, end}
+}
+
+// Divergence checks a fetch's LastFetchedEpoch against this log as Kafka's
+// Partition.readRecords does: non-nil when the fetcher's log diverged from
+// this one (its last epoch ended earlier here, or its fetch offset is past
+// that epoch's end), naming where it must truncate to; records are then
+// not sent. An epoch this log cannot place, or an offset below the log
+// start, is out of range.
+func (p *Partition) Divergence(current, lastFetched int32, fetchOffset int64) (*EpochEnd, error) {
+	if lastFetched == NoEpoch {
+		return nil, nil
+	}
+	end, err := p.LastOffsetForEpoch(current, lastFetched)
+	switch {
+	case err != nil:
+		return nil, err
+	case end.Epoch == storage.UndefinedEpoch || end.EndOffset == storage.UndefinedEpochOffset:
+		return nil, fmt.Errorf("%w: %s-%d has no end offset for last fetched epoch %d", storage.ErrOffsetOutOfRange, p.topic, p.partition, lastFetched)
+	case fetchOffset < p.log.LogStartOffset():
+		return nil, fmt.Errorf("%w: %s-%d offset %d is below the log start %d", storage.ErrOffsetOutOfRange, p.topic, p.partition, fetchOffset, p.log.LogStartOffset())
+	case end.Epoch < lastFetched || end.EndOffset < fetchOffset:
+		return &end, nil
+	}
+	return nil, nil
 }
 
 func (p *Partition) notLeader() error {

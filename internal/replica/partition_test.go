@@ -43,6 +43,12 @@ func (f *fakeLog) HighWatermark() int64 {
 	return f.hw
 }
 
+func (f *fakeLog) LogEndOffset() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.end
+}
+
 func (f *fakeLog) Changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -55,6 +61,8 @@ func (f *fakeLog) Read(int64, int64, bool) (storage.ReadResult, error) {
 }
 
 func (f *fakeLog) LogStartOffset() int64                         { return 0 }
+func (f *fakeLog) LatestEpoch() (int32, bool)                    { return -1, false }
+func (f *fakeLog) EndOffsetForEpoch(int32) (int32, int64)        { return -1, -1 }
 func (f *fakeLog) OffsetForTimestamp(int64) (int64, int64, bool) { return 0, 0, false }
 func (f *fakeLog) MaxTimestamp() (int64, int64, bool)            { return 0, 0, false }
 func (f *fakeLog) Offline() error                                { return nil }
@@ -231,5 +239,117 @@ func TestNotLeader(t *testing.T) {
 	}
 	if err := p.lead(2, 1); !errors.Is(err, ErrStaleEpoch) {
 		t.Fatalf("lead at an older epoch: %v; want stale epoch", err)
+	}
+}
+
+// epochLog leads t-0 at epochs 0, 2 and 4: offsets 0-2 written in epoch 0,
+// 3-4 in epoch 2, none yet in 4. t-1 is led at epoch 2 and empty.
+func epochLog(t *testing.T) (*Partition, *Partition) {
+	t.Helper()
+	m, _ := openManager(t)
+	if err := m.Lead("t", 0, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct{ epoch, n int32 }{{0, 3}, {2, 2}, {4, 0}} {
+		if err := m.Lead("t", 0, 1, e.epoch); err != nil {
+			t.Fatal(err)
+		}
+		if e.n == 0 {
+			continue
+		}
+		opts := AppendOptions{Acks: 1} // stamped with the partition's epoch
+		if _, err := p.Append(context.Background(), recordtest.Simple(int(e.n), 10), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Lead("t", 1, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	empty, err := m.Partition("t", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, empty
+}
+
+func TestLastOffsetForEpoch(t *testing.T) {
+	p, empty := epochLog(t)
+	for _, c := range []struct {
+		p     *Partition
+		epoch int32
+		want  EpochEnd
+	}{
+		{p, -1, EpochEnd{-1, -1}},
+		{p, 0, EpochEnd{0, 3}},
+		{p, 1, EpochEnd{0, 3}},
+		{p, 2, EpochEnd{2, 5}},
+		{p, 3, EpochEnd{2, 5}}, // the leader's epoch 4 starts at the log end
+		{p, 4, EpochEnd{4, 5}},
+		{p, 5, EpochEnd{-1, -1}},
+		{empty, 0, EpochEnd{0, 0}}, // below the leader's epoch, which starts at 0
+		{empty, 2, EpochEnd{2, 0}},
+		{empty, 3, EpochEnd{-1, -1}},
+	} {
+		got, err := c.p.LastOffsetForEpoch(NoEpoch, c.epoch)
+		if err != nil || got != c.want {
+			t.Errorf("%s-%d epoch %d: %+v, %v; want %+v", c.p.topic, c.p.partition, c.epoch, got, err, c.want)
+		}
+	}
+}
+
+func TestCheckEpoch(t *testing.T) {
+	p, _ := epochLog(t)
+	for current, want := range map[int32]error{-1: nil, 4: nil, 3: ErrFencedEpoch, 0: ErrFencedEpoch, 5: ErrUnknownEpoch} {
+		if err := p.CheckEpoch(current); !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("current epoch %d: %v; want %v", current, err, want)
+		}
+		if _, err := p.LastOffsetForEpoch(current, 0); (want == nil) != (err == nil) || !errors.Is(err, want) {
+			t.Errorf("last offset with current epoch %d: %v; want %v", current, err, want)
+		}
+	}
+	p.stop()
+	if err := p.CheckEpoch(NoEpoch); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("stopped: %v; want not leader", err)
+	}
+	if err := p.CheckEpoch(3); !errors.Is(err, ErrFencedEpoch) {
+		t.Errorf("stopped, fenced epoch: %v; want fenced (checked first, as Kafka)", err)
+	}
+}
+
+func TestDivergence(t *testing.T) {
+	p, _ := epochLog(t)
+	for _, c := range []struct {
+		last   int32
+		offset int64
+		want   *EpochEnd
+	}{
+		{NoEpoch, 9, nil},
+		{0, 3, nil},
+		{0, 4, &EpochEnd{0, 3}}, // ahead of its epoch's end here
+		{1, 3, &EpochEnd{0, 3}}, // an epoch this log never had
+		{2, 5, nil},
+		{2, 6, &EpochEnd{2, 5}},
+		{4, 5, nil},
+	} {
+		got, err := p.Divergence(NoEpoch, c.last, c.offset)
+		if err != nil || (got == nil) != (c.want == nil) || got != nil && *got != *c.want {
+			t.Errorf("last epoch %d offset %d: %v, %v; want %v", c.last, c.offset, got, err, c.want)
+		}
+	}
+	if _, err := p.Divergence(NoEpoch, 5, 5); !errors.Is(err, storage.ErrOffsetOutOfRange) {
+		t.Errorf("epoch above the leader's: %v; want out of range", err)
+	}
+	if _, err := p.Divergence(3, 0, 3); !errors.Is(err, ErrFencedEpoch) {
+		t.Errorf("fenced current epoch: %v; want fenced", err)
+	}
+	if _, err := p.DeleteRecordsBefore(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Divergence(NoEpoch, 0, 1); !errors.Is(err, storage.ErrOffsetOutOfRange) {
+		t.Errorf("below the log start: %v; want out of range", err)
 	}
 }
