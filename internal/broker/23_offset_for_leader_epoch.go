@@ -33,7 +33,7 @@ func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, r *Request) (*Resp
 func (b *Broker) offsetForLeaderEpoch(topic string, rp kmsg.OffsetForLeaderEpochRequestTopicPartition) kmsg.OffsetForLeaderEpochResponseTopicPartition {
 	out := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 	out.Partition, out.LeaderEpoch, out.EndOffset = rp.Partition, -1, -1
-	l, err := b.replicas.Partition(topic, rp.Partition)
+	l, err := b.partition(topic, rp.Partition)
 	if err == nil {
 		err = l.Offline()
 	}
