@@ -20,9 +20,11 @@ const processBaseline = 64 << 20
 
 // memoryBound is that bound: requests hold at most twice
 // queued.max.request.bytes plus 64 kB per connection, which Go's
-// collector (GOGC=100) lets grow to twice as much before collecting.
+// collector (GOGC=100) lets grow to twice as much before collecting, its
+// pacer up to 10% more while a collection runs behind, with freed pages
+// returned to the system gradually: 2.5 times in all.
 func memoryBound(queued, conns int64) int64 {
-	return 2*(2*queued+conns<<16) + processBaseline
+	return 5*(2*queued+conns<<16)/2 + processBaseline
 }
 
 // emptyNamesMetadata is a Metadata v4 request of about size bytes naming
