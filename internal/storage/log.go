@@ -26,6 +26,8 @@ type Log struct {
 	// segment swaps, which change closed segments; it is never taken by
 	// appends or reads.
 	adminMu sync.Mutex
+	// offlineMu serialises taking the log offline (verify.go).
+	offlineMu sync.Mutex
 
 	// uncleanable is set when cleaning failed; the cleaner skips the log
 	// until it is reopened.

@@ -189,20 +189,21 @@ func (l *Log) failRead(err error) error {
 // partition and says loudly where the damage is; docs/format/segment.md
 // tells the operator how to repair it. Other partitions are unaffected.
 func (l *Log) markOffline(ce *corruptionError) error {
+	// offlineMu orders the loud log line before the state change, so no
+	// client sees the partition refuse before the operator can read why.
+	l.offlineMu.Lock()
+	defer l.offlineMu.Unlock()
+	if err := l.Offline(); err != nil {
+		return err
+	}
+	l.logger.Error("corrupt batch on disk; partition offline", "segment", ce.file,
+		"position", ce.pos, "offset", ce.offset, "err", ce.err)
+	// The cause is not wrapped: the partition's error is a storage error
+	// (KAFKA_STORAGE_ERROR), not a rejected request.
+	err := fmt.Errorf("%w: %w: log %s is offline: %v", ErrStorage, ErrLogCorrupt, partitionDirName(l.topic, l.partition), ce)
 	l.mu.Lock()
-	first := l.mu.offline == nil
-	if first {
-		// The cause is not wrapped: the partition's error is a storage
-		// error (KAFKA_STORAGE_ERROR), not a rejected request.
-		l.mu.offline = fmt.Errorf("%w: %w: log %s is offline: %v", ErrStorage, ErrLogCorrupt,
-			partitionDirName(l.topic, l.partition), ce)
-	}
-	err := l.mu.offline
+	l.mu.offline = err
 	l.mu.Unlock()
-	if first {
-		l.logger.Error("corrupt batch on disk; partition offline", "segment", ce.file,
-			"position", ce.pos, "offset", ce.offset, "err", ce.err)
-	}
 	return err
 }
 
