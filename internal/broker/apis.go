@@ -31,6 +31,7 @@ func init() {
 		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
 		kmsg.DescribeCluster.Int16():         {0, 2, handleDescribeCluster},
+		kmsg.DescribeQuorum.Int16():          {0, 2, handleDescribeQuorum},
 		kmsg.FindCoordinator.Int16():         {0, 6, handleFindCoordinator},
 		kmsg.OffsetCommit.Int16():            {2, 10, handleGroupRequest},
 		kmsg.OffsetFetch.Int16():             {1, 10, handleGroupRequest},

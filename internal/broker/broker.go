@@ -82,6 +82,8 @@ type Config struct {
 	// Controller, if set, names the node clients should see as the
 	// controller (the metadata quorum's leader); unset, this node.
 	Controller func() int32
+	// Quorum, if set, reports the metadata quorum (DescribeQuorum).
+	Quorum func(context.Context) QuorumStatus
 }
 
 // Broker serves Kafka API requests for one node.

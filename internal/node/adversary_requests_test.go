@@ -41,6 +41,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.DeleteRecords.Int16():           deleteRecordsReq,
 	kmsg.InitProducerID.Int16():          initProducerIDReq,
 	kmsg.OffsetForLeaderEpoch.Int16():    offsetForLeaderEpochReq,
+	kmsg.DescribeQuorum.Int16():          describeQuorumReq,
 	kmsg.DescribeConfigs.Int16():         describeConfigsReq,
 	kmsg.AlterConfigs.Int16():            alterConfigsReq,
 	kmsg.CreatePartitions.Int16():        createPartitionsReq,
@@ -128,6 +129,15 @@ func offsetForLeaderEpochReq(v int16, tg fuzzTarget) kmsg.Request {
 		p.LeaderEpoch = epoch
 		t.Partitions = append(t.Partitions, p)
 	}
+	req.Topics = append(req.Topics, t)
+	return req
+}
+
+func describeQuorumReq(int16, fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	t := kmsg.NewDescribeQuorumRequestTopic()
+	t.Topic = "__cluster_metadata"
+	t.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}
 	req.Topics = append(req.Topics, t)
 	return req
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/quorum"
@@ -96,6 +97,7 @@ func raftID(node int32) uint64 { return uint64(node) + 1 }
 type metaQuorum struct {
 	node      *quorum.Node
 	transport *quorum.TCPTransport
+	voters    map[int32]string // --voters: each voter's quorum listener
 }
 
 // startMetaQuorum starts this node's quorum member over store's machine,
@@ -124,7 +126,7 @@ func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, v
 	}
 	tr.Attach(q)
 	store.SetLog(q)
-	mq := &metaQuorum{node: q, transport: tr}
+	mq := &metaQuorum{node: q, transport: tr, voters: voters}
 	if err := mq.waitCaughtUp(ctx, logger); err != nil {
 		mq.close()
 		return nil, err
@@ -249,4 +251,27 @@ func (n *Node) controllerID() int32 {
 		return -1
 	}
 	return int32(st.Leader - 1)
+}
+
+// status is the quorum for DescribeQuorum: Raft's term as the epoch, its
+// commit index as the high watermark, and on the leader each voter's last
+// replicated index as its log end offset (-1 where unknown).
+func (mq *metaQuorum) status(ctx context.Context) broker.QuorumStatus {
+	out := broker.QuorumStatus{Leader: -1, HighWatermark: -1}
+	st, err := mq.node.Status(ctx)
+	if err == nil && st.Leader != 0 {
+		out.Leader, out.Epoch, out.HighWatermark = int32(st.Leader)-1, int32(st.Term), int64(st.Commit)
+	}
+	for _, id := range slices.Sorted(maps.Keys(mq.voters)) {
+		v := broker.QuorumVoter{ID: id, LogEndOffset: -1}
+		if m, ok := st.Match[raftID(id)]; ok {
+			v.LogEndOffset = int64(m)
+		}
+		if host, port, err := net.SplitHostPort(mq.voters[id]); err == nil {
+			p, _ := strconv.ParseUint(port, 10, 16)
+			v.Host, v.Port = host, uint16(p)
+		}
+		out.Voters = append(out.Voters, v)
+	}
+	return out
 }

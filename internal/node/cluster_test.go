@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/node"
 )
@@ -244,5 +246,59 @@ func TestClusterProcessesSurviveKill9(t *testing.T) {
 	md, err := adm.Metadata(testContext(t), "after-kill")
 	if err != nil || md.Topics["after-kill"].Err != nil {
 		t.Errorf("topic created while a node was down: %v %v", err, md.Topics["after-kill"].Err)
+	}
+}
+
+// describeQuorum asks for the metadata quorum through a client that knows
+// every broker (kgo sends it to the controller Metadata names).
+func describeQuorum(t *testing.T, cl *kgo.Client, version int16, topic string) *kmsg.DescribeQuorumResponse {
+	t.Helper()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	req.SetVersion(version)
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = topic
+	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testContext(t), cl)
+	if err != nil {
+		t.Fatalf("DescribeQuorum v%d: %v", version, err)
+	}
+	return resp
+}
+
+// TestDescribeQuorum: the quorum's leader answers with its term, commit
+// index and every voter caught up; a standalone node is a quorum of itself.
+func TestDescribeQuorum(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	cl := newClient(t, c.cfgs[0].KafkaAddr, kgo.SeedBrokers(c.seeds()...))
+	waitFor(t, "every voter to report the leader's log end offset", func() bool {
+		resp := describeQuorum(t, cl, 2, "__cluster_metadata")
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return false
+		}
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.LeaderID < 1 || p.LeaderID > 3 || p.LeaderEpoch < 1 || p.HighWatermark < 1 || len(p.CurrentVoters) != 3 {
+			return false
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset < p.HighWatermark {
+				return false
+			}
+		}
+		return len(resp.Nodes) == 3 && len(resp.Nodes[0].Listeners) == 1
+	})
+	for v := int16(0); v <= 2; v++ {
+		if p := describeQuorum(t, cl, v, "other").Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("v%d: a topic other than __cluster_metadata answered %v", v, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+
+	tn := startNode(t, "", nil)
+	p := describeQuorum(t, newClient(t, tn.KafkaAddr()), 0, "__cluster_metadata").Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || p.LeaderID != 1 || len(p.CurrentVoters) != 1 || p.CurrentVoters[0].ReplicaID != 1 || p.HighWatermark != -1 {
+		t.Errorf("standalone node describes its quorum as %+v", p)
 	}
 }

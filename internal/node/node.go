@@ -156,8 +156,12 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 			return err
 		}
 	}
-	b, err := broker.New(ctx, broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
-		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID}, n.logs, replica.NewManager(replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs}), store, pids)
+	bcfg := broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
+		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID}
+	if n.quorum != nil {
+		bcfg.Quorum = n.quorum.status
+	}
+	b, err := broker.New(ctx, bcfg, n.logs, replica.NewManager(replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs}), store, pids)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("starting broker: %w", err)
