@@ -25,6 +25,25 @@ type info struct {
 	// Source is the API the answer came from: DescribeCluster, or Metadata
 	// for brokers that do not support DescribeCluster (Kafka < 2.8).
 	Source string `json:"source"`
+	// Quorum is the metadata quorum, from DescribeQuorum; nil when the
+	// cluster does not answer it (ZooKeeper-era Kafka, kfake).
+	Quorum *quorum `json:"quorum"`
+}
+
+// quorum is the metadata quorum as its leader reports it.
+type quorum struct {
+	Leader        int32   `json:"leader"`
+	Epoch         int32   `json:"epoch"`
+	HighWatermark int64   `json:"high_watermark"`
+	Voters        []voter `json:"voters"`
+}
+
+// voter is one voter's progress; Lag is how far its log is behind the
+// high watermark (-1 if unknown).
+type voter struct {
+	ID           int32 `json:"id"`
+	LogEndOffset int64 `json:"log_end_offset"`
+	Lag          int64 `json:"lag"`
 }
 
 type broker struct {
@@ -37,10 +56,13 @@ type broker struct {
 func infoCommand(opts *client.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "info",
-		Short: "Print the cluster id, controller and brokers",
+		Short: "Print the cluster id, controller, brokers and metadata quorum",
 		Long: `Print the cluster id, the controller and every broker (id, host, port,
-rack). DescribeCluster is used where the brokers support it, and Metadata
-otherwise; --format json says which in its "source" field.
+rack), then the metadata quorum: its leader, epoch and high watermark, and
+each voter's log end offset and lag. DescribeCluster is used where the
+brokers support it, and Metadata otherwise; --format json says which in
+its "source" field. The quorum section is left out where the cluster does
+not answer DescribeQuorum.
 
 Examples:
   eddy cluster info
@@ -66,6 +88,7 @@ func runInfo(cmd *cobra.Command, opts *client.Options) error {
 	if err != nil {
 		return err
 	}
+	in.Quorum = describeQuorum(cmd.Context(), cl)
 	if opts.JSONOutput() {
 		return client.JSON(cmd.OutOrStdout(), in)
 	}
@@ -99,6 +122,34 @@ func describeCluster(ctx context.Context, cl *kgo.Client) (info, error) {
 	return in, nil
 }
 
+// describeQuorum asks the controller for the metadata quorum; kgo sends
+// the request to the controller Metadata names.
+func describeQuorum(ctx context.Context, cl *kgo.Client) *quorum {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	t := kmsg.NewDescribeQuorumRequestTopic()
+	t.Topic = "__cluster_metadata"
+	t.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return nil
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		return nil
+	}
+	q := &quorum{Leader: p.LeaderID, Epoch: p.LeaderEpoch, HighWatermark: p.HighWatermark, Voters: []voter{}}
+	for _, v := range p.CurrentVoters {
+		lag := int64(-1)
+		if v.LogEndOffset >= 0 && p.HighWatermark >= 0 {
+			lag = max(0, p.HighWatermark-v.LogEndOffset)
+		}
+		q.Voters = append(q.Voters, voter{ID: v.ReplicaID, LogEndOffset: v.LogEndOffset, Lag: lag})
+	}
+	slices.SortFunc(q.Voters, func(a, b voter) int { return cmp.Compare(a.ID, b.ID) })
+	return q
+}
+
 func printInfo(w io.Writer, in info) error {
 	controller := "-"
 	if in.Controller >= 0 {
@@ -121,5 +172,39 @@ func printInfo(w io.Writer, in info) error {
 		}
 		rows = append(rows, []string{id, b.Host, strconv.Itoa(int(b.Port)), rack})
 	}
-	return client.Table(w, []string{"ID", "HOST", "PORT", "RACK"}, rows)
+	if err := client.Table(w, []string{"ID", "HOST", "PORT", "RACK"}, rows); err != nil {
+		return err
+	}
+	if in.Quorum == nil {
+		return nil
+	}
+	return printQuorum(w, *in.Quorum)
+}
+
+// printQuorum prints the metadata quorum: its leader, epoch and high
+// watermark, and each voter's log end offset and lag (- where unknown).
+func printQuorum(w io.Writer, q quorum) error {
+	fmt.Fprintln(w, "\nQUORUM\n======")
+	err := client.Table(w, []string{"LEADER", strconv.Itoa(int(q.Leader))},
+		[][]string{{"EPOCH", strconv.Itoa(int(q.Epoch))}, {"HIGH WATERMARK", offsetText(q.HighWatermark)}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rows := make([][]string, 0, len(q.Voters))
+	for _, v := range q.Voters {
+		id := strconv.Itoa(int(v.ID))
+		if v.ID == q.Leader {
+			id += "*"
+		}
+		rows = append(rows, []string{id, offsetText(v.LogEndOffset), offsetText(v.Lag)})
+	}
+	return client.Table(w, []string{"VOTER", "LOG END OFFSET", "LAG"}, rows)
+}
+
+func offsetText(o int64) string {
+	if o < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(o, 10)
 }

@@ -71,3 +71,38 @@ func TestInfoUnreachable(t *testing.T) {
 		t.Fatalf("error = %v", res.Err)
 	}
 }
+
+// Against a real (standalone) Eddy node, info includes the metadata
+// quorum: a quorum of that one node, offsets unknown.
+func TestInfoQuorum(t *testing.T) {
+	addr := clienttest.Eddy(t, nil, nil)
+	res := clienttest.Run(t, cluster.Command, "", "info", "-b", addr, "--format", "json")
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var got struct {
+		Quorum *struct {
+			Leader        int32
+			HighWatermark int64 `json:"high_watermark"`
+			Voters        []struct {
+				ID  int32
+				Lag int64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
+		t.Fatalf("%v in %s", err, res.Stdout)
+	}
+	if q := got.Quorum; q == nil || q.Leader != 1 || q.HighWatermark != -1 || len(q.Voters) != 1 || q.Voters[0].ID != 1 || q.Voters[0].Lag != -1 {
+		t.Errorf("quorum = %+v in %s", got.Quorum, res.Stdout)
+	}
+	res = clienttest.Run(t, cluster.Command, "", "info", "-b", addr)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, w := range []string{"QUORUM", "LEADER", "VOTER", "LOG END OFFSET", "LAG"} {
+		if !strings.Contains(res.Stdout, w) {
+			t.Errorf("text output lacks %q:\n%s", w, res.Stdout)
+		}
+	}
+}
