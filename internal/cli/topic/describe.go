@@ -34,15 +34,20 @@ type describedConfig struct {
 }
 
 type describedPartition struct {
-	Partition      int32   `json:"partition"`
-	Leader         int32   `json:"leader"`
-	LeaderEpoch    int32   `json:"leader_epoch"`
-	Replicas       []int32 `json:"replicas"`
-	ISR            []int32 `json:"isr"`
-	Offline        []int32 `json:"offline_replicas,omitempty"`
-	LogStartOffset int64   `json:"log_start_offset"` // -1 if it could not be listed
-	HighWatermark  int64   `json:"high_watermark"`   // -1 if it could not be listed
-	Error          string  `json:"error,omitempty"`
+	Partition   int32   `json:"partition"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+	Offline     []int32 `json:"offline_replicas,omitempty"`
+	// UnderReplicated: fewer replicas in sync than assigned; NoLeader:
+	// no leader, so the partition serves nothing (kafka-topics.sh's
+	// --under-replicated-partitions and --unavailable-partitions).
+	UnderReplicated bool   `json:"under_replicated"`
+	NoLeader        bool   `json:"offline"`
+	LogStartOffset  int64  `json:"log_start_offset"` // -1 if it could not be listed
+	HighWatermark   int64  `json:"high_watermark"`   // -1 if it could not be listed
+	Error           string `json:"error,omitempty"`
 }
 
 func describeCommand(opts *client.Options) *cobra.Command {
@@ -160,14 +165,16 @@ func buildDescribed(t kadm.TopicDetail, configs kadm.ResourceConfigs, starts, en
 
 func buildPartition(p kadm.PartitionDetail, starts, ends kadm.ListedOffsets) describedPartition {
 	dp := describedPartition{
-		Partition:      p.Partition,
-		Leader:         p.Leader,
-		LeaderEpoch:    p.LeaderEpoch,
-		Replicas:       p.Replicas,
-		ISR:            p.ISR,
-		Offline:        p.OfflineReplicas,
-		LogStartOffset: -1,
-		HighWatermark:  -1,
+		Partition:       p.Partition,
+		Leader:          p.Leader,
+		LeaderEpoch:     p.LeaderEpoch,
+		Replicas:        p.Replicas,
+		ISR:             p.ISR,
+		Offline:         p.OfflineReplicas,
+		UnderReplicated: len(p.ISR) < len(p.Replicas),
+		NoLeader:        p.Leader < 0,
+		LogStartOffset:  -1,
+		HighWatermark:   -1,
 	}
 	var errs []string
 	if p.Err != nil {
@@ -214,10 +221,26 @@ func printOneDescribed(w io.Writer, d described) error {
 	for _, p := range d.Partitions {
 		rows = append(rows, []string{
 			strconv.Itoa(int(p.Partition)), strconv.Itoa(int(p.Leader)), strconv.Itoa(int(p.LeaderEpoch)),
-			ids(p.Replicas), ids(p.ISR), offset(p.LogStartOffset), offset(p.HighWatermark), client.OrDash(p.Error),
+			ids(p.Replicas), ids(p.ISR), partitionFlags(p), offset(p.LogStartOffset), offset(p.HighWatermark), client.OrDash(p.Error),
 		})
 	}
-	return client.Table(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "ERROR"}, rows)
+	return client.Table(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "FLAGS", "LOG-START-OFFSET", "HIGH-WATERMARK", "ERROR"}, rows)
+}
+
+// partitionFlags marks a partition that is offline (no leader) or under-
+// replicated, "-" when it is neither.
+func partitionFlags(p describedPartition) string {
+	var flags []string
+	if p.NoLeader {
+		flags = append(flags, "offline")
+	}
+	if p.UnderReplicated {
+		flags = append(flags, "under-replicated")
+	}
+	if len(flags) == 0 {
+		return "-"
+	}
+	return strings.Join(flags, ",")
 }
 
 func configValue(c describedConfig) string {
