@@ -57,4 +57,7 @@ bash scripts/kgo-suite.sh 3
 echo "== client conformance (kcat, confluent-kafka-python)"
 bash scripts/conformance/with-broker.sh
 
+echo "== client conformance against a 3-node cluster"
+EDDY_NODES=3 bash scripts/conformance/with-broker.sh
+
 echo "== all tests passed"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -51,6 +52,14 @@ func (b *Broker) reconcileCluster() error {
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
 	img := b.meta.Image()
+	// Dynamic broker configs another node changed take effect here too:
+	// first in the settings the logs' configs resolve against below.
+	next := b.meta.BrokerConfig(b.cfg.Settings, b.cfg.NodeID)
+	cur := b.settings()
+	changed := !maps.Equal(next.Dynamic(true), cur.Dynamic(true)) || !maps.Equal(next.Dynamic(false), cur.Dynamic(false))
+	if changed {
+		b.current.Store(&next)
+	}
 	var errs []error
 	for _, t := range img.Topics() {
 		errs = append(errs, b.followTopic(t))
@@ -64,6 +73,9 @@ func (b *Broker) reconcileCluster() error {
 				b.log.Info("topic deleted", "topic", name)
 			}
 		}
+	}
+	if changed && b.cfg.OnSettingsChange != nil {
+		b.cfg.OnSettingsChange(next)
 	}
 	return errors.Join(errs...)
 }

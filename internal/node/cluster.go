@@ -146,7 +146,7 @@ func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger) err
 			return nil
 		}
 		if !logged {
-			logger.Info("waiting for a metadata quorum leader", "voters", st.Voters)
+			logger.Info("waiting for a metadata quorum leader", "voters", slices.Sorted(maps.Keys(mq.voters)))
 			logged = true
 		}
 		select {

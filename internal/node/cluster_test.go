@@ -158,6 +158,17 @@ func TestClusterSharesMetadata(t *testing.T) {
 		}
 	})
 
+	// A cluster-wide dynamic broker config set through one broker takes
+	// effect on every broker: each describes a topic's inherited value.
+	if _, err := adm.AlterBrokerConfigs(testContext(t), []kadm.AlterConfig{{Name: "log.retention.ms", Value: kadm.StringPtr("3600000")}}); err != nil {
+		t.Fatal(err)
+	}
+	for id := int32(1); id <= 3; id++ {
+		waitFor(t, fmt.Sprintf("broker %d to take the cluster-wide retention", id), func() bool {
+			return describedRetention(t, cl, id) == "3600000"
+		})
+	}
+
 	// One node down: the other two still change the metadata.
 	c.stop(2)
 	createTopic(t, adm, "while-down", 2, nil)
@@ -301,4 +312,21 @@ func TestDescribeQuorum(t *testing.T) {
 	if p.ErrorCode != 0 || p.LeaderID != 1 || len(p.CurrentVoters) != 1 || p.CurrentVoters[0].ReplicaID != 1 || p.HighWatermark != -1 {
 		t.Errorf("standalone node describes its quorum as %+v", p)
 	}
+}
+
+// describedRetention asks broker id itself for topic spread's retention.ms.
+func describedRetention(t *testing.T, cl *kgo.Client, id int32) string {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType, r.ResourceName, r.ConfigNames = kmsg.ConfigResourceTypeTopic, "spread", []string{"retention.ms"}
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(testContext(t), cl.Broker(int(id)))
+	if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].Configs) != 1 {
+		return ""
+	}
+	if v := resp.Resources[0].Configs[0].Value; v != nil {
+		return *v
+	}
+	return ""
 }

@@ -104,8 +104,14 @@ echo "== groups.py"
 $PY "$HERE/groups.py" "$ADDR" || fail "groups.py (confluent-kafka consumer groups) checks failed, see above"
 
 # 8. confluent-kafka dynamic broker configs (AlterConfigs/DescribeConfigs on BROKER).
-echo "== broker_configs.py"
-$PY "$HERE/broker_configs.py" "$ADDR" || fail "broker_configs.py (confluent-kafka dynamic broker configs) checks failed, see above"
+# Its per-broker checks describe a topic through whichever broker the client
+# picks, so they hold on a single broker only (as against Kafka).
+if [[ -z ${CONFORMANCE_CLUSTER:-} ]]; then
+	echo "== broker_configs.py"
+	$PY "$HERE/broker_configs.py" "$ADDR" || fail "broker_configs.py (confluent-kafka dynamic broker configs) checks failed, see above"
+else
+	echo "== broker_configs.py not run against a cluster: a per-broker config shows only where it was set"
+fi
 
 # 9. confluent-kafka per-record produce errors (KIP-467) on a compacted topic.
 echo "== record_errors.py"
