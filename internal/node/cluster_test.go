@@ -61,6 +61,12 @@ func (c *testCluster) start(i int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := node.Start(ctx, cfg)
+	// A restart reuses the node's ports; while it was down a client's
+	// outgoing connection may have been given one of them for a while.
+	for tries := 0; err != nil && strings.Contains(err.Error(), "address already in use") && tries < 50; tries++ {
+		time.Sleep(100 * time.Millisecond)
+		n, err = node.Start(ctx, cfg)
+	}
 	if err != nil {
 		c.t.Errorf("starting node %d: %v\n%s", i+1, err, tn.logs.String())
 		return
