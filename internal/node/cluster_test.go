@@ -106,12 +106,15 @@ func TestClusterSharesMetadata(t *testing.T) {
 	createTopic(t, adm, "spread", 6, nil)
 
 	// Every broker answers the same metadata: 3 brokers, the topic's
-	// leaders on all three.
+	// leaders on all three. The controller answered CreateTopics; the
+	// others apply the change a moment later, as in Kafka.
 	for i := range c.cfgs {
-		md, err := newAdmin(t, c.cfgs[i].KafkaAddr).Metadata(testContext(t), "spread")
-		if err != nil {
-			t.Fatal(err)
-		}
+		var md kadm.Metadata
+		waitFor(t, fmt.Sprintf("node %d to see the topic", i+1), func() bool {
+			var err error
+			md, err = newAdmin(t, c.cfgs[i].KafkaAddr).Metadata(testContext(t), "spread")
+			return err == nil && len(md.Topics["spread"].Partitions) == 6
+		})
 		if len(md.Brokers) != 3 {
 			t.Errorf("node %d lists %d brokers, want 3", i+1, len(md.Brokers))
 		}
