@@ -1,7 +1,9 @@
 package broker
 
-// Fetch v4–v18, consumer fetches only (replica fetching comes with
-// replication). Leader epochs are checked as Kafka's
+// Fetch v4–v18, from consumers and from followers (a replica id, v15+ in
+// ReplicaState): a follower's fetch records its progress on the leader
+// (which moves the high watermark and the ISR) and reads to the log end,
+// not the high watermark. Leader epochs are checked as Kafka's
 // Partition.fetchRecords does: a CurrentLeaderEpoch (v9+) other than the
 // partition's gets FENCED_LEADER_EPOCH (with CurrentLeader naming this
 // node, v12+) or UNKNOWN_LEADER_EPOCH; a LastFetchedEpoch (v12+) whose end
@@ -82,10 +84,12 @@ type fetch struct {
 	req    *kmsg.FetchRequest
 	topics []kmsg.FetchResponseTopic
 	parts  []fetchPartition
+	// replica is the follower fetching, -1 for a consumer.
+	replica int32
 }
 
 func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
-	f := &fetch{b: b, req: req}
+	f := &fetch{b: b, req: req, replica: fetchReplicaID(req)}
 	for i, rt := range req.Topics {
 		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
 		f.topics = append(f.topics, kmsg.FetchResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID})
@@ -100,6 +104,16 @@ func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
 		}
 	}
 	return f
+}
+
+// fetchReplicaID is the broker id of a follower's fetch, -1 (or another
+// negative: Kafka's consumer and debug ids) for a consumer's.
+func fetchReplicaID(req *kmsg.FetchRequest) int32 {
+	id := req.ReplicaID
+	if req.Version >= 15 {
+		id = req.ReplicaState.ID
+	}
+	return max(id, -1)
 }
 
 // watch returns a channel per readable partition that closes at its next
@@ -162,7 +176,14 @@ func (o *fetchResult) readPartition(p fetchPartition, rp *kmsg.FetchResponseTopi
 		diverging, err = p.log.Divergence(current, lastFetched, p.req.FetchOffset)
 	}
 	var res storage.ReadResult
-	if err == nil && diverging == nil {
+	switch {
+	case err != nil || diverging != nil:
+	case o.f.replica >= 0:
+		err = p.log.FollowerFetched(o.f.replica, p.req.FetchOffset, time.Now())
+		if err == nil {
+			res, err = p.log.ReadReplica(p.req.FetchOffset, limit, o.bytes == 0)
+		}
+	default:
 		res, err = p.log.Read(p.req.FetchOffset, limit, o.bytes == 0)
 	}
 	if err != nil || diverging != nil {

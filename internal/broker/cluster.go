@@ -80,7 +80,9 @@ func (b *Broker) reconcileCluster() error {
 	return errors.Join(errs...)
 }
 
-// followTopic creates and leads the partitions of t placed on this node.
+// followTopic creates the logs of t's partitions placed on this node and
+// makes each replica lead or follow as the image says, electing or
+// resigning the group coordinators of __consumer_offsets with it.
 func (b *Broker) followTopic(t meta.Topic) error {
 	lc := config.ResolveLogConfig(t.Configs, b.settings())
 	self := b.cfg.NodeID
@@ -94,17 +96,18 @@ func (b *Broker) followTopic(t meta.Topic) error {
 		} else if err := b.createLog(t.Name, part, lc); err != nil {
 			return err
 		}
-		if a.Leader != self {
-			b.replicas.Stop(t.Name, part)
+		s := replica.State{TopicID: t.ID, Leader: a.Leader, LeaderEpoch: a.LeaderEpoch, PartitionEpoch: a.PartitionEpoch,
+			Replicas: a.Replicas, ISR: a.ISR}
+		if err := b.replicas.Apply(t.Name, part, s); err != nil && !errors.Is(err, replica.ErrStaleEpoch) {
+			return fmt.Errorf("following %s-%d: %w", t.Name, part, err)
+		}
+		if t.Name != meta.ConsumerOffsetsTopic || b.groups == nil {
 			continue
 		}
-		if err := b.replicas.Lead(t.Name, part, part+1, a.LeaderEpoch); err != nil {
-			return fmt.Errorf("leading %s-%d: %w", t.Name, part, err)
-		}
-		if t.Name == meta.ConsumerOffsetsTopic && b.groups != nil {
-			if err := b.groups.Elect(part, a.LeaderEpoch); err != nil {
-				return fmt.Errorf("electing group coordinator %d: %w", part, err)
-			}
+		if a.Leader != self {
+			b.groups.Resign(part)
+		} else if err := b.groups.Elect(part, a.LeaderEpoch); err != nil {
+			return fmt.Errorf("electing group coordinator %d: %w", part, err)
 		}
 	}
 	return nil

@@ -35,6 +35,10 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.FencedLeaderEpoch
 	case errors.Is(err, replica.ErrUnknownEpoch):
 		return kerr.UnknownLeaderEpoch
+	case errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend
+	case errors.Is(err, replica.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas
 	case errors.Is(err, meta.ErrInvalidTopic):
 		return kerr.InvalidTopicException
 	case errors.Is(err, meta.ErrInvalidPartitions):

@@ -185,6 +185,7 @@ func TestResolveLogConfig(t *testing.T) {
 			RetentionBytes: -1, FlushMessages: 1, FlushMs: 3, MaxMessageBytes: 77, TimestampType: storage.LogAppendTime,
 			Compact: true, FileDeleteDelayMs: 0,
 			MinCleanableDirtyRatio: 0.01, MinCompactionLagMs: 5, MaxCompactionLagMs: 6, DeleteRetentionMs: 7,
+			MinInsyncReplicas: 1,
 		}},
 		{"everything by broker", nil, map[string]string{
 			"log.segment.bytes": "1000", "log.index.size.max.bytes": "4096", "log.index.interval.bytes": "1",
@@ -192,12 +193,13 @@ func TestResolveLogConfig(t *testing.T) {
 			"log.message.timestamp.type": "LogAppendTime", "log.cleanup.policy": "compact,delete",
 			"log.segment.delete.delay.ms": "0", "log.cleaner.min.cleanable.ratio": "0.25",
 			"log.cleaner.min.compaction.lag.ms": "8", "log.cleaner.max.compaction.lag.ms": "9",
-			"log.cleaner.delete.retention.ms": "10",
+			"log.cleaner.delete.retention.ms": "10", "min.insync.replicas": "2",
 		}, storage.LogConfig{
 			SegmentBytes: 1000, SegmentMs: def.SegmentMs, SegmentIndexBytes: 4096, IndexIntervalBytes: 1,
 			RetentionMs: def.RetentionMs, RetentionBytes: 10, FlushMessages: 1, FlushMs: math.MaxInt64,
 			MaxMessageBytes: 77, TimestampType: storage.LogAppendTime, Compact: true, Delete: true,
 			MinCleanableDirtyRatio: 0.25, MinCompactionLagMs: 8, MaxCompactionLagMs: 9, DeleteRetentionMs: 10,
+			MinInsyncReplicas: 2,
 		}},
 	} {
 		bc, err := ParseBrokerConfig(tc.broker)

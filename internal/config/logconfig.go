@@ -32,6 +32,7 @@ func ResolveLogConfig(overrides map[string]string, bc BrokerConfig) storage.LogC
 	num("min.compaction.lag.ms", &lc.MinCompactionLagMs)
 	num("max.compaction.lag.ms", &lc.MaxCompactionLagMs)
 	num("delete.retention.ms", &lc.DeleteRetentionMs)
+	num("min.insync.replicas", &lc.MinInsyncReplicas)
 	if f, err := parseDouble(get("min.cleanable.dirty.ratio")); err == nil {
 		lc.MinCleanableDirtyRatio = f
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
-	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/server"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -64,6 +63,7 @@ type Node struct {
 	cfg       Config
 	log       *slog.Logger
 	logs      *storage.Manager
+	replicas  *replicas
 	broker    *broker.Broker
 	kafka     *server.Server
 	kafkaAddr net.Addr
@@ -122,6 +122,9 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
+	// On a cluster the high watermark is the replicas' (internal/replica),
+	// not the log end.
+	scfg.ManualHighWatermark = n.quorum != nil
 	// Logs found on disk get their topic's config as of this start; the
 	// broker re-applies configs whenever they change afterwards.
 	scfg.LogConfig = func(topic string) storage.LogConfig {
@@ -161,7 +164,12 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if n.quorum != nil {
 		bcfg.Quorum = n.quorum.status
 	}
-	b, err := broker.New(ctx, bcfg, n.logs, replica.NewManager(replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs}), store, pids)
+	n.replicas, err = n.startReplicas(settings, selfAddr(host, port))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	b, err := broker.New(ctx, bcfg, n.logs, n.replicas.Manager, store, pids)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("starting broker: %w", err)
@@ -405,6 +413,9 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	if n.broker != nil {
 		errs = append(errs, n.broker.Close())
+	}
+	if n.replicas != nil {
+		n.replicas.close()
 	}
 	if n.quorum != nil {
 		errs = append(errs, n.quorum.close())

@@ -45,4 +45,11 @@ var (
 	// ErrUnknownEpoch: a request's current leader epoch is newer than the
 	// partition's (Kafka's UNKNOWN_LEADER_EPOCH).
 	ErrUnknownEpoch = errors.New("replica: unknown leader epoch")
+	// ErrNotEnoughReplicas: an acks=all produce refused before its append
+	// because the ISR is below min.insync.replicas (NOT_ENOUGH_REPLICAS).
+	ErrNotEnoughReplicas = errors.New("replica: not enough in-sync replicas")
+	// ErrNotEnoughReplicasAfterAppend: an acks=all produce appended but not
+	// replicated because the ISR fell below min.insync.replicas
+	// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+	ErrNotEnoughReplicasAfterAppend = errors.New("replica: not enough in-sync replicas after append")
 )

@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +17,11 @@ import (
 // fake whose high watermark a test moves by hand.
 type partitionLog interface {
 	Append(ctx context.Context, batches []byte, opts storage.AppendOptions) (storage.AppendResult, error)
+	AppendAsFollower(ctx context.Context, batches []byte, opts storage.AppendOptions) (storage.AppendResult, error)
+	TruncateTo(ctx context.Context, offset int64) (int64, error)
 	Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
+	ReadReplica(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
+	SetHighWatermark(o int64) int64
 	Changed() <-chan struct{}
 	LogStartOffset() int64
 	LogEndOffset() int64
@@ -33,24 +39,38 @@ type partitionLog interface {
 type Partition struct {
 	topic     string
 	partition int32
+	self      int32
 	log       partitionLog
 	waiters   *purgatory
+	// alter proposes an ISR change to the metadata; nil on a standalone
+	// node, whose ISR is itself alone.
+	alter  AlterISR
+	logger *slog.Logger
 
-	// mu guards the role, epoch and ISR. lead and stop also start and stop
-	// the purgatory under it (mu first, then the purgatory's lock, never
-	// the reverse), so the purgatory always agrees with the role.
+	// mu guards the role, epochs, replicas, ISR and follower states. lead
+	// and stop also start and stop the purgatory under it (mu first, then
+	// the purgatory's lock, never the reverse), so the purgatory always
+	// agrees with the role.
 	mu struct {
 		sync.RWMutex
-		leader bool
-		epoch  int32
-		isr    []int32
+		leader         bool
+		leaderID       int32 // the partition's leader as last applied; -1 none
+		epoch          int32
+		partitionEpoch int32
+		topicID        [16]byte
+		replicas       []int32
+		isr            []int32
+		// Leader only: the other replicas' fetch progress, where this
+		// leadership began, and an ISR change awaiting the quorum.
+		followers  map[int32]*followerState
+		epochStart int64
+		pendingISR []int32
 	}
 }
 
-func newPartition(topic string, partition int32, log partitionLog) *Partition {
-	p := &Partition{topic: topic, partition: partition, log: log}
-	// Today the high watermark is the log's: every append is committed once
-	// written, there being no follower to wait for.
+func newPartition(topic string, partition, self int32, log partitionLog, alter AlterISR, logger *slog.Logger) *Partition {
+	p := &Partition{topic: topic, partition: partition, self: self, log: log, alter: alter, logger: logger}
+	p.mu.leaderID = -1
 	p.waiters = newPurgatory(log.HighWatermark)
 	p.waiters.stop(p.notLeader())
 	return p
@@ -82,6 +102,11 @@ func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptio
 	if err != nil {
 		return storage.AppendResult{}, err
 	}
+	if opts.Acks == -1 {
+		if err := p.enoughReplicas(ErrNotEnoughReplicas); err != nil {
+			return storage.AppendResult{}, err
+		}
+	}
 	opts.Storage.LeaderEpoch = epoch
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -92,11 +117,19 @@ func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptio
 	if err != nil {
 		return res, err
 	}
-	p.highWatermarkMoved()
+	p.maybeAdvanceHighWatermark()
 	if opts.Acks != -1 {
 		return res, nil
 	}
-	return res, p.waiters.wait(ctx, opts.Hangup, res.BaseOffset+recordSpan(batches)-1)
+	err = p.waiters.wait(ctx, opts.Hangup, res.BaseOffset+recordSpan(batches)-1)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// As Kafka's DelayedProduce: a wait that ran out with too few
+		// replicas in sync says so rather than just timing out.
+		if ierr := p.enoughReplicas(ErrNotEnoughReplicasAfterAppend); ierr != nil {
+			return res, ierr
+		}
+	}
+	return res, err
 }
 
 // recordSpan counts the offsets that batches (valid, since appended) take.
@@ -113,17 +146,22 @@ func recordSpan(batches []byte) int64 {
 	return n
 }
 
-// highWatermarkMoved wakes the waiters the high watermark has passed.
-func (p *Partition) highWatermarkMoved() { p.waiters.advance() }
-
 // Read returns whole batches from offset for a consumer: never past the
-// high watermark. A replica reader (a follower's fetch) will read to the
-// log end instead; until followers exist the two are the same.
+// high watermark.
 func (p *Partition) Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error) {
 	if _, err := p.leaderEpoch(); err != nil {
 		return storage.ReadResult{}, err
 	}
 	return p.log.Read(offset, maxBytes, minOneBatch)
+}
+
+// ReadReplica returns whole batches from offset for a follower, up to the
+// log end; the caller recorded the fetch with FollowerFetched first.
+func (p *Partition) ReadReplica(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error) {
+	if _, err := p.leaderEpoch(); err != nil {
+		return storage.ReadResult{}, err
+	}
+	return p.log.ReadReplica(offset, maxBytes, minOneBatch)
 }
 
 // Changed returns a channel closed at the partition's next append; fetch
@@ -159,7 +197,7 @@ func (p *Partition) Config() storage.LogConfig { return p.log.Config() }
 // LogStartOffset returns the first offset a consumer may read.
 func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
 
-// HighWatermark returns the end of the committed log: today the log's.
+// HighWatermark returns the end of the committed log.
 func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
 
 // LastStableOffset equals the high watermark until transactions exist.
@@ -177,31 +215,18 @@ func (p *Partition) leaderEpoch() (int32, error) {
 	return p.mu.epoch, nil
 }
 
-// ISR returns the in-sync replicas: today this node alone.
+// ISR returns the in-sync replicas.
 func (p *Partition) ISR() []int32 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return slices.Clone(p.mu.isr)
 }
 
-// lead makes this node the partition's leader at epoch, with itself as the
-// only in-sync replica.
-func (p *Partition) lead(epoch, self int32) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if epoch < p.mu.epoch {
-		return fmt.Errorf("%w: %s-%d at epoch %d, asked %d", ErrStaleEpoch, p.topic, p.partition, p.mu.epoch, epoch)
-	}
-	p.mu.leader, p.mu.epoch, p.mu.isr = true, epoch, []int32{self}
-	p.waiters.start()
-	return nil
-}
-
 // stop ends this node's leadership; waiting produces fail with ErrNotLeader.
 func (p *Partition) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.mu.leader, p.mu.isr = false, nil
+	p.mu.leader, p.mu.followers, p.mu.pendingISR = false, nil, nil
 	p.waiters.stop(p.notLeader())
 }
 

@@ -55,6 +55,21 @@ func (f *fakeLog) Changed() <-chan struct{} {
 	return f.changed
 }
 
+// SetHighWatermark changes nothing: the test moves the high watermark.
+func (f *fakeLog) SetHighWatermark(int64) int64 { return f.HighWatermark() }
+
+func (f *fakeLog) AppendAsFollower(context.Context, []byte, storage.AppendOptions) (storage.AppendResult, error) {
+	return storage.AppendResult{}, errors.New("fake log: no follower appends")
+}
+
+func (f *fakeLog) TruncateTo(context.Context, int64) (int64, error) {
+	return 0, errors.New("fake log: no truncation")
+}
+
+func (f *fakeLog) ReadReplica(o, n int64, one bool) (storage.ReadResult, error) {
+	return f.Read(o, n, one)
+}
+
 func (f *fakeLog) Read(int64, int64, bool) (storage.ReadResult, error) {
 	hw := f.HighWatermark()
 	return storage.ReadResult{HighWatermark: hw, LastStableOffset: hw}, nil
@@ -71,6 +86,12 @@ func (f *fakeLog) DeleteRecordsBefore(_ context.Context, off int64) (int64, erro
 	return off, nil
 }
 
+// lead makes node 1 the partition's only replica and leader at epoch.
+func (p *Partition) lead(epoch int32) error {
+	_, err := p.apply(State{Leader: 1, LeaderEpoch: epoch, Replicas: []int32{1}, ISR: []int32{1}}, time.Now())
+	return err
+}
+
 // waiting counts the produces in the purgatory.
 func (pg *purgatory) waiting() int {
 	pg.mu.Lock()
@@ -81,8 +102,8 @@ func (pg *purgatory) waiting() int {
 func newLedPartition(t *testing.T) (*Partition, *fakeLog) {
 	t.Helper()
 	f := newFakeLog()
-	p := newPartition("t", 0, f)
-	if err := p.lead(0, 1); err != nil {
+	p := newPartition("t", 0, 1, f, nil, nil)
+	if err := p.lead(0); err != nil {
 		t.Fatal(err)
 	}
 	return p, f
@@ -152,16 +173,16 @@ func TestAcksAllWaitsForHighWatermark(t *testing.T) {
 	}
 
 	f.setHighWatermark(2) // offset 2 not yet committed
-	p.highWatermarkMoved()
+	p.maybeAdvanceHighWatermark()
 	notDone(t, first)
 	f.setHighWatermark(3)
-	p.highWatermarkMoved()
+	p.maybeAdvanceHighWatermark()
 	if o := outcome(t, first); o.err != nil || o.res.BaseOffset != 0 {
 		t.Fatalf("first: %+v; want base 0, no error", o)
 	}
 	notDone(t, second)
 	f.setHighWatermark(6)
-	p.highWatermarkMoved()
+	p.maybeAdvanceHighWatermark()
 	if o := outcome(t, second); o.err != nil || o.res.BaseOffset != 3 {
 		t.Fatalf("second: %+v; want base 3, no error", o)
 	}
@@ -231,13 +252,13 @@ func TestNotLeader(t *testing.T) {
 	if _, err := p.DeleteRecordsBefore(context.Background(), 0); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("delete records: %v; want not leader", err)
 	}
-	if err := p.lead(3, 1); err != nil {
+	if err := p.lead(3); err != nil {
 		t.Fatal(err)
 	}
 	if e, err := p.LeaderEpoch(); e != 3 || err != nil {
 		t.Fatalf("epoch %d, %v; want 3", e, err)
 	}
-	if err := p.lead(2, 1); !errors.Is(err, ErrStaleEpoch) {
+	if err := p.lead(2); !errors.Is(err, ErrStaleEpoch) {
 		t.Fatalf("lead at an older epoch: %v; want stale epoch", err)
 	}
 }

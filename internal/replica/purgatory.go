@@ -101,6 +101,15 @@ func (pg *purgatory) stop(err error) {
 	}
 }
 
+// failAll fails every current waiter with err; later waits are accepted.
+func (pg *purgatory) failAll(err error) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	for len(pg.mu.waiters) > 0 {
+		heap.Pop(&pg.mu.waiters).(*waiter).done <- err
+	}
+}
+
 // start accepts waits again.
 func (pg *purgatory) start() {
 	pg.mu.Lock()

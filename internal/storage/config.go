@@ -39,6 +39,10 @@ type LogConfig struct {
 	MinCompactionLagMs     int64   // min.compaction.lag.ms
 	MaxCompactionLagMs     int64   // max.compaction.lag.ms
 	DeleteRetentionMs      int64   // delete.retention.ms: how long tombstones outlive their first cleaning
+	// MinInsyncReplicas (min.insync.replicas) is not the log's business:
+	// it is carried here, as in Kafka's LogConfig, so that replication
+	// reads the topic's current value wherever the config is resolved.
+	MinInsyncReplicas int64
 }
 
 // DefaultLogConfig returns Kafka's defaults.
@@ -61,6 +65,7 @@ func DefaultLogConfig() LogConfig {
 		MinCompactionLagMs:     0,
 		MaxCompactionLagMs:     math.MaxInt64,
 		DeleteRetentionMs:      24 * time.Hour.Milliseconds(),
+		MinInsyncReplicas:      1,
 	}
 }
 

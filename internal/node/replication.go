@@ -1,0 +1,59 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/replica"
+)
+
+// replicas is a node's replica manager and, on a cluster member, the
+// client its followers fetch from their leaders with.
+type replicas struct {
+	*replica.Manager
+	client *kgo.Client // nil on a standalone node
+}
+
+func (r *replicas) close() {
+	r.Close()
+	if r.client != nil {
+		r.client.Close()
+	}
+}
+
+// startReplicas returns the node's replicas. A cluster member's followers
+// fetch over the Kafka protocol with a franz-go client, as Kafka's own
+// replica fetchers speak Fetch: the client finds each leader through the
+// cluster's metadata, starting from this node's own listener.
+func (n *Node) startReplicas(settings config.BrokerConfig, selfAddr string) (*replicas, error) {
+	cfg := replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs, Logger: n.log}
+	if n.quorum == nil {
+		return &replicas{Manager: replica.NewManager(cfg)}, nil
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(selfAddr),
+		kgo.ClientID("eddy-replica-"+strconv.Itoa(int(n.cfg.NodeID))),
+		kgo.MetadataMaxAge(10*time.Second),
+		kgo.MetadataMinAge(100*time.Millisecond),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("node: replica fetch client: %w", err)
+	}
+	cfg.Send = func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error) {
+		return cl.Broker(int(broker)).Request(ctx, req)
+	}
+	cfg.SyncFollower = settings.Bool("eddy.fsync.acks.all")
+	return &replicas{Manager: replica.NewManager(cfg), client: cl}, nil
+}
+
+// selfAddr is where this node's own Kafka listener is reached.
+func selfAddr(host string, port int32) string {
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
