@@ -86,7 +86,39 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	if req.Acks == 0 {
 		return nil, nil
 	}
+	if req.Version >= 10 {
+		b.nameProduceLeaders(resp)
+	}
 	return respond(resp)
+}
+
+// nameProduceLeaders tells a client sent to a broker that does not lead a
+// partition which one does (KIP-951, v10+): the leader and epoch in the
+// partition's answer, its endpoint in the response's brokers.
+func (b *Broker) nameProduceLeaders(resp *kmsg.ProduceResponse) {
+	named := map[int32]bool{}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if rp.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			name := rt.Topic
+			if t, found := b.meta.TopicByID(rt.TopicID); name == "" && found {
+				name = t.Name
+			}
+			leader, epoch, ok := b.currentLeader(name, rp.Partition)
+			if !ok {
+				continue
+			}
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = leader, epoch
+			if br, ok := b.broker(leader); ok && !named[leader] {
+				named[leader] = true
+				resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: br.NodeID, Host: br.Host, Port: br.Port, Rack: br.Rack})
+			}
+		}
+	}
 }
 
 // hasTransactionalBatch reports whether the first batch of any partition

@@ -21,8 +21,10 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -74,6 +76,7 @@ func sessionError(req *kmsg.FetchRequest) int16 {
 // fetchPartition is one requested partition, resolved to its replica.
 type fetchPartition struct {
 	topicIdx int
+	topic    string
 	req      kmsg.FetchRequestTopicPartition
 	log      *replica.Partition
 	err      *kerr.Error
@@ -94,7 +97,7 @@ func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
 		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
 		f.topics = append(f.topics, kmsg.FetchResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID})
 		for _, rp := range rt.Partitions {
-			fp := fetchPartition{topicIdx: i, req: rp, err: nameErr}
+			fp := fetchPartition{topicIdx: i, topic: name, req: rp, err: nameErr}
 			if fp.err == nil {
 				var err error
 				fp.log, err = b.partition(name, rp.Partition)
@@ -138,8 +141,8 @@ type fetchResult struct {
 	// answerNow: a partition's answer (an error, a diverging epoch) must
 	// not wait for data, as in Kafka.
 	answerNow bool
-	// selfLeader: some partition's CurrentLeader names this node.
-	selfLeader bool
+	// leaders are the brokers CurrentLeader fields name (KIP-951).
+	leaders map[int32]bool
 }
 
 func (f *fetch) read() *fetchResult {
@@ -155,6 +158,7 @@ func (f *fetch) read() *fetchResult {
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
 		if p.err != nil {
 			rp.ErrorCode, out.answerNow = p.err.Code, true
+			out.setCurrentLeader(p, &rp)
 		} else {
 			budget -= out.readPartition(p, &rp, min(int64(p.req.PartitionMaxBytes), budget))
 		}
@@ -206,21 +210,31 @@ func (o *fetchResult) readPartition(p fetchPartition, rp *kmsg.FetchResponseTopi
 	return n
 }
 
-// setCurrentLeader names the partition's leader to a fetcher with a stale
-// epoch (KIP-951, v12+), as Kafka does for FENCED_LEADER_EPOCH: this node,
-// at its epoch. Kafka also does it for NOT_LEADER_OR_FOLLOWER, but a
-// partition not led here has no leader this node knows of (there is no
-// other broker), so CurrentLeader stays unknown (-1) there.
+// setCurrentLeader names the partition's leader, as the image knows it,
+// to a fetcher sent to a broker that does not lead it or with a stale
+// epoch (KIP-951, v12+), as Kafka does for NOT_LEADER_OR_FOLLOWER and
+// FENCED_LEADER_EPOCH.
 func (o *fetchResult) setCurrentLeader(p fetchPartition, rp *kmsg.FetchResponseTopicPartition) {
-	if rp.ErrorCode != kerr.FencedLeaderEpoch.Code || o.f.req.Version < 12 {
+	if rp.ErrorCode != kerr.FencedLeaderEpoch.Code && rp.ErrorCode != kerr.NotLeaderForPartition.Code || o.f.req.Version < 12 {
 		return
 	}
-	epoch, err := p.log.LeaderEpoch()
-	if err != nil {
+	var leader, epoch int32
+	var ok bool
+	if p.log != nil { // led here: this node's epoch is the newest
+		var err error
+		epoch, err = p.log.LeaderEpoch()
+		leader, ok = o.f.b.cfg.NodeID, err == nil
+	} else {
+		leader, epoch, ok = o.f.b.currentLeader(p.topic, p.req.Partition)
+	}
+	if !ok {
 		return
 	}
-	rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = o.f.b.cfg.NodeID, epoch
-	o.selfLeader = true
+	rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = leader, epoch
+	if o.leaders == nil {
+		o.leaders = map[int32]bool{}
+	}
+	o.leaders[leader] = true
 }
 
 func (o *fetchResult) done(minBytes int32) bool {
@@ -234,10 +248,13 @@ func (o *fetchResult) finish() *Response {
 		t.Partitions = append(t.Partitions, o.parts[i])
 	}
 	o.resp.Topics = topics
-	if o.selfLeader && o.resp.Version >= 16 {
-		// The endpoint of the leader named in CurrentLeader (KIP-951).
-		self := o.f.b.self()
-		o.resp.Brokers = []kmsg.FetchResponseBroker{{NodeID: self.NodeID, Host: self.Host, Port: self.Port, Rack: self.Rack}}
+	if o.resp.Version >= 16 {
+		// The endpoints of the leaders named in CurrentLeader (KIP-951).
+		for _, id := range slices.Sorted(maps.Keys(o.leaders)) {
+			if br, ok := o.f.b.broker(id); ok {
+				o.resp.Brokers = append(o.resp.Brokers, kmsg.FetchResponseBroker{NodeID: br.NodeID, Host: br.Host, Port: br.Port, Rack: br.Rack})
+			}
+		}
 	}
 	return &Response{Msg: o.resp, Splices: o.splices}
 }

@@ -172,3 +172,14 @@ func (b *Broker) partition(topic string, p int32) (*replica.Partition, error) {
 	}
 	return part, err
 }
+
+// currentLeader is a partition's leader and leader epoch as the image
+// names them; false when the topic or partition is unknown or leaderless.
+func (b *Broker) currentLeader(topic string, p int32) (leader, epoch int32, ok bool) {
+	t, found := b.meta.Topic(topic)
+	if !found || p < 0 || p >= t.Partitions || t.Assignments[p].Leader < 0 {
+		return -1, -1, false
+	}
+	a := t.Assignments[p]
+	return a.Leader, a.LeaderEpoch, true
+}
