@@ -31,17 +31,22 @@ import (
 // request must not be able to exhaust the disk or stall the broker.
 const MaxPartitions = 10000
 
-// LimitError is a change refused because the node would hold more
-// partitions than max.broker.partitions or max.partitions allow (KIP-578;
-// one node is the whole cluster). The handlers answer it with
+// LimitError is a change refused because a broker would hold more
+// replicas than max.broker.partitions allows, or the cluster more
+// partitions than max.partitions (KIP-578). The handlers answer it with
 // POLICY_VIOLATION, or INVALID_PARTITIONS from CreatePartitions.
 type LimitError struct {
 	Adding, Total, Limit int64
+	Broker               int32 // -1: the cluster's limit
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("creating %d partitions would give this node %d, over its limit of %d (max.broker.partitions, max.partitions)",
-		e.Adding, e.Total, e.Limit)
+	if e.Broker < 0 {
+		return fmt.Sprintf("creating %d partitions would give the cluster %d, over its limit of %d (max.partitions)",
+			e.Adding, e.Total, e.Limit)
+	}
+	return fmt.Sprintf("creating %d partitions would give broker %d %d replicas, over its limit of %d (max.broker.partitions)",
+		e.Adding, e.Broker, e.Total, e.Limit)
 }
 
 // Config configures a Controller.
@@ -68,7 +73,8 @@ func (c Config) Validate() error {
 
 // Controller validates admin intents and applies them as records.
 type Controller struct {
-	cfg Config
+	cfg  Config
+	live liveness
 }
 
 // New returns a controller for cfg.
@@ -80,43 +86,6 @@ func New(cfg Config) (*Controller, error) {
 		cfg.NewID = meta.NewID
 	}
 	return &Controller{cfg: cfg}, nil
-}
-
-// checkLimit refuses to take the node past its partition limits.
-func (c *Controller) checkLimit(img *meta.Image, adding int32) error {
-	limit := min(c.cfg.Settings.Int("max.broker.partitions"), c.cfg.Settings.Int("max.partitions"))
-	if total := img.PartitionCount() + int64(adding); total > limit {
-		return &LimitError{Adding: int64(adding), Total: total, Limit: limit}
-	}
-	return nil
-}
-
-// place chooses the replicas of n new partitions, the first numbered
-// first: this node on a standalone node; on a cluster one registered
-// broker each (replication is still to come), leaders spread round-robin
-// over the brokers from where the topic's own partitions left off, so
-// topics of one partition do not all land on the same broker.
-func (c *Controller) place(img *meta.Image, topic string, first, n int32) []meta.Partition {
-	brokers := img.Brokers()
-	out := make([]meta.Partition, n)
-	for i := range out {
-		if len(brokers) == 0 {
-			out[i] = meta.LocalPartition(c.cfg.Node)
-			continue
-		}
-		out[i] = meta.LocalPartition(brokers[(spreadStart(topic)+int(first)+i)%len(brokers)].ID)
-	}
-	return out
-}
-
-// spreadStart is where a topic's round-robin placement starts: a hash of
-// its name, the same on every node.
-func spreadStart(topic string) int {
-	h := 0
-	for _, c := range []byte(topic) {
-		h = h*31 + int(c)
-	}
-	return h & 0x7fffffff
 }
 
 // AlterTopicConfigs validates a topic's new config overrides, all of them,
@@ -180,10 +149,4 @@ func (c *Controller) AllocateProducerIDs(broker int32) (start, end int64, err er
 		}
 	}
 	return start, end, err
-}
-
-// RegisterBroker records where broker id is reached, as a new incarnation.
-func (c *Controller) RegisterBroker(b meta.Broker) error {
-	_, err := c.cfg.Store.Apply(meta.BrokerRecord{Broker: b})
-	return err
 }

@@ -85,6 +85,37 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		return result(h.c.AlterGroupConfigs(arg(td, "name", ""), configsArg(td), td.HasArg("validate-only")), "")
 	case "image":
 		return dump(h.store.Image())
+	case "register":
+		b := meta.Broker{ID: int32(intArg(td, "id", 0)), Host: "h", Port: 9092, Rack: arg(td, "rack", ""), Epoch: int64(intArg(td, "epoch", 1))}
+		return result(h.c.RegisterBroker(b), "")
+	case "fence", "unfence":
+		id := int32(intArg(td, "id", 0))
+		b, _ := h.store.Image().Broker(id)
+		epoch := int64(intArg(td, "epoch", int(b.Epoch)))
+		if td.Cmd == "fence" {
+			return result(h.c.FenceBroker(id, epoch), "")
+		}
+		return result(h.c.UnfenceBroker(id, epoch), "")
+	case "alter-isr":
+		epoch, err := h.c.AlterPartition(arg(td, "name", ""), int32(intArg(td, "partition", 0)), int32(intArg(td, "leader", 0)),
+			int32(intArg(td, "leader-epoch", 0)), int32(intArg(td, "partition-epoch", 0)), int32sArg(td, "isr"))
+		return result(err, fmt.Sprintf("partition-epoch=%d", epoch))
+	case "elect":
+		var tps []TopicPartition
+		if name := arg(td, "name", ""); name != "" {
+			tps = []TopicPartition{{name, int32(intArg(td, "partition", 0))}}
+		}
+		out, err := h.c.ElectLeaders(tps, td.HasArg("unclean"))
+		if err != nil {
+			return result(err, "")
+		}
+		var lines []string
+		for _, tp := range slices.SortedFunc(maps.Keys(out), func(a, b TopicPartition) int {
+			return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+		}) {
+			lines = append(lines, fmt.Sprintf("%s-%d: %s", tp.Topic, tp.Partition, result(out[tp], "")))
+		}
+		return strings.Join(lines, "\n")
 	}
 	t.Fatalf("unknown command %q", td.Cmd)
 	return ""
@@ -109,6 +140,13 @@ func result(err error, ok string) string {
 		{"invalid-replication-factor", errors.Is(err, meta.ErrInvalidReplicationFactor)},
 		{"invalid-config", errors.Is(err, config.ErrInvalidConfig)},
 		{"limit", errors.As(err, &le)},
+		{"fenced-leader-epoch", errors.Is(err, ErrFencedLeaderEpoch)},
+		{"invalid-update-version", errors.Is(err, ErrInvalidUpdateVersion)},
+		{"ineligible-replica", errors.Is(err, ErrIneligibleReplica)},
+		{"unknown-broker", errors.Is(err, ErrUnknownBroker)},
+		{"election-not-needed", errors.Is(err, ErrElectionNotNeeded)},
+		{"preferred-leader-not-available", errors.Is(err, ErrPreferredLeaderNotAvailable)},
+		{"eligible-leaders-not-available", errors.Is(err, ErrEligibleLeadersNotAvailable)},
 	} {
 		if c.is {
 			class = c.name
@@ -125,6 +163,9 @@ func dump(img *meta.Image) string {
 		for i, p := range t.Assignments {
 			fmt.Fprintf(&b, "  %d replicas=%v isr=%v leader=%d epoch=%d/%d\n", i, p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
 		}
+	}
+	for _, br := range img.Brokers() {
+		fmt.Fprintf(&b, "broker %d rack=%q epoch=%d fenced=%v\n", br.ID, br.Rack, br.Epoch, br.Fenced)
 	}
 	for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeGroupConfig} {
 		for _, name := range []string{"", "1", "g"} {
@@ -165,6 +206,24 @@ func intArg(td *datadriven.TestData, key string, def int) int {
 		panic(fmt.Sprintf("%s: %v", key, err))
 	}
 	return n
+}
+
+// int32sArg reads key=(1,2,3).
+func int32sArg(td *datadriven.TestData, key string) []int32 {
+	var out []int32
+	for _, a := range td.CmdArgs {
+		if a.Key != key {
+			continue
+		}
+		for _, v := range a.Vals {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				panic(fmt.Sprintf("%s: %v", key, err))
+			}
+			out = append(out, int32(n))
+		}
+	}
+	return out
 }
 
 // configsArg reads configs=(k=v,k=v).
@@ -223,7 +282,8 @@ func TestPlaceSpreadsOverBrokers(t *testing.T) {
 	h := &harness{t: t}
 	h.init(&datadriven.TestData{})
 	for id := int32(1); id <= 3; id++ {
-		if _, err := h.store.Apply(meta.BrokerRecord{Broker: meta.Broker{ID: id, Host: "h", Port: 9092, Epoch: 1}}); err != nil {
+		if _, err := h.store.Apply(meta.BrokerRecord{Broker: meta.Broker{ID: id, Host: "h", Port: 9092, Epoch: 1}},
+			meta.BrokerFenceRecord{ID: id, Epoch: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

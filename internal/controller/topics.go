@@ -25,18 +25,20 @@ func (c *Controller) PlanTopic(nt NewTopic) (meta.TopicRecord, error) {
 	if nt.Partitions == -1 {
 		nt.Partitions = int32(c.cfg.Settings.Int("num.partitions"))
 	}
-	if nt.ReplicationFactor == -1 {
-		nt.ReplicationFactor = int16(c.cfg.Settings.Int("default.replication.factor"))
-	}
+	img := c.cfg.Store.Image()
+	nt.ReplicationFactor = c.replicationFactor(img, nt.ReplicationFactor)
 	if err := validateNewTopic(nt); err != nil {
 		return meta.TopicRecord{}, err
 	}
-	img := c.cfg.Store.Image()
-	if err := c.checkNewTopic(img, nt.Name, nt.Partitions); err != nil {
+	placed, err := c.place(img, nt.Name, 0, nt.Partitions, nt.ReplicationFactor)
+	if err != nil {
+		return meta.TopicRecord{}, err
+	}
+	if err := c.checkNewTopic(img, nt.Name, placed); err != nil {
 		return meta.TopicRecord{}, err
 	}
 	return meta.TopicRecord{ID: c.cfg.NewID(img.HasTopicID), Name: nt.Name, ReplicationFactor: nt.ReplicationFactor,
-		Internal: meta.IsInternalTopic(nt.Name), Configs: maps.Clone(nt.Configs), Partitions: c.place(img, nt.Name, 0, nt.Partitions)}, nil
+		Internal: meta.IsInternalTopic(nt.Name), Configs: maps.Clone(nt.Configs), Partitions: placed}, nil
 }
 
 // CreateTopic applies a record PlanTopic returned, checking again that the
@@ -46,7 +48,7 @@ func (c *Controller) CreateTopic(r meta.TopicRecord) (meta.Topic, error) {
 		if img.HasTopicID(r.ID) {
 			return nil, fmt.Errorf("%w: topic id %s", meta.ErrInvalidRecord, meta.FormatID(r.ID))
 		}
-		return []meta.Record{r}, c.checkNewTopic(img, r.Name, int32(len(r.Partitions)))
+		return []meta.Record{r}, c.checkNewTopic(img, r.Name, r.Partitions)
 	})
 	if err != nil {
 		return meta.Topic{}, err
@@ -61,22 +63,22 @@ func validateNewTopic(nt NewTopic) error {
 	if nt.Partitions < 1 || nt.Partitions > MaxPartitions {
 		return fmt.Errorf("%w: %d, must be 1 to %d", meta.ErrInvalidPartitions, nt.Partitions, MaxPartitions)
 	}
-	if nt.ReplicationFactor != 1 {
-		return fmt.Errorf("%w: %d, must be 1 (partitions are not replicated yet)", meta.ErrInvalidReplicationFactor, nt.ReplicationFactor)
+	if nt.ReplicationFactor < 1 {
+		return fmt.Errorf("%w: %d, must be at least 1", meta.ErrInvalidReplicationFactor, nt.ReplicationFactor)
 	}
 	return config.ValidateTopicConfigs(nt.Configs)
 }
 
 // checkNewTopic checks that a topic called name may be created in img
-// with that many partitions.
-func (c *Controller) checkNewTopic(img *meta.Image, name string, partitions int32) error {
+// with the partitions placed.
+func (c *Controller) checkNewTopic(img *meta.Image, name string, placed []meta.Partition) error {
 	if _, ok := img.Topic(name); ok {
 		return fmt.Errorf("%w: %q", meta.ErrTopicExists, name)
 	}
 	if other, ok := img.Collision(name); ok {
 		return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", meta.ErrInvalidTopic, name, other)
 	}
-	return c.checkLimit(img, partitions)
+	return c.checkLimit(img, placed)
 }
 
 // DeleteTopic removes a topic and returns what it was.
@@ -119,11 +121,16 @@ func (c *Controller) PlanPartitions(name string, total int32) (meta.Topic, []met
 	if err := ValidatePartitionGrowth(t, total); err != nil {
 		return meta.Topic{}, nil, err
 	}
-	if err := c.checkLimit(img, total-t.Partitions); err != nil {
+	// New partitions get as many replicas as the topic's first has.
+	placed, err := c.place(img, name, t.Partitions, total-t.Partitions, int16(len(t.Assignments[0].Replicas)))
+	if err != nil {
+		return meta.Topic{}, nil, err
+	}
+	if err := c.checkLimit(img, placed); err != nil {
 		return meta.Topic{}, nil, err
 	}
 	var records []meta.Record
-	for i, p := range c.place(img, name, t.Partitions, total-t.Partitions) {
+	for i, p := range placed {
 		records = append(records, meta.PartitionRecord{TopicID: t.ID, Index: t.Partitions + int32(i), Partition: p})
 	}
 	return t, records, nil
@@ -136,6 +143,7 @@ func (c *Controller) PlanPartitions(name string, total int32) (meta.Topic, []met
 func (c *Controller) AddPartitions(records []meta.Record) error {
 	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
 		next := map[[16]byte]int32{} // each topic's next partition
+		var placed []meta.Partition
 		for _, r := range records {
 			pr, ok := r.(meta.PartitionRecord)
 			if !ok {
@@ -153,8 +161,9 @@ func (c *Controller) AddPartitions(records []meta.Record) error {
 					meta.ErrInvalidPartitions, pr.Index, next[pr.TopicID])
 			}
 			next[pr.TopicID]++
+			placed = append(placed, pr.Partition)
 		}
-		return records, c.checkLimit(img, int32(len(records)))
+		return records, c.checkLimit(img, placed)
 	})
 	return err
 }

@@ -40,6 +40,8 @@ func (img *Image) apply(r Record) error {
 		return img.applyBroker(r)
 	case ProducerIDsRecord:
 		return img.applyProducerIDs(r)
+	case BrokerFenceRecord:
+		return img.applyBrokerFence(r)
 	}
 	return fmt.Errorf("%w: record of type %T", ErrInvalidRecord, r)
 }
@@ -118,9 +120,29 @@ func (img *Image) applyPartition(r PartitionRecord) error {
 		t.Assignments = append(t.Assignments, r.Partition.clone())
 		t.Partitions++
 	} else {
+		if err := checkPartitionChange(t.Assignments[r.Index], r.Partition); err != nil {
+			return fmt.Errorf("%w: topic %q partition %d: %s", ErrStalePartitionEpoch, name, r.Index, err)
+		}
 		t.Assignments[r.Index] = r.Partition.clone()
 	}
 	img.put(t)
+	return nil
+}
+
+// checkPartitionChange checks that next follows cur: the partition epoch
+// one above, and the leader epoch one above when the leader changes and
+// unchanged otherwise.
+func checkPartitionChange(cur, next Partition) error {
+	if next.PartitionEpoch != cur.PartitionEpoch+1 {
+		return fmt.Errorf("partition epoch %d does not follow %d", next.PartitionEpoch, cur.PartitionEpoch)
+	}
+	want := cur.LeaderEpoch
+	if next.Leader != cur.Leader {
+		want++
+	}
+	if next.LeaderEpoch != want {
+		return fmt.Errorf("leader %d at epoch %d does not follow leader %d at epoch %d", next.Leader, next.LeaderEpoch, cur.Leader, cur.LeaderEpoch)
+	}
 	return nil
 }
 

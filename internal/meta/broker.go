@@ -16,13 +16,28 @@ type Broker struct {
 	// Epoch is the broker's incarnation: a new registration (a restart)
 	// carries a higher one, so a record of an older incarnation is refused.
 	Epoch int64
+	// Fenced brokers lead nothing and are not offered to clients: a broker
+	// registers fenced and is unfenced once it heartbeats caught up; it is
+	// fenced again when its session expires or it shuts down.
+	Fenced bool
 }
 
 // BrokerRecord registers a broker, or re-registers it with a new epoch
-// (new address or rack after a restart).
+// (new address or rack after a restart). A registration is fenced,
+// whatever Fenced says: the broker has not heartbeated yet.
 type BrokerRecord struct{ Broker }
 
-func (BrokerRecord) recordType() recordType { return typeBroker }
+// BrokerFenceRecord fences or unfences one incarnation of a broker (Kafka's
+// FenceBrokerRecord and UnfenceBrokerRecord). A record naming an older
+// incarnation than the registered one is refused.
+type BrokerFenceRecord struct {
+	ID     int32
+	Epoch  int64
+	Fenced bool
+}
+
+func (BrokerRecord) recordType() recordType      { return typeBroker }
+func (BrokerFenceRecord) recordType() recordType { return typeBrokerFence }
 
 func (img *Image) applyBroker(r BrokerRecord) error {
 	switch {
@@ -37,8 +52,41 @@ func (img *Image) applyBroker(r BrokerRecord) error {
 	if img.brokers == nil {
 		img.brokers = map[int32]Broker{}
 	}
-	img.brokers[r.ID] = r.Broker
+	b := r.Broker
+	b.Fenced = true
+	img.brokers[r.ID] = b
 	return nil
+}
+
+func (img *Image) applyBrokerFence(r BrokerFenceRecord) error {
+	b, ok := img.brokers[r.ID]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: broker %d is not registered", ErrInvalidRecord, r.ID)
+	case r.Epoch != b.Epoch:
+		return fmt.Errorf("%w: broker %d is registered at epoch %d, the record names %d", ErrStaleBrokerEpoch, r.ID, b.Epoch, r.Epoch)
+	}
+	b.Fenced = r.Fenced
+	img.brokers[r.ID] = b
+	return nil
+}
+
+// LiveBrokers returns the unfenced brokers by id: those that may lead and
+// be given new replicas.
+func (img *Image) LiveBrokers() []Broker {
+	var out []Broker
+	for _, b := range img.Brokers() {
+		if !b.Fenced {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Live reports whether broker id is registered and unfenced.
+func (img *Image) Live(id int32) bool {
+	b, ok := img.brokers[id]
+	return ok && !b.Fenced
 }
 
 // Brokers returns the registered brokers by id.
@@ -59,6 +107,8 @@ func (img *Image) Broker(id int32) (Broker, bool) {
 // minBrokerLen is the fewest bytes a broker encodes to.
 const minBrokerLen = 4 + 1 + 4 + 1 + 8
 
+// appendBroker encodes a broker as a registration record carries it; the
+// state file follows it with brokerFlags.
 func appendBroker(b []byte, br Broker) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(br.ID))
 	b = appendString(b, br.Host)
@@ -73,6 +123,15 @@ func (r *reader) broker() Broker {
 	br.Rack = r.str(maxHostLen)
 	br.Epoch = int64(r.u64())
 	return br
+}
+
+const brokerFenced = 1 // the state file's broker flags (version 5)
+
+func brokerFlags(br Broker) byte {
+	if br.Fenced {
+		return brokerFenced
+	}
+	return 0
 }
 
 const maxHostLen = 1024

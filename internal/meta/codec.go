@@ -21,11 +21,13 @@ import (
 // The CRC-32C (Castagnoli) covers everything before it. Version 2 added
 // the dynamic configs of BROKER and GROUP resources after the topics;
 // version 3, written always, adds each partition's replicas and
-// leadership to its topic and always has the resource section. Files of
-// versions 1 and 2 load with every partition on this node.
+// leadership to its topic and always has the resource section; version 4
+// adds the registered brokers and the next producer id; version 5 follows
+// each broker with a flags byte (fenced). Files of versions 1 and 2 load
+// with every partition on this node, brokers of version 4 fenced.
 const (
 	fileMagic     = "EDMT"
-	formatVersion = 4 // the newest version this build reads and writes
+	formatVersion = 5 // the newest version this build reads and writes
 	headerLen     = 4 + 2 + 4
 	trailerLen    = 4
 	// maxBodyLen bounds the allocation a length prefix can ask for; at
@@ -49,6 +51,7 @@ func encodeState(img *Image) []byte {
 	body = binary.AppendUvarint(body, uint64(len(img.brokers)))
 	for _, br := range img.Brokers() {
 		body = appendBroker(body, br)
+		body = append(body, brokerFlags(br))
 	}
 	body = binary.BigEndian.AppendUint64(body, uint64(img.nextProducerID))
 	out := make([]byte, 0, headerLen+len(body)+trailerLen)
@@ -155,9 +158,12 @@ func decodeBody(body []byte, version uint16, node int32) (*Image, error) {
 	if version >= 4 {
 		n := r.count(minBrokerLen)
 		for i := uint64(0); i < n && r.err == nil; i++ {
-			if err := img.applyBroker(BrokerRecord{r.broker()}); err != nil {
+			br := r.broker()
+			br.Fenced = version < 5 || r.u8()&brokerFenced != 0
+			if err := img.applyBroker(BrokerRecord{br}); err != nil {
 				r.fail(err.Error())
 			}
+			img.brokers[br.ID] = br
 		}
 		if img.nextProducerID = int64(r.u64()); img.nextProducerID < 0 {
 			r.fail("negative next producer id")

@@ -185,6 +185,9 @@ func sampleImageV4() *Image {
 			panic(err)
 		}
 	}
+	if err := img.applyBrokerFence(BrokerFenceRecord{ID: 1, Epoch: 3}); err != nil {
+		panic(err)
+	}
 	if err := img.applyProducerIDs(ProducerIDsRecord{Broker: 1, Start: 0, End: 5000}); err != nil {
 		panic(err)
 	}

@@ -17,6 +17,10 @@ var (
 	// ErrStaleBrokerEpoch refuses a broker registration of an incarnation
 	// no newer than the registered one.
 	ErrStaleBrokerEpoch = errors.New("meta: stale broker epoch")
+	// ErrStalePartitionEpoch refuses a partition change that does not
+	// follow the partition's current epochs: it was proposed against an
+	// older image (a stale leader, a raced controller).
+	ErrStalePartitionEpoch = errors.New("meta: stale partition epoch")
 	// ErrStaleProducerIDs refuses a producer id block that does not start
 	// where the last one ended (two brokers asked at once).
 	ErrStaleProducerIDs = errors.New("meta: stale producer id block")

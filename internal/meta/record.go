@@ -20,6 +20,7 @@ const (
 	typeConfig      recordType = 4
 	typeBroker      recordType = 5
 	typeProducerIDs recordType = 6
+	typeBrokerFence recordType = 7
 )
 
 // TopicRecord creates a topic with its partitions.
@@ -38,7 +39,11 @@ type RemoveTopicRecord struct {
 }
 
 // PartitionRecord sets one partition of a topic: an existing one (a
-// change of leader or replicas) or the next one (the topic grows).
+// change of leader, ISR or replicas) or the next one (the topic grows).
+// A change of an existing partition carries the next partition epoch, and
+// a new leader the next leader epoch: a change proposed against an image
+// that has moved on since (a stale leader's ISR change, two controllers
+// racing) no longer fits and is refused (Kafka's partition epochs).
 type PartitionRecord struct {
 	TopicID [16]byte
 	Index   int32 // the partition's number

@@ -3,6 +3,7 @@ package meta
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,6 +25,7 @@ func sampleRecords() map[string]Record {
 		"topic-config": ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: "orders", Configs: map[string]string{}},
 		"broker":       BrokerRecord{Broker{ID: 3, Host: "h", Port: 9092, Rack: "r1", Epoch: 42}},
 		"producer-ids": ProducerIDsRecord{Broker: 2, Start: 1000, End: 2000},
+		"broker-fence": BrokerFenceRecord{ID: 3, Epoch: 42, Fenced: true},
 	}
 }
 
@@ -102,18 +104,42 @@ func TestApply(t *testing.T) {
 				return tp.Partitions == 7 && tp.Assignments[6].Leader == 2
 			}},
 		{"move leader", PartitionRecord{TopicID: orders, Index: 2,
-			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 8}}, nil,
+			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 8, PartitionEpoch: 10}}, nil,
 			func(img *Image) bool {
 				tp, _ := img.Topic("orders")
 				return tp.Partitions == 6 && tp.Assignments[2].Leader == 3
 			}},
+		{"shrink ISR", PartitionRecord{TopicID: orders, Index: 2,
+			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 7, PartitionEpoch: 10}}, nil,
+			func(img *Image) bool {
+				tp, _ := img.Topic("orders")
+				return slices.Equal(tp.Assignments[2].ISR, []int32{1})
+			}},
+		{"stale partition epoch", PartitionRecord{TopicID: orders, Index: 2,
+			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 7, PartitionEpoch: 9}},
+			ErrStalePartitionEpoch, nil},
+		{"new leader at the same epoch", PartitionRecord{TopicID: orders, Index: 2,
+			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 7, PartitionEpoch: 10}},
+			ErrStalePartitionEpoch, nil},
+		{"leader epoch bumped without a new leader", PartitionRecord{TopicID: orders, Index: 2,
+			Partition: Partition{Replicas: []int32{3, 1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 8, PartitionEpoch: 10}},
+			ErrStalePartitionEpoch, nil},
 		{"partition gap", PartitionRecord{TopicID: orders, Index: 7, Partition: LocalPartition(1)}, ErrInvalidPartitions, nil},
 		{"topic configs", ConfigRecord{Type: kmsg.ConfigResourceTypeTopic, Name: "orders"}, nil,
 			func(img *Image) bool { tp, _ := img.Topic("orders"); return tp.Configs != nil && len(tp.Configs) == 0 }},
 		{"remove broker configs", ConfigRecord{Type: kmsg.ConfigResourceTypeBroker, Name: "1"}, nil,
 			func(img *Image) bool { return img.Configs(ConfigResource{kmsg.ConfigResourceTypeBroker, "1"}) == nil }},
 		{"register broker", BrokerRecord{Broker{ID: 3, Host: "h3", Port: 9092, Epoch: 1}}, nil,
-			func(img *Image) bool { b, ok := img.Broker(3); return ok && b.Host == "h3" && len(img.Brokers()) == 3 }},
+			func(img *Image) bool {
+				b, ok := img.Broker(3)
+				return ok && b.Host == "h3" && b.Fenced && len(img.Brokers()) == 3 && len(img.LiveBrokers()) == 1
+			}},
+		{"unfence broker", BrokerFenceRecord{ID: 2, Epoch: 1}, nil,
+			func(img *Image) bool { return img.Live(2) && len(img.LiveBrokers()) == 2 }},
+		{"fence broker", BrokerFenceRecord{ID: 1, Epoch: 3, Fenced: true}, nil,
+			func(img *Image) bool { return !img.Live(1) && len(img.LiveBrokers()) == 0 }},
+		{"fence an old incarnation", BrokerFenceRecord{ID: 1, Epoch: 2, Fenced: true}, ErrStaleBrokerEpoch, nil},
+		{"fence an unknown broker", BrokerFenceRecord{ID: 9, Epoch: 1, Fenced: true}, ErrInvalidRecord, nil},
 		{"re-register broker", BrokerRecord{Broker{ID: 1, Host: "moved", Port: 9093, Epoch: 4}}, nil,
 			func(img *Image) bool { b, _ := img.Broker(1); return b.Host == "moved" && b.Epoch == 4 }},
 		{"stale broker epoch", BrokerRecord{Broker{ID: 1, Host: "old", Port: 9092, Epoch: 3}}, ErrStaleBrokerEpoch, nil},

@@ -43,6 +43,10 @@ func EncodeRecord(r Record) []byte {
 		b = appendStringMap(b, r.Configs)
 	case BrokerRecord:
 		b = appendBroker(b, r.Broker)
+	case BrokerFenceRecord:
+		b = binary.BigEndian.AppendUint32(b, uint32(r.ID))
+		b = binary.BigEndian.AppendUint64(b, uint64(r.Epoch))
+		b = append(b, brokerFlags(Broker{Fenced: r.Fenced}))
 	case ProducerIDsRecord:
 		b = binary.BigEndian.AppendUint32(b, uint32(r.Broker))
 		b = binary.BigEndian.AppendUint64(b, uint64(r.Start))
@@ -94,6 +98,8 @@ func (r *reader) record(typ recordType) Record {
 		return c
 	case typeBroker:
 		return BrokerRecord{r.broker()}
+	case typeBrokerFence:
+		return BrokerFenceRecord{ID: int32(r.u32()), Epoch: int64(r.u64()), Fenced: r.u8()&brokerFenced != 0}
 	case typeProducerIDs:
 		return ProducerIDsRecord{Broker: int32(r.u32()), Start: int64(r.u64()), End: int64(r.u64())}
 	}
