@@ -51,6 +51,14 @@ func (b *Broker) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorRe
 // partition: its coordinator.
 func (b *Broker) groupLeader(groupID string) (kmsg.MetadataResponseBroker, bool) {
 	t, ok := b.meta.Topic(meta.ConsumerOffsetsTopic)
+	if !ok && b.cfg.Clustered {
+		var err error
+		if t, err = b.createOffsetsTopic(); err != nil {
+			b.log.Warn("cannot create the group coordinators' topic yet", "err", err)
+			return kmsg.MetadataResponseBroker{}, false
+		}
+		ok = true
+	}
 	if !ok || t.Partitions == 0 {
 		return kmsg.MetadataResponseBroker{}, false
 	}

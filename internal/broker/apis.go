@@ -32,6 +32,7 @@ func init() {
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
 		kmsg.DescribeCluster.Int16():         {0, 2, handleDescribeCluster},
 		kmsg.DescribeQuorum.Int16():          {0, 2, handleDescribeQuorum},
+		kmsg.BrokerHeartbeat.Int16():         {0, 2, handleBrokerHeartbeat},
 		kmsg.FindCoordinator.Int16():         {0, 6, handleFindCoordinator},
 		kmsg.OffsetCommit.Int16():            {2, 10, handleGroupRequest},
 		kmsg.OffsetFetch.Int16():             {1, 10, handleGroupRequest},

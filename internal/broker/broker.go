@@ -84,6 +84,9 @@ type Config struct {
 	Controller func() int32
 	// Quorum, if set, reports the metadata quorum (DescribeQuorum).
 	Quorum func(context.Context) QuorumStatus
+	// Ctrl is the node's controller, shared with the duties the node runs
+	// while it leads the quorum (broker sessions); New makes one if nil.
+	Ctrl *controller.Controller
 }
 
 // Broker serves Kafka API requests for one node.
@@ -118,9 +121,12 @@ type Broker struct {
 // the group coordinators of those of __consumer_offsets. replicas is a
 // Manager over logs. Close it before closing storage.
 func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *replica.Manager, store *meta.Store, pids *txn.IDAllocator) (*Broker, error) {
-	ctrl, err := controller.New(controller.Config{Store: store, Node: cfg.NodeID, Settings: cfg.Settings})
-	if err != nil {
-		return nil, err
+	ctrl := cfg.Ctrl
+	if ctrl == nil {
+		var err error
+		if ctrl, err = controller.New(controller.Config{Store: store, Node: cfg.NodeID, Settings: cfg.Settings}); err != nil {
+			return nil, err
+		}
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, replicas: replicas, meta: store, ctrl: ctrl, pids: pids}
 	b.loadSettings()

@@ -124,13 +124,15 @@ func (b *Broker) createLog(topic string, p int32, lc storage.LogConfig) error {
 	return nil
 }
 
-// brokers are the brokers clients are told of: the registered ones on a
-// cluster, this node on a standalone one.
+// brokers are the brokers clients are told of: the live (unfenced) ones
+// on a cluster, as Kafka's KRaft brokers list them, this node on a
+// standalone one.
 func (b *Broker) brokers() []kmsg.MetadataResponseBroker {
-	registered := b.meta.Image().Brokers()
-	if len(registered) == 0 {
+	img := b.meta.Image()
+	if len(img.Brokers()) == 0 {
 		return []kmsg.MetadataResponseBroker{b.self()}
 	}
+	registered := img.LiveBrokers()
 	out := make([]kmsg.MetadataResponseBroker, 0, len(registered))
 	for _, r := range registered {
 		br := kmsg.MetadataResponseBroker{NodeID: r.ID, Host: r.Host, Port: r.Port}

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/record"
 	"github.com/eddy-streaming/eddy/internal/replica"
@@ -39,6 +40,24 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.NotEnoughReplicasAfterAppend
 	case errors.Is(err, replica.ErrNotEnoughReplicas):
 		return kerr.NotEnoughReplicas
+	case errors.Is(err, controller.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch
+	case errors.Is(err, controller.ErrInvalidUpdateVersion), errors.Is(err, meta.ErrStalePartitionEpoch):
+		return kerr.InvalidUpdateVersion
+	case errors.Is(err, controller.ErrIneligibleReplica):
+		return kerr.IneligibleReplica
+	case errors.Is(err, controller.ErrUnknownBroker), errors.Is(err, meta.ErrStaleBrokerEpoch):
+		return kerr.StaleBrokerEpoch
+	case errors.Is(err, controller.ErrElectionNotNeeded):
+		return kerr.ElectionNotNeeded
+	case errors.Is(err, controller.ErrPreferredLeaderNotAvailable):
+		return kerr.PreferredLeaderNotAvailable
+	case errors.Is(err, controller.ErrEligibleLeadersNotAvailable):
+		return kerr.EligibleLeadersNotAvailable
+	case errors.Is(err, controller.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition
+	case errors.Is(err, meta.ErrNoQuorum):
+		return kerr.RequestTimedOut
 	case errors.Is(err, meta.ErrInvalidTopic):
 		return kerr.InvalidTopicException
 	case errors.Is(err, meta.ErrInvalidPartitions):

@@ -32,28 +32,25 @@ func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, 
 	return respond(resp)
 }
 
-// startGroups creates __consumer_offsets if this is the cluster's first
+// startGroups creates __consumer_offsets on a standalone node's first
 // start and elects the group coordinators of the partitions this node
-// leads (all of them, on a single node).
+// leads (all of them, on a single node). A cluster creates the topic when
+// a client first looks for a coordinator (ensureOffsetsTopic), as Kafka
+// does, so that it is replicated over the brokers alive by then.
 func (b *Broker) startGroups(ctx context.Context) error {
-	t, ok := b.meta.Topic(meta.ConsumerOffsetsTopic)
-	if !ok {
-		var err error
-		t, err = b.createTopic(meta.ConsumerOffsetsTopic, int32(b.cfg.Settings.Int("offsets.topic.num.partitions")), 1, map[string]string{
-			"cleanup.policy": "compact",
-			"segment.bytes":  fmt.Sprint(b.cfg.Settings.Int("offsets.topic.segment.bytes")),
-		})
-		if errors.Is(err, meta.ErrTopicExists) && b.cfg.Clustered {
-			t, _ = b.meta.Topic(meta.ConsumerOffsetsTopic) // another node created it first
-			err = nil
-		}
+	numPartitions := int32(b.cfg.Settings.Int("offsets.topic.num.partitions"))
+	if t, ok := b.meta.Topic(meta.ConsumerOffsetsTopic); ok {
+		numPartitions = t.Partitions
+	} else if !b.cfg.Clustered {
+		t, err := b.createOffsetsTopic()
 		if err != nil {
-			return fmt.Errorf("creating %s: %w", meta.ConsumerOffsetsTopic, err)
+			return err
 		}
+		numPartitions = t.Partitions
 	}
 	groups, err := group.NewManager(ctx, group.Config{
 		Logger:        b.log,
-		NumPartitions: t.Partitions,
+		NumPartitions: numPartitions,
 		Log: func(p int32) *replica.Partition {
 			part, _ := b.replicas.Partition(meta.ConsumerOffsetsTopic, p)
 			return part
@@ -86,7 +83,7 @@ func (b *Broker) startGroups(ctx context.Context) error {
 		return fmt.Errorf("starting group coordinators: %w", err)
 	}
 	b.groups = groups
-	for p := range t.Partitions {
+	for p := range numPartitions {
 		part, err := b.replicas.Partition(meta.ConsumerOffsetsTopic, p)
 		if err != nil {
 			continue // led elsewhere, or not here yet
@@ -98,6 +95,29 @@ func (b *Broker) startGroups(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// createOffsetsTopic creates __consumer_offsets with
+// offsets.topic.replication.factor replicas, or as many as there are live
+// brokers when fewer (one on a standalone node).
+func (b *Broker) createOffsetsTopic() (meta.Topic, error) {
+	settings := b.settings()
+	rf := int16(1)
+	if b.cfg.Clustered {
+		rf = int16(max(1, min(int(settings.Int("offsets.topic.replication.factor")), len(b.meta.Image().LiveBrokers()))))
+	}
+	t, err := b.createTopic(meta.ConsumerOffsetsTopic, int32(settings.Int("offsets.topic.num.partitions")), rf, map[string]string{
+		"cleanup.policy": "compact",
+		"segment.bytes":  fmt.Sprint(settings.Int("offsets.topic.segment.bytes")),
+	})
+	if errors.Is(err, meta.ErrTopicExists) && b.cfg.Clustered {
+		t, _ = b.meta.Topic(meta.ConsumerOffsetsTopic) // another node created it first
+		err = nil
+	}
+	if err != nil {
+		return meta.Topic{}, fmt.Errorf("creating %s: %w", meta.ConsumerOffsetsTopic, err)
+	}
+	return t, nil
 }
 
 // Close stops the group coordinators; the caller closes storage after.

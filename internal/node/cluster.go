@@ -219,21 +219,22 @@ func (n *Node) producerIDs(metaDir string, ctrl *controller.Controller) (*txn.ID
 }
 
 // register records this node's address and rack in the metadata, as a new
-// incarnation (its epoch is the start time: above any earlier start's).
-func (n *Node) register(ctx context.Context, ctrl *controller.Controller, host string, port int32) error {
+// incarnation (its epoch is the start time: above any earlier start's),
+// and returns that epoch. The broker stays fenced until it heartbeats.
+func (n *Node) register(ctx context.Context, ctrl *controller.Controller, host string, port int32) (int64, error) {
 	b := meta.Broker{ID: n.cfg.NodeID, Host: host, Port: port, Rack: n.cfg.Rack, Epoch: time.Now().UnixNano()}
 	for {
 		err := ctrl.RegisterBroker(b)
 		if err == nil {
 			n.log.Info("broker registered", "node_id", b.ID, "host", host, "port", port, "rack", b.Rack)
-			return nil
+			return b.Epoch, nil
 		}
 		if !errors.Is(err, meta.ErrNoQuorum) {
-			return fmt.Errorf("node: registering broker %d: %w", b.ID, err)
+			return 0, fmt.Errorf("node: registering broker %d: %w", b.ID, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("node: registering broker %d: %w", b.ID, err)
+			return 0, fmt.Errorf("node: registering broker %d: %w", b.ID, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

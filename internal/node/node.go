@@ -71,6 +71,7 @@ type Node struct {
 	httpAddr  net.Addr
 	dirLock   *dirLock
 	quorum    *metaQuorum // nil on a standalone node
+	member    *membership // nil on a standalone node
 	pprof     *http.Server
 	pprofAddr net.Addr
 	wg        sync.WaitGroup
@@ -153,18 +154,20 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		ln.Close()
 		return err
 	}
+	var epoch int64
 	if n.quorum != nil {
-		if err := n.register(ctx, ctrl, host, port); err != nil {
+		if epoch, err = n.register(ctx, ctrl, host, port); err != nil {
 			ln.Close()
 			return err
 		}
 	}
 	bcfg := broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
-		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID}
+		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID,
+		Ctrl: ctrl}
 	if n.quorum != nil {
 		bcfg.Quorum = n.quorum.status
 	}
-	n.replicas, err = n.startReplicas(settings, selfAddr(host, port))
+	n.replicas, err = n.startReplicas(effective, ctrl, selfAddr(host, port))
 	if err != nil {
 		ln.Close()
 		return err
@@ -190,6 +193,12 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 			n.log.Error("kafka listener stopped", "err", err)
 		}
 	}()
+	if n.quorum != nil {
+		// As a Kafka broker does, start only once the controller counts
+		// this node in: before that it leads nothing.
+		n.member = n.startMembership(ctrl, epoch, effective)
+		return n.member.waitUnfenced(ctx)
+	}
 	return nil
 }
 
@@ -399,8 +408,12 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-// Close stops the listeners, then flushes and closes the logs.
+// Close moves a cluster member's leaderships away, stops the listeners,
+// then flushes and closes the logs.
 func (n *Node) Close() error {
+	if n.member != nil {
+		n.controlledShutdown(n.member)
+	}
 	var errs []error
 	for _, srv := range []*http.Server{n.http, n.pprof} {
 		if srv != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/replica"
 )
 
@@ -32,8 +33,14 @@ func (r *replicas) close() {
 // fetch over the Kafka protocol with a franz-go client, as Kafka's own
 // replica fetchers speak Fetch: the client finds each leader through the
 // cluster's metadata, starting from this node's own listener.
-func (n *Node) startReplicas(settings config.BrokerConfig, selfAddr string) (*replicas, error) {
-	cfg := replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs, Logger: n.log}
+func (n *Node) startReplicas(settings config.BrokerConfig, ctrl *controller.Controller, selfAddr string) (*replicas, error) {
+	ms := func(name string) time.Duration { return time.Duration(settings.Int(name)) * time.Millisecond }
+	cfg := replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs, Logger: n.log,
+		LagTimeMax:    ms("replica.lag.time.max.ms"),
+		FetchMaxBytes: int32(settings.Int("replica.fetch.max.bytes")),
+		FetchMinBytes: int32(settings.Int("replica.fetch.min.bytes")),
+		FetchWait:     ms("replica.fetch.wait.max.ms"),
+	}
 	if n.quorum == nil {
 		return &replicas{Manager: replica.NewManager(cfg)}, nil
 	}
@@ -48,6 +55,9 @@ func (n *Node) startReplicas(settings config.BrokerConfig, selfAddr string) (*re
 	}
 	cfg.Send = func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error) {
 		return cl.Broker(int(broker)).Request(ctx, req)
+	}
+	cfg.AlterISR = func(_ context.Context, c replica.ISRChange) (int32, error) {
+		return ctrl.AlterPartition(c.Topic, c.Partition, c.Leader, c.LeaderEpoch, c.PartitionEpoch, c.ISR)
 	}
 	cfg.SyncFollower = settings.Bool("eddy.fsync.acks.all")
 	return &replicas{Manager: replica.NewManager(cfg), client: cl}, nil

@@ -1,0 +1,305 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// procCluster is a cluster of `eddy serve --voters` processes on
+// 127.0.0.1, each a quorum voter and a broker, that a test kills with
+// SIGKILL and restarts on the same ports and data directories.
+type procCluster struct {
+	t      *testing.T
+	voters []string // id@host:port
+	kafka  []string
+	dirs   []string
+	sets   []string
+	nodes  []*childBroker
+}
+
+// clusterTestSettings make failures show within seconds, not Kafka's
+// production defaults (sessions of 9 s, lag of 30 s).
+var clusterTestSettings = []string{
+	"broker.heartbeat.interval.ms=250", "broker.session.timeout.ms=2000", "replica.lag.time.max.ms=2000",
+}
+
+func newProcCluster(t *testing.T, size int, sets ...string) *procCluster {
+	t.Helper()
+	c := &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...)}
+	for i := range size {
+		c.voters = append(c.voters, fmt.Sprintf("%d@%s", i+1, freeAddr(t)))
+		c.kafka = append(c.kafka, freeAddr(t))
+		c.dirs = append(c.dirs, t.TempDir())
+	}
+	c.nodes = make([]*childBroker, size)
+	for i := range size {
+		c.start(i)
+	}
+	for _, n := range c.nodes {
+		n.waitListening(t, 60*time.Second)
+	}
+	c.waitLive()
+	return c
+}
+
+// waitLive waits until the metadata lists every node as a live broker.
+func (c *procCluster) waitLive() {
+	c.t.Helper()
+	adm := kadm.NewClient(c.client())
+	waitFor(c.t, fmt.Sprintf("all %d brokers to be live", len(c.nodes)), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		md, err := adm.Metadata(ctx)
+		return err == nil && len(md.Brokers) == len(c.nodes)
+	})
+}
+
+func (c *procCluster) start(i int) {
+	ctrl := strings.SplitN(c.voters[i], "@", 2)[1]
+	args := serveArgs(c.dirs[i], c.kafka[i], "--node-id", fmt.Sprint(i+1), "--controller-addr", ctrl,
+		"--voters", strings.Join(c.voters, ","))
+	for _, s := range c.sets {
+		args = append(args, "--set", s)
+	}
+	c.nodes[i] = spawnChild(c.t, c.kafka[i], exec.Command(eddyBinary(c.t), args...))
+}
+
+func (c *procCluster) restart(i int) {
+	c.start(i)
+	c.nodes[i].waitListening(c.t, 60*time.Second)
+}
+
+func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {
+	return newClient(c.t, c.kafka[0], append([]kgo.Opt{kgo.SeedBrokers(c.kafka...)}, opts...)...)
+}
+
+// partitionState asks the brokers for topic/p's leader and ISR, taking
+// the first broker that answers.
+func (c *procCluster) partitionState(adm *kadm.Client, topic string, p int32) (leader int32, isr []int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return -1, nil
+	}
+	pd, ok := md.Topics[topic].Partitions[p]
+	if !ok {
+		return -1, nil
+	}
+	return pd.Leader, pd.ISR
+}
+
+// waitFullISR waits until every replica of topic/p is in its ISR again.
+func (c *procCluster) waitFullISR(adm *kadm.Client, topic string, p int32) {
+	c.t.Helper()
+	waitFor(c.t, fmt.Sprintf("%s-%d's ISR to hold all %d replicas", topic, p, len(c.nodes)), func() bool {
+		leader, isr := c.partitionState(adm, topic, p)
+		return leader > 0 && len(isr) == len(c.nodes)
+	})
+}
+
+// segmentBytes concatenates node i's segment files of topic/p: replicas
+// that agree hold the same bytes, whatever their segment boundaries.
+func (c *procCluster) segmentBytes(i int, topic string, p int32) []byte {
+	dir := filepath.Join(c.dirs[i], "logs", fmt.Sprintf("%s-%d", topic, p))
+	names, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	sort.Strings(names)
+	var out []byte
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// waitIdenticalReplicas waits until every node's log of topic/p is byte
+// for byte the same.
+func (c *procCluster) waitIdenticalReplicas(topic string, p int32) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		first := c.segmentBytes(0, topic, p)
+		same := len(first) > 0
+		var sizes []int
+		for i := range c.nodes {
+			b := c.segmentBytes(i, topic, p)
+			sizes = append(sizes, len(b))
+			same = same && bytes.Equal(b, first)
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the replicas of %s-%d differ after 30 s: %v bytes", topic, p, sizes)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// ackedProducer produces "v000001", "v000002", ... one at a time at
+// acks=all with an idempotent producer, keeping the values acknowledged.
+type ackedProducer struct {
+	cl   *kgo.Client
+	stop chan struct{}
+	done chan struct{}
+
+	mu     sync.Mutex
+	acked  []string
+	starts []time.Time // when each acknowledged produce was sent
+	acks   []time.Time // and answered
+	fails  int
+}
+
+func startAckedProducer(t *testing.T, cl *kgo.Client) *ackedProducer {
+	ap := &ackedProducer{cl: cl, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ap.done)
+		for i := 1; ; i++ {
+			select {
+			case <-ap.stop:
+				return
+			default:
+			}
+			v := fmt.Sprintf("v%06d", i)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr()
+			cancel()
+			ap.mu.Lock()
+			if err == nil {
+				ap.acked, ap.starts, ap.acks = append(ap.acked, v), append(ap.starts, start), append(ap.acks, time.Now())
+			} else {
+				ap.fails++
+			}
+			ap.mu.Unlock()
+		}
+	}()
+	return ap
+}
+
+func (ap *ackedProducer) count() int {
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	return len(ap.acked)
+}
+
+// firstAckAfter is when the first produce sent after t was acknowledged:
+// the first successful acks=all write after t.
+func (ap *ackedProducer) firstAckAfter(t time.Time) (time.Time, bool) {
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	i := sort.Search(len(ap.starts), func(i int) bool { return ap.starts[i].After(t) })
+	if i == len(ap.starts) {
+		return time.Time{}, false
+	}
+	return ap.acks[i], true
+}
+
+func (ap *ackedProducer) finish() []string {
+	close(ap.stop)
+	<-ap.done
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	return slices.Clone(ap.acked)
+}
+
+// checkExactlyOnceInOrder reads topic/0 from the start through client
+// opts and checks that every acknowledged value is there once, and that
+// the log holds the producer's values in order, each at most once.
+func checkExactlyOnceInOrder(t *testing.T, c *procCluster, topic string, acked []string) {
+	t.Helper()
+	last := acked[len(acked)-1]
+	cl := c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var got []string
+	for !slices.Contains(got, last) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d records, not up to the last acknowledged %s", len(got), last)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("record %d is %s after %s: duplicated or out of order", i, got[i], got[i-1])
+		}
+	}
+	have := map[string]bool{}
+	for _, v := range got {
+		have[v] = true
+	}
+	lost := 0
+	for _, v := range acked {
+		if !have[v] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acknowledged records lost", lost, len(acked))
+	}
+	t.Logf("%d acknowledged records, %d in the log, none lost, none duplicated", len(acked), len(got))
+}
+
+// TestReplicatedLeaderKill9: three processes, a topic with three replicas
+// and min.insync.replicas=2, an idempotent producer at acks=all all along.
+// Ten times the partition's leader is killed with SIGKILL and restarted;
+// a new leader takes over from the ISR, the old one truncates, catches up
+// and rejoins. Then every acknowledged record is read back once, in order,
+// and the three logs are byte for byte the same.
+func TestReplicatedLeaderKill9(t *testing.T) {
+	kills := 10
+	if testing.Short() {
+		kills = 3
+	}
+	c := newProcCluster(t, 3)
+	adm := kadm.NewClient(c.client())
+	const topic = "replicated"
+	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", topic, err)
+	}
+	c.waitFullISR(adm, topic, 0)
+	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0)))
+	var failovers []time.Duration
+	for k := range kills {
+		before := ap.count()
+		waitFor(t, "the producer to make progress", func() bool { return ap.count() > before+20 })
+		leader, _ := c.partitionState(adm, topic, 0)
+		if leader < 1 {
+			t.Fatalf("kill %d: no leader", k+1)
+		}
+		killed := time.Now()
+		c.nodes[leader-1].kill()
+		waitFor(t, "an acknowledged write after the kill", func() bool { _, ok := ap.firstAckAfter(killed); return ok })
+		first, _ := ap.firstAckAfter(killed)
+		failovers = append(failovers, first.Sub(killed))
+		c.restart(int(leader - 1))
+		c.waitFullISR(adm, topic, 0)
+	}
+	acked := ap.finish()
+	slices.Sort(failovers)
+	t.Logf("%d kills; failover to the first acknowledged write: p50 %v, max %v", kills, failovers[len(failovers)/2], failovers[len(failovers)-1])
+	checkExactlyOnceInOrder(t, c, topic, acked)
+	c.waitIdenticalReplicas(topic, 0)
+}
