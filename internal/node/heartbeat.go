@@ -21,9 +21,9 @@ type membership struct {
 	stop     context.CancelFunc
 	done     chan struct{}
 	unfenced chan struct{} // closed at the first heartbeat answered unfenced
-	ctrl    *controller.Controller
-	epoch   int64 // this incarnation's registration
-	timeout time.Duration
+	ctrl     *controller.Controller
+	epoch    int64 // this incarnation's registration
+	timeout  time.Duration
 }
 
 // startMembership starts heartbeating every broker.heartbeat.interval.ms
