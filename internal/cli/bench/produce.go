@@ -31,7 +31,8 @@ func registerProduce(cmd *cobra.Command, cfg *produceConfig) {
 	fl.StringVar(&cfg.compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	fl.DurationVar(&cfg.linger, "linger", 0, "how long a batch may wait for more records")
 	fl.IntVar(&cfg.maxBuffered, "max-buffered", 10000, "records a producer may hold unacknowledged before Produce blocks")
-	fl.BoolVar(&cfg.create, "create", false, "create the topic with --partitions and replication factor 1 if missing")
+	fl.BoolVar(&cfg.create, "create", false, "create the topic with --partitions and --replication-factor if missing")
+	fl.IntVar(&cfg.replicationFactor, "replication-factor", 1, "replicas of the topic when --create creates it; -1 takes the broker's default")
 }
 
 func produceCommand() *cobra.Command {

@@ -14,17 +14,18 @@ import (
 
 // produceConfig is one produce workload.
 type produceConfig struct {
-	topic       string
-	partitions  int
-	recordSize  int
-	acks        string
-	duration    time.Duration
-	rate        float64 // records/s over all producers; 0 = unpaced
-	producers   int
-	compression string
-	linger      time.Duration
-	maxBuffered int
-	create      bool
+	topic             string
+	partitions        int
+	replicationFactor int
+	recordSize        int
+	acks              string
+	duration          time.Duration
+	rate              float64 // records/s over all producers; 0 = unpaced
+	producers         int
+	compression       string
+	linger            time.Duration
+	maxBuffered       int
+	create            bool
 }
 
 // producer is one client and what its promises have measured.
@@ -44,7 +45,7 @@ func runProduce(ctx context.Context, tgt target, cfg produceConfig) (produceResu
 		return produceResult{}, err
 	}
 	if cfg.create {
-		if err := createTopic(ctx, tgt.seeds, cfg.topic, cfg.partitions); err != nil {
+		if err := createTopic(ctx, tgt.seeds, cfg.topic, cfg.partitions, cfg.replicationFactor); err != nil {
 			return produceResult{}, err
 		}
 	}

@@ -73,15 +73,15 @@ func (t *targetFlags) resolve(topic string, partitions int) (target, error) {
 	return realTarget(t.brokers()), nil
 }
 
-// createTopic creates topic with replication factor 1; an existing topic is
-// left as it is.
-func createTopic(ctx context.Context, seeds []string, topic string, partitions int) error {
+// createTopic creates topic with rf replicas (-1: the broker's default); an
+// existing topic is left as it is.
+func createTopic(ctx context.Context, seeds []string, topic string, partitions, rf int) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), int16(rf), nil, topic)
 	if err == nil {
 		err = resp.Err
 	}
