@@ -115,15 +115,22 @@ func replayRecord(c replayer, key, value []byte) error {
 // replayChunk is the read size of a replay.
 const replayChunk = 1 << 20
 
-// replayLog feeds every record of l, from its start, to c. A record that
-// does not decode is logged and skipped: one bad record must not take the
-// partition's other groups down.
+// replayLog feeds every record of l, from its start to its end, to c. A
+// record that does not decode is logged and skipped: one bad record must
+// not take the partition's other groups down.
+//
+// It reads up to the log end, not the high watermark, as Kafka's
+// coordinators load: a new leader's high watermark lags the old leader's
+// by a fetch round trip, and records between the two were acknowledged
+// (offset commits wait for the ISR) — the new leader's log is the truth,
+// and its high watermark moves past them once the followers fetch again.
 func replayLog(ctx context.Context, l *replica.Partition, c *coordinator) error {
-	for off := l.LogStartOffset(); ; {
+	end := l.LogEndOffset()
+	for off := l.LogStartOffset(); off < end; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := l.Read(off, replayChunk, true)
+		res, err := l.ReadReplica(off, replayChunk, true)
 		if err != nil {
 			return err
 		}
@@ -132,11 +139,12 @@ func replayLog(ctx context.Context, l *replica.Partition, c *coordinator) error 
 		if err != nil {
 			return err
 		}
-		if next <= off || next >= res.HighWatermark {
+		if next <= off {
 			return nil
 		}
 		off = next
 	}
+	return nil
 }
 
 // replayChunks replays whole batches and returns the offset after the last.

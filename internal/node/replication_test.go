@@ -339,3 +339,105 @@ func killLoop(t *testing.T, what string, victim func(*procCluster, *kadm.Client)
 	checkExactlyOnceInOrder(t, c, replicatedTopic, acked)
 	c.waitIdenticalReplicas(replicatedTopic, 0)
 }
+
+// TestGroupCoordinatorFailover: the coordinator of a consumer group is
+// killed with SIGKILL while the group's consumer runs, after it committed;
+// the leadership of its __consumer_offsets partition moves, the new
+// coordinator answers the same committed offsets, and the consumer carries
+// on through it: nothing below its commits is read again, the rest is read
+// and committed.
+func TestGroupCoordinatorFailover(t *testing.T) {
+	c := newProcCluster(t, 3)
+	adm := kadm.NewClient(c.client())
+	const topic, group, total = "orders", "billing", 600
+	resp, err := adm.CreateTopic(testContext(t), 3, 3, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", topic, err)
+	}
+	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := range total {
+		if err := prod.ProduceSync(testContext(t), &kgo.Record{Value: fmt.Appendf(nil, "r%04d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The consumer reads about half and commits what it read.
+	cons := c.client(kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond))
+	seen := map[string]bool{}
+	poll := func() kgo.Fetches {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		fs := cons.PollRecords(ctx, 50)
+		if ctx.Err() != nil {
+			t.Fatalf("the consumer is stuck at %d of %d records", len(seen), total)
+		}
+		if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("committing: %v", err)
+		}
+		return fs
+	}
+	for len(seen) < total/2 {
+		poll().EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	before := fetchOffsets(t, c, group)
+
+	coords := adm.FindGroupCoordinators(testContext(t), group)
+	coord, ok := coords[group]
+	if !ok || coord.Err != nil {
+		t.Fatalf("finding the coordinator of %s: %+v", group, coords)
+	}
+	c.nodes[coord.NodeID-1].kill()
+	t.Logf("killed coordinator %d with %d of %d records consumed", coord.NodeID, len(seen), total)
+
+	after := fetchOffsets(t, c, group)
+	for tp, o := range before.Offsets() {
+		for p, want := range o {
+			if got, _ := after.Lookup(tp, p); got.At != want.At {
+				t.Errorf("%s-%d: committed offset %d before the kill, %d after", tp, p, want.At, got.At)
+			}
+		}
+	}
+	for len(seen) < total {
+		poll().EachRecord(func(r *kgo.Record) {
+			if want, _ := before.Lookup(r.Topic, r.Partition); r.Offset < want.At {
+				t.Errorf("%s-%d offset %d read again below the committed %d", r.Topic, r.Partition, r.Offset, want.At)
+			}
+			seen[string(r.Value)] = true
+		})
+	}
+	final := fetchOffsets(t, c, group)
+	ends, err := kadm.NewClient(c.client()).ListEndOffsets(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if got, _ := final.Lookup(o.Topic, o.Partition); got.At != o.Offset {
+			t.Errorf("%s-%d: committed %d at the end, the partition ends at %d", o.Topic, o.Partition, got.At, o.Offset)
+		}
+	})
+}
+
+// fetchOffsets asks the cluster for group's committed offsets until a
+// coordinator answers. Each try is a new admin client: franz-go's sharded
+// OffsetFetch keeps a coordinator it cannot dial cached (its group
+// consumers re-resolve; kadm does not).
+func fetchOffsets(t *testing.T, c *procCluster, group string) kadm.OffsetResponses {
+	t.Helper()
+	var out kadm.OffsetResponses
+	waitFor(t, "the committed offsets of "+group, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...))
+		if err != nil {
+			return false
+		}
+		defer cl.Close()
+		out, err = kadm.NewClient(cl).FetchOffsets(ctx, group)
+		return err == nil && out.Error() == nil
+	})
+	return out
+}

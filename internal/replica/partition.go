@@ -197,6 +197,9 @@ func (p *Partition) Config() storage.LogConfig { return p.log.Config() }
 // LogStartOffset returns the first offset a consumer may read.
 func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
 
+// LogEndOffset returns the offset the next appended record will get.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
 // HighWatermark returns the end of the committed log.
 func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
 
