@@ -28,7 +28,9 @@ func handleBrokerHeartbeat(b *Broker, _ context.Context, r *Request) (*Response,
 	}
 	res, err := b.ctrl.Heartbeat(controller.Heartbeat{Broker: req.BrokerID, Epoch: req.BrokerEpoch,
 		WantFence: req.WantFence, WantShutdown: req.WantShutdown}, time.Now())
-	resp.IsFenced, resp.ShouldShutdown, resp.IsCaughtUp = res.Fenced, res.ShouldShutdown, err == nil
+	// A heartbeat not acted on leaves the broker fenced as far as it can
+	// tell: it must not lead on the strength of this answer.
+	resp.IsFenced, resp.ShouldShutdown, resp.IsCaughtUp = res.Fenced || err != nil, res.ShouldShutdown, err == nil
 	switch {
 	case errors.Is(err, controller.ErrUnknownBroker):
 		resp.ErrorCode = kerr.StaleBrokerEpoch.Code

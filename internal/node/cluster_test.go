@@ -339,3 +339,53 @@ func describedRetention(t *testing.T, cl *kgo.Client, id int32) string {
 	}
 	return ""
 }
+
+// TestBrokerHeartbeatAPI: BrokerHeartbeat (63), every version, is answered
+// by the controller alone (NOT_CONTROLLER elsewhere, and on a standalone
+// node); the controller refuses an unknown broker or an older incarnation
+// with STALE_BROKER_EPOCH and never unfences for it.
+func TestBrokerHeartbeatAPI(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	cl := newClient(t, c.cfgs[0].KafkaAddr, kgo.SeedBrokers(c.seeds()...))
+	md, err := kadm.NewClient(cl).Metadata(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heartbeat := func(to int32, v int16, broker int32, epoch int64) *kmsg.BrokerHeartbeatResponse {
+		t.Helper()
+		req := kmsg.NewPtrBrokerHeartbeatRequest()
+		req.Version, req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset = v, broker, epoch, -1
+		resp, err := req.RequestWith(testContext(t), cl.Broker(int(to)))
+		if err != nil {
+			t.Fatalf("BrokerHeartbeat v%d to %d: %v", v, to, err)
+		}
+		return resp
+	}
+	other := md.Controller%3 + 1
+	for v := int16(0); v <= 2; v++ {
+		if resp := heartbeat(other, v, other, 1); resp.ErrorCode != kerr.NotController.Code {
+			t.Errorf("v%d to non-controller %d: %v, want NOT_CONTROLLER", v, other, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		for _, id := range []int32{other, 99} {
+			resp := heartbeat(md.Controller, v, id, 1)
+			if resp.ErrorCode != kerr.StaleBrokerEpoch.Code || !resp.IsFenced {
+				t.Errorf("v%d for broker %d at a stale epoch: %v fenced=%v, want STALE_BROKER_EPOCH", v, id, kerr.ErrorForCode(resp.ErrorCode), resp.IsFenced)
+			}
+		}
+	}
+	md, err = kadm.NewClient(cl).Metadata(testContext(t))
+	if err != nil || len(md.Brokers) != 3 {
+		t.Errorf("after stale heartbeats: %d live brokers, %v; want 3", len(md.Brokers), err)
+	}
+
+	tn := startNode(t, "", nil)
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = 1, 1
+	resp, err := req.RequestWith(testContext(t), newClient(t, tn.KafkaAddr()))
+	if err != nil || resp.ErrorCode != kerr.NotController.Code {
+		t.Errorf("standalone node: %+v, %v; want NOT_CONTROLLER", resp, err)
+	}
+}
