@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // procCluster is a cluster of `eddy serve --voters` processes on
@@ -440,4 +442,78 @@ func fetchOffsets(t *testing.T, c *procCluster, group string) kadm.OffsetRespons
 		return err == nil && out.Error() == nil
 	})
 	return out
+}
+
+// TestClusterWithoutMajority: two of three nodes are killed. The survivor
+// refuses metadata changes with a clear error once the quorum does not
+// confirm them (REQUEST_TIMED_OUT, not a hang), acknowledges no acks=all
+// write (its ISR cannot shrink without the quorum), and keeps serving the
+// records it has that were committed.
+func TestClusterWithoutMajority(t *testing.T) {
+	c := newProcCluster(t, 3)
+	adm := kadm.NewClient(c.client())
+	const topic = "lonely"
+	resp, err := adm.CreateTopic(testContext(t), 1, 3, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", topic, err)
+	}
+	c.waitFullISR(adm, topic, 0)
+	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := range 100 {
+		if err := prod.ProduceSync(testContext(t), &kgo.Record{Value: fmt.Appendf(nil, "v%03d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader, _ := c.partitionState(adm, topic, 0)
+	for i := range c.nodes {
+		if int32(i+1) != leader {
+			c.nodes[i].kill()
+		}
+	}
+	survivor := c.kafka[leader-1]
+
+	// Kafka's clients send CreateTopics to the controller Metadata names:
+	// none, without a quorum. Sent to the survivor itself, it times out
+	// with a clear error instead of hanging.
+	start := time.Now()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "impossible", 1, 1
+	req.Topics, req.TimeoutMillis = append(req.Topics, rt), 30000
+	lone := newClient(t, survivor)
+	created, err := req.RequestWith(testContext(t), lone.Broker(int(leader)))
+	if err != nil || len(created.Topics) != 1 || created.Topics[0].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Errorf("creating a topic without a quorum: %+v, %v; want REQUEST_TIMED_OUT", created, err)
+	} else {
+		t.Logf("a metadata change without a quorum failed after %v: %s", time.Since(start).Round(time.Second), *created.Topics[0].ErrorMessage)
+	}
+
+	cons := newClient(t, survivor, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) < 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		fs := cons.PollFetches(ctx)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			t.Fatalf("the survivor served %d of the 100 committed records", len(got))
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+
+	solo := newClient(t, survivor, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(5*time.Second))
+	if err := solo.ProduceSync(testContext(t), &kgo.Record{Value: []byte("unacknowledgeable")}).FirstErr(); err == nil {
+		t.Error("an acks=all write was acknowledged by one node of three")
+	}
+	// The write it could not acknowledge is in its log, above the high
+	// watermark: no consumer sees it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		t.Errorf("the survivor served %s at offset %d, above its committed records", r.Value, r.Offset)
+	})
 }
