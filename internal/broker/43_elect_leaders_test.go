@@ -122,8 +122,8 @@ func TestElectLeadersStandalone(t *testing.T) {
 		{Topic: "nope", Partitions: []int32{0}},
 		{Topic: "t", Partitions: []int32{1, -1}},
 	}
-	want := map[controller.TopicPartition]int16{{"t", 0}: notNeeded, {"t", 1}: notNeeded, {"t", 7}: unknown,
-		{"nope", 0}: unknown, {"t", -1}: unknown}
+	want := map[controller.TopicPartition]int16{tp("t", 0): notNeeded, tp("t", 1): notNeeded, tp("t", 7): unknown,
+		tp("nope", 0): unknown, tp("t", -1): unknown}
 	for v := int16(0); v <= 2; v++ {
 		for typ := int8(0); typ <= min(1, int8(v)); typ++ {
 			resp := electWire(t, b, electRequest(v, typ, named))
@@ -208,7 +208,7 @@ func TestElectLeadersUnclean(t *testing.T) {
 	// would be stale and fail the whole election.
 	r := []kmsg.ElectLeadersRequestTopic{{Topic: "r", Partitions: []int32{0, 1, 2, 0}}}
 	inR := func(code int16) map[controller.TopicPartition]int16 {
-		return map[controller.TopicPartition]int16{{"r", 0}: code, {"r", 1}: code, {"r", 2}: code}
+		return map[controller.TopicPartition]int16{tp("r", 0): code, tp("r", 1): code, tp("r", 2): code}
 	}
 	checkCodes(t, "v0 ignores the type", electionCodes(t, electWire(t, b, electRequest(0, 1, r))), inR(kerr.PreferredLeaderNotAvailable.Code))
 	checkCodes(t, "v1 preferred", electionCodes(t, electWire(t, b, electRequest(1, 0, r))), inR(kerr.PreferredLeaderNotAvailable.Code))
@@ -224,8 +224,12 @@ func TestElectLeadersUnclean(t *testing.T) {
 	checkCodes(t, "v2 unclean again", electionCodes(t, electWire(t, b, electRequest(2, 1, r))), inR(kerr.ElectionNotNeeded.Code))
 	// Topic t's one replica, broker 1, is its ISR: live again, it is
 	// elected by any election; r needs nothing more.
-	want := map[controller.TopicPartition]int16{{"t", 0}: 0, {"t", 1}: 0}
+	want := map[controller.TopicPartition]int16{tp("t", 0): 0, tp("t", 1): 0}
 	checkCodes(t, "all unclean", electionCodes(t, electWire(t, b, electRequest(2, 1, nil))), want)
+}
+
+func tp(topic string, p int32) controller.TopicPartition {
+	return controller.TopicPartition{Topic: topic, Partition: p}
 }
 
 func mustTopic(t *testing.T, b *Broker, name string) meta.Topic {
