@@ -7,7 +7,8 @@ package broker
 // partition, and then, as Kafka's controller does, partitions that already
 // have the leader asked for are left out of the answer. A partition named
 // twice is elected and answered once. A failure of the whole election (no
-// quorum) is the top-level error (v1+) and every named partition's error.
+// quorum, or an election type other than 0 and 1: INVALID_REQUEST) is the
+// top-level error (v1+) and every named partition's error.
 // An election computed on an image that a concurrent partition change
 // made stale is refused by the quorum and tried again. TimeoutMillis is
 // not used: the answer comes once the quorum committed.
@@ -15,7 +16,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/controller"
@@ -31,7 +34,11 @@ func handleElectLeaders(b *Broker, _ context.Context, r *Request) (*Response, er
 		asked = b.allPartitions()
 	}
 	unclean := req.Version >= 1 && req.ElectionType == 1
-	results, err := b.electLeaders(asked, unclean)
+	var results map[controller.TopicPartition]error
+	err := fmt.Errorf("%w: election type %d", kerr.InvalidRequest, req.ElectionType)
+	if req.Version == 0 || req.ElectionType == 0 || req.ElectionType == 1 {
+		results, err = b.electLeaders(asked, unclean)
+	}
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		results = map[controller.TopicPartition]error{}

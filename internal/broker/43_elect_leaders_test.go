@@ -138,6 +138,25 @@ func TestElectLeadersStandalone(t *testing.T) {
 	}
 }
 
+// An election type other than preferred (0) and unclean (1) is refused
+// for every partition and at the top; v0 has no type to get wrong.
+func TestElectLeadersBadType(t *testing.T) {
+	b := newConfigBroker(t, nil, nil)
+	named := []kmsg.ElectLeadersRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	for v := int16(1); v <= 2; v++ {
+		resp := electWire(t, b, electRequest(v, 2, named))
+		checkCodes(t, "type 2", electionCodes(t, resp), map[controller.TopicPartition]int16{tp("t", 0): kerr.InvalidRequest.Code})
+		if resp.ErrorCode != kerr.InvalidRequest.Code {
+			t.Errorf("v%d type 2: top-level error %d", v, resp.ErrorCode)
+		}
+		if resp := electWire(t, b, electRequest(v, -1, nil)); resp.ErrorCode != kerr.InvalidRequest.Code || len(resp.Topics) != 0 {
+			t.Errorf("v%d type -1, all partitions: %+v", v, resp)
+		}
+	}
+	resp := electWire(t, b, electRequest(0, 2, named))
+	checkCodes(t, "v0", electionCodes(t, resp), map[controller.TopicPartition]int16{tp("t", 0): kerr.ElectionNotNeeded.Code})
+}
+
 // A fenced preferred leader cannot be elected; back, live and in sync,
 // it is, once; then nothing is left to elect.
 func TestElectLeadersPreferred(t *testing.T) {
