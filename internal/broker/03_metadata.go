@@ -1,8 +1,12 @@
 package broker
 
-// Metadata v0–v13. Every partition is led by this node (single node, no
-// replication yet), so leader, replicas and ISR are this node. Topics may be
-// named or, from v10, given by ID. Unknown topics are created when the
+// Metadata v0–v13. Each partition's leader, replicas and ISR are the
+// metadata image's; on a standalone node all are this node. As Kafka's
+// KRaft brokers answer: a partition whose leader is none (-1) or not live
+// gets LEADER_NOT_AVAILABLE with leader -1; OfflineReplicas (v5+) lists the
+// replicas on brokers that are fenced or not registered. The v0-only
+// REPLICA_NOT_AVAILABLE (replicas filtered to live brokers) is not
+// answered. Topics may be named or, from v10, given by ID. Unknown topics are created when the
 // request allows it (always before v4) and auto.create.topics.enable holds.
 // Authorized operations (v8+) are reported when asked for: the cluster's in
 // v8–v10 only (later versions moved them to DescribeCluster), each named
@@ -98,14 +102,35 @@ func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, auto *auto
 func (b *Broker) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	mt := kmsg.MetadataResponseTopic{Topic: &name, TopicID: t.ID, IsInternal: t.Internal, AuthorizedOperations: authorizedOperationsOmitted}
+	live := b.liveness()
 	for p, a := range t.Assignments {
-		mt.Partitions = append(mt.Partitions, kmsg.MetadataResponseTopicPartition{
+		mp := kmsg.MetadataResponseTopicPartition{
 			Partition:   int32(p),
 			Leader:      a.Leader,
 			LeaderEpoch: a.LeaderEpoch,
 			Replicas:    a.Replicas,
 			ISR:         a.ISR,
-		})
+		}
+		if a.Leader < 0 || !live(a.Leader) {
+			mp.ErrorCode, mp.Leader = kerr.LeaderNotAvailable.Code, -1
+		}
+		for _, r := range a.Replicas {
+			if !live(r) {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// liveness reports which brokers can serve a partition: on a cluster the
+// registered, unfenced ones; on a standalone node, which registers no
+// brokers, this node.
+func (b *Broker) liveness() func(id int32) bool {
+	img := b.meta.Image()
+	if len(img.Brokers()) == 0 {
+		return func(id int32) bool { return id == b.cfg.NodeID }
+	}
+	return img.Live
 }

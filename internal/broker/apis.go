@@ -30,6 +30,7 @@ func init() {
 		kmsg.AlterConfigs.Int16():            {0, 2, handleAlterConfigs},
 		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
+		kmsg.ElectLeaders.Int16():            {0, 2, handleElectLeaders},
 		kmsg.DescribeCluster.Int16():         {0, 2, handleDescribeCluster},
 		kmsg.DescribeQuorum.Int16():          {0, 2, handleDescribeQuorum},
 		kmsg.BrokerHeartbeat.Int16():         {0, 2, handleBrokerHeartbeat},

@@ -46,6 +46,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.AlterConfigs.Int16():            alterConfigsReq,
 	kmsg.CreatePartitions.Int16():        createPartitionsReq,
 	kmsg.IncrementalAlterConfigs.Int16(): incrementalAlterConfigsReq,
+	kmsg.ElectLeaders.Int16():            electLeadersReq,
 	kmsg.DescribeCluster.Int16():         describeClusterReq,
 	kmsg.FindCoordinator.Int16():         findCoordinatorReq,
 	kmsg.OffsetCommit.Int16():            offsetCommitReq,
@@ -246,6 +247,12 @@ func incrementalAlterConfigsReq(v int16, tg fuzzTarget) kmsg.Request {
 
 func describeClusterReq(v int16, _ fuzzTarget) kmsg.Request {
 	return kmsg.NewPtrDescribeClusterRequest()
+}
+
+func electLeadersReq(_ int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: tg.topic, Partitions: []int32{0, 1}}}
+	return req
 }
 
 func findCoordinatorReq(v int16, tg fuzzTarget) kmsg.Request {

@@ -27,7 +27,8 @@ type testCluster struct {
 	nodes  []*testNode
 }
 
-func newTestCluster(t *testing.T, size int) *testCluster {
+// newTestCluster starts size nodes, each config changed by opts first.
+func newTestCluster(t *testing.T, size int, opts ...func(*node.Config)) *testCluster {
 	c := &testCluster{t: t}
 	var voters []string
 	for i := range size {
@@ -35,6 +36,9 @@ func newTestCluster(t *testing.T, size int) *testCluster {
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrl))
 		c.cfgs = append(c.cfgs, node.Config{DataDir: t.TempDir(), KafkaAddr: freeAddr(t), NodeID: int32(i + 1),
 			ControllerAddr: ctrl, Rack: fmt.Sprintf("rack-%d", i%2)})
+		for _, o := range opts {
+			o(&c.cfgs[i])
+		}
 	}
 	c.voters = strings.Join(voters, ",")
 	c.nodes = make([]*testNode, size)

@@ -51,6 +51,10 @@ type broker struct {
 	Host string  `json:"host"`
 	Port int32   `json:"port"`
 	Rack *string `json:"rack"`
+	// Fenced brokers are registered but may not serve: starting, shut
+	// down, or cut off from the controller. Only DescribeCluster v2
+	// (KIP-1073) shows them; Metadata lists live brokers only.
+	Fenced bool `json:"fenced"`
 }
 
 func infoCommand(opts *client.Options) *cobra.Command {
@@ -58,11 +62,14 @@ func infoCommand(opts *client.Options) *cobra.Command {
 		Use:   "info",
 		Short: "Print the cluster id, controller, brokers and metadata quorum",
 		Long: `Print the cluster id, the controller and every broker (id, host, port,
-rack), then the metadata quorum: its leader, epoch and high watermark, and
-each voter's log end offset and lag. DescribeCluster is used where the
-brokers support it, and Metadata otherwise; --format json says which in
-its "source" field. The quorum section is left out where the cluster does
-not answer DescribeQuorum.
+rack, and whether it is alive or fenced), then the metadata quorum: its
+leader, epoch and high watermark, and each voter's log end offset and lag.
+DescribeCluster is used where the brokers support it, and Metadata
+otherwise; --format json says which in its "source" field. Fenced brokers
+(registered, but starting, shut down or cut off from the controller) are
+listed where the brokers answer DescribeCluster v2; elsewhere only live
+brokers are. The quorum section is left out where the cluster does not
+answer DescribeQuorum.
 
 Examples:
   eddy cluster info
@@ -108,6 +115,7 @@ func describeCluster(ctx context.Context, cl *kgo.Client) (info, error) {
 		in.Brokers = append(in.Brokers, broker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
 	req := kmsg.NewPtrDescribeClusterRequest()
+	req.IncludeFencedBrokers = true // dropped by kgo below v2
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil || kerr.ErrorForCode(resp.ErrorCode) != nil {
 		// Most likely an older broker without DescribeCluster; Metadata
@@ -116,7 +124,7 @@ func describeCluster(ctx context.Context, cl *kgo.Client) (info, error) {
 	}
 	in = info{ClusterID: resp.ClusterID, Controller: resp.ControllerID, Source: "DescribeCluster", Brokers: []broker{}}
 	for _, b := range resp.Brokers {
-		in.Brokers = append(in.Brokers, broker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+		in.Brokers = append(in.Brokers, broker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.IsFenced})
 	}
 	slices.SortFunc(in.Brokers, func(a, b broker) int { return cmp.Compare(a.ID, b.ID) })
 	return in, nil
@@ -170,9 +178,13 @@ func printInfo(w io.Writer, in info) error {
 		if b.Rack != nil {
 			rack = *b.Rack
 		}
-		rows = append(rows, []string{id, b.Host, strconv.Itoa(int(b.Port)), rack})
+		status := "alive"
+		if b.Fenced {
+			status = "fenced"
+		}
+		rows = append(rows, []string{id, b.Host, strconv.Itoa(int(b.Port)), rack, status})
 	}
-	if err := client.Table(w, []string{"ID", "HOST", "PORT", "RACK"}, rows); err != nil {
+	if err := client.Table(w, []string{"ID", "HOST", "PORT", "RACK", "STATUS"}, rows); err != nil {
 		return err
 	}
 	if in.Quorum == nil {

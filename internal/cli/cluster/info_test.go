@@ -56,7 +56,7 @@ func TestInfo(t *testing.T) {
 			if res.Err != nil {
 				t.Fatal(res.Err)
 			}
-			for _, w := range []string{"ID          eddy-test", "CONTROLLER", "HOST", "PORT", "RACK", "*"} {
+			for _, w := range []string{"ID          eddy-test", "CONTROLLER", "HOST", "PORT", "RACK", "STATUS", "alive", "*"} {
 				if !strings.Contains(res.Stdout, w) {
 					t.Errorf("text output lacks %q:\n%s", w, res.Stdout)
 				}

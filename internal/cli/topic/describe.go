@@ -57,7 +57,10 @@ func describeCommand(opts *client.Options) *cobra.Command {
 		Long: `Describe topics: a summary, every config with where its value comes
 from (DYNAMIC_TOPIC_CONFIG for overrides set on the topic, DEFAULT_CONFIG or
 a broker source otherwise), and per partition the leader, replicas, in-sync
-replicas, log start offset and high watermark.
+replicas, offline replicas (on brokers that are down or fenced), flags,
+log start offset and high watermark. FLAGS marks a partition "offline"
+when it has no leader (it serves nothing) and "under-replicated" when
+fewer replicas are in sync than assigned.
 
 Examples:
   eddy topic describe orders
@@ -221,10 +224,10 @@ func printOneDescribed(w io.Writer, d described) error {
 	for _, p := range d.Partitions {
 		rows = append(rows, []string{
 			strconv.Itoa(int(p.Partition)), strconv.Itoa(int(p.Leader)), strconv.Itoa(int(p.LeaderEpoch)),
-			ids(p.Replicas), ids(p.ISR), partitionFlags(p), offset(p.LogStartOffset), offset(p.HighWatermark), client.OrDash(p.Error),
+			ids(p.Replicas), ids(p.ISR), offlineText(p.Offline), partitionFlags(p), offset(p.LogStartOffset), offset(p.HighWatermark), client.OrDash(p.Error),
 		})
 	}
-	return client.Table(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "FLAGS", "LOG-START-OFFSET", "HIGH-WATERMARK", "ERROR"}, rows)
+	return client.Table(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "FLAGS", "LOG-START-OFFSET", "HIGH-WATERMARK", "ERROR"}, rows)
 }
 
 // partitionFlags marks a partition that is offline (no leader) or under-
@@ -241,6 +244,14 @@ func partitionFlags(p describedPartition) string {
 		return "-"
 	}
 	return strings.Join(flags, ",")
+}
+
+// offlineText lists offline replicas, "-" when there are none.
+func offlineText(offline []int32) string {
+	if len(offline) == 0 {
+		return "-"
+	}
+	return ids(offline)
 }
 
 func configValue(c describedConfig) string {

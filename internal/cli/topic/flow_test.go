@@ -89,7 +89,7 @@ func TestTopicProduceConsumeFlow(t *testing.T) {
 			}},
 		{name: "describe", cmd: topic.Command, args: []string{"describe", "orders"},
 			want: []string{"SUMMARY", "PARTITIONS  3", "retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG",
-				"cleanup.policy", "compact,delete", "LOG-START-OFFSET", "HIGH-WATERMARK"}},
+				"cleanup.policy", "compact,delete", "OFFLINE", "FLAGS", "LOG-START-OFFSET", "HIGH-WATERMARK"}},
 		{name: "describe missing", cmd: topic.Command, args: []string{"describe", "nope"},
 			wantErr: `describing topic "nope": UNKNOWN_TOPIC_OR_PARTITION`},
 		{name: "alter-config", cmd: topic.Command,
