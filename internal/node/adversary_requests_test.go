@@ -42,6 +42,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.InitProducerID.Int16():          initProducerIDReq,
 	kmsg.OffsetForLeaderEpoch.Int16():    offsetForLeaderEpochReq,
 	kmsg.DescribeQuorum.Int16():          describeQuorumReq,
+	kmsg.BrokerHeartbeat.Int16():         brokerHeartbeatReq,
 	kmsg.DescribeConfigs.Int16():         describeConfigsReq,
 	kmsg.AlterConfigs.Int16():            alterConfigsReq,
 	kmsg.CreatePartitions.Int16():        createPartitionsReq,
@@ -140,6 +141,12 @@ func describeQuorumReq(int16, fuzzTarget) kmsg.Request {
 	t.Topic = "__cluster_metadata"
 	t.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}
 	req.Topics = append(req.Topics, t)
+	return req
+}
+
+func brokerHeartbeatReq(int16, fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset = 1, 1, -1
 	return req
 }
 
