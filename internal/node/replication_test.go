@@ -517,3 +517,35 @@ func TestClusterWithoutMajority(t *testing.T) {
 		t.Errorf("the survivor served %s at offset %d, above its committed records", r.Value, r.Offset)
 	})
 }
+
+// TestPreferredLeaderReturns: with auto.leader.rebalance.enable, a restarted
+// broker gets back the leadership of the partitions it is the preferred
+// replica of once it has caught up and rejoined their ISRs.
+func TestPreferredLeaderReturns(t *testing.T) {
+	c := newProcCluster(t, 3, "leader.imbalance.check.interval.seconds=1")
+	adm := kadm.NewClient(c.client())
+	const topic = "preferred"
+	resp, err := adm.CreateTopic(testContext(t), 3, 3, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", topic, err)
+	}
+	c.waitFullISR(adm, topic, 0)
+	md, err := adm.Metadata(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preferred := md.Topics[topic].Partitions[0].Replicas[0]
+	c.nodes[preferred-1].kill()
+	waitFor(t, "a new leader of partition 0", func() bool {
+		leader, _ := c.partitionState(adm, topic, 0)
+		return leader > 0 && leader != preferred
+	})
+	c.restart(int(preferred - 1))
+	waitFor(t, fmt.Sprintf("broker %d to lead partition 0 again", preferred), func() bool {
+		leader, isr := c.partitionState(adm, topic, 0)
+		return leader == preferred && len(isr) == 3
+	})
+}
