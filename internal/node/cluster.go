@@ -90,6 +90,10 @@ func checkClusterID(dir, want string) error {
 	return nil
 }
 
+// quorumTick is the metadata quorum's clock: the leader heartbeats every
+// tick and followers call an election after about ten silent ones.
+const quorumTick = 100 * time.Millisecond
+
 // raftID is a node's id in the quorum: Raft reserves 0, Kafka does not.
 func raftID(node int32) uint64 { return uint64(node) + 1 }
 
@@ -118,7 +122,7 @@ func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, v
 		}
 	}
 	tr := quorum.NewTCPTransport(quorum.TCPConfig{ID: raftID(self), ClusterID: clusterID, Listener: ln, Peers: peers, Logger: logger})
-	q, err := quorum.Start(quorum.Config{ID: raftID(self), Voters: ids, Dir: dir, Logger: logger,
+	q, err := quorum.Start(quorum.Config{ID: raftID(self), Voters: ids, Dir: dir, Logger: logger, TickInterval: quorumTick,
 		StateMachine: store.Machine(), Transport: tr})
 	if err != nil {
 		tr.Close()

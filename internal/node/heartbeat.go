@@ -131,6 +131,13 @@ func (n *Node) controlledShutdown(m *membership) {
 		res, err := n.heartbeat(ctx, m, controller.Heartbeat{Broker: n.cfg.NodeID, Epoch: m.epoch, WantShutdown: true})
 		if err == nil && res.ShouldShutdown {
 			n.log.Info("controlled shutdown: leaderships moved away")
+			if n.controllerID() == n.cfg.NodeID {
+				// The quorum's followers learn that the change is
+				// committed from the leader's next heartbeats: stopping
+				// at once would leave the brokers naming this node the
+				// leader until a new quorum leader commits it again.
+				time.Sleep(3 * quorumTick)
+			}
 			return
 		}
 		select {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -548,4 +549,52 @@ func TestPreferredLeaderReturns(t *testing.T) {
 		leader, isr := c.partitionState(adm, topic, 0)
 		return leader == preferred && len(isr) == 3
 	})
+}
+
+// TestControlledShutdown: a partition leader sent SIGTERM hands its
+// leaderships over before it exits: the moment it is gone, the metadata
+// already names another leader (no wait for its session to expire), and
+// the producer loses nothing.
+func TestControlledShutdown(t *testing.T) {
+	c := newProcCluster(t, 3)
+	adm := kadm.NewClient(c.client())
+	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, replicatedTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", replicatedTopic, err)
+	}
+	c.waitFullISR(adm, replicatedTopic, 0)
+	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(replicatedTopic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0), kgo.MetadataMinAge(100*time.Millisecond)))
+	waitFor(t, "the producer to make progress", func() bool { return ap.count() > 20 })
+	leader, _ := c.partitionState(adm, replicatedTopic, 0)
+	child := c.nodes[leader-1]
+	if err := child.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.cmd.Wait(); err != nil {
+		t.Fatalf("node %d after SIGTERM: %v", leader, err)
+	}
+	// Each remaining node is asked with a new client: franz-go answers a
+	// Metadata request from its cache when it has a recent one.
+	for i := range c.kafka {
+		if int32(i+1) == leader {
+			continue
+		}
+		md, err := newAdmin(t, c.kafka[i]).Metadata(testContext(t), replicatedTopic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := md.Topics[replicatedTopic].Partitions[0]; p.Leader == leader || p.Leader < 1 || slices.Contains(md.Brokers.NodeIDs(), leader) {
+			t.Fatalf("node %d exited, and node %d still names leader %d and brokers %v: no controlled shutdown", leader, i+1, p.Leader, md.Brokers.NodeIDs())
+		}
+	}
+	before := ap.count()
+	waitFor(t, "the producer to carry on", func() bool { return ap.count() > before+20 })
+	c.restart(int(leader - 1))
+	c.waitFullISR(adm, replicatedTopic, 0)
+	checkExactlyOnceInOrder(t, c, replicatedTopic, ap.finish())
+	c.waitIdenticalReplicas(replicatedTopic, 0)
 }
