@@ -71,12 +71,18 @@ func TestCodecRoundTrip(t *testing.T) {
 
 // TestDecodeOldVersions reads files written by older builds: before
 // version 3 their partitions belong to the node opening them; before
-// version 4 no broker is registered.
+// version 4 no broker is registered; version 4's brokers load fenced.
 func TestDecodeOldVersions(t *testing.T) {
+	v4 := sampleImageV4()
+	for id, b := range v4.brokers {
+		b.Fenced = true
+		v4.brokers[id] = b
+	}
 	for file, want := range map[string]*Image{
 		"state-v1": sampleImage(4),
 		"state-v2": sampleImageV2(4),
 		"state-v3": sampleImageV3(),
+		"state-v4": v4,
 	} {
 		b, err := os.ReadFile(filepath.Join("testdata", file))
 		if err != nil {
