@@ -50,22 +50,22 @@ func setCreateError(out *kmsg.CreateTopicsResponseTopic, err error) {
 }
 
 func (b *Broker) createRequestedTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, version int16, out *kmsg.CreateTopicsResponseTopic) {
-	partitions, rf, err := b.topicShape(rt)
+	spec, err := b.topicShape(rt)
 	if err != nil {
 		setCreateError(out, err)
 		return
 	}
-	configs := map[string]string{}
+	spec.name, spec.configs = rt.Topic, map[string]string{}
 	for _, c := range rt.Configs {
 		if c.Value != nil {
-			configs[c.Name] = *c.Value
+			spec.configs[c.Name] = *c.Value
 		}
 	}
 	var t meta.Topic
 	if validateOnly {
-		t, err = b.validateTopic(rt.Topic, partitions, rf, configs)
+		t, err = b.validateTopic(spec)
 	} else {
-		t, err = b.createTopic(rt.Topic, partitions, rf, configs)
+		t, err = b.createTopic(spec)
 	}
 	if err != nil {
 		setCreateError(out, err)
@@ -93,32 +93,31 @@ func (b *Broker) requestedPartitions(rt kmsg.CreateTopicsRequestTopic) int64 {
 	return n
 }
 
-// topicShape reads partitions and replication factor from either the counts
-// or a manual assignment.
-func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (int32, int16, error) {
+// topicShape reads partitions and replication factor from the counts, or
+// a manual assignment (checked by the controller).
+func (b *Broker) topicShape(rt kmsg.CreateTopicsRequestTopic) (topicSpec, error) {
 	if len(rt.ReplicaAssignment) == 0 {
-		return rt.NumPartitions, rt.ReplicationFactor, nil
+		return topicSpec{partitions: rt.NumPartitions, rf: rt.ReplicationFactor}, nil
 	}
 	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
-		return 0, 0, fmt.Errorf("%w: both replica assignment and partition count or replication factor given", kerr.InvalidRequest)
+		return topicSpec{}, fmt.Errorf("%w: both replica assignment and partition count or replication factor given", kerr.InvalidRequest)
 	}
+	spec := topicSpec{partitions: int32(len(rt.ReplicaAssignment)), rf: -1}
 	for i, a := range rt.ReplicaAssignment {
 		if a.Partition != int32(i) {
-			return 0, 0, fmt.Errorf("%w: replica assignment partitions must be 0..n-1 in order", kerr.InvalidReplicaAssignment)
+			return topicSpec{}, fmt.Errorf("%w: replica assignment partitions must be 0..n-1 in order", kerr.InvalidReplicaAssignment)
 		}
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-			return 0, 0, fmt.Errorf("%w: partition %d must be assigned to node %d only", kerr.InvalidReplicaAssignment, i, b.cfg.NodeID)
-		}
+		spec.assignment = append(spec.assignment, a.Replicas)
 	}
-	return int32(len(rt.ReplicaAssignment)), 1, nil
+	return spec, nil
 }
 
 // validateTopic checks a creation without performing it. The topic it
 // returns has a zero ID, as none was taken.
-func (b *Broker) validateTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
+func (b *Broker) validateTopic(spec topicSpec) (meta.Topic, error) {
 	// A check changes nothing: no need to wait for topicMu behind a
 	// creation of thousands of logs.
-	rec, err := b.planTopic(name, partitions, rf, configs)
+	rec, err := b.planTopic(spec)
 	if err != nil {
 		return meta.Topic{}, err
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/controller"
@@ -51,13 +50,12 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if err := controller.ValidatePartitionGrowth(t, rt.Count); err != nil {
 		return err
 	}
-	if rt.Assignment != nil && len(rt.Assignment) != int(rt.Count-t.Partitions) {
-		return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), rt.Count-t.Partitions)
-	}
-	for _, a := range rt.Assignment {
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-			return fmt.Errorf("%w: new partitions must be assigned to node %d only", kerr.InvalidReplicaAssignment, b.cfg.NodeID)
+	var assignment [][]int32
+	if rt.Assignment != nil {
+		assignment = [][]int32{}
+		for _, a := range rt.Assignment {
+			assignment = append(assignment, a.Replicas)
 		}
 	}
-	return b.addPartitions(rt.Topic, rt.Count, validateOnly)
+	return b.addPartitions(rt.Topic, rt.Count, assignment, validateOnly)
 }

@@ -64,6 +64,8 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidPartitions
 	case errors.Is(err, meta.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor
+	case errors.Is(err, meta.ErrInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment
 	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig
 	case errors.Is(err, record.ErrCorrupt):

@@ -106,10 +106,11 @@ func (b *Broker) createOffsetsTopic() (meta.Topic, error) {
 	if b.cfg.Clustered {
 		rf = int16(max(1, min(int(settings.Int("offsets.topic.replication.factor")), len(b.meta.Image().LiveBrokers()))))
 	}
-	t, err := b.createTopic(meta.ConsumerOffsetsTopic, int32(settings.Int("offsets.topic.num.partitions")), rf, map[string]string{
-		"cleanup.policy": "compact",
-		"segment.bytes":  fmt.Sprint(settings.Int("offsets.topic.segment.bytes")),
-	})
+	t, err := b.createTopic(topicSpec{name: meta.ConsumerOffsetsTopic, partitions: int32(settings.Int("offsets.topic.num.partitions")), rf: rf,
+		configs: map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  fmt.Sprint(settings.Int("offsets.topic.segment.bytes")),
+		}})
 	if errors.Is(err, meta.ErrTopicExists) && b.cfg.Clustered {
 		t, _ = b.meta.Topic(meta.ConsumerOffsetsTopic) // another node created it first
 		err = nil

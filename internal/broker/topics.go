@@ -21,10 +21,11 @@ const maxPartitionsPerRequest = 10000
 // and not yet visible, then the metadata record that makes the topic exist.
 // A failure removes the logs just created; a crash in between leaves logs
 // the metadata does not know, which reconcileLogs removes at start.
-func (b *Broker) createTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.Topic, error) {
+func (b *Broker) createTopic(spec topicSpec) (meta.Topic, error) {
+	name, configs := spec.name, spec.configs
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	rec, err := b.planTopic(name, partitions, rf, configs)
+	rec, err := b.planTopic(spec)
 	if err != nil {
 		return meta.Topic{}, err
 	}
@@ -54,8 +55,19 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 
 // planTopic has the controller check a creation against the current
 // image and choose the topic's ID and placement.
-func (b *Broker) planTopic(name string, partitions int32, rf int16, configs map[string]string) (meta.TopicRecord, error) {
-	rec, err := b.ctrl.PlanTopic(controller.NewTopic{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs})
+// topicSpec is a topic to create: counts (-1 for the defaults), or a
+// manual assignment of each partition's replicas.
+type topicSpec struct {
+	name       string
+	partitions int32
+	rf         int16
+	configs    map[string]string
+	assignment [][]int32
+}
+
+func (b *Broker) planTopic(spec topicSpec) (meta.TopicRecord, error) {
+	rec, err := b.ctrl.PlanTopic(controller.NewTopic{Name: spec.name, Partitions: spec.partitions, ReplicationFactor: spec.rf,
+		Configs: spec.configs, Assignment: spec.assignment})
 	return rec, limitCode(err, kerr.PolicyViolation)
 }
 
@@ -89,7 +101,7 @@ func (b *Broker) autoCreateTopic(name string, auto *autoCreate) (meta.Topic, err
 	if err := checkRequestPartitions(maxPartitionsPerRequest - auto.left + n); err != nil {
 		return meta.Topic{}, err
 	}
-	t, err := b.createTopic(name, -1, -1, nil)
+	t, err := b.createTopic(topicSpec{name: name, partitions: -1, rf: -1})
 	if err == nil {
 		auto.left -= n
 	}
@@ -125,16 +137,16 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 
 // addPartitions grows a topic to total partitions, all or nothing as
 // createTopic creates one. validateOnly checks without creating.
-func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
+func (b *Broker) addPartitions(name string, total int32, assignment [][]int32, validateOnly bool) error {
 	if validateOnly {
 		// A check changes nothing, so it need not wait behind a creation
 		// of thousands of logs holding topicMu.
-		_, _, err := b.planPartitions(name, total)
+		_, _, err := b.planPartitions(name, total, assignment)
 		return err
 	}
 	b.topicMu.Lock()
 	defer b.topicMu.Unlock()
-	t, records, err := b.planPartitions(name, total)
+	t, records, err := b.planPartitions(name, total, assignment)
 	if err != nil {
 		return err
 	}
@@ -159,13 +171,13 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 
 // planPartitions has the controller check growing a topic and place the
 // new partitions.
-func (b *Broker) planPartitions(name string, total int32) (meta.Topic, []meta.Record, error) {
+func (b *Broker) planPartitions(name string, total int32, assignment [][]int32) (meta.Topic, []meta.Record, error) {
 	if t, ok := b.meta.Topic(name); ok && t.Internal {
 		// Groups hash onto __consumer_offsets by its partition count:
 		// growing it would strand every group's state in its old partition.
 		return meta.Topic{}, nil, fmt.Errorf("%w: %s is internal to the broker; its partition count is fixed", kerr.InvalidTopicException, name)
 	}
-	t, records, err := b.ctrl.PlanPartitions(name, total)
+	t, records, err := b.ctrl.PlanPartitions(name, total, assignment)
 	return t, records, limitCode(err, kerr.InvalidPartitions)
 }
 

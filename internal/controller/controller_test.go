@@ -62,7 +62,7 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		return "ok"
 	case "create", "validate":
 		nt := NewTopic{Name: arg(td, "name", ""), Partitions: int32(intArg(td, "partitions", -1)),
-			ReplicationFactor: int16(intArg(td, "rf", -1)), Configs: configsArg(td)}
+			ReplicationFactor: int16(intArg(td, "rf", -1)), Configs: configsArg(td), Assignment: assignArg(td)}
 		rec, err := h.c.PlanTopic(nt)
 		if err == nil && td.Cmd == "create" {
 			_, err = h.c.CreateTopic(rec)
@@ -72,7 +72,7 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		tp, err := h.c.DeleteTopic(arg(td, "name", ""))
 		return result(err, fmt.Sprintf("was id=%d", tp.ID[15]))
 	case "grow":
-		_, records, err := h.c.PlanPartitions(arg(td, "name", ""), int32(intArg(td, "total", 0)))
+		_, records, err := h.c.PlanPartitions(arg(td, "name", ""), int32(intArg(td, "total", 0)), assignArg(td))
 		if err == nil {
 			err = h.c.AddPartitions(records)
 		}
@@ -138,6 +138,7 @@ func result(err error, ok string) string {
 		{"invalid-topic", errors.Is(err, meta.ErrInvalidTopic)},
 		{"invalid-partitions", errors.Is(err, meta.ErrInvalidPartitions)},
 		{"invalid-replication-factor", errors.Is(err, meta.ErrInvalidReplicationFactor)},
+		{"invalid-replica-assignment", errors.Is(err, meta.ErrInvalidReplicaAssignment)},
 		{"invalid-config", errors.Is(err, config.ErrInvalidConfig)},
 		{"limit", errors.As(err, &le)},
 		{"fenced-leader-epoch", errors.Is(err, ErrFencedLeaderEpoch)},
@@ -208,6 +209,28 @@ func intArg(td *datadriven.TestData, key string, def int) int {
 	return n
 }
 
+// assignArg reads assign=(1-2-3,2-3-1): each partition's replicas.
+func assignArg(td *datadriven.TestData) [][]int32 {
+	var out [][]int32
+	for _, a := range td.CmdArgs {
+		if a.Key != "assign" {
+			continue
+		}
+		for _, v := range a.Vals {
+			var replicas []int32
+			for _, r := range strings.Split(v, "-") {
+				n, err := strconv.Atoi(r)
+				if err != nil {
+					panic(fmt.Sprintf("assign: %v", err))
+				}
+				replicas = append(replicas, int32(n))
+			}
+			out = append(out, replicas)
+		}
+	}
+	return out
+}
+
 // int32sArg reads key=(1,2,3).
 func int32sArg(td *datadriven.TestData, key string) []int32 {
 	var out []int32
@@ -260,11 +283,11 @@ func TestStalePlan(t *testing.T) {
 	if _, err := h.c.CreateTopic(second); !errors.Is(err, meta.ErrTopicExists) {
 		t.Errorf("stale creation: %v, want ErrTopicExists", err)
 	}
-	_, grow1, err := h.c.PlanPartitions("t", 2)
+	_, grow1, err := h.c.PlanPartitions("t", 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, grow2, _ := h.c.PlanPartitions("t", 3)
+	_, grow2, _ := h.c.PlanPartitions("t", 3, nil)
 	if err := h.c.AddPartitions(grow1); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +317,7 @@ func TestPlaceSpreadsOverBrokers(t *testing.T) {
 	if _, err := h.c.CreateTopic(rec); err != nil {
 		t.Fatal(err)
 	}
-	_, records, err := h.c.PlanPartitions("spread", 6)
+	_, records, err := h.c.PlanPartitions("spread", 6, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,47 @@ func (c *Controller) place(img *meta.Image, topic string, first, n int32, rf int
 	return out, nil
 }
 
+// placeOrAssign places n new partitions, by hand when assignment is set.
+func (c *Controller) placeOrAssign(img *meta.Image, topic string, first, n int32, rf int16, assignment [][]int32) ([]meta.Partition, error) {
+	if assignment == nil {
+		return c.place(img, topic, first, n, rf)
+	}
+	return c.assign(img, assignment, rf)
+}
+
+// assign checks a manual assignment: rf distinct replicas per partition,
+// each a registered broker (this node, standalone), at least one of them
+// live. The live ones form the ISR, the first of them leads.
+func (c *Controller) assign(img *meta.Image, assignment [][]int32, rf int16) ([]meta.Partition, error) {
+	standalone := len(img.Brokers()) == 0
+	out := make([]meta.Partition, len(assignment))
+	for i, replicas := range assignment {
+		if len(replicas) != int(rf) {
+			return nil, fmt.Errorf("%w: partition %d has %d replicas, the others %d", meta.ErrInvalidReplicaAssignment, i, len(replicas), rf)
+		}
+		var isr []int32
+		for j, r := range replicas {
+			_, registered := img.Broker(r)
+			switch {
+			case slices.Contains(replicas[:j], r):
+				return nil, fmt.Errorf("%w: partition %d lists broker %d twice", meta.ErrInvalidReplicaAssignment, i, r)
+			case standalone && r != c.cfg.Node:
+				return nil, fmt.Errorf("%w: partition %d must be assigned to node %d only", meta.ErrInvalidReplicaAssignment, i, c.cfg.Node)
+			case !standalone && !registered:
+				return nil, fmt.Errorf("%w: partition %d names broker %d, which is not registered", meta.ErrInvalidReplicaAssignment, i, r)
+			}
+			if standalone || img.Live(r) {
+				isr = append(isr, r)
+			}
+		}
+		if len(isr) == 0 {
+			return nil, fmt.Errorf("%w: every broker of partition %d is fenced", meta.ErrInvalidReplicaAssignment, i)
+		}
+		out[i] = meta.Partition{Replicas: slices.Clone(replicas), ISR: isr, Leader: isr[0]}
+	}
+	return out, nil
+}
+
 // rackAlternated orders brokers by id, or with racks one from each rack
 // in turn (racks by name, brokers of a rack by id), so neighbours in the
 // order sit on different racks.

@@ -16,6 +16,10 @@ type NewTopic struct {
 	Partitions        int32
 	ReplicationFactor int16
 	Configs           map[string]string
+	// Assignment, if set, places the partitions by hand: the replicas of
+	// each, the preferred leader first; Partitions and ReplicationFactor
+	// then follow from it.
+	Assignment [][]int32
 }
 
 // PlanTopic checks a creation against the current image and returns the
@@ -27,10 +31,16 @@ func (c *Controller) PlanTopic(nt NewTopic) (meta.TopicRecord, error) {
 	}
 	img := c.cfg.Store.Image()
 	nt.ReplicationFactor = c.replicationFactor(img, nt.ReplicationFactor)
+	if nt.Assignment != nil {
+		nt.Partitions = int32(len(nt.Assignment))
+		if len(nt.Assignment) > 0 {
+			nt.ReplicationFactor = int16(len(nt.Assignment[0]))
+		}
+	}
 	if err := validateNewTopic(nt); err != nil {
 		return meta.TopicRecord{}, err
 	}
-	placed, err := c.place(img, nt.Name, 0, nt.Partitions, nt.ReplicationFactor)
+	placed, err := c.placeOrAssign(img, nt.Name, 0, nt.Partitions, nt.ReplicationFactor, nt.Assignment)
 	if err != nil {
 		return meta.TopicRecord{}, err
 	}
@@ -111,8 +121,9 @@ func ValidatePartitionGrowth(t meta.Topic, total int32) error {
 
 // PlanPartitions checks growing topic name to total partitions and
 // returns the topic as it is and the records adding the partitions,
-// placed; it changes nothing.
-func (c *Controller) PlanPartitions(name string, total int32) (meta.Topic, []meta.Record, error) {
+// placed (by hand when assignment is set: one list of replicas per new
+// partition); it changes nothing.
+func (c *Controller) PlanPartitions(name string, total int32, assignment [][]int32) (meta.Topic, []meta.Record, error) {
 	img := c.cfg.Store.Image()
 	t, ok := img.Topic(name)
 	if !ok {
@@ -122,7 +133,10 @@ func (c *Controller) PlanPartitions(name string, total int32) (meta.Topic, []met
 		return meta.Topic{}, nil, err
 	}
 	// New partitions get as many replicas as the topic's first has.
-	placed, err := c.place(img, name, t.Partitions, total-t.Partitions, int16(len(t.Assignments[0].Replicas)))
+	if assignment != nil && len(assignment) != int(total-t.Partitions) {
+		return meta.Topic{}, nil, fmt.Errorf("%w: %d assignments for %d new partitions", meta.ErrInvalidReplicaAssignment, len(assignment), total-t.Partitions)
+	}
+	placed, err := c.placeOrAssign(img, name, t.Partitions, total-t.Partitions, int16(len(t.Assignments[0].Replicas)), assignment)
 	if err != nil {
 		return meta.Topic{}, nil, err
 	}

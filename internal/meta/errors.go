@@ -10,6 +10,7 @@ var (
 	ErrInvalidTopic             = errors.New("meta: invalid topic name")
 	ErrInvalidPartitions        = errors.New("meta: invalid number of partitions")
 	ErrInvalidReplicationFactor = errors.New("meta: invalid replication factor")
+	ErrInvalidReplicaAssignment = errors.New("meta: invalid replica assignment")
 	ErrCorrupt                  = errors.New("meta: corrupt state file")
 	// ErrInvalidRecord is a record that cannot be decoded or does not fit
 	// the image it is applied to.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -392,4 +393,66 @@ func TestBrokerHeartbeatAPI(t *testing.T) {
 	if err != nil || resp.ErrorCode != kerr.NotController.Code {
 		t.Errorf("standalone node: %+v, %v; want NOT_CONTROLLER", resp, err)
 	}
+}
+
+// TestManualAssignment: CreateTopics and CreatePartitions with replica
+// assignments place partitions where asked, the first replica leading; an
+// assignment naming an unknown broker is INVALID_REPLICA_ASSIGNMENT.
+func TestManualAssignment(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	cl := newClient(t, c.cfgs[0].KafkaAddr, kgo.SeedBrokers(c.seeds()...))
+	create := func(name string, assignment ...[]int32) int16 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		for i, replicas := range assignment {
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, kmsg.CreateTopicsRequestTopicReplicaAssignment{Partition: int32(i), Replicas: replicas})
+		}
+		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 10000
+		resp, err := req.RequestWith(testContext(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := create("by-hand", []int32{3, 1}, []int32{2, 3}); code != 0 {
+		t.Fatalf("creating by-hand: %v", kerr.ErrorForCode(code))
+	}
+	if code := create("unknown-broker", []int32{3, 9}); code != kerr.InvalidReplicaAssignment.Code {
+		t.Errorf("assignment to broker 9: %v, want INVALID_REPLICA_ASSIGNMENT", kerr.ErrorForCode(code))
+	}
+	adm := kadm.NewClient(cl)
+	grown, err := adm.CreatePartitions(testContext(t), 1, "by-hand")
+	if err == nil {
+		err = grown.Error()
+	}
+	if err != nil {
+		t.Fatalf("growing by-hand: %v", err)
+	}
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = "by-hand", 4
+	rt.Assignment = []kmsg.CreatePartitionsRequestTopicAssignment{{Replicas: []int32{1, 2}}}
+	req.Topics, req.TimeoutMillis = append(req.Topics, rt), 10000
+	resp, err := req.RequestWith(testContext(t), cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("growing by-hand to 4 with an assignment: %+v, %v", resp, err)
+	}
+	want := map[int32][]int32{0: {3, 1}, 1: {2, 3}, 3: {1, 2}}
+	waitFor(t, "every partition placed as asked", func() bool {
+		md, err := newAdmin(t, c.cfgs[1].KafkaAddr).Metadata(testContext(t), "by-hand")
+		if err != nil || len(md.Topics["by-hand"].Partitions) != 4 {
+			return false
+		}
+		for p, replicas := range want {
+			got := md.Topics["by-hand"].Partitions[p]
+			if !slices.Equal(got.Replicas, replicas) || got.Leader != replicas[0] {
+				return false
+			}
+		}
+		return len(md.Topics["by-hand"].Partitions[2].Replicas) == 2
+	})
 }
