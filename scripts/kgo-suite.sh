@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs franz-go's own kgo integration suite against fresh Eddy brokers
 # (../shared/TESTING.md): one standalone node, or with an argument N a
-# cluster of N nodes (`eddy serve --voters`). Partitions are not replicated
-# yet, so the suite's topics have replication factor 1 either way. Tests of
-# features Eddy does not have yet are skipped by name; remove a name when
-# its feature lands.
+# cluster of N nodes (`eddy serve --voters`). On a cluster the suite's topics
+# are replicated (KGO_TEST_RF: 3, or N if smaller); standalone they have
+# replication factor 1. Tests of features Eddy does not have yet are skipped
+# by name; remove a name when its feature lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 nodes=${1:-1}
+rf=$((nodes < 3 ? nodes : 3))
 # Transactions are not served yet.
 SKIP='^(TestTxnEtl)$'
 version=$(go list -m -f '{{.Version}}' github.com/twmb/franz-go)
@@ -53,7 +54,7 @@ go mod download "github.com/twmb/franz-go@$version"
 cp -r "$(go env GOMODCACHE)/github.com/twmb/franz-go@$version" "$work/franz-go"
 chmod -R u+w "$work/franz-go"
 status=0
-(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=1 KGO_TEST_RECORDS=20000 \
+(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=$rf KGO_TEST_RECORDS=20000 \
 	go test ./pkg/kgo -count=1 -timeout 15m -skip "$SKIP") || status=$?
 if [ "$status" -ne 0 ]; then
 	for i in $(seq "$nodes"); do
