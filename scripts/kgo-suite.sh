@@ -49,6 +49,20 @@ for port in "${ports[@]}"; do
 		sleep 0.1
 	done
 done
+# A listening node may still be fenced, and the suite's topics need all N
+# replicas: wait until metadata lists every broker (it lists unfenced ones).
+live_brokers() {
+	local info
+	info=$("$work/eddy" cluster info -b "${seeds[0]}" --format json 2>/dev/null) || { echo 0; return; }
+	python3 -c 'import json, sys; print(len(json.loads(sys.argv[1])["brokers"]))' "$info" 2>/dev/null || echo 0
+}
+if [ "$nodes" -gt 1 ]; then
+	for _ in $(seq 300); do
+		[ "$(live_brokers)" -eq "$nodes" ] && break
+		sleep 0.1
+	done
+	[ "$(live_brokers)" -eq "$nodes" ] || { echo "metadata does not list $nodes live brokers" >&2; exit 1; }
+fi
 
 go mod download "github.com/twmb/franz-go@$version"
 cp -r "$(go env GOMODCACHE)/github.com/twmb/franz-go@$version" "$work/franz-go"
