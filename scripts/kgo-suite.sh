@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs franz-go's own kgo integration suite against fresh Eddy brokers
 # (../shared/TESTING.md): one standalone node, or with an argument N a
-# cluster of N nodes (`eddy serve --voters`). Partitions are not replicated
-# yet, so the suite's topics have replication factor 1 either way. Tests of
-# features Eddy does not have yet are skipped by name; remove a name when
-# its feature lands.
+# cluster of N nodes (`eddy serve --voters`). On a cluster the suite's topics
+# are replicated (KGO_TEST_RF: 3, or N if smaller); standalone they have
+# replication factor 1. Tests of features Eddy does not have yet are skipped
+# by name; remove a name when its feature lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 nodes=${1:-1}
+rf=$((nodes < 3 ? nodes : 3))
 # Transactions are not served yet.
 SKIP='^(TestTxnEtl)$'
 version=$(go list -m -f '{{.Version}}' github.com/twmb/franz-go)
@@ -48,13 +49,52 @@ for port in "${ports[@]}"; do
 		sleep 0.1
 	done
 done
+# A listening node may still be fenced, and the suite's topics need all N
+# replicas: wait until metadata lists every broker (it lists unfenced ones).
+live_brokers() {
+	local info
+	info=$("$work/eddy" cluster info -b "${seeds[0]}" --format json 2>/dev/null) || { echo 0; return; }
+	python3 -c 'import json, sys; print(len(json.loads(sys.argv[1])["brokers"]))' "$info" 2>/dev/null || echo 0
+}
+if [ "$nodes" -gt 1 ]; then
+	for _ in $(seq 300); do
+		[ "$(live_brokers)" -eq "$nodes" ] && break
+		sleep 0.1
+	done
+	[ "$(live_brokers)" -eq "$nodes" ] || { echo "metadata does not list $nodes live brokers" >&2; exit 1; }
+fi
 
 go mod download "github.com/twmb/franz-go@$version"
 cp -r "$(go env GOMODCACHE)/github.com/twmb/franz-go@$version" "$work/franz-go"
 chmod -R u+w "$work/franz-go"
+suite() { # go test of the suite, extra flags appended; its output also in $work/suite.out
+	(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=$rf KGO_TEST_RECORDS=20000 \
+		go test ./pkg/kgo -count=1 -timeout 15m -skip "$SKIP" "$@") 2>&1 | tee "$work/suite.out"
+	return "${PIPESTATUS[0]}"
+}
+# Races in franz-go v1.22.3's tests, not in the broker, that a cluster's
+# timing exposes (seen in about 1 run in 3 on 3 nodes); each is rerun once,
+# by name, when only such tests failed. Drop a name once upstream fixes it.
+#   TestGroupETL (KIP-848 subtests): the ETL loop's CommitUncommittedOffsets
+#     snapshots its partitions before waiting for the commit lock; a
+#     revocation acknowledged meanwhile bumps the member epoch, the broker
+#     answers STALE_MEMBER_EPOCH (as Kafka does), and the client's retry
+#     reports the partitions it lost as REBALANCE_IN_PROGRESS, which
+#     group_test.go treats as fatal outside OnPartitionsRevoked.
+#   Test848RegexBrokerResolves: without kfake's is_internal config the
+#     "internal" topic is __consumer_offsets, full of other tests' commits;
+#     the poll loop stops once it has seen as many topics as it wants, so
+#     records from orders and __consumer_offsets (one broker) before
+#     orders-v2 (another) end it early.
+RACY='^(TestGroupETL|Test848RegexBrokerResolves)$'
 status=0
-(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=1 KGO_TEST_RECORDS=20000 \
-	go test ./pkg/kgo -count=1 -timeout 15m -skip "$SKIP") || status=$?
+suite || status=$?
+failed=$(sed -n 's/^--- FAIL: \([^ ]*\).*/\1/p' "$work/suite.out" | sort -u)
+if [ "$status" -ne 0 ] && [ "$nodes" -gt 1 ] && [ -n "$failed" ] && ! grep -Evq "$RACY" <<<"$failed"; then
+	echo "== rerunning once, known client-side races on a cluster: $(echo $failed)"
+	status=0
+	suite -run "^($(paste -sd'|' <<<"$failed"))\$" || status=$?
+fi
 if [ "$status" -ne 0 ]; then
 	for i in $(seq "$nodes"); do
 		echo "---- broker $i log (last 100 lines) ----"; tail -100 "$work/broker-$i.log"

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 TIMEOUT = float(os.environ.get("CONFORMANCE_TIMEOUT", "60"))
+RF = int(os.environ.get("EDDY_RF", "1"))  # replication factor (with-broker.sh)
 
 
 def ok(msg):
@@ -67,7 +68,7 @@ def main(addr):
     ok("alter_configs broker %s: log.retention.ms=3600000 described as DYNAMIC_BROKER_CONFIG" % broker)
 
     topic = "conformance-brokercfg-" + uuid.uuid4().hex[:8]
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(TIMEOUT)
+    admin.create_topics([NewTopic(topic, 1, RF)])[topic].result(TIMEOUT)
     expect(describe(admin, ConfigResource("topic", topic)), "retention.ms", "3600000",
            ConfigSource.DYNAMIC_BROKER_CONFIG, False)
     ok("a topic without overrides inherits retention.ms=3600000 from the broker")

@@ -35,6 +35,9 @@ RETENTION_CREATE = "86400000"       # 1 day
 RETENTION_ALTERED = "172800000"     # 2 days
 MAX_MESSAGE_BYTES_CREATE = "2000000"
 TIMEOUT = float(os.environ.get("CONFORMANCE_TIMEOUT", "60"))
+# Replication factor of the topics created here: with-broker.sh sets it to
+# min(3, nodes) for a cluster.
+RF = int(os.environ.get("EDDY_RF", "1"))
 
 
 class CheckFailed(Exception):
@@ -107,6 +110,37 @@ def record(i, codec):
     return key, value, headers
 
 
+def replication_problems(md, topic):
+    """What is wrong with topic's partitions in md: each must have a live
+    leader, RF distinct live replicas that include the leader, and a full ISR."""
+    t = md.topics.get(topic)
+    if t is None or t.error is not None or len(t.partitions) != PARTITIONS:
+        return ["want %d partitions, got %r" % (PARTITIONS, t and (t.error, t.partitions))]
+    bad = []
+    for p in sorted(t.partitions.values(), key=lambda p: p.id):
+        reps, isrs = list(p.replicas), list(p.isrs)
+        if p.leader not in md.brokers or len(reps) != RF or len(set(reps)) != RF or \
+                not set(reps) <= set(md.brokers) or p.leader not in reps or \
+                sorted(isrs) != sorted(reps):
+            bad.append("partition %d: leader %d replicas %s isrs %s (live brokers %s)" %
+                       (p.id, p.leader, reps, isrs, sorted(md.brokers)))
+    return bad
+
+
+def wait_replicated(admin, topic, what):
+    """Wait until metadata shows every partition of topic fully replicated."""
+    deadline = time.time() + TIMEOUT
+    while True:
+        bad = replication_problems(admin.list_topics(topic=topic, timeout=TIMEOUT), topic)
+        if not bad:
+            break
+        if time.time() > deadline:
+            raise CheckFailed("metadata for %s: %s" % (what, "; ".join(bad)))
+        time.sleep(0.2)
+    ok("metadata: %s has %d partitions, each with a live leader, %d distinct live "
+       "replicas and all of them in sync" % (what, PARTITIONS, RF))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: conformance.py HOST:PORT")
@@ -137,28 +171,17 @@ def main():
     # --- create topics ----------------------------------------------------------------
     cfg = {"retention.ms": RETENTION_CREATE, "cleanup.policy": "delete",
            "max.message.bytes": MAX_MESSAGE_BYTES_CREATE}
-    fs = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1,
+    fs = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=RF,
                                        config=cfg)], request_timeout=TIMEOUT)
     try:
         fs[topic].result()
     except KafkaException as e:
         raise CheckFailed("create topic %s: %s" % (topic, e))
-    ok("create topic %s (%d partitions, %s)" % (topic, PARTITIONS, cfg))
+    ok("create topic %s (%d partitions, replication factor %d, %s)" % (topic, PARTITIONS, RF, cfg))
 
-    deadline = time.time() + TIMEOUT
-    while True:
-        md = admin.list_topics(topic=topic, timeout=TIMEOUT)
-        t = md.topics.get(topic)
-        if t is not None and t.error is None and len(t.partitions) == PARTITIONS and \
-                all(p.leader in md.brokers for p in t.partitions.values()):
-            break
-        if time.time() > deadline:
-            raise CheckFailed("metadata for new topic: want %d partitions with leaders, got %r"
-                              % (PARTITIONS, t and (t.error, t.partitions)))
-        time.sleep(0.2)
-    ok("metadata: new topic has %d partitions, each with a live leader" % PARTITIONS)
+    wait_replicated(admin, topic, "new topic")
 
-    fs = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)],
+    fs = admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=RF)],
                              request_timeout=TIMEOUT)
     try:
         fs[topic].result()
@@ -169,7 +192,7 @@ def main():
               "create existing topic -> TOPIC_ALREADY_EXISTS", "got %s" % e, id="create-existing")
 
     bad = "bad topic name!"
-    fs = admin.create_topics([NewTopic(bad, num_partitions=1, replication_factor=1)],
+    fs = admin.create_topics([NewTopic(bad, num_partitions=1, replication_factor=RF)],
                              request_timeout=TIMEOUT)
     try:
         fs[bad].result()
@@ -244,6 +267,9 @@ def main():
     check(set(per_part) <= set(range(PARTITIONS)) and len(per_part) == PARTITIONS,
           "delivery reports: records spread over all %d partitions" % PARTITIONS,
           "partitions=%s" % sorted(per_part))
+
+    # acks=all waited for the ISR, so every replica still keeps up.
+    wait_replicated(admin, topic, "topic after produce")
 
     # --- consume with assign() --------------------------------------------------------
     cons = Consumer(dict(common, **{

@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 PARTITIONS = 4
 RECORDS = 2000
 TIMEOUT = float(os.environ.get("CONFORMANCE_TIMEOUT", "60"))
+RF = int(os.environ.get("EDDY_RF", "1"))  # replication factor (with-broker.sh)
 
 
 def ok(msg):
@@ -61,7 +62,7 @@ def main(addr):
     topic = "conformance-groups-" + uuid.uuid4().hex[:8]
     group = "conformance-group-" + uuid.uuid4().hex[:8]
     admin = AdminClient({"bootstrap.servers": addr})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(TIMEOUT)
+    admin.create_topics([NewTopic(topic, PARTITIONS, RF)])[topic].result(TIMEOUT)
     ok("created %s with %d partitions" % (topic, PARTITIONS))
 
     p = Producer({"bootstrap.servers": addr, "enable.idempotence": True, "linger.ms": 5})

@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 RECORDS = 100
 TIMEOUT = float(os.environ.get("CONFORMANCE_TIMEOUT", "60"))
+RF = int(os.environ.get("EDDY_RF", "1"))  # replication factor (with-broker.sh)
 INVALID_DIFFERENT_RECORD = -138  # RD_KAFKA_RESP_ERR__INVALID_DIFFERENT_RECORD, librdkafka 2.4+
 
 
@@ -70,7 +71,7 @@ def main(addr):
     per_record = version[1] >= 0x02040000
     admin = AdminClient({"bootstrap.servers": addr})
     topic = "record-errors-" + uuid.uuid4().hex[:8]
-    admin.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})])[topic].result(TIMEOUT)
+    admin.create_topics([NewTopic(topic, 1, RF, config={"cleanup.policy": "compact"})])[topic].result(TIMEOUT)
     ok("created compacted topic %s (librdkafka %s)" % (topic, version[0]))
 
     keyless = [i for i in range(RECORDS) if i % 10 == 0]

@@ -6,6 +6,8 @@
 # Uses real clients: kcat (librdkafka) and Debian's python3-confluent-kafka
 # (apt-get install -y kcat python3-confluent-kafka). Exits non-zero, naming the
 # failed step, on the first failure. CONFORMANCE_XFAIL is passed to conformance.py.
+# EDDY_RF (default 1) is the replication factor of the topics the checks create;
+# on a cluster each partition must show that many replicas, all in sync.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -16,6 +18,7 @@ ADDR=$1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3 # Debian's interpreter: the python3 first on PATH may lack confluent_kafka
 KCAT_TIMEOUT=${KCAT_TIMEOUT:-60}
+export EDDY_RF=${EDDY_RF:-1}
 
 fail() {
 	echo "FAIL $*" >&2
@@ -55,13 +58,38 @@ ok "kcat -L lists the broker: $(grep -E '^ +broker ' "$WORK/meta" | head -1 | se
 
 # 2. Create the topic explicitly (1 partition, so consumed order must equal produced order);
 #    the brokers under test need not auto-create topics.
-$PY - "$ADDR" "$TOPIC" <<-'EOF' || fail "create topic $TOPIC with AdminClient"
+$PY - "$ADDR" "$TOPIC" "$EDDY_RF" <<-'EOF' || fail "create topic $TOPIC with AdminClient"
 	import sys
 	from confluent_kafka.admin import AdminClient, NewTopic
 	a = AdminClient({"bootstrap.servers": sys.argv[1]})
-	a.create_topics([NewTopic(sys.argv[2], num_partitions=1, replication_factor=1)], request_timeout=30)[sys.argv[2]].result()
+	a.create_topics([NewTopic(sys.argv[2], num_partitions=1, replication_factor=int(sys.argv[3]))], request_timeout=30)[sys.argv[2]].result()
 EOF
-ok "created topic $TOPIC (1 partition)"
+ok "created topic $TOPIC (1 partition, replication factor $EDDY_RF)"
+
+# replicated WHEN: kcat -L shows the partition with EDDY_RF distinct replicas, the
+# leader among them, and all of them in sync (polled: followers join as they catch up).
+replicated() {
+	local deadline=$((SECONDS + KCAT_TIMEOUT)) line leader reps isrs
+	while :; do
+		kc -L -t "$TOPIC" -m 10 >"$WORK/tmeta" 2>"$WORK/tmeta.err" || true
+		line=$(grep -E '^ +partition 0,' "$WORK/tmeta" || true)
+		if [[ $line =~ leader\ (-?[0-9]+),\ replicas:\ ([0-9,]*),\ isrs:\ ([0-9,]*) ]]; then
+			leader=${BASH_REMATCH[1]}
+			reps=$(tr , '\n' <<<"${BASH_REMATCH[2]}" | sort -nu | paste -sd,)
+			isrs=$(tr , '\n' <<<"${BASH_REMATCH[3]}" | sort -nu | paste -sd,)
+			if [[ $(tr , '\n' <<<"${BASH_REMATCH[2]}" | wc -l) -eq $EDDY_RF &&
+				$(tr , '\n' <<<"$reps" | wc -l) -eq $EDDY_RF && $reps == "$isrs" &&
+				",$reps," == *",$leader,"* ]]; then
+				ok "kcat -L $1: $(sed 's/^ *//' <<<"$line")"
+				return
+			fi
+		fi
+		((SECONDS < deadline)) ||
+			fail "kcat -L $1: want the leader among $EDDY_RF distinct replicas, all in sync; got '${line:-no partition 0}' $(cat "$WORK/tmeta.err")"
+		sleep 0.5
+	done
+}
+replicated "after create"
 
 # 3. Produce 100 keyed records with headers. Values contain the key delimiter ':' (only the
 #    first ':' splits), spaces and UTF-8.
@@ -74,6 +102,7 @@ if grep -qi 'error\|fail' "$WORK/produce.err"; then
 	fail "kcat -P reported errors: $(cat "$WORK/produce.err")"
 fi
 ok "kcat -P produced 100 keyed records with headers (idempotent, acks=all)"
+replicated "after produce"
 
 # 4. Consume them back and compare exactly: key, value, headers, and offsets 0..99 in order.
 kc -C -t "$TOPIC" -o beginning -e -q -f '%p|%o|%k|%s|%h\n' >"$WORK/out" 2>"$WORK/consume.err" ||

@@ -6,7 +6,8 @@
 #   scripts/conformance/with-broker.sh
 #
 # With EDDY_NODES=N (N > 1) it starts an N-node cluster (`eddy serve --voters`) instead and
-# points the clients at its first node.
+# points the clients at its first node; the checks then create their topics with
+# replication factor EDDY_RF=min(3, N) and check replicas and ISR in metadata.
 #
 # Environment:
 #   EDDY_BIN           use this binary instead of building ./cmd/eddy
@@ -23,6 +24,7 @@ LOG="$TMP/eddy.log"
 PID=""
 PIDS=()
 NODES=${EDDY_NODES:-1}
+export EDDY_RF=$((NODES < 3 ? (NODES < 1 ? 1 : NODES) : 3))
 
 fail() {
 	echo "FAIL $*" >&2
@@ -128,6 +130,14 @@ until timeout 5 kcat -b "$ADDR" -X broker.address.family=v4 -L -m 2 >/dev/null 2
 	sleep 0.5
 done
 echo "ok   broker answers metadata on $ADDR"
+# A cluster's topics need every node live: wait until metadata lists them all
+# (Metadata lists unfenced brokers only).
+until [[ $NODES -le 1 ]] || timeout 5 kcat -b "$ADDR" -X broker.address.family=v4 -L -m 2 2>/dev/null |
+	grep -Eq "^ +$NODES brokers:"; do
+	((SECONDS < deadline)) || fail "metadata did not list $NODES live brokers within ${START_TIMEOUT}s"
+	sleep 0.5
+done
+[[ $NODES -le 1 ]] || echo "ok   metadata lists $NODES live brokers"
 
 CONFORMANCE_CLUSTER=$([[ $NODES -gt 1 ]] && echo 1 || true) "$HERE/run.sh" "$ADDR" || fail "conformance checks against eddy at $ADDR (see above)"
 
