@@ -40,9 +40,12 @@ func (l *Log) TruncateFullyAndStartAt(ctx context.Context, offset int64) error {
 // writer, and reports whether files changed. The steps are ordered so
 // that each crash point opens as a consistent log:
 //
-//  1. The files derived from the batches (producer snapshot, epoch cache,
-//     cleaner checkpoint) are removed, durably, first: until the segments
-//     go, opening rebuilds them from whatever segments remain.
+//  1. The producer snapshot and the cleaner checkpoint, which describe
+//     batches about to go, are removed, durably, first: opening rebuilds
+//     the producer state from whatever segments remain, and counts them
+//     all as dirty. (The epoch file needs nothing: opening folds it at the
+//     log start and cuts it at the log end, which leaves nothing of it for
+//     an empty log.)
 //  2. The segments are renamed to .deleted, last first, so a crash part
 //     way leaves a prefix of the log, never one with a hole; the directory
 //     is fsynced before the new segment exists, which could otherwise
@@ -92,13 +95,13 @@ func (l *Log) truncateFully(offset int64) (bool, error) {
 	return true, nil
 }
 
-// removeDerivedFiles removes, durably, the files that describe batches:
-// the producer snapshot, the leader-epoch checkpoint and the cleaner
-// checkpoint. Opening rebuilds the first two from the segments (and counts
-// a log without the third as wholly dirty), so until the segments go a
-// crash loses nothing.
+// removeDerivedFiles removes, durably, the producer snapshot and the
+// cleaner checkpoint, whose offsets the new log's batches would otherwise
+// be taken for. Opening rebuilds the producer state from the segments and
+// counts a log without a cleaner checkpoint as wholly dirty, so until the
+// segments go a crash loses nothing.
 func (l *Log) removeDerivedFiles() error {
-	for _, name := range []string{snapshotFile, epochFile, cleanerCheckpointFile} {
+	for _, name := range []string{snapshotFile, cleanerCheckpointFile} {
 		if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("truncate fully: %w", err)
 		}
