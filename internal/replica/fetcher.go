@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -201,7 +202,7 @@ func (f *fetcher) apply(ctx context.Context, s fetchPosition, rp *kmsg.FetchResp
 	}
 	batches := wholeBatchesFrom(rp.RecordBatches, s.offset)
 	if len(batches) > 0 {
-		if _, err := s.p.log.AppendAsFollower(ctx, batches, storage.AppendOptions{Sync: f.m.cfg.SyncFollower}); err != nil {
+		if err := f.appendFetched(ctx, s, batches, log); err != nil {
 			log.Warn("appending fetched records failed", "offset", s.offset, "err", err)
 			return false
 		}
@@ -237,16 +238,61 @@ func (f *fetcher) truncate(ctx context.Context, s fetchPosition, div kmsg.FetchR
 	return true
 }
 
+// appendFetched appends fetched batches to the log. The first fetch after
+// startAt may begin with a batch below the log end: the leader's log start
+// fell inside that batch, which the leader serves whole. As Kafka's
+// follower does, the empty log then starts again at the batch's base, and
+// apply moves its log start up to the leader's once the batch is in.
+func (f *fetcher) appendFetched(ctx context.Context, s fetchPosition, batches []byte, log *slog.Logger) error {
+	opts := storage.AppendOptions{Sync: f.m.cfg.SyncFollower}
+	_, err := s.p.log.AppendAsFollower(ctx, batches, opts)
+	if !errors.Is(err, storage.ErrOffsetMismatch) {
+		return err
+	}
+	h, herr := record.ParseHeader(batches)
+	start, end := s.p.log.LogStartOffset(), s.p.log.LogEndOffset()
+	if herr != nil || start != end || h.BaseOffset >= end {
+		return err
+	}
+	if err := s.p.log.TruncateFullyAndStartAt(ctx, h.BaseOffset); err != nil {
+		return err
+	}
+	log.Info("log started again at the batch holding the leader's log start", "offset", end, "batch_base_offset", h.BaseOffset)
+	_, err = s.p.log.AppendAsFollower(ctx, batches, opts)
+	return err
+}
+
 // outOfRange handles a fetch offset the leader cannot serve: past its high
 // watermark this log holds records the leader lost, which go; below its
-// log start there is nothing to fetch from.
+// log start the leader deleted what this replica needs next, so the log
+// starts again there (startAt).
 func (f *fetcher) outOfRange(ctx context.Context, s fetchPosition, rp *kmsg.FetchResponseTopicPartition, log *slog.Logger) bool {
-	if s.offset > rp.HighWatermark && rp.HighWatermark >= 0 {
+	switch {
+	case s.offset > rp.HighWatermark && rp.HighWatermark >= 0:
 		return f.truncate(ctx, s, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: rp.HighWatermark}, log)
+	case s.offset < rp.LogStartOffset:
+		return f.startAt(ctx, s, rp.LogStartOffset, log)
 	}
-	log.Warn("the leader no longer holds this replica's next offset; it cannot catch up",
-		"offset", s.offset, "leader_log_start", rp.LogStartOffset)
+	// In range by the answer's own bounds: they moved while it was built.
+	log.Debug("fetch offset out of range", "offset", s.offset,
+		"leader_log_start", rp.LogStartOffset, "leader_high_watermark", rp.HighWatermark)
 	return false
+}
+
+// startAt empties the log and starts it again at the leader's log start
+// offset, as Kafka's fetcher does (truncateFullyAndStartAt) when retention
+// or DeleteRecords on the leader removed the records this replica needs
+// next while it was away: everything it holds is below where the leader's
+// log now begins, so none of it can be kept, and it catches up from there.
+func (f *fetcher) startAt(ctx context.Context, s fetchPosition, start int64, log *slog.Logger) bool {
+	prevStart := s.p.log.LogStartOffset()
+	if err := s.p.log.TruncateFullyAndStartAt(ctx, start); err != nil {
+		log.Warn("starting the log again at the leader's log start failed", "offset", s.offset, "leader_log_start", start, "err", err)
+		return false
+	}
+	log.Info("log truncated fully: the leader's log starts past its end", "previous_log_start", prevStart,
+		"previous_log_end", s.offset, "log_start", start)
+	return true
 }
 
 // wholeBatchesFrom returns the batches of a fetched record set that start

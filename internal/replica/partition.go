@@ -19,6 +19,7 @@ type partitionLog interface {
 	Append(ctx context.Context, batches []byte, opts storage.AppendOptions) (storage.AppendResult, error)
 	AppendAsFollower(ctx context.Context, batches []byte, opts storage.AppendOptions) (storage.AppendResult, error)
 	TruncateTo(ctx context.Context, offset int64) (int64, error)
+	TruncateFullyAndStartAt(ctx context.Context, offset int64) error
 	Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
 	ReadReplica(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
 	SetHighWatermark(o int64) int64

@@ -66,6 +66,10 @@ func (f *fakeLog) TruncateTo(context.Context, int64) (int64, error) {
 	return 0, errors.New("fake log: no truncation")
 }
 
+func (f *fakeLog) TruncateFullyAndStartAt(context.Context, int64) error {
+	return errors.New("fake log: no truncation")
+}
+
 func (f *fakeLog) ReadReplica(o, n int64, one bool) (storage.ReadResult, error) {
 	return f.Read(o, n, one)
 }

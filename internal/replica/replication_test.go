@@ -341,3 +341,63 @@ func TestReplicationTruncatesADivergedTail(t *testing.T) {
 		t.Fatalf("node 1's log ends at %d; want 13", got)
 	}
 }
+
+// A follower that was away while the leader deleted the records it needed
+// next (DeleteRecords past its log end) is answered OFFSET_OUT_OF_RANGE;
+// it empties its log, starts it again at the leader's log start, catches
+// up byte for byte from there and rejoins the ISR. The leader's log start
+// may fall inside a batch, which the leader serves whole.
+func TestReplicationFollowerBelowLeaderLogStart(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start int64
+	}{
+		{"at a batch boundary", 100},
+		{"inside a batch", 103},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, 1, 1, 2)
+			p := c.leader(1)
+			for range 10 {
+				if _, err := produce(t, p, 5, -1, 5*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.converged(1, 2)
+			c.setCut(2, true)
+			waitFor(t, func() bool { return slices.Equal(c.isr(), []int32{1}) })
+			for range 20 {
+				if _, err := produce(t, p, 5, -1, 5*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, err := p.DeleteRecordsBefore(context.Background(), tc.start); err != nil || got != tc.start {
+				t.Fatalf("DeleteRecordsBefore(%d) = %d, %v", tc.start, got, err)
+			}
+			follower := c.logs[2].Log("t", 0)
+			if end := follower.LogEndOffset(); end >= tc.start {
+				t.Fatalf("the follower's log ends at %d, not below the leader's log start %d", end, tc.start)
+			}
+			c.setCut(2, false)
+			waitFor(t, func() bool { return len(c.isr()) == 2 })
+			c.converged(1, 2)
+			if start := follower.LogStartOffset(); start != tc.start {
+				t.Fatalf("the follower's log starts at %d; want the leader's %d", start, tc.start)
+			}
+			if _, err := follower.ReadReplica(tc.start-1, 1<<20, true); !errors.Is(err, storage.ErrOffsetOutOfRange) {
+				t.Fatalf("the follower reads below its log start: %v", err)
+			}
+			// Replication goes on from there.
+			if _, err := produce(t, p, 5, -1, 5*time.Second); err != nil {
+				t.Fatalf("acks=all produce after the follower rejoined: %v", err)
+			}
+			c.converged(1, 2)
+			if got, want := c.logBytes(2), c.logBytes(1); !bytes.Equal(got, want) || len(want) == 0 {
+				t.Fatalf("the follower holds %d bytes from its log start; the leader %d", len(got), len(want))
+			}
+			if end := follower.LogEndOffset(); end != 155 {
+				t.Fatalf("the follower's log ends at %d; want 155", end)
+			}
+		})
+	}
+}

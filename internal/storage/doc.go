@@ -37,11 +37,12 @@
 //     syncfs; the caller records them elsewhere (the broker's metadata)
 //     and then publishes or discards them, so a topic is created all or
 //     nothing.
-//   - Replication primitives: AppendAsFollower and TruncateTo go through the
-//     same writer as Append, so they are ordered with appends; TruncateTo
-//     also holds adminMu. A truncation bumps Log.mu.truncations before it
-//     changes files and again when it publishes, so a reader whose snapshot
-//     it cut (or a cleaning planned before it) fails with ErrLogTruncated
+//   - Replication primitives: AppendAsFollower, TruncateTo and
+//     TruncateFullyAndStartAt go through the same writer as Append, so they
+//     are ordered with appends; the truncations also hold adminMu. A
+//     truncation bumps Log.mu.truncations before it changes files and
+//     again when it publishes, so a reader whose snapshot it cut (or a
+//     cleaning planned before it) fails with ErrLogTruncated
 //     (or aborts) instead of taking the log offline. The leader-epoch cache
 //     (Log.mu.epochs) is published with the batches that extend it; the
 //     high watermark follows the log end unless Config.ManualHighWatermark.
@@ -105,8 +106,9 @@ var (
 	// a log taken offline because a stored batch failed its checks (see
 	// Log.Offline).
 	ErrLogCorrupt = errors.New("storage: corrupt batch on disk")
-	// ErrLogTruncated fails a read that raced with TruncateTo: bytes its
-	// snapshot promised were cut. Reading again sees the truncated log.
+	// ErrLogTruncated fails a read that raced with TruncateTo or
+	// TruncateFullyAndStartAt: bytes its snapshot promised were cut.
+	// Reading again sees the truncated log.
 	ErrLogTruncated = errors.New("storage: log truncated during read")
 	// ErrFencedLeaderEpoch refuses batches whose leader epoch is below the
 	// log's latest (Kafka's FENCED_LEADER_EPOCH).

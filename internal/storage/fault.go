@@ -19,6 +19,7 @@ const (
 	opOpen                         // segment open or create (rolls, recovery)
 	opCheckpoint                   // checkpoint file replacement
 	opSnapshot                     // producer snapshot replacement
+	opRename                       // segment file rename (removal, swap)
 )
 
 // fault is what a faultFunc asks of one operation: fail with err (nil lets

@@ -275,6 +275,9 @@ func (sf *segFile) evict() {
 func (sf *segFile) rename(path string) error {
 	sf.openMu.Lock()
 	defer sf.openMu.Unlock()
+	if ft := injected(opRename, sf.Name()); ft.err != nil {
+		return &os.LinkError{Op: "rename", Old: sf.Name(), New: path, Err: ft.err}
+	}
 	if err := os.Rename(sf.Name(), path); err != nil {
 		return err
 	}

@@ -37,7 +37,15 @@ func (l *Log) runTruncate(r *appendReq) {
 	if !r.state.CompareAndSwap(reqQueued, reqTaken) {
 		return
 	}
-	end, changed, err := l.truncate(r.truncTo)
+	var end int64
+	var changed bool
+	var err error
+	if r.fully {
+		end = r.truncTo
+		changed, err = l.truncateFully(r.truncTo)
+	} else {
+		end, changed, err = l.truncate(r.truncTo)
+	}
 	if err != nil && changed {
 		err = l.fail(err)
 	}
@@ -172,15 +180,7 @@ func (l *Log) syncTruncation(kept []*segment) error {
 		}
 	}
 	l.w.dirty, l.w.unflushedMsgs = l.w.dirty[:0], 0
-	d, err := os.Open(l.dir)
-	if err != nil {
-		return fmt.Errorf("sync log dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync log dir: %w", err)
-	}
-	return nil
+	return syncDir(l.dir)
 }
 
 // rebuildIndexing recomputes the segment's state and the writer's indexing

@@ -47,6 +47,7 @@ type appendReq struct {
 	follower bool  // batches keep their offsets, epochs and timestamps
 	roll     bool  // internal: roll the active segment (retention)
 	truncate bool  // internal: TruncateTo(truncTo)
+	fully    bool  // internal: with truncate, TruncateFullyAndStartAt(truncTo)
 	truncTo  int64
 	state    atomic.Int32
 	res      AppendResult
