@@ -32,12 +32,26 @@ var (
 	ErrUnknownPartition            = errors.New("controller: unknown topic or partition")
 )
 
+// proposeLeadership proposes records built on the current image and, when
+// they no longer fit because another change to the same partitions was
+// applied first (two brokers fenced or registering at once, a leader's ISR
+// change racing an election), builds them again on the newer image: the
+// checks in propose then judge the change against what is current.
+func (c *Controller) proposeLeadership(propose func(img *meta.Image) ([]meta.Record, error)) (*meta.Image, error) {
+	for tries := 1; ; tries++ {
+		img, err := c.cfg.Store.Propose(propose)
+		if !errors.Is(err, meta.ErrStalePartitionEpoch) || tries == 10 {
+			return img, err
+		}
+	}
+}
+
 // RegisterBroker records where a broker is reached, as a new incarnation.
 // The registration fences it until it heartbeats; an older incarnation's
 // leaderships and ISR memberships end with it, since what it acknowledged
 // since its last fsync may be gone.
 func (c *Controller) RegisterBroker(b meta.Broker) error {
-	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+	_, err := c.proposeLeadership(func(img *meta.Image) ([]meta.Record, error) {
 		records := []meta.Record{meta.BrokerRecord{Broker: b}}
 		if _, ok := img.Broker(b.ID); ok {
 			records = append(records, c.leave(img, b.ID)...)
@@ -51,7 +65,7 @@ func (c *Controller) RegisterBroker(b meta.Broker) error {
 // expired, or it shuts down): its partitions get new leaders from their
 // ISRs and it leaves every ISR it is not the last member of.
 func (c *Controller) FenceBroker(id int32, epoch int64) error {
-	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+	_, err := c.proposeLeadership(func(img *meta.Image) ([]meta.Record, error) {
 		b, ok := img.Broker(id)
 		if !ok || b.Epoch != epoch {
 			return nil, fmt.Errorf("%w: broker %d epoch %d", ErrUnknownBroker, id, epoch)
@@ -68,7 +82,7 @@ func (c *Controller) FenceBroker(id int32, epoch int64) error {
 // UnfenceBroker unfences the incarnation epoch of broker id and makes it
 // the leader of the leaderless partitions whose ISR it is in.
 func (c *Controller) UnfenceBroker(id int32, epoch int64) error {
-	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+	_, err := c.proposeLeadership(func(img *meta.Image) ([]meta.Record, error) {
 		b, ok := img.Broker(id)
 		if !ok || b.Epoch != epoch {
 			return nil, fmt.Errorf("%w: broker %d epoch %d", ErrUnknownBroker, id, epoch)
@@ -163,7 +177,7 @@ func change(t meta.Topic, i int, isr []int32, leader int32) meta.PartitionRecord
 // took effect at.
 func (c *Controller) AlterPartition(topic string, partition, leader, leaderEpoch, partitionEpoch int32, isr []int32) (int32, error) {
 	var epoch int32
-	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+	_, err := c.proposeLeadership(func(img *meta.Image) ([]meta.Record, error) {
 		t, ok := img.Topic(topic)
 		if !ok || partition < 0 || partition >= t.Partitions {
 			return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, partition)
@@ -212,7 +226,7 @@ type TopicPartition struct {
 // partition asked for, only those elected are returned.
 func (c *Controller) ElectLeaders(partitions []TopicPartition, unclean bool) (map[TopicPartition]error, error) {
 	var out map[TopicPartition]error
-	_, err := c.cfg.Store.Propose(func(img *meta.Image) ([]meta.Record, error) {
+	_, err := c.proposeLeadership(func(img *meta.Image) ([]meta.Record, error) {
 		out = map[TopicPartition]error{}
 		all := partitions == nil
 		if all {
