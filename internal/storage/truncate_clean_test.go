@@ -79,6 +79,16 @@ func tailUpdates() []kv {
 	return recs
 }
 
+// appendTail appends tailUpdates in two runs of segments, so that the
+// first 50 lie in segments wholly below a stale cleaner checkpoint at 300
+// when appended from 250.
+func appendTail(t testing.TB, l *Log) {
+	t.Helper()
+	recs := tailUpdates()
+	appendKVs(t, l, recs[:50])
+	appendKVs(t, l, recs[50:])
+}
+
 // latestOf is the table of recs: the latest value per key.
 func latestOf(recs []kv) map[string]string {
 	table := map[string]string{}
@@ -155,7 +165,7 @@ func TestTruncateLowersCleanerCheckpoint(t *testing.T) {
 			if mem, disk := cleanedTo(l), cleanedToOnDisk(t, l.dir); mem != 250 || disk != 250 {
 				t.Fatalf("cleaner's first dirty offset %d in memory, %d on disk; want 250", mem, disk)
 			}
-			appendKVs(t, l, tailUpdates())
+			appendTail(t, l)
 			if shutdown == "crash" {
 				crash(t, m)
 			} else {
@@ -207,7 +217,7 @@ func TestTruncateCleanerCheckpointCrashPoints(t *testing.T) {
 			}
 			// Reopen again after the appends, so that only the files
 			// say what is clean.
-			appendKVs(t, l, tailUpdates())
+			appendTail(t, l)
 			must(t, m.Close())
 			m, l = openCompacted(t, dir)
 			defer m.Close()
@@ -232,7 +242,7 @@ func TestOpenLowersCleanerCheckpointPastLogEnd(t *testing.T) {
 	if mem, disk := cleanedTo(l), cleanedToOnDisk(t, l.dir); mem != 250 || disk != 250 {
 		t.Fatalf("after open: first dirty offset %d in memory, %d on disk; want 250", mem, disk)
 	}
-	appendKVs(t, l, tailUpdates())
+	appendTail(t, l)
 	must(t, m.Close())
 	m, l = openCompacted(t, dir)
 	defer m.Close()
