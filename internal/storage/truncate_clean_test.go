@@ -249,3 +249,32 @@ func TestOpenLowersCleanerCheckpointPastLogEnd(t *testing.T) {
 	cleanAll(t, m, l)
 	checkCompacted(t, l, latestOf(append(recs[:250:250], tailUpdates()...)))
 }
+
+// The cleaner leaves the batches above the high watermark alone: a
+// follower may yet truncate them, and records they superseded must still
+// be there when it does. Cut back to its high watermark, the log holds the
+// latest committed value of every key, compacted.
+func TestCleanerStopsAtHighWatermark(t *testing.T) {
+	m := openManagerWith(t, t.TempDir(), nil, func(c *Config) { manualHW(c); c.CleanerThreads = -1 })
+	defer m.Close()
+	lc := compactConfig()
+	lc.SegmentBytes = 2 << 10
+	l := createLog(t, m, lc)
+	var recs []kv
+	for i := range 300 {
+		recs = append(recs, kv{fmt.Sprintf("a%03d", i%20), fmt.Sprintf("A%d", i)})
+	}
+	appendKVs(t, l, recs[:200])
+	appendKVs(t, l, recs[200:])
+	l.SetHighWatermark(200)
+	cleanAll(t, m, l)
+	if got := cleanedTo(l); got != 200 {
+		t.Fatalf("cleaned to %d; want the high watermark 200", got)
+	}
+	end, err := l.TruncateTo(context.Background(), 200)
+	must(t, err)
+	if end != 200 {
+		t.Fatalf("truncated to %d; want 200", end)
+	}
+	checkCompacted(t, l, latestOf(recs[:200]))
+}
