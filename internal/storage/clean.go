@@ -32,8 +32,11 @@ type cleanPlan struct {
 }
 
 // planClean decides whether the log is worth cleaning now. Only closed
-// segments are cleanable, and of the dirty ones only those whose newest
-// record is older than min.compaction.lag.ms.
+// segments wholly below the high watermark are cleanable (as in Kafka,
+// whose bound is the last stable offset): a follower may yet truncate
+// batches above it, and a cleaning that let them supersede older records
+// would lose those records with them. Of the dirty segments, only those
+// whose newest record is older than min.compaction.lag.ms are cleanable.
 func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 	l.mu.RLock()
 	p := cleanPlan{cfg: l.mu.cfg, segs: l.mu.segments, now: now}
@@ -43,10 +46,14 @@ func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 	}
 	p.firstDirty = max(l.mu.cleanedTo, l.mu.logStart)
 	p.truncations = l.mu.truncations
+	hw := l.hwLocked()
 	l.mu.RUnlock()
 	lagLimit := now.UnixMilli() - p.cfg.MinCompactionLagMs
 	var clean, dirty int64
 	for i := range p.segs[:len(p.segs)-1] {
+		if p.sts[i].next > hw {
+			break
+		}
 		isDirty := p.sts[i].next > p.firstDirty
 		if isDirty && p.cfg.MinCompactionLagMs > 0 && p.sts[i].maxTs > lagLimit {
 			break

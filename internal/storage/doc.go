@@ -54,7 +54,10 @@
 //   - The Manager owns the cleaner threads (started by Open, awaited by
 //     Close). A cleaner reads closed segments without locks, writes new
 //     files, and swaps them into Log.mu.segments under adminMu; a log is
-//     cleaned by at most one thread at a time, and never its active segment.
+//     cleaned by at most one thread at a time, never its active segment nor
+//     a segment reaching above the high watermark (a follower may truncate
+//     there). A truncation lowers the cleaner's first dirty offset
+//     (Log.mu.cleanedTo and its file) to the new end before it cuts.
 //   - Bytes found on disk at open are trusted only once verified: readers
 //     verify (CRC, framing, offsets) the unverified part of a chunk before
 //     handing it out, and a background goroutine owned by the Manager

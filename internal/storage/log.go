@@ -181,6 +181,15 @@ func (l *Log) recoverAll() error {
 		l.logger.Info("recovered log after unclean shutdown", "log_start_offset", l.mu.logStart, "log_end_offset", end)
 	}
 	l.untrusted = nil
+	if l.mu.cleanedTo > end {
+		// Left by a TruncateTo that did not lower it (before it did, or a
+		// crash losing the tail): batches appended from end on would
+		// otherwise count as cleaned.
+		l.logger.Warn("lowering the cleaner checkpoint to the log end", "cleaned_to", l.mu.cleanedTo, "log_end_offset", end)
+		if err := l.lowerCleanedTo(end); err != nil {
+			return err
+		}
+	}
 	if err := l.loadProducers(segs, end); err != nil {
 		return l.openOffline(segs, cp, err)
 	}

@@ -395,11 +395,43 @@ func (l *Log) setCleanedTo(off int64, truncations uint64) error {
 	if l.truncatedAfter(truncations) {
 		return errCleanAborted
 	}
-	if err := atomicfile.Write(filepath.Join(l.dir, cleanerCheckpointFile), encodeCleanerCheckpoint(off)); err != nil {
-		return fmt.Errorf("persist cleaner checkpoint: %w", err)
+	if err := l.writeCleanedTo(off); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	l.mu.cleanedTo = off
 	l.mu.Unlock()
+	return nil
+}
+
+// lowerCleanedTo lowers the first dirty offset to off if it is above, on
+// disk before in memory, because the batches from off on are about to be
+// cut and replaced: a checkpoint left above would count the new ones as
+// cleaned after a reopen, and the cleaner would never compact them. Done
+// before the cut, a crash leaves either the old log with a lower
+// checkpoint, which only costs a cleaning of already clean segments, or
+// the cut log with one at or below its end. The caller holds adminMu (or
+// owns the log, while opening), so no setCleanedTo interleaves.
+func (l *Log) lowerCleanedTo(off int64) error {
+	l.mu.RLock()
+	cur := l.mu.cleanedTo
+	l.mu.RUnlock()
+	if cur <= off {
+		return nil
+	}
+	if err := l.writeCleanedTo(off); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.mu.cleanedTo = min(l.mu.cleanedTo, off)
+	l.mu.Unlock()
+	return nil
+}
+
+// writeCleanedTo replaces the cleaner checkpoint, durably.
+func (l *Log) writeCleanedTo(off int64) error {
+	if err := replaceFile(opCheckpoint, l.dir, cleanerCheckpointFile, encodeCleanerCheckpoint(off)); err != nil {
+		return fmt.Errorf("persist cleaner checkpoint: %w", err)
+	}
 	return nil
 }

@@ -14,8 +14,9 @@ import (
 // when the leader's log diverged from its own (Kafka's truncateTo). A batch
 // holding offset goes entirely, so the new log end offset, returned, may be
 // below offset; an offset at or past the log end changes nothing, and one
-// below the log start offset is out of range. The high watermark and
-// recovery point are lowered to the new end, the leader-epoch cache loses
+// below the log start offset is out of range. The high watermark, recovery
+// point and the cleaner's first dirty offset (in memory and in its
+// checkpoint file) are lowered to the new end, the leader-epoch cache loses
 // the entries starting at or after it, and producer state is rebuilt as of
 // it. The truncation is durable when TruncateTo returns. It runs on the
 // writer, ordered with appends, and holds adminMu so that retention,
@@ -74,6 +75,9 @@ func (l *Log) truncate(offset int64) (int64, bool, error) {
 	}
 	if err := l.markUnclean(); err != nil {
 		return end, false, err
+	}
+	if err := l.lowerCleanedTo(newEnd); err != nil {
+		return end, false, fmt.Errorf("truncate: %w", err)
 	}
 	if err := l.cutSegments(segs, k, pos, newEnd); err != nil {
 		return end, true, err
