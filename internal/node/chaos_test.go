@@ -1,0 +1,313 @@
+package node_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streaming/eddy/internal/netfault"
+)
+
+// Chaos runs: EDDY_CHAOS_SEEDS=N runs N new seeds (default 1 with -short,
+// 2 otherwise); EDDY_CHAOS_SEED=S[,S...] replays the schedules of the
+// seeds a failed run logged. A replay draws the same faults, targets and
+// durations; the cluster's timing around them differs from run to run.
+func chaosSeeds(t *testing.T) []uint64 {
+	if v := os.Getenv("EDDY_CHAOS_SEED"); v != "" {
+		var seeds []uint64
+		for _, s := range strings.Split(v, ",") {
+			seed, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				t.Fatalf("EDDY_CHAOS_SEED=%q: %v", v, err)
+			}
+			seeds = append(seeds, seed)
+		}
+		return seeds
+	}
+	n := 2
+	if testing.Short() {
+		n = 1
+	}
+	if v := os.Getenv("EDDY_CHAOS_SEEDS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("EDDY_CHAOS_SEEDS=%q: want a number of seeds", v)
+		}
+	}
+	seeds := make([]uint64, n)
+	for i := range seeds {
+		seeds[i] = rand.Uint64() >> 1 // positive as an int64 too, for tools that read it so
+	}
+	return seeds
+}
+
+// faultKind is one kind of fault the schedule injects.
+type faultKind int
+
+const (
+	faultKill      faultKind = iota // kill -9, restarted when the step heals
+	faultPause                      // SIGSTOP, SIGCONT when the step heals
+	faultIsolate                    // cut every link of the node
+	faultCutLink                    // cut the link between two nodes
+	faultStallLink                  // hold the bytes of the link between two nodes
+	numFaultKinds
+)
+
+func (k faultKind) String() string {
+	return [...]string{"kill -9", "pause", "isolate", "cut link", "stall link"}[k]
+}
+
+// Targets other than a node index: resolved when the fault starts.
+const (
+	targetLeader     = -1 // the partition's leader
+	targetController = -2 // the metadata quorum's leader
+)
+
+type chaosFault struct {
+	kind         faultKind
+	target, peer int // node indexes or a target above; peer for links
+}
+
+// chaosStep is faults started together, held, then healed together.
+type chaosStep struct {
+	faults []chaosFault
+	hold   time.Duration
+	rest   time.Duration // after healing, before the next step
+	settle bool          // wait for a full ISR before the next step
+}
+
+func targetName(i int) string {
+	switch i {
+	case targetLeader:
+		return "leader"
+	case targetController:
+		return "controller"
+	}
+	return fmt.Sprintf("node %d", i+1)
+}
+
+func (s chaosStep) String() string {
+	var fs []string
+	for _, f := range s.faults {
+		name := fmt.Sprintf("%v %s", f.kind, targetName(f.target))
+		if f.kind == faultCutLink || f.kind == faultStallLink {
+			name += "-" + targetName(f.peer)
+		}
+		fs = append(fs, name)
+	}
+	return fmt.Sprintf("%s for %v, rest %v, settle %v", strings.Join(fs, " + "), s.hold, s.rest, s.settle)
+}
+
+// chaosSchedule draws steps faults from seed: most target a named node,
+// a third the partition's leader or the controller, where faults hurt
+// most; one step in four holds two faults at once.
+func chaosSchedule(seed uint64, steps, size int) []chaosStep {
+	r := rand.New(rand.NewPCG(seed, 0x45444459))
+	target := func() int {
+		switch r.IntN(6) {
+		case 0:
+			return targetLeader
+		case 1:
+			return targetController
+		}
+		return r.IntN(size)
+	}
+	out := make([]chaosStep, steps)
+	for i := range out {
+		s := &out[i]
+		n := 1
+		if r.IntN(4) == 0 {
+			n = 2
+		}
+		for range n {
+			f := chaosFault{kind: faultKind(r.IntN(int(numFaultKinds))), target: target()}
+			f.peer = r.IntN(size)
+			s.faults = append(s.faults, f)
+		}
+		s.hold = time.Duration(300+r.IntN(3700)) * time.Millisecond
+		s.rest = time.Duration(r.IntN(2000)) * time.Millisecond
+		s.settle = r.IntN(3) == 0
+	}
+	return out
+}
+
+// chaosRun is one seed's cluster and the faults in force.
+type chaosRun struct {
+	t      *testing.T
+	c      *faultCluster
+	topic  string
+	start  time.Time
+	killed map[int]bool
+	paused map[int]bool
+}
+
+func (r *chaosRun) logf(format string, args ...any) {
+	r.t.Logf("%6.1fs "+format, append([]any{time.Since(r.start).Seconds()}, args...)...)
+}
+
+// resolve names the node a target means now; -1 if nobody answers.
+func (r *chaosRun) resolve(target int) int {
+	if target >= 0 {
+		return target
+	}
+	for i := range r.c.nodes {
+		if r.killed[i] || r.paused[i] {
+			continue
+		}
+		v := r.c.viewOf(i, r.topic, 0)
+		if v.err != nil {
+			continue
+		}
+		if target == targetLeader && v.leader > 0 {
+			return int(v.leader - 1)
+		}
+		if target == targetController && v.controller >= 0 {
+			return int(v.controller - 1)
+		}
+	}
+	return -1
+}
+
+// inject starts f and returns what heals it, nil if it could not start.
+func (r *chaosRun) inject(f chaosFault) func() {
+	n := r.resolve(f.target)
+	if n < 0 {
+		r.logf("%v %s: no such node now, skipped", f.kind, targetName(f.target))
+		return nil
+	}
+	id := int32(n + 1)
+	switch f.kind {
+	case faultKill, faultPause:
+		if r.killed[n] || r.paused[n] {
+			r.logf("%v node %d: already down, skipped", f.kind, id)
+			return nil
+		}
+		return r.signal(n, f.kind)
+	case faultIsolate:
+		r.logf("isolate node %d", id)
+		r.c.net.Isolate(id, netfault.Cut)
+		return func() { r.c.net.Isolate(id, netfault.Pass) }
+	default:
+		peer := int32(f.peer + 1)
+		if peer == id {
+			peer = id%int32(len(r.c.nodes)) + 1
+		}
+		mode := netfault.Cut
+		if f.kind == faultStallLink {
+			mode = netfault.Stall
+		}
+		r.logf("%v %d-%d", f.kind, id, peer)
+		r.c.net.Link(id, peer, mode)
+		return func() { r.c.net.Link(id, peer, netfault.Pass) }
+	}
+}
+
+// signal kills or pauses node n and returns what restarts or resumes it.
+func (r *chaosRun) signal(n int, kind faultKind) func() {
+	proc := r.c.nodes[n].cmd.Process
+	if kind == faultKill {
+		r.logf("kill -9 node %d", n+1)
+		r.c.nodes[n].kill()
+		r.killed[n] = true
+		return func() {
+			r.c.start(n) // listens once it has joined the quorum
+			delete(r.killed, n)
+		}
+	}
+	r.logf("pause node %d", n+1)
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		r.t.Fatalf("pausing node %d: %v", n+1, err)
+	}
+	r.paused[n] = true
+	return func() {
+		if err := proc.Signal(syscall.SIGCONT); err != nil {
+			r.t.Fatalf("resuming node %d: %v", n+1, err)
+		}
+		delete(r.paused, n)
+	}
+}
+
+func (r *chaosRun) step(s chaosStep) {
+	var heals []func()
+	for _, f := range s.faults {
+		if heal := r.inject(f); heal != nil {
+			heals = append(heals, heal)
+		}
+	}
+	time.Sleep(s.hold)
+	for _, heal := range heals {
+		heal()
+	}
+	r.logf("healed")
+	if s.settle {
+		r.settle()
+	}
+	time.Sleep(s.rest)
+}
+
+// settle waits until every node runs, listens, and agrees on a leader
+// with every replica in the ISR.
+func (r *chaosRun) settle() {
+	for _, n := range r.c.nodes {
+		n.waitListening(r.t, 60*time.Second)
+	}
+	v := r.c.waitAgreed(r.topic, 0)
+	r.logf("settled: %v", v)
+}
+
+// TestChaos runs an acks=all producer against three nodes (one partition,
+// three replicas, min.insync.replicas=2) while a schedule drawn from a
+// seed kills and restarts nodes, pauses them, and cuts or stalls their
+// links, often aiming at the partition's leader or the controller. After
+// healing everything, the cluster must recover (a full ISR the nodes
+// agree on, new writes acknowledged), every acknowledged record must be
+// there once and in order, and the replicas byte for byte the same.
+func TestChaos(t *testing.T) {
+	for _, seed := range chaosSeeds(t) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Logf("replay with EDDY_CHAOS_SEED=%d go test ./internal/node -run 'TestChaos'", seed)
+			runChaos(t, seed, 8)
+		})
+	}
+}
+
+func runChaos(t *testing.T, seed uint64, steps int) {
+	schedule := chaosSchedule(seed, steps, 3)
+	for i, s := range schedule {
+		t.Logf("step %d: %v", i+1, s)
+	}
+	c := newFaultCluster(t, 3)
+	r := &chaosRun{t: t, c: c, topic: "chaos", start: time.Now(), killed: map[int]bool{}, paused: map[int]bool{}}
+	adm := kadm.NewClient(c.client())
+	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, r.topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", r.topic, err)
+	}
+	c.waitAgreed(r.topic, 0)
+	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(r.topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0)))
+	waitFor(t, "the producer to make progress", func() bool { return ap.count() > 20 })
+	for i, s := range schedule {
+		r.logf("step %d: %d acknowledged so far", i+1, ap.count())
+		r.step(s)
+	}
+	c.net.HealAll()
+	r.settle()
+	acks := ap.count()
+	healed := time.Now()
+	waitFor(t, "the producer to make progress after healing", func() bool { return ap.count() > acks+20 })
+	r.logf("acknowledging again %v after healing", time.Since(healed).Round(time.Millisecond))
+	checkExactlyOnceInOrder(t, c.procCluster, r.topic, ap.finish())
+	c.waitIdenticalReplicas(r.topic, 0)
+}
