@@ -72,8 +72,9 @@ const (
 )
 
 type chaosFault struct {
-	kind         faultKind
-	target, peer int // node indexes or a target above; peer for links
+	kind   faultKind
+	target int // a node index or a target above
+	peer   int // for links: the other end is this many nodes after target
 }
 
 // chaosStep is faults started together, held, then healed together.
@@ -99,7 +100,7 @@ func (s chaosStep) String() string {
 	for _, f := range s.faults {
 		name := fmt.Sprintf("%v %s", f.kind, targetName(f.target))
 		if f.kind == faultCutLink || f.kind == faultStallLink {
-			name += "-" + targetName(f.peer)
+			name += fmt.Sprintf(" and the node %d after it", f.peer)
 		}
 		fs = append(fs, name)
 	}
@@ -129,7 +130,7 @@ func chaosSchedule(seed uint64, steps, size int) []chaosStep {
 		}
 		for range n {
 			f := chaosFault{kind: faultKind(r.IntN(int(numFaultKinds))), target: target()}
-			f.peer = r.IntN(size)
+			f.peer = 1 + r.IntN(size-1)
 			s.faults = append(s.faults, f)
 		}
 		s.hold = time.Duration(300+r.IntN(3700)) * time.Millisecond
@@ -196,10 +197,7 @@ func (r *chaosRun) inject(f chaosFault) func() {
 		r.c.net.Isolate(id, netfault.Cut)
 		return func() { r.c.net.Isolate(id, netfault.Pass) }
 	default:
-		peer := int32(f.peer + 1)
-		if peer == id {
-			peer = id%int32(len(r.c.nodes)) + 1
-		}
+		peer := int32((n+f.peer)%len(r.c.nodes) + 1)
 		mode := netfault.Cut
 		if f.kind == faultStallLink {
 			mode = netfault.Stall
