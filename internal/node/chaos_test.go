@@ -1,9 +1,11 @@
 package node_test
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -306,6 +308,27 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 	healed := time.Now()
 	waitFor(t, "the producer to make progress after healing", func() bool { return ap.count() > acks+20 })
 	r.logf("acknowledging again %v after healing", time.Since(healed).Round(time.Millisecond))
-	checkExactlyOnceInOrder(t, c.procCluster, r.topic, ap.finish())
+	acked := ap.finish()
+	r.logf("longest waits for an acknowledgement: %s", longestGaps(ap, r.start, 3))
+	checkExactlyOnceInOrder(t, c.procCluster, r.topic, acked)
 	c.waitIdenticalReplicas(r.topic, 0)
+}
+
+// longestGaps lists the n longest times between consecutive
+// acknowledgements and when they began, measured (not asserted) to show
+// which faults cost availability.
+func longestGaps(ap *ackedProducer, start time.Time, n int) string {
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	type gap struct{ from, d time.Duration }
+	var gaps []gap
+	for i := 1; i < len(ap.acks); i++ {
+		gaps = append(gaps, gap{ap.acks[i-1].Sub(start), ap.acks[i].Sub(ap.acks[i-1])})
+	}
+	slices.SortFunc(gaps, func(a, b gap) int { return cmp.Compare(b.d, a.d) })
+	var out []string
+	for _, g := range gaps[:min(n, len(gaps))] {
+		out = append(out, fmt.Sprintf("%v from %.1fs", g.d.Round(10*time.Millisecond), g.from.Seconds()))
+	}
+	return strings.Join(out, ", ")
 }
