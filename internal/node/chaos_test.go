@@ -271,10 +271,14 @@ func (r *chaosRun) settle() {
 // agree on, new writes acknowledged), every acknowledged record must be
 // there once and in order, and the replicas byte for byte the same.
 func TestChaos(t *testing.T) {
+	steps := 12
+	if testing.Short() {
+		steps = 8
+	}
 	for _, seed := range chaosSeeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("replay with EDDY_CHAOS_SEED=%d go test ./internal/node -run 'TestChaos'", seed)
-			runChaos(t, seed, 8)
+			runChaos(t, seed, steps)
 		})
 	}
 }
