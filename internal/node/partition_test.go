@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +48,7 @@ func newFaultCluster(t *testing.T, size int, sets ...string) *faultCluster {
 		net: netfault.NewNetwork()}
 	for i := range size {
 		id := int32(i + 1)
-		c.kafkaReal, c.quorumReal = append(c.kafkaReal, freeAddr(t)), append(c.quorumReal, freeAddr(t))
+		c.kafkaReal, c.quorumReal = append(c.kafkaReal, stableAddr(t)), append(c.quorumReal, stableAddr(t))
 		kp, qp := c.proxy(id, c.kafkaReal[i]), c.proxy(id, c.quorumReal[i])
 		c.voters = append(c.voters, fmt.Sprintf("%d@%s", id, qp.Addr()))
 		c.kafka = append(c.kafka, kp.Addr())
@@ -61,6 +64,33 @@ func newFaultCluster(t *testing.T, size int, sets ...string) *faultCluster {
 	}
 	c.waitLive()
 	return c
+}
+
+// stableAddr is a free loopback address below the kernel's ephemeral
+// port range. A port freeAddr picks is in that range, where the proxies'
+// listeners and every outgoing connection take theirs: with six proxies
+// and dozens of connections, one of them took a node's port before the
+// node bound it, or between a kill and a restart.
+func stableAddr(t *testing.T) string {
+	t.Helper()
+	low := 32768 // Linux's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		port := 1024 + rand.IntN(low-1024)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free port below %d", low)
+	return ""
 }
 
 // proxy starts a proxy in front of node id's listener at target; the
