@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,7 +289,16 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 	for i, s := range schedule {
 		t.Logf("step %d: %v", i+1, s)
 	}
-	c := newFaultCluster(t, 3)
+	var args []string
+	logDir := os.Getenv("EDDY_CHAOS_LOGDIR")
+	if logDir != "" {
+		args = append(args, "--log-level", "debug")
+	}
+	c := newFaultCluster(t, 3, args)
+	var clientLog *os.File
+	if logDir != "" {
+		clientLog = keepChaosLogs(t, c, logDir, seed)
+	}
 	r := &chaosRun{t: t, c: c, topic: "chaos", start: time.Now(), killed: map[int]bool{}, paused: map[int]bool{}}
 	adm := kadm.NewClient(c.client())
 	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, r.topic)
@@ -299,8 +309,14 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 		t.Fatalf("creating %s: %v", r.topic, err)
 	}
 	c.waitAgreed(r.topic, 0)
-	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(r.topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordRetries(1000), kgo.ProducerLinger(0)))
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(r.topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0)}
+	if clientLog != nil {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(clientLog, kgo.LogLevelDebug, func() string {
+			return fmt.Sprintf("%s %6.1fs ", time.Now().Format("15:04:05.000"), time.Since(r.start).Seconds())
+		})))
+	}
+	ap := startAckedProducer(t, c.client(opts...))
 	waitFor(t, "the producer to make progress", func() bool { return ap.count() > 20 })
 	for i, s := range schedule {
 		r.logf("step %d: %d acknowledged so far", i+1, ap.count())
@@ -316,6 +332,31 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 	r.logf("longest waits for an acknowledgement: %s", longestGaps(ap, r.start, 3))
 	checkExactlyOnceInOrder(t, c.procCluster, r.topic, acked)
 	c.waitIdenticalReplicas(r.topic, 0)
+}
+
+// keepChaosLogs writes, when the test ends, every node process's whole
+// log (debug level) to dir, and returns the file for the producer's
+// client log: EDDY_CHAOS_LOGDIR=dir, to study a failed seed's replay.
+func keepChaosLogs(t *testing.T, c *faultCluster, dir string, seed uint64) *os.File {
+	dir = filepath.Join(dir, fmt.Sprint(seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "producer.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		for i, n := range c.started {
+			name := filepath.Join(dir, fmt.Sprintf("node%d-start%02d.log", slices.Index(c.kafkaReal, n.addr)+1, i))
+			if err := os.WriteFile(name, []byte(n.log.String()), 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+		t.Logf("logs in %s", dir)
+	})
+	return f
 }
 
 // longestGaps lists the n longest times between consecutive

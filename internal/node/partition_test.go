@@ -40,12 +40,14 @@ type faultCluster struct {
 	kafkaReal    []string
 	quorumReal   []string
 	direct       []*kgo.Client // to each node alone, through its proxy
+	args         []string      // more eddy serve arguments
+	started      []*childBroker // every process started, restarts included
 }
 
-func newFaultCluster(t *testing.T, size int, sets ...string) *faultCluster {
+func newFaultCluster(t *testing.T, size int, args []string, sets ...string) *faultCluster {
 	t.Helper()
 	c := &faultCluster{procCluster: &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...)},
-		net: netfault.NewNetwork()}
+		net: netfault.NewNetwork(), args: args}
 	for i := range size {
 		id := int32(i + 1)
 		c.kafkaReal, c.quorumReal = append(c.kafkaReal, stableAddr(t)), append(c.quorumReal, stableAddr(t))
@@ -111,7 +113,9 @@ func (c *faultCluster) start(i int) {
 	for _, s := range c.sets {
 		args = append(args, "--set", s)
 	}
+	args = append(args, c.args...)
 	c.nodes[i] = spawnChild(c.t, c.kafkaReal[i], exec.Command(eddyBinary(c.t), args...))
+	c.started = append(c.started, c.nodes[i])
 }
 
 // partitionView is one node's own answer about a partition.
@@ -280,7 +284,7 @@ func (w *minorityWriter) finish() (sent int, acked []string, failures map[string
 // leader's unacknowledged writes is, and the three logs are byte for byte
 // the same.
 func TestPartitionedLeaderIsDeposed(t *testing.T) {
-	c := newFaultCluster(t, 3)
+	c := newFaultCluster(t, 3, nil)
 	adm := kadm.NewClient(c.client())
 	const topic = "partitioned"
 	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
