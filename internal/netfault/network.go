@@ -60,6 +60,16 @@ func (nw *Network) Link(a, b int32, m Mode) {
 	nw.changedLocked()
 }
 
+// OneWay sets the mode of the connections node from dials to node to's
+// proxies only, leaving those to dials to from alone: an asymmetric
+// fault, where each side still hears from the other on some connections.
+func (nw *Network) OneWay(from, to int32, m Mode) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	nw.setOneWayLocked(link{from, to}, m)
+	nw.changedLocked()
+}
+
 // Isolate sets the mode of the links between node n and every other node
 // with a proxy in the network.
 func (nw *Network) Isolate(n int32, m Mode) {
@@ -82,12 +92,15 @@ func (nw *Network) HealAll() {
 }
 
 func (nw *Network) setLocked(a, b int32, m Mode) {
-	for _, l := range []link{{a, b}, {b, a}} {
-		if m == Pass {
-			delete(nw.mu.links, l)
-		} else {
-			nw.mu.links[l] = m
-		}
+	nw.setOneWayLocked(link{a, b}, m)
+	nw.setOneWayLocked(link{b, a}, m)
+}
+
+func (nw *Network) setOneWayLocked(l link, m Mode) {
+	if m == Pass {
+		delete(nw.mu.links, l)
+	} else {
+		nw.mu.links[l] = m
 	}
 }
 

@@ -171,3 +171,27 @@ func TestNetworkLinkStall(t *testing.T) {
 	nw.Link(1, 3, Pass)
 	dialAs(t, p1.Addr(), 3).mustPass(t, "new connection on a healed link")
 }
+
+// TestNetworkOneWay cuts what node 2 dials to node 1, not what node 1
+// dials to node 2.
+func TestNetworkOneWay(t *testing.T) {
+	nw := NewNetwork()
+	p1, err := nw.Listen(1, copyServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p1.Close()
+	p2, err := nw.Listen(2, copyServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	from2, from1 := dialAs(t, p1.Addr(), 2), dialAs(t, p2.Addr(), 1)
+	nw.OneWay(2, 1, Cut)
+	from2.mustFail(t, "the cut way")
+	from1.mustPass(t, "the other way")
+	dialAs(t, p1.Addr(), 2).mustFail(t, "a new connection the cut way")
+	dialAs(t, p2.Addr(), 1).mustPass(t, "a new connection the other way")
+	nw.OneWay(2, 1, Pass)
+	dialAs(t, p1.Addr(), 2).mustPass(t, "a new connection the healed way")
+}
