@@ -61,11 +61,12 @@ const (
 	faultIsolate                    // cut every link of the node
 	faultCutLink                    // cut the link between two nodes
 	faultStallLink                  // hold the bytes of the link between two nodes
+	faultOneWay                     // cut what one node dials to another
 	numFaultKinds
 )
 
 func (k faultKind) String() string {
-	return [...]string{"kill -9", "pause", "isolate", "cut link", "stall link"}[k]
+	return [...]string{"kill -9", "pause", "isolate", "cut link", "stall link", "cut one way"}[k]
 }
 
 // Targets other than a node index: resolved when the fault starts.
@@ -102,8 +103,11 @@ func (s chaosStep) String() string {
 	var fs []string
 	for _, f := range s.faults {
 		name := fmt.Sprintf("%v %s", f.kind, targetName(f.target))
-		if f.kind == faultCutLink || f.kind == faultStallLink {
+		switch f.kind {
+		case faultCutLink, faultStallLink:
 			name += fmt.Sprintf(" and the node %d after it", f.peer)
+		case faultOneWay:
+			name += fmt.Sprintf(" to the node %d after it", f.peer)
 		}
 		fs = append(fs, name)
 	}
@@ -205,6 +209,11 @@ func (r *chaosRun) inject(f chaosFault) func() {
 		if f.kind == faultStallLink {
 			mode = netfault.Stall
 		}
+		if f.kind == faultOneWay {
+			r.logf("cut what node %d dials to node %d", id, peer)
+			r.c.net.OneWay(id, peer, netfault.Cut)
+			return func() { r.c.net.OneWay(id, peer, netfault.Pass) }
+		}
 		r.logf("%v %d-%d", f.kind, id, peer)
 		r.c.net.Link(id, peer, mode)
 		return func() { r.c.net.Link(id, peer, netfault.Pass) }
@@ -266,8 +275,8 @@ func (r *chaosRun) settle() {
 
 // TestChaos runs an acks=all producer against three nodes (one partition,
 // three replicas, min.insync.replicas=2) while a schedule drawn from a
-// seed kills and restarts nodes, pauses them, and cuts or stalls their
-// links, often aiming at the partition's leader or the controller. After
+// seed kills and restarts nodes, pauses them, and cuts (both ways or one)
+// or stalls their links, often aiming at the partition's leader or the controller. After
 // healing everything, the cluster must recover (a full ISR the nodes
 // agree on, new writes acknowledged), every acknowledged record must be
 // there once and in order, and the replicas byte for byte the same.
@@ -309,8 +318,11 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 		t.Fatalf("creating %s: %v", r.topic, err)
 	}
 	c.waitAgreed(r.topic, 0)
+	// franz-go refreshes metadata at most every 5 s by default, which
+	// would hide how soon the cluster recovers behind the client's wait,
+	// and leave fewer writes in flight across the faults.
 	opts := []kgo.Opt{kgo.DefaultProduceTopic(r.topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordRetries(1000), kgo.ProducerLinger(0)}
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0), kgo.MetadataMinAge(250 * time.Millisecond)}
 	if clientLog != nil {
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(clientLog, kgo.LogLevelDebug, func() string {
 			return fmt.Sprintf("%s %6.1fs ", time.Now().Format("15:04:05.000"), time.Since(r.start).Seconds())
