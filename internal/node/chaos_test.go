@@ -77,8 +77,9 @@ const (
 
 type chaosFault struct {
 	kind   faultKind
-	target int // a node index or a target above
-	peer   int // for links: the other end is this many nodes after target
+	target int   // a node index or a target above
+	peer   int   // for links: the other end is this many nodes after target
+	plane  plane // for links
 }
 
 // chaosStep is faults started together, held, then healed together.
@@ -109,6 +110,9 @@ func (s chaosStep) String() string {
 		case faultOneWay:
 			name += fmt.Sprintf(" to the node %d after it", f.peer)
 		}
+		if f.kind >= faultIsolate && f.plane != allPlanes {
+			name += fmt.Sprintf(" (%v only)", f.plane)
+		}
 		fs = append(fs, name)
 	}
 	return fmt.Sprintf("%s for %v, rest %v, settle %v", strings.Join(fs, " + "), s.hold, s.rest, s.settle)
@@ -138,6 +142,10 @@ func chaosSchedule(seed uint64, steps, size int) []chaosStep {
 		for range n {
 			f := chaosFault{kind: faultKind(r.IntN(int(numFaultKinds))), target: target()}
 			f.peer = 1 + r.IntN(size-1)
+			f.plane = allPlanes
+			if p := r.IntN(4); p >= 2 { // half the link faults hit one plane only
+				f.plane = plane(p - 1)
+			}
 			s.faults = append(s.faults, f)
 		}
 		s.hold = time.Duration(300+r.IntN(3700)) * time.Millisecond
@@ -200,24 +208,34 @@ func (r *chaosRun) inject(f chaosFault) func() {
 		}
 		return r.signal(n, f.kind)
 	case faultIsolate:
-		r.logf("isolate node %d", id)
-		r.c.net.Isolate(id, netfault.Cut)
-		return func() { r.c.net.Isolate(id, netfault.Pass) }
+		r.logf("isolate node %d (%v links)", id, f.plane)
+		r.c.isolate(id, f.plane, netfault.Cut)
+		return func() { r.c.isolate(id, f.plane, netfault.Pass) }
 	default:
-		peer := int32((n+f.peer)%len(r.c.nodes) + 1)
-		mode := netfault.Cut
-		if f.kind == faultStallLink {
-			mode = netfault.Stall
-		}
-		if f.kind == faultOneWay {
-			r.logf("cut what node %d dials to node %d", id, peer)
-			r.c.net.OneWay(id, peer, netfault.Cut)
-			return func() { r.c.net.OneWay(id, peer, netfault.Pass) }
-		}
-		r.logf("%v %d-%d", f.kind, id, peer)
-		r.c.net.Link(id, peer, mode)
-		return func() { r.c.net.Link(id, peer, netfault.Pass) }
+		return r.linkFault(f, id)
 	}
+}
+
+// linkFault cuts or stalls the link between node id and another on f's
+// plane, or cuts what id dials to the other, and returns what heals it.
+func (r *chaosRun) linkFault(f chaosFault, id int32) func() {
+	peer := int32((int(id)-1+f.peer)%len(r.c.nodes) + 1)
+	set := func(nw *netfault.Network, m netfault.Mode) { nw.Link(id, peer, m) }
+	if f.kind == faultOneWay {
+		set = func(nw *netfault.Network, m netfault.Mode) { nw.OneWay(id, peer, m) }
+	}
+	mode := netfault.Cut
+	if f.kind == faultStallLink {
+		mode = netfault.Stall
+	}
+	apply := func(m netfault.Mode) {
+		for _, nw := range r.c.nets(f.plane) {
+			set(nw, m)
+		}
+	}
+	r.logf("%v node %d, node %d (%v links)", f.kind, id, peer, f.plane)
+	apply(mode)
+	return func() { apply(netfault.Pass) }
 }
 
 // signal kills or pauses node n and returns what restarts or resumes it.
@@ -276,7 +294,7 @@ func (r *chaosRun) settle() {
 // TestChaos runs an acks=all producer against three nodes (one partition,
 // three replicas, min.insync.replicas=2) while a schedule drawn from a
 // seed kills and restarts nodes, pauses them, and cuts (both ways or one)
-// or stalls their links, often aiming at the partition's leader or the controller. After
+// or stalls their links (Kafka, quorum or both), often aiming at the partition's leader or the controller. After
 // healing everything, the cluster must recover (a full ISR the nodes
 // agree on, new writes acknowledged), every acknowledged record must be
 // there once and in order, and the replicas byte for byte the same.
@@ -334,7 +352,7 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 		r.logf("step %d: %d acknowledged so far", i+1, ap.count())
 		r.step(s)
 	}
-	c.net.HealAll()
+	c.healAll()
 	r.settle()
 	acks := ap.count()
 	healed := time.Now()

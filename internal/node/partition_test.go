@@ -28,30 +28,32 @@ import (
 )
 
 // faultCluster is a procCluster whose nodes reach each other only through
-// a netfault.Network: each node listens on real ports, while --voters
-// names a proxy in front of each quorum listener and each node advertises
-// a proxy in front of its Kafka listener, which is where peers (their
+// netfault proxies: each node listens on real ports, while --voters names
+// a proxy in front of each quorum listener and each node advertises a
+// proxy in front of its Kafka listener, which is where peers (their
 // replica fetchers and heartbeats) and clients connect. The proxies tell
 // nodes from clients, so cutting a node off leaves the test's clients
-// able to reach either side.
+// able to reach either side. The Kafka and the quorum proxies form two
+// networks, so a fault can hit one plane and not the other.
 type faultCluster struct {
 	*procCluster // voters and kafka hold the proxies' addresses
-	net          *netfault.Network
+	kafkaNet     *netfault.Network
+	quorumNet    *netfault.Network
 	kafkaReal    []string
 	quorumReal   []string
-	direct       []*kgo.Client // to each node alone, through its proxy
-	args         []string      // more eddy serve arguments
+	direct       []*kgo.Client  // to each node alone, through its proxy
+	args         []string       // more eddy serve arguments
 	started      []*childBroker // every process started, restarts included
 }
 
 func newFaultCluster(t *testing.T, size int, args []string, sets ...string) *faultCluster {
 	t.Helper()
 	c := &faultCluster{procCluster: &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...)},
-		net: netfault.NewNetwork(), args: args}
+		kafkaNet: netfault.NewNetwork(), quorumNet: netfault.NewNetwork(), args: args}
 	for i := range size {
 		id := int32(i + 1)
 		c.kafkaReal, c.quorumReal = append(c.kafkaReal, stableAddr(t)), append(c.quorumReal, stableAddr(t))
-		kp, qp := c.proxy(id, c.kafkaReal[i]), c.proxy(id, c.quorumReal[i])
+		kp, qp := c.proxy(c.kafkaNet, id, c.kafkaReal[i]), c.proxy(c.quorumNet, id, c.quorumReal[i])
 		c.voters = append(c.voters, fmt.Sprintf("%d@%s", id, qp.Addr()))
 		c.kafka = append(c.kafka, kp.Addr())
 		c.dirs = append(c.dirs, t.TempDir())
@@ -97,13 +99,50 @@ func stableAddr(t *testing.T) string {
 
 // proxy starts a proxy in front of node id's listener at target; the
 // cleanups run after the nodes' (registered later) have killed them.
-func (c *faultCluster) proxy(id int32, target string) *netfault.Proxy {
-	p, err := c.net.Listen(id, target)
+func (c *faultCluster) proxy(nw *netfault.Network, id int32, target string) *netfault.Proxy {
+	p, err := nw.Listen(id, target)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// plane is which links of the nodes a fault hits: their Kafka links
+// (replica fetches, heartbeats to the controller), their quorum links
+// (the metadata's raft), or both.
+type plane int
+
+const (
+	allPlanes plane = iota
+	kafkaPlane
+	quorumPlane
+)
+
+func (p plane) String() string { return [...]string{"all", "kafka", "quorum"}[p] }
+
+// nets are the networks that carry plane p.
+func (c *faultCluster) nets(p plane) []*netfault.Network {
+	switch p {
+	case kafkaPlane:
+		return []*netfault.Network{c.kafkaNet}
+	case quorumPlane:
+		return []*netfault.Network{c.quorumNet}
+	}
+	return []*netfault.Network{c.kafkaNet, c.quorumNet}
+}
+
+// isolate sets the mode of every link of node id on plane p.
+func (c *faultCluster) isolate(id int32, p plane, m netfault.Mode) {
+	for _, nw := range c.nets(p) {
+		nw.Isolate(id, m)
+	}
+}
+
+func (c *faultCluster) healAll() {
+	for _, nw := range c.nets(allPlanes) {
+		nw.HealAll()
+	}
 }
 
 // start spawns node i without waiting: it listens once a quorum forms.
@@ -308,7 +347,7 @@ func TestPartitionedLeaderIsDeposed(t *testing.T) {
 	waitFor(t, "the producer to make progress", func() bool { return ap.count() > 20 })
 
 	cut := time.Now()
-	c.net.Isolate(before.leader, netfault.Cut)
+	c.isolate(before.leader, allPlanes, netfault.Cut)
 	t.Logf("cut node %d off: before the cut %v", before.leader, before)
 	minority := startMinorityWriter(toOld, topic)
 
@@ -339,7 +378,7 @@ func TestPartitionedLeaderIsDeposed(t *testing.T) {
 	tail := bytes.Count(c.segmentBytes(old, topic, 0), []byte("minority-"))
 	t.Logf("the old leader appended %d unacknowledged writes to its log while cut off", tail)
 
-	c.net.HealAll()
+	c.healAll()
 	healed := time.Now()
 	final := c.waitAgreed(topic, 0)
 	t.Logf("after healing, %v; full ISR agreed %v after healing", final, time.Since(healed).Round(time.Millisecond))
