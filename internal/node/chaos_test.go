@@ -220,9 +220,9 @@ func (r *chaosRun) inject(f chaosFault) func() {
 // plane, or cuts what id dials to the other, and returns what heals it.
 func (r *chaosRun) linkFault(f chaosFault, id int32) func() {
 	peer := int32((int(id)-1+f.peer)%len(r.c.nodes) + 1)
-	set := func(nw *netfault.Network, m netfault.Mode) { nw.Link(id, peer, m) }
+	set, between := func(nw *netfault.Network, m netfault.Mode) { nw.Link(id, peer, m) }, "and"
 	if f.kind == faultOneWay {
-		set = func(nw *netfault.Network, m netfault.Mode) { nw.OneWay(id, peer, m) }
+		set, between = func(nw *netfault.Network, m netfault.Mode) { nw.OneWay(id, peer, m) }, "to"
 	}
 	mode := netfault.Cut
 	if f.kind == faultStallLink {
@@ -233,7 +233,7 @@ func (r *chaosRun) linkFault(f chaosFault, id int32) func() {
 			set(nw, m)
 		}
 	}
-	r.logf("%v node %d, node %d (%v links)", f.kind, id, peer, f.plane)
+	r.logf("%v node %d %s node %d (%v links)", f.kind, id, between, peer, f.plane)
 	apply(mode)
 	return func() { apply(netfault.Pass) }
 }
