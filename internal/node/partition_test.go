@@ -375,6 +375,15 @@ func TestPartitionedLeaderIsDeposed(t *testing.T) {
 	if len(acked) > 0 {
 		t.Fatalf("split brain: the cut-off old leader acknowledged %d acks=all writes (%v) while node %d led", len(acked), acked, after.leader)
 	}
+	// Waiting for followers that never come, or knowing too few are in
+	// sync, or that it no longer leads: any other answer is a bug.
+	expected := []string{"timeout", kerr.RequestTimedOut.Message, kerr.NotEnoughReplicas.Message,
+		kerr.NotEnoughReplicasAfterAppend.Message, kerr.NotLeaderForPartition.Message}
+	for kind := range failures {
+		if !slices.Contains(expected, kind) {
+			t.Errorf("the cut-off old leader answered %d writes with %s", failures[kind], kind)
+		}
+	}
 	tail := bytes.Count(c.segmentBytes(old, topic, 0), []byte("minority-"))
 	t.Logf("the old leader appended %d unacknowledged writes to its log while cut off", tail)
 
