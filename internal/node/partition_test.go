@@ -108,6 +108,40 @@ func (c *faultCluster) proxy(nw *netfault.Network, id int32, target string) *net
 	return p
 }
 
+// waitUp waits until node i listens, and fails with its log's end if the
+// process exited instead.
+func (c *faultCluster) waitUp(i int) {
+	c.t.Helper()
+	n := c.nodes[i]
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if conn, err := net.Dial("tcp", n.addr); err == nil {
+			conn.Close()
+			return
+		}
+		if exited(n.cmd.Process.Pid) {
+			log := n.log.String()
+			c.t.Fatalf("node %d exited instead of starting; its log ends:\n%s", i+1, log[max(0, len(log)-2000):])
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %d did not listen within 60 s", i+1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// exited reports whether process pid has exited: it is a zombie, as no
+// one waits for a child until the test kills it.
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	return !ok || strings.HasPrefix(rest, "Z")
+}
+
 // plane is which links of the nodes a fault hits: their Kafka links
 // (replica fetches, heartbeats to the controller), their quorum links
 // (the metadata's raft), or both.
