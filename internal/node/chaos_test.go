@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streaming/eddy/internal/netfault"
@@ -294,18 +293,19 @@ func (r *chaosRun) settle() {
 // TestChaos runs an acks=all producer against three nodes (one partition,
 // three replicas, min.insync.replicas=2) while a schedule drawn from a
 // seed kills and restarts nodes, pauses them, and cuts (both ways or one)
-// or stalls their links (Kafka, quorum or both), often aiming at the partition's leader or the controller. After
-// healing everything, the cluster must recover (a full ISR the nodes
-// agree on, new writes acknowledged), every acknowledged record must be
-// there once and in order, and the replicas byte for byte the same.
+// or stalls their links (Kafka, quorum or both), often aiming at the
+// partition's leader or the controller. After healing everything, the
+// cluster must recover (a full ISR the nodes agree on, new writes
+// acknowledged), every acknowledged record must be there once and in
+// order, and the replicas byte for byte the same.
 func TestChaos(t *testing.T) {
-	steps := 12
+	steps, short := 12, ""
 	if testing.Short() {
-		steps = 8
+		steps, short = 8, " -short"
 	}
 	for _, seed := range chaosSeeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Logf("replay with EDDY_CHAOS_SEED=%d go test ./internal/node -run 'TestChaos'", seed)
+			t.Logf("replay with EDDY_CHAOS_SEED=%d go test%s ./internal/node -run 'TestChaos$'", seed, short)
 			runChaos(t, seed, steps)
 		})
 	}
@@ -327,15 +327,7 @@ func runChaos(t *testing.T, seed uint64, steps int) {
 		clientLog = keepChaosLogs(t, c, logDir, seed)
 	}
 	r := &chaosRun{t: t, c: c, topic: "chaos", start: time.Now(), killed: map[int]bool{}, paused: map[int]bool{}}
-	adm := kadm.NewClient(c.client())
-	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, r.topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", r.topic, err)
-	}
-	c.waitAgreed(r.topic, 0)
+	c.createReplicated(r.topic)
 	// franz-go refreshes metadata at most every 5 s by default, which
 	// would hide how soon the cluster recovers behind the client's wait,
 	// and leave fewer writes in flight across the faults.
@@ -416,16 +408,8 @@ func longestGaps(ap *ackedProducer, start time.Time, n int) string {
 // acknowledged may be lost.
 func TestTwoNodesRestartTogether(t *testing.T) {
 	c := newFaultCluster(t, 3, nil)
-	adm := kadm.NewClient(c.client())
 	const topic = "together"
-	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
-	c.waitAgreed(topic, 0)
+	c.createReplicated(topic)
 	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordRetries(1000), kgo.ProducerLinger(0), kgo.MetadataMinAge(250*time.Millisecond)))
 	rounds := 3

@@ -259,6 +259,22 @@ func (c *faultCluster) waitAgreed(topic string, p int32) partitionView {
 	}
 }
 
+// createReplicated creates topic with one partition on every node and
+// min.insync.replicas=2, and waits until the nodes agree on its leader.
+func (c *faultCluster) createReplicated(topic string) partitionView {
+	c.t.Helper()
+	adm := kadm.NewClient(c.client())
+	resp, err := adm.CreateTopic(testContext(c.t), 1, int16(len(c.nodes)),
+		map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		c.t.Fatalf("creating %s: %v", topic, err)
+	}
+	return c.waitAgreed(topic, 0)
+}
+
 // produceDirect sends one acks=all record holding value to partition 0
 // of topic on the one broker cl is seeded with, whichever broker leads,
 // and returns the partition's error or the request's.
@@ -358,16 +374,8 @@ func (w *minorityWriter) finish() (sent int, acked []string, failures map[string
 // the same.
 func TestPartitionedLeaderIsDeposed(t *testing.T) {
 	c := newFaultCluster(t, 3, nil)
-	adm := kadm.NewClient(c.client())
 	const topic = "partitioned"
-	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
-	before := c.waitAgreed(topic, 0)
+	before := c.createReplicated(topic)
 	old := int(before.leader - 1)
 	toOld := namedTopicsClient(t, c.kafka[old])
 	// The control: the old leader acknowledges this kind of write while
