@@ -54,41 +54,31 @@ func (nw *Network) Listen(node int32, target string) (*Proxy, error) {
 // Link sets the mode of the links between nodes a and b, both ways. Cut
 // closes their open connections at once.
 func (nw *Network) Link(a, b int32, m Mode) {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	nw.setLocked(a, b, m)
-	nw.changedLocked()
+	nw.change(func() { nw.setLocked(a, b, m) })
 }
 
 // OneWay sets the mode of the connections node from dials to node to's
 // proxies only, leaving those to dials to from alone: an asymmetric
 // fault, where each side still hears from the other on some connections.
 func (nw *Network) OneWay(from, to int32, m Mode) {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	nw.setOneWayLocked(link{from, to}, m)
-	nw.changedLocked()
+	nw.change(func() { nw.setOneWayLocked(link{from, to}, m) })
 }
 
 // Isolate sets the mode of the links between node n and every other node
 // with a proxy in the network.
 func (nw *Network) Isolate(n int32, m Mode) {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	for o := range nw.mu.nodes {
-		if o != n {
-			nw.setLocked(n, o, m)
+	nw.change(func() {
+		for o := range nw.mu.nodes {
+			if o != n {
+				nw.setLocked(n, o, m)
+			}
 		}
-	}
-	nw.changedLocked()
+	})
 }
 
 // HealAll lets every link pass again. The proxies' own modes (Set) stay.
 func (nw *Network) HealAll() {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	clear(nw.mu.links)
-	nw.changedLocked()
+	nw.change(func() { clear(nw.mu.links) })
 }
 
 func (nw *Network) setLocked(a, b int32, m Mode) {
@@ -104,18 +94,24 @@ func (nw *Network) setOneWayLocked(l link, m Mode) {
 	}
 }
 
-// changedLocked closes the flows a change cut and wakes the stalled ones
-// to look again.
-func (nw *Network) changedLocked() {
+// change applies a change of modes under the lock, wakes the stalled
+// flows to look again, and closes the connections of the flows it cut
+// once the lock is released.
+func (nw *Network) change(apply func()) {
+	nw.mu.Lock()
+	apply()
+	var cut []net.Conn
 	for f := range nw.mu.flows {
 		if nw.modeLocked(f) == Cut {
-			for _, c := range f.conns {
-				c.Close()
-			}
+			cut = append(cut, f.conns...)
 		}
 	}
 	close(nw.mu.changed)
 	nw.mu.changed = make(chan struct{})
+	nw.mu.Unlock()
+	for _, c := range cut {
+		c.Close()
+	}
 }
 
 // modeLocked is what the proxy and the link do with f's bytes.
@@ -153,9 +149,10 @@ func (nw *Network) setSender(f *flow, from int32) bool {
 // drop forgets f and closes its connections.
 func (nw *Network) drop(f *flow) {
 	nw.mu.Lock()
-	defer nw.mu.Unlock()
 	delete(nw.mu.flows, f)
-	for _, c := range f.conns {
+	conns := f.conns
+	nw.mu.Unlock()
+	for _, c := range conns {
 		c.Close()
 	}
 }

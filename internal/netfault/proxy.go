@@ -84,18 +84,12 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // Set changes the mode of the proxy, whoever dialled. Cut closes the open
 // connections at once.
 func (p *Proxy) Set(m Mode) {
-	p.nw.mu.Lock()
-	defer p.nw.mu.Unlock()
-	p.mode = m
-	p.nw.changedLocked()
+	p.nw.change(func() { p.mode = m })
 }
 
 // Close stops the proxy and every connection through it.
 func (p *Proxy) Close() error {
-	p.nw.mu.Lock()
-	p.closed = true
-	p.nw.changedLocked()
-	p.nw.mu.Unlock()
+	p.nw.change(func() { p.closed = true })
 	err := p.ln.Close()
 	p.wg.Wait()
 	return err
