@@ -108,7 +108,7 @@ func (c *faultCluster) proxy(nw *netfault.Network, id int32, target string) *net
 	return p
 }
 
-// waitUp waits until node i listens, and fails with its log's end if the
+// waitUp waits until node i listens, and fails with its log's end if a
 // process exited instead.
 func (c *faultCluster) waitUp(i int) {
 	c.t.Helper()
@@ -119,14 +119,23 @@ func (c *faultCluster) waitUp(i int) {
 			conn.Close()
 			return
 		}
-		if exited(n.cmd.Process.Pid) {
-			log := n.log.String()
-			c.t.Fatalf("node %d exited instead of starting; its log ends:\n%s", i+1, log[max(0, len(log)-2000):])
-		}
+		c.failIfExited()
 		if time.Now().After(deadline) {
 			c.t.Fatalf("node %d did not listen within 60 s", i+1)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// failIfExited fails the test if a node's process exited on its own (the
+// test kills by SIGKILL and restarts at once), showing its log's end.
+func (c *faultCluster) failIfExited() {
+	c.t.Helper()
+	for i, n := range c.nodes {
+		if exited(n.cmd.Process.Pid) {
+			log := n.log.String()
+			c.t.Fatalf("node %d exited; its log ends:\n%s", i+1, log[max(0, len(log)-2000):])
+		}
 	}
 }
 
@@ -252,6 +261,7 @@ func (c *faultCluster) waitAgreed(topic string, p int32) partitionView {
 		if agreed {
 			return views[0]
 		}
+		c.failIfExited()
 		if time.Now().After(deadline) {
 			c.t.Fatalf("the nodes do not agree on %s-%d with a full ISR after 60 s: %v", topic, p, views)
 		}
