@@ -157,3 +157,21 @@ func TestRunDutiesFencesSilentBrokers(t *testing.T) {
 		t.Fatal("the broker that heartbeats was fenced too")
 	}
 }
+
+// A registration retried after the quorum applied it (the proposer was told
+// a leader change may have lost it) succeeds instead of being refused as a
+// stale epoch; another incarnation at the same epoch is still refused.
+func TestRegistrationRetried(t *testing.T) {
+	h := &harness{t: t}
+	h.init(&datadriven.TestData{})
+	b := meta.Broker{ID: 1, Host: "h", Port: 9092, Epoch: 7}
+	for range 2 {
+		if err := h.c.RegisterBroker(b); err != nil {
+			t.Fatalf("registering %+v: %v", b, err)
+		}
+	}
+	b.Host = "elsewhere"
+	if err := h.c.RegisterBroker(b); !errors.Is(err, meta.ErrStaleBrokerEpoch) {
+		t.Fatalf("another node at the same epoch: %v, want ErrStaleBrokerEpoch", err)
+	}
+}

@@ -52,14 +52,25 @@ func (c *Controller) proposeLeadership(propose func(img *meta.Image) ([]meta.Rec
 // since its last fsync may be gone.
 func (c *Controller) RegisterBroker(b meta.Broker) error {
 	_, err := c.proposeLeadership(func(img *meta.Image) ([]meta.Record, error) {
+		old, ok := img.Broker(b.ID)
+		if ok && old.Epoch == b.Epoch && old.Host == b.Host && old.Port == b.Port && old.Rack == b.Rack {
+			// A retry of a registration the quorum applied although the
+			// proposer was told it might not have (a leader change).
+			return nil, errRegistered
+		}
 		records := []meta.Record{meta.BrokerRecord{Broker: b}}
-		if _, ok := img.Broker(b.ID); ok {
+		if ok {
 			records = append(records, c.leave(img, b.ID)...)
 		}
 		return records, nil
 	})
+	if errors.Is(err, errRegistered) {
+		return nil
+	}
 	return err
 }
+
+var errRegistered = errors.New("controller: already registered")
 
 // FenceBroker fences the incarnation epoch of broker id (its session
 // expired, or it shuts down): its partitions get new leaders from their
