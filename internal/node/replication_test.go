@@ -43,8 +43,10 @@ func newProcCluster(t *testing.T, size int, sets ...string) *procCluster {
 	t.Helper()
 	c := &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...)}
 	for i := range size {
-		c.voters = append(c.voters, fmt.Sprintf("%d@%s", i+1, freeAddr(t)))
-		c.kafka = append(c.kafka, freeAddr(t))
+		// Below the ephemeral range: a node's port is free again when it
+		// restarts after a kill (stableAddr).
+		c.voters = append(c.voters, fmt.Sprintf("%d@%s", i+1, stableAddr(t)))
+		c.kafka = append(c.kafka, stableAddr(t))
 		c.dirs = append(c.dirs, t.TempDir())
 	}
 	c.nodes = make([]*childBroker, size)
