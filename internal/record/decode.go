@@ -157,27 +157,38 @@ func readLimited(r io.Reader) ([]byte, error) {
 	return out, nil
 }
 
-var (
-	zstdOnce sync.Once
-	zstdDec  *zstd.Decoder
-	zstdErr  error
-)
+// zstdDecoders holds one decoder per decompression limit: a decoder's
+// memory bound is fixed when it is made, and the limit is a variable
+// (tests lower it).
+var zstdDecoders sync.Map // int → *zstd.Decoder
 
-func unzstd(src []byte) ([]byte, error) {
-	zstdOnce.Do(func() {
-		zstdDec, zstdErr = zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(0),
-			zstd.WithDecoderMaxMemory(uint64(MaxDecompressedBytes)))
-	})
-	if zstdErr != nil {
-		return nil, zstdErr
+func zstdDecoder(limit int) (*zstd.Decoder, error) {
+	if d, ok := zstdDecoders.Load(limit); ok {
+		return d.(*zstd.Decoder), nil
 	}
-	out, err := zstdDec.DecodeAll(src, nil)
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(uint64(limit)))
 	if err != nil {
 		return nil, err
 	}
-	if len(out) > MaxDecompressedBytes {
-		return nil, fmt.Errorf("decompressed size exceeds %d bytes", MaxDecompressedBytes)
+	actual, loaded := zstdDecoders.LoadOrStore(limit, d)
+	if loaded {
+		d.Close()
+	}
+	return actual.(*zstd.Decoder), nil
+}
+
+func unzstd(src []byte) ([]byte, error) {
+	limit := MaxDecompressedBytes
+	dec, err := zstdDecoder(limit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := dec.DecodeAll(src, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, fmt.Errorf("decompressed size exceeds %d bytes", limit)
 	}
 	return out, nil
 }
