@@ -162,8 +162,9 @@ func decodeBody(body []byte, version uint16, node int32) (*Image, error) {
 			br.Fenced = version < 5 || r.u8()&brokerFenced != 0
 			if err := img.applyBroker(BrokerRecord{br}); err != nil {
 				r.fail(err.Error())
+			} else {
+				img.brokers[br.ID] = br // with its fenced flag: applyBroker fences
 			}
-			img.brokers[br.ID] = br
 		}
 		if img.nextProducerID = int64(r.u64()); img.nextProducerID < 0 {
 			r.fail("negative next producer id")
