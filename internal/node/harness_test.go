@@ -106,7 +106,13 @@ func testContext(t *testing.T) context.Context {
 
 func createTopic(t *testing.T, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
 	t.Helper()
-	resp, err := adm.CreateTopic(testContext(t), partitions, 1, configs, name)
+	createTopicRF(t, adm, name, partitions, 1, configs)
+}
+
+// createTopicRF is createTopic with rf replicas of each partition.
+func createTopicRF(t *testing.T, adm *kadm.Client, name string, partitions int32, rf int16, configs map[string]*string) {
+	t.Helper()
+	resp, err := adm.CreateTopic(testContext(t), partitions, rf, configs, name)
 	if err == nil {
 		err = resp.Err
 	}

@@ -305,13 +305,7 @@ func killLoop(t *testing.T, what string, victim func(*procCluster, *kadm.Client)
 	}
 	c := newProcCluster(t, 3)
 	adm := kadm.NewClient(c.client())
-	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, replicatedTopic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", replicatedTopic, err)
-	}
+	createTopicRF(t, adm, replicatedTopic, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
 	c.waitFullISR(adm, replicatedTopic, 0)
 	// A client that looks for the new leader soon after an error, as
 	// Kafka's Java client does (retry.backoff.ms 100): franz-go's default
@@ -355,13 +349,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	c := newProcCluster(t, 3)
 	adm := kadm.NewClient(c.client())
 	const topic, group, total = "orders", "billing", 600
-	resp, err := adm.CreateTopic(testContext(t), 3, 3, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
+	createTopicRF(t, adm, topic, 3, 3, nil)
 	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
 	for i := range total {
 		if err := prod.ProduceSync(testContext(t), &kgo.Record{Value: fmt.Appendf(nil, "r%04d", i)}).FirstErr(); err != nil {
@@ -456,13 +444,7 @@ func TestClusterWithoutMajority(t *testing.T) {
 	c := newProcCluster(t, 3)
 	adm := kadm.NewClient(c.client())
 	const topic = "lonely"
-	resp, err := adm.CreateTopic(testContext(t), 1, 3, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
+	createTopicRF(t, adm, topic, 1, 3, nil)
 	c.waitFullISR(adm, topic, 0)
 	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
 	for i := range 100 {
@@ -528,13 +510,7 @@ func TestPreferredLeaderReturns(t *testing.T) {
 	c := newProcCluster(t, 3, "leader.imbalance.check.interval.seconds=1")
 	adm := kadm.NewClient(c.client())
 	const topic = "preferred"
-	resp, err := adm.CreateTopic(testContext(t), 3, 3, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
+	createTopicRF(t, adm, topic, 3, 3, nil)
 	c.waitFullISR(adm, topic, 0)
 	md, err := adm.Metadata(testContext(t), topic)
 	if err != nil {
@@ -560,13 +536,7 @@ func TestPreferredLeaderReturns(t *testing.T) {
 func TestControlledShutdown(t *testing.T) {
 	c := newProcCluster(t, 3)
 	adm := kadm.NewClient(c.client())
-	resp, err := adm.CreateTopic(testContext(t), 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, replicatedTopic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", replicatedTopic, err)
-	}
+	createTopicRF(t, adm, replicatedTopic, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
 	c.waitFullISR(adm, replicatedTopic, 0)
 	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(replicatedTopic), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordRetries(1000), kgo.ProducerLinger(0), kgo.MetadataMinAge(100*time.Millisecond)))
