@@ -31,10 +31,9 @@ type membership struct {
 // is called once the broker follows the image and serves.
 func (n *Node) startMembership(ctrl *controller.Controller, epoch int64, settings config.BrokerConfig) *membership {
 	ctx, stop := context.WithCancel(context.Background())
-	ms := func(name string) time.Duration { return time.Duration(settings.Int(name)) * time.Millisecond }
 	m := &membership{stop: stop, done: make(chan struct{}), unfenced: make(chan struct{}), ctrl: ctrl, epoch: epoch,
-		timeout: ms("broker.session.timeout.ms")}
-	interval := ms("broker.heartbeat.interval.ms")
+		timeout: millis(settings, "broker.session.timeout.ms")}
+	interval := millis(settings, "broker.heartbeat.interval.ms")
 	duties := controller.DutyConfig{
 		Leading: func() bool { return n.controllerID() == n.cfg.NodeID },
 		Session: m.timeout,

@@ -34,12 +34,11 @@ func (r *replicas) close() {
 // replica fetchers speak Fetch: the client finds each leader through the
 // cluster's metadata, starting from this node's own listener.
 func (n *Node) startReplicas(settings config.BrokerConfig, ctrl *controller.Controller, selfAddr string) (*replicas, error) {
-	ms := func(name string) time.Duration { return time.Duration(settings.Int(name)) * time.Millisecond }
 	cfg := replica.Config{NodeID: n.cfg.NodeID, Logs: n.logs, Logger: n.log,
-		LagTimeMax:    ms("replica.lag.time.max.ms"),
+		LagTimeMax:    millis(settings, "replica.lag.time.max.ms"),
 		FetchMaxBytes: int32(settings.Int("replica.fetch.max.bytes")),
 		FetchMinBytes: int32(settings.Int("replica.fetch.min.bytes")),
-		FetchWait:     ms("replica.fetch.wait.max.ms"),
+		FetchWait:     millis(settings, "replica.fetch.wait.max.ms"),
 	}
 	if n.quorum == nil {
 		return &replicas{Manager: replica.NewManager(cfg)}, nil
@@ -61,6 +60,11 @@ func (n *Node) startReplicas(settings config.BrokerConfig, ctrl *controller.Cont
 	}
 	cfg.SyncFollower = settings.Bool("eddy.fsync.acks.all")
 	return &replicas{Manager: replica.NewManager(cfg), client: cl}, nil
+}
+
+// millis reads a setting given in milliseconds.
+func millis(settings config.BrokerConfig, name string) time.Duration {
+	return time.Duration(settings.Int(name)) * time.Millisecond
 }
 
 // selfAddr is where this node's own Kafka listener is reached.
