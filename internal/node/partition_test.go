@@ -273,15 +273,8 @@ func (c *faultCluster) waitAgreed(topic string, p int32) partitionView {
 // min.insync.replicas=2, and waits until the nodes agree on its leader.
 func (c *faultCluster) createReplicated(topic string) partitionView {
 	c.t.Helper()
-	adm := kadm.NewClient(c.client())
-	resp, err := adm.CreateTopic(testContext(c.t), 1, int16(len(c.nodes)),
-		map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		c.t.Fatalf("creating %s: %v", topic, err)
-	}
+	createTopicRF(c.t, kadm.NewClient(c.client()), topic, 1, int16(len(c.nodes)),
+		map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
 	return c.waitAgreed(topic, 0)
 }
 
@@ -391,11 +384,24 @@ func TestPartitionedLeaderIsDeposed(t *testing.T) {
 	// The control: the old leader acknowledges this kind of write while
 	// connected, so its silence later is the cut's doing. v000000 sorts
 	// before the producer's values, as checkExactlyOnceInOrder wants.
-	if err := produceDirect(toOld, topic, "v000000", 10*time.Second); err != nil {
+	// The leader may answer a retriable error for a moment after the
+	// nodes agree on it (its replica is made just after it applies the
+	// metadata); a client retries those.
+	deadline := time.Now().Add(10 * time.Second)
+	err := produceDirect(toOld, topic, "v000000", 10*time.Second)
+	for ; err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline); err = produceDirect(toOld, topic, "v000000", 10*time.Second) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatalf("a write to the leader before the cut: %v", err)
 	}
+	// Clients still reach the cut-off leader, which believes it leads: a
+	// short produce timeout and quick metadata refreshes let the producer
+	// leave it for the majority's leader within the wait below, as the
+	// chaos producer does.
 	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordRetries(1000), kgo.ProducerLinger(0)))
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0), kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.ProduceRequestTimeout(2*time.Second)))
 	waitFor(t, "the producer to make progress", func() bool { return ap.count() > 20 })
 
 	cut := time.Now()
