@@ -28,11 +28,29 @@ rm -f "$bin"
 
 # -short here: the long fault runs (ten kills, chaos seeds) drive eddy
 # processes, which the race detector does not watch; they run in full below.
+# gotest runs go test with its output kept; when it fails, the lines that
+# say what failed (a timeout's list of running tests, each FAIL) are printed
+# again at the end, where a CI log's tail shows them.
+gotest() {
+	local log
+	log=$(mktemp)
+	if go test "$@" 2>&1 | tee "$log"; then
+		rm -f "$log"
+		return 0
+	fi
+	echo "== what failed"
+	grep -A12 '^panic: test timed out' "$log" || true
+	grep -E -B2 -A8 '^\s*--- FAIL' "$log" | grep -v '^\s*=== ' | head -200 || true
+	grep -E '^(FAIL|ok|panic:)' "$log" || true
+	rm -f "$log"
+	return 1
+}
+
 echo "== go test (race detector on the concurrent packages; long fault runs shortened)"
-go test -race -short -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/controller/... ./internal/replica/... ./internal/txn/... ./internal/group/... ./internal/node/... ./internal/quorum/... ./internal/netfault/...
+gotest -race -short -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/controller/... ./internal/replica/... ./internal/txn/... ./internal/group/... ./internal/node/... ./internal/quorum/... ./internal/netfault/...
 
 echo "== go test (everything)"
-go test -count=1 -timeout 30m ./...
+gotest -count=1 -timeout 30m ./...
 
 # A count, not a duration: Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" when a duration runs out (golang/go#75804).

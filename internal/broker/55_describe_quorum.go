@@ -2,7 +2,8 @@ package broker
 
 // DescribeQuorum v0–v2: the metadata quorum (topic __cluster_metadata,
 // partition 0) as its leader sees it: leader, epoch (the Raft term), high
-// watermark (the commit index) and each voter's log end offset; v2 adds
+// watermark (the commit index), each voter's log end offset and each
+// observer's (a broker outside the voters) that fetches from it; v2 adds
 // the voters' quorum listeners. Only the leader knows the voters'
 // progress, so another member answers NOT_CONTROLLER and clients go to
 // the controller Metadata names (the leader). Fetch and catch-up times
@@ -25,6 +26,7 @@ type QuorumStatus struct {
 	Epoch         int32 // the leader's term
 	HighWatermark int64 // the commit index
 	Voters        []QuorumVoter
+	Observers     []QuorumVoter // brokers outside the voters that fetch from this member
 }
 
 // QuorumVoter is one voter: its progress (on the leader, else -1) and its
@@ -77,6 +79,11 @@ func quorumPartition(topic string, partition int32, st QuorumStatus) kmsg.Descri
 		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		rs.ReplicaID, rs.LogEndOffset = v.ID, v.LogEndOffset
 		p.CurrentVoters = append(p.CurrentVoters, rs)
+	}
+	for _, o := range st.Observers {
+		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		rs.ReplicaID, rs.LogEndOffset = o.ID, o.LogEndOffset
+		p.Observers = append(p.Observers, rs)
 	}
 	return p
 }

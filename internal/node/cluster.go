@@ -97,11 +97,20 @@ const quorumTick = 100 * time.Millisecond
 // raftID is a node's id in the quorum: Raft reserves 0, Kafka does not.
 func raftID(node int32) uint64 { return uint64(node) + 1 }
 
-// metaQuorum is a node's member of the metadata quorum.
+// metaQuorum is a node's member of the metadata quorum: a voter, or an
+// observer on a node outside --voters.
 type metaQuorum struct {
-	node      *quorum.Node
-	transport *quorum.TCPTransport
-	voters    map[int32]string // --voters: each voter's quorum listener
+	node      quorumMember
+	transport *quorum.TCPTransport // nil on an observer
+	voters    map[int32]string     // --voters: each voter's quorum listener
+}
+
+// quorumMember is what a node needs of its quorum member, voter or
+// observer.
+type quorumMember interface {
+	Propose(ctx context.Context, cmd []byte) (any, error)
+	Status(ctx context.Context) (quorum.Status, error)
+	Close() error
 }
 
 // startMetaQuorum starts this node's quorum member over store's machine,
@@ -129,8 +138,27 @@ func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, v
 		return nil, err
 	}
 	tr.Attach(q)
-	store.SetLog(q)
-	mq := &metaQuorum{node: q, transport: tr, voters: voters}
+	return joinQuorum(ctx, &metaQuorum{node: q, transport: tr, voters: voters}, store, logger)
+}
+
+// startObserver starts this node's observer of the metadata quorum: a
+// broker outside --voters follows the voters' committed metadata and
+// proposes through them.
+func startObserver(ctx context.Context, dir string, self int32, voters map[int32]string, clusterID string, store *meta.Store, logger *slog.Logger) (*metaQuorum, error) {
+	addrs := map[uint64]string{}
+	for id, a := range voters {
+		addrs[raftID(id)] = a
+	}
+	o, err := quorum.StartObserver(quorum.ObserverConfig{ID: raftID(self), ClusterID: clusterID, Voters: addrs, Dir: dir,
+		Logger: logger, StateMachine: store.Machine()})
+	if err != nil {
+		return nil, err
+	}
+	return joinQuorum(ctx, &metaQuorum{node: o, voters: voters}, store, logger)
+}
+
+func joinQuorum(ctx context.Context, mq *metaQuorum, store *meta.Store, logger *slog.Logger) (*metaQuorum, error) {
+	store.SetLog(mq.node)
 	if err := mq.waitCaughtUp(ctx, logger); err != nil {
 		mq.close()
 		return nil, err
@@ -163,7 +191,10 @@ func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger) err
 
 func (mq *metaQuorum) close() error {
 	err := mq.node.Close()
-	return errors.Join(err, mq.transport.Close())
+	if mq.transport != nil {
+		err = errors.Join(err, mq.transport.Close())
+	}
+	return err
 }
 
 // openMeta opens the metadata: the state file of a standalone node, or a
@@ -188,11 +219,9 @@ func (n *Node) openMeta(ctx context.Context, metaDir string) (*meta.Store, error
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := voters[n.cfg.NodeID]; !ok {
-		return nil, fmt.Errorf("node: node %d is not in --voters %s (nodes outside the quorum are not supported yet)", n.cfg.NodeID, n.cfg.Voters)
-	}
-	if n.cfg.ControllerAddr == "" {
-		return nil, errors.New("node: --voters needs --controller-addr, this node's quorum listener")
+	_, voter := voters[n.cfg.NodeID]
+	if voter && n.cfg.ControllerAddr == "" {
+		return nil, errors.New("node: a voter needs --controller-addr, its quorum listener")
 	}
 	if _, err := os.Stat(filepath.Join(metaDir, "state")); err == nil {
 		return nil, fmt.Errorf("node: %s holds a standalone node's metadata (meta/state); a cluster member needs a data directory of its own", n.cfg.DataDir)
@@ -205,7 +234,12 @@ func (n *Node) openMeta(ctx context.Context, metaDir string) (*meta.Store, error
 	if err != nil {
 		return nil, fmt.Errorf("opening metadata: %w", err)
 	}
-	n.quorum, err = startMetaQuorum(ctx, quorumDir, n.cfg.NodeID, n.cfg.ControllerAddr, voters, clusterID, store, n.log)
+	if voter {
+		n.quorum, err = startMetaQuorum(ctx, quorumDir, n.cfg.NodeID, n.cfg.ControllerAddr, voters, clusterID, store, n.log)
+	} else {
+		n.log.Info("not in --voters: joining as an observer of the metadata quorum", "node_id", n.cfg.NodeID)
+		n.quorum, err = startObserver(ctx, quorumDir, n.cfg.NodeID, voters, clusterID, store, n.log)
+	}
 	return store, err
 }
 
@@ -277,6 +311,9 @@ func (mq *metaQuorum) status(ctx context.Context) broker.QuorumStatus {
 			v.Host, v.Port = host, uint16(p)
 		}
 		out.Voters = append(out.Voters, v)
+	}
+	for _, id := range slices.Sorted(maps.Keys(st.Observers)) {
+		out.Observers = append(out.Observers, broker.QuorumVoter{ID: int32(id) - 1, LogEndOffset: int64(st.Observers[id])})
 	}
 	return out
 }

@@ -456,3 +456,107 @@ func TestManualAssignment(t *testing.T) {
 		return len(md.Topics["by-hand"].Partitions[2].Replicas) == 2
 	})
 }
+
+// addObserver starts one more node, outside --voters: a broker that
+// follows the quorum as an observer. It returns the node's index.
+func (c *testCluster) addObserver() int {
+	i := len(c.cfgs)
+	c.cfgs = append(c.cfgs, node.Config{DataDir: c.t.TempDir(), KafkaAddr: freeAddr(c.t), NodeID: int32(i + 1)})
+	c.nodes = append(c.nodes, nil)
+	c.start(i)
+	return i
+}
+
+// TestObserverBroker: a node outside --voters joins as a broker that
+// observes the metadata quorum. It is registered and unfenced, receives
+// replicas and leaderships, creates a topic through its own quorum
+// connection, serves acks=all writes, reads and a consumer group to a
+// client that knows only it, is listed by the quorum leader's
+// DescribeQuorum as an observer, and after a restart replays its
+// metadata, rejoins and catches its replicas up.
+func TestObserverBroker(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	o := c.addObserver()
+	if t.Failed() {
+		t.FailNow()
+	}
+	addr := c.cfgs[o].KafkaAddr
+	liveBrokers := func() int {
+		md, err := kadm.NewClient(newClient(t, addr)).Metadata(testContext(t))
+		if err != nil {
+			return 0
+		}
+		return len(md.Brokers)
+	}
+	if n := liveBrokers(); n != 4 {
+		t.Fatalf("the observer's Metadata lists %d live brokers, want 4", n)
+	}
+
+	adm := kadm.NewClient(newClient(t, addr))
+	createTopicRF(t, adm, "wide", 8, 3, nil)
+	var md kadm.Metadata
+	waitFor(t, "the observer to know the new topic", func() bool {
+		var err error
+		md, err = adm.Metadata(testContext(t), "wide")
+		return err == nil && md.Topics["wide"].Err == nil && len(md.Topics["wide"].Partitions) == 8
+	})
+	hosted, led := 0, 0
+	for _, p := range md.Topics["wide"].Partitions {
+		if slices.Contains(p.Replicas, 4) {
+			hosted++
+		}
+		if p.Leader == 4 {
+			led++
+		}
+	}
+	if hosted == 0 || led == 0 {
+		t.Fatalf("the observer hosts %d and leads %d of 8 partitions, want some of each: %+v", hosted, led, md.Topics["wide"].Partitions)
+	}
+
+	prod := newClient(t, addr, kgo.DefaultProduceTopic("wide"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := prod.ProduceSync(testContext(t), &kgo.Record{Value: fmt.Appendf(nil, "w%03d", i)}).FirstErr(); err != nil {
+				t.Fatalf("producing through the observer: %v", err)
+			}
+		}
+	}
+	produce(0, 200)
+	consumeAll(t, addr, "wide", 200, kgo.ConsumerGroup("through-observer"))
+
+	cl := newClient(t, c.cfgs[0].KafkaAddr, kgo.SeedBrokers(c.seeds()...))
+	waitFor(t, "the quorum leader to list broker 4 as an observer", func() bool {
+		resp := describeQuorum(t, cl, 2, "__cluster_metadata")
+		if resp.ErrorCode != 0 {
+			return false
+		}
+		p := resp.Topics[0].Partitions[0]
+		return len(p.Observers) == 1 && p.Observers[0].ReplicaID == 4 && p.Observers[0].LogEndOffset > 0 && len(p.CurrentVoters) == 3
+	})
+
+	c.stop(o)
+	produce(200, 300) // through the voters, while the observer is down
+	c.start(o)
+	if t.Failed() {
+		t.FailNow()
+	}
+	if n := liveBrokers(); n != 4 {
+		t.Fatalf("after its restart the observer's Metadata lists %d live brokers, want 4", n)
+	}
+	waitFor(t, "broker 4 to rejoin every ISR it belongs to", func() bool {
+		md, err := kadm.NewClient(newClient(t, addr)).Metadata(testContext(t), "wide")
+		if err != nil {
+			return false
+		}
+		for _, p := range md.Topics["wide"].Partitions {
+			if p.Err != nil || slices.Contains(p.Replicas, 4) && !slices.Contains(p.ISR, 4) {
+				return false
+			}
+		}
+		return true
+	})
+	consumeAll(t, addr, "wide", 300)
+}

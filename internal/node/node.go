@@ -21,6 +21,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
+	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/server"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
@@ -197,9 +198,29 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		// As a Kafka broker does, start only once the controller counts
 		// this node in: before that it leads nothing.
 		n.member = n.startMembership(ctrl, epoch, effective)
-		return n.member.waitUnfenced(ctx)
+		if err := n.member.waitUnfenced(ctx); err != nil {
+			return err
+		}
+		return n.waitImageUnfenced(ctx, store, epoch)
 	}
 	return nil
+}
+
+// waitImageUnfenced waits until this node's own metadata shows this
+// incarnation unfenced: the controller answers the heartbeat once it has
+// applied the change, and a follower (an observer most of all) applies it
+// a little later. Until then this node's Metadata would leave itself out.
+func (n *Node) waitImageUnfenced(ctx context.Context, store *meta.Store, epoch int64) error {
+	for {
+		if b, ok := store.Image().Broker(n.cfg.NodeID); ok && b.Epoch == epoch && !b.Fenced {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: waiting for this node's metadata to show it unfenced: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // serverConfig maps the broker's listener settings onto server's config.

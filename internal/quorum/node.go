@@ -23,6 +23,10 @@ var (
 	// it may have been lost with the old leader, or may still commit.
 	ErrLeaderChanged = errors.New("quorum: leader changed; the proposal may or may not have been applied")
 	ErrStopped       = errors.New("quorum: stopped")
+	// ErrOutcomeUnknown fails an observer's proposal waiting when the
+	// observer caught up from a snapshot: whether the proposal is in it
+	// cannot be told.
+	ErrOutcomeUnknown = errors.New("quorum: caught up from a snapshot; the proposal may or may not have been applied")
 )
 
 // StateMachine is what the quorum replicates. Its methods are called from
@@ -60,6 +64,10 @@ type Config struct {
 	// SnapshotBytes takes a snapshot once this many bytes of commands were
 	// applied since the last one, bounding the WAL (Kafka: 20 MiB).
 	SnapshotBytes int64
+	// CatchUpEntries is how many entries before a snapshot stay in memory
+	// (default 1000), so a follower or observer a little behind gets
+	// entries, not the whole snapshot.
+	CatchUpEntries uint64
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +79,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = 20 << 20
+	}
+	if c.CatchUpEntries == 0 {
+		c.CatchUpEntries = 1000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -120,7 +131,19 @@ type Node struct {
 		waiting map[uint64]*proposal // by sequence number, this node's proposals
 		err     error                // why the run loop stopped
 	}
+
+	// progress is what observers' fetches wait on (observe.go).
+	progress struct {
+		sync.Mutex
+		view      memberView
+		advanced  chan struct{} // closed and replaced when view changes
+		observers map[uint64]observerProgress
+	}
 }
+
+// memberView is this member's leader, term and applied index, as the
+// run loop last published them.
+type memberView struct{ leader, term, applied uint64 }
 
 type proposal struct {
 	seq    uint64
@@ -144,6 +167,8 @@ func Start(cfg Config) (*Node, error) {
 		inbox: make(chan *pb.Message, 1024), proposals: make(chan *proposal, 256),
 		statusReq: make(chan chan Status), reports: make(chan report, 256), done: make(chan struct{}), stopped: make(chan struct{})}
 	n.mu.waiting = map[uint64]*proposal{}
+	n.progress.advanced = make(chan struct{})
+	n.progress.observers = map[uint64]observerProgress{}
 	if err := n.restore(st); err != nil {
 		w.close()
 		return nil, err
@@ -280,6 +305,9 @@ type Status struct {
 	Voters                            []uint64
 	// Match is, on the leader, each voter's last replicated index.
 	Match map[uint64]uint64
+	// Observers is each observer fetching from this member: the last
+	// index it holds.
+	Observers map[uint64]uint64
 }
 
 // Status reports the node's view of the quorum.
@@ -310,6 +338,7 @@ func (n *Node) status() Status {
 			s.Match[id] = pr.Match
 		}
 	}
+	s.Observers = n.observerMatch()
 	return s
 }
 
@@ -374,6 +403,8 @@ func (n *Node) loop() error {
 			return err
 		}
 		n.noticeLeader()
+		st := n.rn.BasicStatus()
+		n.publish(memberView{leader: st.Lead, term: st.HardState.GetTerm(), applied: n.applied})
 	}
 }
 
@@ -552,8 +583,11 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.wal.saveSnapshot(snap, hs, after); err != nil {
 		return err
 	}
-	if err := n.mem.Compact(n.applied); err != nil {
-		return fmt.Errorf("quorum: %w", err)
+	first, _ := n.mem.FirstIndex()
+	if n.applied > n.cfg.CatchUpEntries && n.applied-n.cfg.CatchUpEntries >= first {
+		if err := n.mem.Compact(n.applied - n.cfg.CatchUpEntries); err != nil {
+			return fmt.Errorf("quorum: %w", err)
+		}
 	}
 	n.snapIndex, n.sinceSnapshot = n.applied, 0
 	return nil

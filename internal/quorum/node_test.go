@@ -119,7 +119,7 @@ func newCluster(t *testing.T, size int, snapshotBytes int64) *cluster {
 func (c *cluster) start(id uint64) {
 	sm := &listMachine{}
 	n, err := Start(Config{ID: id, Voters: c.ids, Dir: c.dirs[id], StateMachine: sm,
-		Transport: simTransport{c.net, id}, TickInterval: 5 * time.Millisecond, SnapshotBytes: c.snapB})
+		Transport: simTransport{c.net, id}, TickInterval: 5 * time.Millisecond, SnapshotBytes: c.snapB, CatchUpEntries: 5})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -235,7 +235,11 @@ func (t *TCPTransport) write(p *peer, c net.Conn) {
 }
 
 func appendHello(b []byte, from, to uint64, cluster string) []byte {
-	b = append(b, helloMagic...)
+	return appendHelloAs(b, helloMagic, from, to, cluster)
+}
+
+func appendHelloAs(b []byte, magic string, from, to uint64, cluster string) []byte {
+	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint16(b, helloVersion)
 	b = binary.BigEndian.AppendUint64(b, from)
 	b = binary.BigEndian.AppendUint64(b, to)
@@ -287,11 +291,14 @@ var errHello = errors.New("quorum: bad hello")
 func (t *TCPTransport) receive(c net.Conn) error {
 	r := bufio.NewReaderSize(c, 64<<10)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	from, err := t.readHello(r)
+	from, observer, err := t.readHello(r)
 	if err != nil {
 		return err
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	if observer {
+		return t.serveObserver(c, r, from)
+	}
 	for {
 		m, err := readFrame(r)
 		if err != nil {
@@ -313,32 +320,40 @@ func (t *TCPTransport) receive(c net.Conn) error {
 	}
 }
 
-func (t *TCPTransport) readHello(r *bufio.Reader) (uint64, error) {
+// readHello reads a voter's or an observer's hello and checks it names
+// this member and cluster; an observer may not claim a voter's id.
+func (t *TCPTransport) readHello(r *bufio.Reader) (from uint64, observer bool, err error) {
 	var h [len(helloMagic) + 20]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return 0, fmt.Errorf("%w: %v", errHello, err)
+		return 0, false, fmt.Errorf("%w: %v", errHello, err)
 	}
-	if string(h[:len(helloMagic)]) != helloMagic {
-		return 0, fmt.Errorf("%w: not a quorum member", errHello)
+	switch string(h[:len(helloMagic)]) {
+	case helloMagic:
+	case observerMagic:
+		observer = true
+	default:
+		return 0, false, fmt.Errorf("%w: not a quorum member", errHello)
 	}
 	b := h[len(helloMagic):]
 	if v := binary.BigEndian.Uint16(b); v != helloVersion {
-		return 0, fmt.Errorf("%w: version %d", errHello, v)
+		return 0, false, fmt.Errorf("%w: version %d", errHello, v)
 	}
 	from, to := binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint64(b[10:])
 	cluster := make([]byte, binary.BigEndian.Uint16(b[18:]))
 	if _, err := io.ReadFull(r, cluster); err != nil {
-		return 0, fmt.Errorf("%w: %v", errHello, err)
+		return 0, false, fmt.Errorf("%w: %v", errHello, err)
 	}
 	switch {
 	case to != t.cfg.ID:
-		return 0, fmt.Errorf("%w: member %d dialled this address as member %d, but this is member %d (check --voters)", errHello, from, to, t.cfg.ID)
+		return 0, false, fmt.Errorf("%w: member %d dialled this address as member %d, but this is member %d (check --voters)", errHello, from, to, t.cfg.ID)
 	case string(cluster) != t.cfg.ClusterID:
-		return 0, fmt.Errorf("%w: member %d belongs to cluster %q, this is %q", errHello, from, cluster, t.cfg.ClusterID)
-	case t.peers[from] == nil:
-		return 0, fmt.Errorf("%w: member %d is not among this member's voters", errHello, from)
+		return 0, false, fmt.Errorf("%w: member %d belongs to cluster %q, this is %q", errHello, from, cluster, t.cfg.ClusterID)
+	case observer && (t.peers[from] != nil || from == t.cfg.ID):
+		return 0, false, fmt.Errorf("%w: observer %d has the id of a voter (two nodes with one id?)", errHello, from)
+	case !observer && t.peers[from] == nil:
+		return 0, false, fmt.Errorf("%w: member %d is not among this member's voters", errHello, from)
 	}
-	return from, nil
+	return from, observer, nil
 }
 
 func readFrame(r *bufio.Reader) (*pb.Message, error) {

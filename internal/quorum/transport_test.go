@@ -18,11 +18,19 @@ type tcpMember struct {
 	node *Node
 	tr   *TCPTransport
 	sm   *listMachine
+	addr string
 }
 
 // startTCP starts members 1..n on loopback listeners, each with cluster id
 // clusters[i].
 func startTCP(t *testing.T, clusters []string, logs *syncBuf) []*tcpMember {
+	t.Helper()
+	return startTCPSnapshotting(t, clusters, logs, 0)
+}
+
+// startTCPSnapshotting is startTCP with members that snapshot every
+// snapshotBytes of commands (0: the default).
+func startTCPSnapshotting(t *testing.T, clusters []string, logs *syncBuf, snapshotBytes int64) []*tcpMember {
 	t.Helper()
 	var lns []net.Listener
 	addrs := map[uint64]string{}
@@ -49,12 +57,12 @@ func startTCP(t *testing.T, clusters []string, logs *syncBuf) []*tcpMember {
 		tr := NewTCPTransport(TCPConfig{ID: id, ClusterID: cl, Listener: lns[i], Peers: peers, Logger: logger})
 		sm := &listMachine{}
 		n, err := Start(Config{ID: id, Voters: ids, Dir: filepath.Join(t.TempDir(), fmt.Sprint(id)), StateMachine: sm,
-			Transport: tr, TickInterval: 10 * time.Millisecond, Logger: logger})
+			Transport: tr, TickInterval: 10 * time.Millisecond, Logger: logger, SnapshotBytes: snapshotBytes, CatchUpEntries: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tr.Attach(n)
-		m := &tcpMember{node: n, tr: tr, sm: sm}
+		m := &tcpMember{node: n, tr: tr, sm: sm, addr: addrs[id]}
 		ms = append(ms, m)
 		t.Cleanup(func() { m.node.Close(); m.tr.Close() })
 	}

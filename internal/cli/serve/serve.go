@@ -33,8 +33,10 @@ EDDY_NODE_ID, EDDY_CONTROLLER_ADDR, EDDY_VOTERS, EDDY_RACK, EDDY_LOG_LEVEL,
 EDDY_LOG_FORMAT), then flags; later ones win.
 
 A cluster: every node gets the same --voters list (id@host:port of each
-voter's --controller-addr) and its own --node-id and --controller-addr.
-A node named in --voters is a quorum voter and a broker.
+voter's --controller-addr) and its own --node-id. A node named in --voters
+is a quorum voter and a broker, and needs its --controller-addr; a node not
+named in it is a broker only, which follows the voters' metadata (an
+observer) and needs no --controller-addr.
 Kafka broker properties (num.partitions, log.retention.ms, ...) are set with
 --set or under "broker:" in the config file.
 
@@ -44,6 +46,8 @@ Examples:
   eddy serve --set num.partitions=3 --set log.retention.ms=86400000
   eddy serve --config eddy.yaml
   eddy serve --node-id 1 --kafka-addr 10.0.0.1:9092 --controller-addr 10.0.0.1:9093 \
+    --voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093 --data-dir /var/lib/eddy
+  eddy serve --node-id 4 --kafka-addr 10.0.0.4:9092 \
     --voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093 --data-dir /var/lib/eddy
 
 A config file:
@@ -69,7 +73,7 @@ A config file:
 	f.StringVar(&flags.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listener address (health; empty disables)")
 	f.StringVar(&flags.AdvertiseAddr, "advertise-addr", d.AdvertiseAddr, "address clients are told to connect to (default: --kafka-addr)")
 	f.Int32Var(&flags.NodeID, "node-id", d.NodeID, "this node's id")
-	f.StringVar(&flags.ControllerAddr, "controller-addr", "", "this node's metadata quorum listener (with --voters)")
+	f.StringVar(&flags.ControllerAddr, "controller-addr", "", "this node's metadata quorum listener (a voter's, with --voters)")
 	f.StringVar(&flags.Voters, "voters", "", "initial quorum voters, id@host:port,... (like controller.quorum.voters); none: a single-node cluster")
 	f.StringVar(&flags.Rack, "rack", "", "this node's rack (broker.rack)")
 	f.StringVar(&flags.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
