@@ -163,13 +163,18 @@ func (b *Broker) controllerID() int32 {
 }
 
 // partition returns this node's replica of a partition it leads. A
-// partition of the metadata that this node does not hold is led elsewhere:
-// NOT_LEADER_OR_FOLLOWER sends the client to refresh its metadata.
+// partition of the metadata that this node does not hold is led elsewhere,
+// or here by an image this node has not made its replica for yet: as in
+// Kafka, NOT_LEADER_OR_FOLLOWER sends the client to refresh its metadata
+// and retry.
 func (b *Broker) partition(topic string, p int32) (*replica.Partition, error) {
 	part, err := b.replicas.Partition(topic, p)
 	if errors.Is(err, replica.ErrUnknownPartition) {
-		if t, ok := b.meta.Topic(topic); ok && p >= 0 && p < t.Partitions && t.Assignments[p].Leader != b.cfg.NodeID {
-			return nil, fmt.Errorf("%w: %s-%d is led by broker %d", replica.ErrNotLeader, topic, p, t.Assignments[p].Leader)
+		if t, ok := b.meta.Topic(topic); ok && p >= 0 && p < t.Partitions {
+			if leader := t.Assignments[p].Leader; leader != b.cfg.NodeID {
+				return nil, fmt.Errorf("%w: %s-%d is led by broker %d", replica.ErrNotLeader, topic, p, leader)
+			}
+			return nil, fmt.Errorf("%w: %s-%d is becoming led here", replica.ErrNotLeader, topic, p)
 		}
 	}
 	return part, err
