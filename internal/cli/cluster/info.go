@@ -36,6 +36,8 @@ type quorum struct {
 	Epoch         int32   `json:"epoch"`
 	HighWatermark int64   `json:"high_watermark"`
 	Voters        []voter `json:"voters"`
+	// Observers are brokers outside the voters that follow the quorum.
+	Observers []voter `json:"observers"`
 }
 
 // voter is one voter's progress; Lag is how far its log is behind the
@@ -63,7 +65,8 @@ func infoCommand(opts *client.Options) *cobra.Command {
 		Short: "Print the cluster id, controller, brokers and metadata quorum",
 		Long: `Print the cluster id, the controller and every broker (id, host, port,
 rack, and whether it is alive or fenced), then the metadata quorum: its
-leader, epoch and high watermark, and each voter's log end offset and lag.
+leader, epoch and high watermark, and each voter's and observer's (a broker
+outside the voters) log end offset and lag.
 DescribeCluster is used where the brokers support it, and Metadata
 otherwise; --format json says which in its "source" field. Fenced brokers
 (registered, but starting, shut down or cut off from the controller) are
@@ -146,16 +149,23 @@ func describeQuorum(ctx context.Context, cl *kgo.Client) *quorum {
 	if p.ErrorCode != 0 {
 		return nil
 	}
-	q := &quorum{Leader: p.LeaderID, Epoch: p.LeaderEpoch, HighWatermark: p.HighWatermark, Voters: []voter{}}
-	for _, v := range p.CurrentVoters {
-		lag := int64(-1)
-		if v.LogEndOffset >= 0 && p.HighWatermark >= 0 {
-			lag = max(0, p.HighWatermark-v.LogEndOffset)
-		}
-		q.Voters = append(q.Voters, voter{ID: v.ReplicaID, LogEndOffset: v.LogEndOffset, Lag: lag})
-	}
-	slices.SortFunc(q.Voters, func(a, b voter) int { return cmp.Compare(a.ID, b.ID) })
+	q := &quorum{Leader: p.LeaderID, Epoch: p.LeaderEpoch, HighWatermark: p.HighWatermark,
+		Voters: members(p.CurrentVoters, p.HighWatermark), Observers: members(p.Observers, p.HighWatermark)}
 	return q
+}
+
+// members is each replica's progress, by id; lag is -1 where unknown.
+func members(states []kmsg.DescribeQuorumResponseTopicPartitionReplicaState, hw int64) []voter {
+	out := []voter{}
+	for _, v := range states {
+		lag := int64(-1)
+		if v.LogEndOffset >= 0 && hw >= 0 {
+			lag = max(0, hw-v.LogEndOffset)
+		}
+		out = append(out, voter{ID: v.ReplicaID, LogEndOffset: v.LogEndOffset, Lag: lag})
+	}
+	slices.SortFunc(out, func(a, b voter) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
 
 func printInfo(w io.Writer, in info) error {
@@ -194,7 +204,8 @@ func printInfo(w io.Writer, in info) error {
 }
 
 // printQuorum prints the metadata quorum: its leader, epoch and high
-// watermark, and each voter's log end offset and lag (- where unknown).
+// watermark, and each voter's and observer's log end offset and lag (-
+// where unknown).
 func printQuorum(w io.Writer, q quorum) error {
 	fmt.Fprintln(w, "\nQUORUM\n======")
 	err := client.Table(w, []string{"LEADER", strconv.Itoa(int(q.Leader))},
@@ -203,15 +214,18 @@ func printQuorum(w io.Writer, q quorum) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	rows := make([][]string, 0, len(q.Voters))
+	rows := make([][]string, 0, len(q.Voters)+len(q.Observers))
 	for _, v := range q.Voters {
 		id := strconv.Itoa(int(v.ID))
 		if v.ID == q.Leader {
 			id += "*"
 		}
-		rows = append(rows, []string{id, offsetText(v.LogEndOffset), offsetText(v.Lag)})
+		rows = append(rows, []string{id, "voter", offsetText(v.LogEndOffset), offsetText(v.Lag)})
 	}
-	return client.Table(w, []string{"VOTER", "LOG END OFFSET", "LAG"}, rows)
+	for _, o := range q.Observers {
+		rows = append(rows, []string{strconv.Itoa(int(o.ID)), "observer", offsetText(o.LogEndOffset), offsetText(o.Lag)})
+	}
+	return client.Table(w, []string{"MEMBER", "ROLE", "LOG END OFFSET", "LAG"}, rows)
 }
 
 func offsetText(o int64) string {

@@ -100,7 +100,7 @@ func TestInfoQuorum(t *testing.T) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	for _, w := range []string{"QUORUM", "LEADER", "VOTER", "LOG END OFFSET", "LAG"} {
+	for _, w := range []string{"QUORUM", "LEADER", "MEMBER", "ROLE", "voter", "LOG END OFFSET", "LAG"} {
 		if !strings.Contains(res.Stdout, w) {
 			t.Errorf("text output lacks %q:\n%s", w, res.Stdout)
 		}
