@@ -22,11 +22,12 @@ import (
 )
 
 // procCluster is a cluster of `eddy serve --voters` processes on
-// 127.0.0.1, each a quorum voter and a broker, that a test kills with
-// SIGKILL and restarts on the same ports and data directories.
+// 127.0.0.1, each a quorum voter and a broker, or after the voters a
+// broker outside them (an observer), that a test kills with SIGKILL and
+// restarts on the same ports and data directories.
 type procCluster struct {
 	t      *testing.T
-	voters []string // id@host:port
+	voters []string // id@host:port, of nodes 1..len(voters)
 	kafka  []string
 	dirs   []string
 	sets   []string
@@ -41,11 +42,21 @@ var clusterTestSettings = []string{
 
 func newProcCluster(t *testing.T, size int, sets ...string) *procCluster {
 	t.Helper()
+	return newProcClusterObserved(t, size, 0, sets...)
+}
+
+// newProcClusterObserved starts voters voting nodes and then observers
+// nodes outside --voters.
+func newProcClusterObserved(t *testing.T, voters, observers int, sets ...string) *procCluster {
+	t.Helper()
 	c := &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...)}
+	size := voters + observers
 	for i := range size {
 		// Below the ephemeral range: a node's port is free again when it
 		// restarts after a kill (stableAddr).
-		c.voters = append(c.voters, fmt.Sprintf("%d@%s", i+1, stableAddr(t)))
+		if i < voters {
+			c.voters = append(c.voters, fmt.Sprintf("%d@%s", i+1, stableAddr(t)))
+		}
 		c.kafka = append(c.kafka, stableAddr(t))
 		c.dirs = append(c.dirs, t.TempDir())
 	}
@@ -73,9 +84,10 @@ func (c *procCluster) waitLive() {
 }
 
 func (c *procCluster) start(i int) {
-	ctrl := strings.SplitN(c.voters[i], "@", 2)[1]
-	args := serveArgs(c.dirs[i], c.kafka[i], "--node-id", fmt.Sprint(i+1), "--controller-addr", ctrl,
-		"--voters", strings.Join(c.voters, ","))
+	args := serveArgs(c.dirs[i], c.kafka[i], "--node-id", fmt.Sprint(i+1), "--voters", strings.Join(c.voters, ","))
+	if i < len(c.voters) {
+		args = append(args, "--controller-addr", strings.SplitN(c.voters[i], "@", 2)[1])
+	}
 	for _, s := range c.sets {
 		args = append(args, "--set", s)
 	}
@@ -107,12 +119,24 @@ func (c *procCluster) partitionState(adm *kadm.Client, topic string, p int32) (l
 	return pd.Leader, pd.ISR
 }
 
+// replicas is topic/p's replica set as the metadata names it.
+func (c *procCluster) replicas(adm *kadm.Client, topic string, p int32) []int32 {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil
+	}
+	return md.Topics[topic].Partitions[p].Replicas
+}
+
 // waitFullISR waits until every replica of topic/p is in its ISR again.
 func (c *procCluster) waitFullISR(adm *kadm.Client, topic string, p int32) {
 	c.t.Helper()
-	waitFor(c.t, fmt.Sprintf("%s-%d's ISR to hold all %d replicas", topic, p, len(c.nodes)), func() bool {
+	waitFor(c.t, fmt.Sprintf("%s-%d's ISR to hold all its replicas", topic, p), func() bool {
 		leader, isr := c.partitionState(adm, topic, p)
-		return leader > 0 && len(isr) == len(c.nodes)
+		replicas := c.replicas(adm, topic, p)
+		return leader > 0 && len(replicas) > 0 && len(isr) == len(replicas)
 	})
 }
 
@@ -133,17 +157,23 @@ func (c *procCluster) segmentBytes(i int, topic string, p int32) []byte {
 	return out
 }
 
-// waitIdenticalReplicas waits until every node's log of topic/p is byte
-// for byte the same.
+// waitIdenticalReplicas waits until every replica's log of topic/p is
+// byte for byte the same.
 func (c *procCluster) waitIdenticalReplicas(topic string, p int32) {
 	c.t.Helper()
+	var replicas []int32
+	adm := kadm.NewClient(c.client())
+	waitFor(c.t, fmt.Sprintf("the replicas of %s-%d", topic, p), func() bool {
+		replicas = c.replicas(adm, topic, p)
+		return len(replicas) > 0
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		first := c.segmentBytes(0, topic, p)
+		first := c.segmentBytes(int(replicas[0]-1), topic, p)
 		same := len(first) > 0
 		var sizes []int
-		for i := range c.nodes {
-			b := c.segmentBytes(i, topic, p)
+		for _, id := range replicas {
+			b := c.segmentBytes(int(id-1), topic, p)
 			sizes = append(sizes, len(b))
 			same = same && bytes.Equal(b, first)
 		}
@@ -567,6 +597,46 @@ func TestControlledShutdown(t *testing.T) {
 	waitFor(t, "the producer to carry on", func() bool { return ap.count() > before+20 })
 	c.restart(int(leader - 1))
 	c.waitFullISR(adm, replicatedTopic, 0)
+	checkExactlyOnceInOrder(t, c, replicatedTopic, ap.finish())
+	c.waitIdenticalReplicas(replicatedTopic, 0)
+}
+
+// TestObserverKill9: a broker outside --voters leads a partition (three
+// replicas, min.insync.replicas=2) under continuous acks=all produce and
+// is killed with SIGKILL and restarted, three times: each time the
+// partition fails over to a voter, the observer replays its metadata
+// (its WAL may have lost an unsynced tail), rejoins the ISR, and nothing
+// acknowledged is lost, duplicated or reordered.
+func TestObserverKill9(t *testing.T) {
+	c := newProcClusterObserved(t, 3, 1)
+	adm := kadm.NewClient(c.client())
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = replicatedTopic, -1, -1
+	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{4, 1, 2}}}
+	rt.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "min.insync.replicas", Value: kadm.StringPtr("2")}}
+	req.Topics, req.TimeoutMillis = append(req.Topics, rt), 10000
+	resp, err := req.RequestWith(testContext(t), c.client())
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("creating %s led by the observer: %v %v", replicatedTopic, err, resp)
+	}
+	c.waitFullISR(adm, replicatedTopic, 0)
+	if leader, _ := c.partitionState(adm, replicatedTopic, 0); leader != 4 {
+		t.Fatalf("%s is led by %d, want the observer 4", replicatedTopic, leader)
+	}
+	ap := startAckedProducer(t, c.client(kgo.DefaultProduceTopic(replicatedTopic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond })))
+	for range 3 {
+		before := ap.count()
+		waitFor(t, "the producer to make progress", func() bool { return ap.count() > before+20 })
+		killed := time.Now()
+		c.nodes[3].kill()
+		waitFor(t, "an acknowledged write after the kill", func() bool { _, ok := ap.firstAckAfter(killed); return ok })
+		c.restart(3)
+		c.waitLive()
+		c.waitFullISR(adm, replicatedTopic, 0)
+	}
 	checkExactlyOnceInOrder(t, c, replicatedTopic, ap.finish())
 	c.waitIdenticalReplicas(replicatedTopic, 0)
 }
