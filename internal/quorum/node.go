@@ -2,7 +2,6 @@ package quorum
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,10 +125,10 @@ type Node struct {
 	nextSeq   uint64
 	leader    uint64 // the leader last seen by the run loop
 
-	mu struct {
+	waiting *waiters
+	mu      struct {
 		sync.Mutex
-		waiting map[uint64]*proposal // by sequence number, this node's proposals
-		err     error                // why the run loop stopped
+		err error // why the run loop stopped
 	}
 
 	// progress is what observers' fetches wait on (observe.go).
@@ -144,12 +143,6 @@ type Node struct {
 // memberView is this member's leader, term and applied index, as the
 // run loop last published them.
 type memberView struct{ leader, term, applied uint64 }
-
-type proposal struct {
-	seq    uint64
-	cmd    []byte
-	result chan any // gets the Apply result, or an error
-}
 
 // Start opens the node's WAL in cfg.Dir (bootstrapping a new quorum of
 // cfg.Voters if it is empty), replays it into the state machine and starts
@@ -166,7 +159,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, wal: w, mem: raft.NewMemoryStorage(),
 		inbox: make(chan *pb.Message, 1024), proposals: make(chan *proposal, 256),
 		statusReq: make(chan chan Status), reports: make(chan report, 256), done: make(chan struct{}), stopped: make(chan struct{})}
-	n.mu.waiting = map[uint64]*proposal{}
+	n.waiting = newWaiters()
 	n.progress.advanced = make(chan struct{})
 	n.progress.observers = map[uint64]observerProgress{}
 	if err := n.restore(st); err != nil {
@@ -236,26 +229,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	case <-n.stopped:
 		return nil, n.stopErr()
 	}
-	select {
-	case r := <-p.result:
-		if err, ok := r.(error); ok {
-			return nil, err
-		}
-		return r, nil
-	case <-ctx.Done():
-		n.forget(p)
-		return nil, ctx.Err()
-	case <-n.stopped:
-		return nil, n.stopErr()
-	}
-}
-
-func (n *Node) forget(p *proposal) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.waiting[p.seq] == p {
-		delete(n.mu.waiting, p.seq)
-	}
+	return n.waiting.await(ctx, p, n.stopped, n.stopErr)
 }
 
 // Step hands the node a message from another member.
@@ -369,11 +343,8 @@ func (n *Node) run() {
 		n.log.Error("quorum member stopped", "err", err)
 		n.mu.err = fmt.Errorf("%w: %w", ErrStopped, err)
 	}
-	for seq, p := range n.mu.waiting {
-		p.result <- ErrStopped
-		delete(n.mu.waiting, seq)
-	}
 	n.mu.Unlock()
+	n.waiting.failAll(ErrStopped)
 	close(n.stopped)
 }
 
@@ -422,12 +393,7 @@ func (n *Node) noticeLeader() {
 		return
 	}
 	n.log.Info("quorum leader changed", "from", old, "to", lead)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for seq, p := range n.mu.waiting {
-		p.result <- ErrLeaderChanged
-		delete(n.mu.waiting, seq)
-	}
+	n.waiting.failAll(ErrLeaderChanged)
 }
 
 // propose wraps cmd with this node's id and a sequence number, so the
@@ -435,13 +401,9 @@ func (n *Node) noticeLeader() {
 func (n *Node) propose(p *proposal) {
 	n.nextSeq++
 	p.seq = n.nextSeq
-	data := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n.cfg.ID), p.seq)
-	data = append(data, p.cmd...)
-	n.mu.Lock()
-	n.mu.waiting[p.seq] = p
-	n.mu.Unlock()
-	if err := n.rn.Propose(data); err != nil {
-		n.forget(p)
+	n.waiting.add(p)
+	if err := n.rn.Propose(envelope(n.cfg.ID, p.seq, p.cmd)); err != nil {
+		n.waiting.forget(p)
 		if errors.Is(err, raft.ErrProposalDropped) {
 			err = ErrNoLeader
 		}
@@ -519,7 +481,7 @@ func (n *Node) apply(entries []*pb.Entry) error {
 		}
 		switch e.GetType() {
 		case pb.EntryNormal:
-			n.applyCommand(e)
+			n.sinceSnapshot += int64(applyEntry(n.cfg.StateMachine, n.cfg.ID, n.waiting, e))
 		case pb.EntryConfChange:
 			cc := &pb.ConfChange{}
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
@@ -536,28 +498,6 @@ func (n *Node) apply(entries []*pb.Entry) error {
 		n.applied = e.GetIndex()
 	}
 	return nil
-}
-
-// applyCommand applies one proposed command (an empty entry is a new
-// leader's no-op) and answers its proposer if it waits here.
-func (n *Node) applyCommand(e *pb.Entry) {
-	data := e.GetData()
-	if len(data) < 16 {
-		return
-	}
-	from, seq := binary.BigEndian.Uint64(data), binary.BigEndian.Uint64(data[8:])
-	res := n.cfg.StateMachine.Apply(e.GetIndex(), data[16:])
-	n.sinceSnapshot += int64(len(data))
-	if from != n.cfg.ID {
-		return
-	}
-	n.mu.Lock()
-	p := n.mu.waiting[seq]
-	delete(n.mu.waiting, seq)
-	n.mu.Unlock()
-	if p != nil {
-		p.result <- res
-	}
 }
 
 // maybeSnapshot snapshots the state machine once enough was applied, and

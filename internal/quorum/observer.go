@@ -3,7 +3,6 @@ package quorum
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,18 +44,18 @@ type Observer struct {
 	sinceSnapshot        int64
 	conf                 *pb.ConfState
 
-	nextSeq uint64 // under mu
+	waiting *waiters
 	done    chan struct{}
 	stopped chan struct{}
 
 	mu struct {
 		sync.Mutex
+		nextSeq uint64
 		conn    net.Conn // the voter being followed, nil between voters
 		voter   uint64
 		writeMu *sync.Mutex // serializes frames on conn
-		waiting map[uint64]*proposal
-		view    memberView // the voter's last answer, applied: ours
-		commit  uint64     // the voter's applied index
+		view    memberView  // the voter's last answer, applied: ours
+		commit  uint64      // the voter's applied index
 		err     error
 	}
 }
@@ -82,9 +81,8 @@ func StartObserver(cfg ObserverConfig) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Observer{cfg: cfg, log: cfg.Logger, wal: w, done: make(chan struct{}), stopped: make(chan struct{}),
-		nextSeq: uint64(time.Now().UnixNano())} // a restart's proposals never match an earlier run's
-	o.mu.waiting = map[uint64]*proposal{}
+	o := &Observer{cfg: cfg, log: cfg.Logger, wal: w, waiting: newWaiters(), done: make(chan struct{}), stopped: make(chan struct{})}
+	o.mu.nextSeq = uint64(time.Now().UnixNano()) // a restart's proposals never match an earlier run's
 	if err := o.replay(st); err != nil {
 		w.close()
 		return nil, err
@@ -123,48 +121,18 @@ func (o *Observer) Propose(ctx context.Context, cmd []byte) (any, error) {
 		o.mu.Unlock()
 		return nil, ErrNoLeader
 	}
-	o.nextSeq++
-	p := &proposal{seq: o.nextSeq, cmd: cmd, result: make(chan any, 1)}
-	o.mu.waiting[p.seq] = p
+	o.mu.nextSeq++
+	p := &proposal{seq: o.mu.nextSeq, cmd: cmd, result: make(chan any, 1)}
 	o.mu.Unlock()
+	o.waiting.add(p)
 
-	data := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, o.cfg.ID), p.seq)
 	m := &pb.Message{Type: pb.MessageType_MsgProp.Enum(), From: &o.cfg.ID,
-		Entries: []*pb.Entry{{Type: pb.EntryType_EntryNormal.Enum(), Data: append(data, cmd...)}}}
+		Entries: []*pb.Entry{{Type: pb.EntryType_EntryNormal.Enum(), Data: envelope(o.cfg.ID, p.seq, cmd)}}}
 	if err := writeFrame(conn, writeMu, m); err != nil {
-		o.forget(p)
+		o.waiting.forget(p)
 		return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
-	select {
-	case r := <-p.result:
-		if err, ok := r.(error); ok {
-			return nil, err
-		}
-		return r, nil
-	case <-ctx.Done():
-		o.forget(p)
-		return nil, ctx.Err()
-	case <-o.stopped:
-		return nil, o.stopErr()
-	}
-}
-
-func (o *Observer) forget(p *proposal) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.mu.waiting[p.seq] == p {
-		delete(o.mu.waiting, p.seq)
-	}
-}
-
-// failWaiting answers every waiting proposal with err.
-func (o *Observer) failWaiting(err error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for seq, p := range o.mu.waiting {
-		p.result <- err
-		delete(o.mu.waiting, seq)
-	}
+	return o.waiting.await(ctx, p, o.stopped, o.stopErr)
 }
 
 // Status reports the quorum as the followed voter last described it;
@@ -223,7 +191,7 @@ func (o *Observer) run() {
 		o.mu.err = fmt.Errorf("%w: %w", ErrStopped, err)
 	}
 	o.mu.Unlock()
-	o.failWaiting(ErrStopped)
+	o.waiting.failAll(ErrStopped)
 	close(o.stopped)
 }
 
@@ -354,7 +322,7 @@ func (o *Observer) take(m *pb.Message) error {
 		}
 		o.applied, o.appliedTerm, o.snapIndex, o.sinceSnapshot, o.conf = md.GetIndex(), md.GetTerm(), md.GetIndex(), 0, md.GetConfState()
 		o.log.Info("quorum observer installed a snapshot", "index", o.applied, "voter", m.GetFrom())
-		o.failWaiting(ErrOutcomeUnknown)
+		o.waiting.failAll(ErrOutcomeUnknown)
 	}
 	var ents []*pb.Entry
 	for _, e := range m.GetEntries() {
@@ -380,23 +348,7 @@ func (o *Observer) take(m *pb.Message) error {
 // if that is this observer) or a configuration change (recorded only).
 func (o *Observer) apply(e *pb.Entry) {
 	o.applied, o.appliedTerm = e.GetIndex(), e.GetTerm()
-	data := e.GetData()
-	if e.GetType() != pb.EntryType_EntryNormal || len(data) < 16 {
-		return
-	}
-	from, seq := binary.BigEndian.Uint64(data), binary.BigEndian.Uint64(data[8:])
-	res := o.cfg.StateMachine.Apply(e.GetIndex(), data[16:])
-	o.sinceSnapshot += int64(len(data))
-	if from != o.cfg.ID {
-		return
-	}
-	o.mu.Lock()
-	p := o.mu.waiting[seq]
-	delete(o.mu.waiting, seq)
-	o.mu.Unlock()
-	if p != nil {
-		p.result <- res
-	}
+	o.sinceSnapshot += int64(applyEntry(o.cfg.StateMachine, o.cfg.ID, o.waiting, e))
 }
 
 // noteAnswer records what the voter said of the quorum. A new term fails
@@ -411,7 +363,7 @@ func (o *Observer) noteAnswer(m *pb.Message) {
 	o.mu.view.applied, o.mu.commit = o.applied, m.GetCommit()
 	o.mu.Unlock()
 	if newTerm {
-		o.failWaiting(ErrLeaderChanged)
+		o.waiting.failAll(ErrLeaderChanged)
 	}
 }
 
