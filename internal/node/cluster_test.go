@@ -424,6 +424,10 @@ func TestManualAssignment(t *testing.T) {
 	if code := create("unknown-broker", []int32{3, 9}); code != kerr.InvalidReplicaAssignment.Code {
 		t.Errorf("assignment to broker 9: %v, want INVALID_REPLICA_ASSIGNMENT", kerr.ErrorForCode(code))
 	}
+	// kadm reads the partition count from any broker: each must know
+	// the topic first, as with Kafka, whose brokers learn it a little
+	// after the controller commits it.
+	c.waitTopicEverywhere("by-hand")
 	adm := kadm.NewClient(cl)
 	grown, err := adm.CreatePartitions(testContext(t), 1, "by-hand")
 	if err == nil {
@@ -455,6 +459,26 @@ func TestManualAssignment(t *testing.T) {
 		}
 		return len(md.Topics["by-hand"].Partitions[2].Replicas) == 2
 	})
+}
+
+// waitTopicEverywhere waits until every running node's Metadata lists
+// topic.
+func (c *testCluster) waitTopicEverywhere(topic string) {
+	c.t.Helper()
+	for i, cfg := range c.cfgs {
+		if c.nodes[i] == nil || c.nodes[i].Node == nil {
+			continue
+		}
+		cl := newClient(c.t, cfg.KafkaAddr)
+		waitFor(c.t, fmt.Sprintf("node %d to know topic %s", i+1, topic), func() bool {
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(topic)
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(testContext(c.t), cl.Broker(int(cfg.NodeID)))
+			return err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) > 0
+		})
+	}
 }
 
 // addObserver starts one more node, outside --voters: a broker that
@@ -497,12 +521,11 @@ func TestObserverBroker(t *testing.T) {
 
 	adm := kadm.NewClient(newClient(t, addr))
 	createTopicRF(t, adm, "wide", 8, 3, nil)
-	var md kadm.Metadata
-	waitFor(t, "the observer to know the new topic", func() bool {
-		var err error
-		md, err = adm.Metadata(testContext(t), "wide")
-		return err == nil && md.Topics["wide"].Err == nil && len(md.Topics["wide"].Partitions) == 8
-	})
+	c.waitTopicEverywhere("wide")
+	md, err := adm.Metadata(testContext(t), "wide")
+	if err != nil {
+		t.Fatal(err)
+	}
 	hosted, led := 0, 0
 	for _, p := range md.Topics["wide"].Partitions {
 		if slices.Contains(p.Replicas, 4) {
