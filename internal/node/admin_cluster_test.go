@@ -224,7 +224,7 @@ func checkCLI(t *testing.T, seeds string, controller, down int32) {
 		}
 	}
 	res = clienttest.Run(t, cluster.Command, "", "info", "-b", seeds)
-	wantText := []string{"STATUS", "alive", "QUORUM", "VOTER"}
+	wantText := []string{"STATUS", "alive", "QUORUM", "MEMBER", "voter"}
 	if down > 0 {
 		wantText = append(wantText, "fenced")
 	}
