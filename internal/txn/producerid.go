@@ -1,6 +1,3 @@
-// Package txn owns producer identity: the allocation of producer IDs that
-// never repeat across restarts (and, later, the transaction coordinator).
-// An IDAllocator is safe for concurrent use.
 package txn
 
 import (
