@@ -70,10 +70,20 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 	case "seed":
 		h.log = append(h.log, seedRecord(td))
 		return "ok"
+	case "lose":
+		// The last n appends failed: the log never got them.
+		h.log = h.log[:len(h.log)-int(intArg(td, "n", 1))]
+		return "ok"
 	case "reload":
 		return h.reload(t, td)
 	case "dump":
 		return h.dump()
+	case "deadline":
+		d, ok := h.c.Deadline()
+		if !ok {
+			return "none"
+		}
+		return fmt.Sprintf("t=%d", d.Sub(testStart).Milliseconds())
 	}
 	resp := h.c.Handle(h.now, h.request(t, td))
 	return h.output(describeResponse(resp))
@@ -299,6 +309,12 @@ func seedRecord(td *datadriven.TestData) record.Record {
 	rec := Record(id, e, int16(intArg(td, "v", 1)))
 	if td.HasArg("raw-state") {
 		rec.Value[2+8+2+4] = byte(intArg(td, "raw-state", 0)) // the state byte
+	}
+	if td.HasArg("key-version") {
+		rec.Key[1] = byte(intArg(td, "key-version", 0))
+	}
+	if td.HasArg("garbage") {
+		rec.Value = rec.Value[:5]
 	}
 	return rec
 }
