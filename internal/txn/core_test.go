@@ -282,8 +282,10 @@ func (h *harness) request(t *testing.T, td *datadriven.TestData) kmsg.Request {
 			r.ProducerIDFilters = append(r.ProducerIDFilters, n)
 		}
 		r.DurationFilterMillis = intArg(td, "duration", -1)
-		if td.HasArg("pattern") {
-			r.TransactionalIDPattern = kmsg.StringPtr(strArg(td, "pattern", ""))
+		// A pattern is the command's input: datadriven arguments cannot
+		// hold regular expressions.
+		if td.HasArg("pattern") || td.Input != "" {
+			r.TransactionalIDPattern = kmsg.StringPtr(td.Input)
 		}
 		return r
 	}
