@@ -15,11 +15,11 @@ import (
 	"github.com/eddy-streaming/eddy/internal/record"
 )
 
-// TestCore drives the coordinator core through the scripts in testdata/
+// TestCore drives the coordinator core through the scripts in testdata/core
 // with a fake clock: requests in, responses, records and markers out.
 // Regenerate with -rewrite.
 func TestCore(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/core", func(t *testing.T, path string) {
 		h := &harness{t: t}
 		datadriven.RunTest(t, path, h.run)
 	})
