@@ -121,6 +121,27 @@ func (c *Coordinator) Replay(key, value []byte) error {
 	return nil
 }
 
+// ReplayBatch replays the records of one batch of the partition's log (a
+// v2 record batch, as read). Control batches are skipped; a batch that
+// does not decode returns an error and changes nothing; a bad record is
+// skipped and logged, the batch's others still apply.
+func (c *Coordinator) ReplayBatch(batch []byte) error {
+	h, recs, err := record.Records(batch)
+	if err != nil {
+		return fmt.Errorf("%w: batch at offset %d: %v", errBadRecord, h.BaseOffset, err)
+	}
+	if h.IsControl() {
+		return nil
+	}
+	for _, rec := range recs {
+		if err := c.Replay(rec.Key, rec.Value); err != nil {
+			c.log.Warn("skipping __transaction_state record", "partition", c.partition,
+				"offset", h.BaseOffset+int64(rec.OffsetDelta), "err", err)
+		}
+	}
+	return nil
+}
+
 // Loaded ends the replay: the coordinator starts answering, and asks for
 // the markers of every transaction the previous coordinator left in
 // PrepareCommit or PrepareAbort.

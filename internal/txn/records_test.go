@@ -3,9 +3,14 @@ package txn
 import (
 	"encoding/hex"
 	"errors"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/eddy-streaming/eddy/internal/record"
 )
 
 // unhex decodes hex written with spaces and comments (after #) for
@@ -202,5 +207,34 @@ func TestTransitions(t *testing.T) {
 	}
 	if State(9).String() != "Unknown" || PrepareEpochFence.String() != "PrepareEpochFence" {
 		t.Error("state names")
+	}
+}
+
+// TestReplayBatch: records come back from the log as batches, and one
+// bad record does not stop the others.
+func TestReplayBatch(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NumPartitions = 1
+	cfg.NextProducerID = func() (int64, error) { return 1, nil }
+	cfg.OffsetsPartition = func(string) int32 { return 0 }
+	c, err := New(cfg, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []record.Record{
+		Record("a", ongoing, 1),
+		{Key: EncodeKey("bad"), Value: []byte{0, 1, 2}},
+		Record("b", ongoing, 0),
+		Record("a", nil, 1),
+	}
+	if err := c.ReplayBatch(record.Build(0, recs)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReplayBatch([]byte("not a batch")); !errors.Is(err, errBadRecord) {
+		t.Fatalf("garbage batch: %v", err)
+	}
+	c.Loaded(time.Unix(0, 0))
+	if len(c.txns) != 1 || c.txns["b"] == nil || c.txns["b"].ProducerID != 1000 {
+		t.Fatalf("replayed %v, want only b", slices.Collect(maps.Keys(c.txns)))
 	}
 }
