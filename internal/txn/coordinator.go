@@ -293,9 +293,11 @@ func (c *Coordinator) MarkersWritten(now time.Time, id string, producerID int64,
 		return
 	}
 	before := len(t.Partitions)
-	t.Partitions = slices.DeleteFunc(t.Partitions, func(tp TopicPartition) bool {
-		return slices.Contains(partitions, tp)
-	})
+	done := make(map[TopicPartition]bool, len(partitions))
+	for _, tp := range partitions {
+		done[tp] = true
+	}
+	t.Partitions = slices.DeleteFunc(t.Partitions, func(tp TopicPartition) bool { return done[tp] })
 	if before > 0 && len(t.Partitions) == 0 {
 		c.complete(now, t)
 	}
