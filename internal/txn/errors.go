@@ -1,6 +1,16 @@
 package txn
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var (
+	errCorruptIDFile = errors.New("txn: corrupt producer id file")
+	errBadRecord     = errors.New("txn: bad __transaction_state record")
+	errUnknownRecord = errors.New("txn: __transaction_state record of an unknown kind")
+)
 
 // ErrorResponse answers req with code everywhere an error can go: for
 // the runner to answer requests whose records failed to append (Kafka

@@ -16,10 +16,7 @@ import (
 // at most this many, and only every blockSize-th allocation writes a file.
 const blockSize = 1000
 
-var (
-	errCorruptIDFile = errors.New("txn: corrupt producer id file")
-	castagnoli       = crc32.MakeTable(crc32.Castagnoli)
-)
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // IDAllocator hands out producer IDs. It persists the end of the reserved
 // block before handing out any ID inside it, so an ID is never reused after

@@ -2,7 +2,6 @@ package txn
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -16,11 +15,6 @@ import (
 const (
 	keyVersion      int16 = 0
 	maxValueVersion int16 = 1 // 1 is flexible: tagged fields for KIP-890
-)
-
-var (
-	errBadRecord     = errors.New("txn: bad __transaction_state record")
-	errUnknownRecord = errors.New("txn: __transaction_state record of an unknown kind")
 )
 
 // TopicPartition names one partition of a transaction.
