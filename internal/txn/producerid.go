@@ -1,6 +1,3 @@
-// Package txn owns producer identity: the allocation of producer IDs that
-// never repeat across restarts (and, later, the transaction coordinator).
-// An IDAllocator is safe for concurrent use.
 package txn
 
 import (
@@ -19,10 +16,7 @@ import (
 // at most this many, and only every blockSize-th allocation writes a file.
 const blockSize = 1000
 
-var (
-	errCorruptIDFile = errors.New("txn: corrupt producer id file")
-	castagnoli       = crc32.MakeTable(crc32.Castagnoli)
-)
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // IDAllocator hands out producer IDs. It persists the end of the reserved
 // block before handing out any ID inside it, so an ID is never reused after
