@@ -224,6 +224,9 @@ func (m *Manager) partitionOf(id string) int32 { return PartitionFor(id, m.cfg.C
 // DescribeTransactions and ListTransactions (their version set). Requests
 // naming several ids are split by partition and the answers merged.
 func (m *Manager) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if id, ok := singleID(req); ok && id == "" {
+		return ErrorResponse(req, kerr.InvalidRequest.Code), nil
+	}
 	switch r := req.(type) {
 	case *kmsg.InitProducerIDRequest:
 		if r.TransactionalID == nil {
@@ -315,4 +318,21 @@ func (m *Manager) list(ctx context.Context, r *kmsg.ListTransactionsRequest) kms
 		}
 	}
 	return resp
+}
+
+// singleID is the transactional id of a request about one id.
+func singleID(req kmsg.Request) (string, bool) {
+	switch r := req.(type) {
+	case *kmsg.InitProducerIDRequest:
+		if r.TransactionalID != nil {
+			return *r.TransactionalID, true
+		}
+	case *kmsg.AddPartitionsToTxnRequest:
+		return r.TransactionalID, r.Version < 4
+	case *kmsg.AddOffsetsToTxnRequest:
+		return r.TransactionalID, true
+	case *kmsg.EndTxnRequest:
+		return r.TransactionalID, true
+	}
+	return "", false
 }
