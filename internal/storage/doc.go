@@ -98,8 +98,15 @@ var (
 	ErrOutOfOrderSequence   = errors.New("storage: out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
 	ErrUnknownProducerID    = errors.New("storage: unknown producer id")
-	ErrClosed               = errors.New("storage: closed")
-	ErrLogDeleted           = errors.New("storage: log deleted")
+	// ErrInvalidTxnState refuses a producer's non-transactional batch
+	// while its transaction is ongoing (Kafka's INVALID_TXN_STATE).
+	ErrInvalidTxnState = errors.New("storage: invalid transaction state")
+	// ErrTransactionCoordinatorFenced refuses an end-transaction marker
+	// whose coordinator epoch is below the one of the producer's last
+	// marker (Kafka's TRANSACTION_COORDINATOR_FENCED).
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
+	ErrClosed                       = errors.New("storage: closed")
+	ErrLogDeleted                   = errors.New("storage: log deleted")
 	// ErrStorage wraps a disk write, fsync or file creation failure of a
 	// log (Kafka's KAFKA_STORAGE_ERROR). It is sticky, the log refusing
 	// appends until it is reopened, except for ENOSPC while writing, which
