@@ -36,6 +36,7 @@ func (s *segment) recover(interval int64, contiguous bool, keep, end int64) (int
 		return 0, fmt.Errorf("stat segment: %w", err)
 	}
 	s.resetIndexing()
+	s.firstControl = -1
 	r := newBatchReader(s.log, fi.Size(), scanWindow)
 	for s.st.size < fi.Size() {
 		h, err := s.readValid(r, s.st.size, contiguous, end)
@@ -47,6 +48,9 @@ func (s *segment) recover(interval int64, contiguous bool, keep, end int64) (int
 		}
 		if err != nil {
 			break
+		}
+		if h.IsControl() && s.firstControl < 0 {
+			s.firstControl = h.BaseOffset
 		}
 		s.addBatch(&s.st, h, s.st.size, interval)
 	}
@@ -327,7 +331,7 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 // segment) is rebuilt from the batches. A missing file means no aborted
 // transactions, as in Kafka: files are created at their first entry.
 func (l *Log) loadTrustedTxnIndex(s *segment) {
-	es, err := s.loadTxnIndex()
+	es, _, err := s.loadTxnIndex()
 	if err != nil {
 		l.logger.Warn("rebuilding transaction index", "segment", s.path(logExt), "err", err)
 		s.txnRebuild = true

@@ -49,6 +49,7 @@ type segment struct {
 	maxTsLastOffset int64       // owned by the writer: last offset of the batch holding maxTs
 	lastEpoch       int32       // leader epoch of the last batch seen by load or the writer; read at open
 	txnRebuild      bool        // owned by the opener: the transaction index is rebuilt from the batches
+	firstControl    int64       // owned by the opener: offset of the first control batch recovery met, -1 if none
 	st              segState    // guarded by Log.mu
 
 	// Bytes below verifyEnd were on disk when the log was opened and had
@@ -128,7 +129,7 @@ func openSegment(c *fileCache, dir string, base int64, truncate bool) (*segment,
 // newSegment returns the segment at base, its files named with suffix
 // after their extension, none of them open.
 func newSegment(c *fileCache, dir string, base int64, suffix string) *segment {
-	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1}
+	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1, firstControl: -1}
 	s.st.next, s.st.maxTs = base, -1
 	s.log = newSegFile(c, s.path(logExt)+suffix)
 	s.idx = newSegFile(c, s.path(indexExt)+suffix)

@@ -70,16 +70,17 @@ func decodeTxnIndex(b []byte, base, next int64) ([]AbortedTxn, error) {
 }
 
 // loadTxnIndex reads and checks the segment's transaction index; a file
-// never created reads as empty.
-func (s *segment) loadTxnIndex() ([]AbortedTxn, error) {
+// never created reads as empty (exists false).
+func (s *segment) loadTxnIndex() (es []AbortedTxn, exists bool, err error) {
+	if _, err := s.txn.Stat(); errors.Is(err, errNotCreated) || errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
 	b, err := io.ReadAll(io.NewSectionReader(s.txn, 0, maxTxnIndexLength))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read transaction index: %w", err)
+		return nil, true, fmt.Errorf("read transaction index: %w", err)
 	}
-	return decodeTxnIndex(b, s.base, s.st.next)
+	es, err = decodeTxnIndex(b, s.base, s.st.next)
+	return es, true, err
 }
 
 // writeTxnIndex appends the entries of st not yet on disk.
@@ -159,8 +160,10 @@ func keptTxnEntries(segs []*segment, from int64) (map[*segment][]AbortedTxn, boo
 		if !s.txnRebuild || s.base >= from {
 			continue
 		}
-		es, err := s.loadTxnIndex()
-		if err != nil {
+		es, exists, err := s.loadTxnIndex()
+		if err != nil || !exists && s.firstControl >= 0 && s.firstControl < from {
+			// Damaged, or missing although the segment holds markers
+			// below from (its other indexes were deleted with it, say).
 			return nil, false
 		}
 		i := sort.Search(len(es), func(i int) bool { return es[i].LastOffset >= from })
