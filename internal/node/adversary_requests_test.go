@@ -65,6 +65,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.AddPartitionsToTxn.Int16():      addPartitionsToTxnReq,
 	kmsg.AddOffsetsToTxn.Int16():         addOffsetsToTxnReq,
 	kmsg.EndTxn.Int16():                  endTxnReq,
+	kmsg.WriteTxnMarkers.Int16():         writeTxnMarkersReq,
 	kmsg.DescribeTransactions.Int16():    describeTransactionsReq,
 	kmsg.ListTransactions.Int16():        listTransactionsReq,
 }
@@ -417,5 +418,14 @@ func describeTransactionsReq(v int16, _ fuzzTarget) kmsg.Request {
 func listTransactionsReq(v int16, _ fuzzTarget) kmsg.Request {
 	req := kmsg.NewPtrListTransactionsRequest()
 	req.StateFilters, req.DurationFilterMillis = []string{"Ongoing"}, -1
+	return req
+}
+
+func writeTxnMarkersReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed = 1, 0, false
+	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: tg.topic, Partitions: []int32{0, 1}}}
+	req.Markers = append(req.Markers, m)
 	return req
 }
