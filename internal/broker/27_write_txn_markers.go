@@ -66,7 +66,13 @@ func (b *Broker) writeMarker(ctx context.Context, topic string, p int32, m stora
 	if err != nil {
 		return err
 	}
-	if _, err := part.AppendMarker(ctx, m, opts); err != nil {
+	// The producer's next batch here is verified again: forgotten before
+	// the append, so no batch passes on an old check while the marker is
+	// on its way, and after it, so none verified meanwhile is remembered.
+	b.verified.ended(topic, p, m.ProducerID)
+	_, err = part.AppendMarker(ctx, m, opts)
+	b.verified.ended(topic, p, m.ProducerID)
+	if err != nil {
 		b.log.Debug("transaction marker refused", "topic", topic, "partition", p, "producer_id", m.ProducerID, "err", err)
 		return err
 	}

@@ -106,6 +106,7 @@ type Broker struct {
 	pids     *txn.IDAllocator
 	groups   *group.Manager
 	txns     *txn.Manager
+	verified verifiedTxns // transactional producers checked with their coordinator
 
 	stop context.CancelFunc // ends watchImage's goroutine
 	wg   sync.WaitGroup
