@@ -159,10 +159,21 @@ func TestTransactionFencing(t *testing.T) {
 	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("fenced producer: %v, want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", err)
 	}
-	got := consumeAll(t, tn.KafkaAddr(), topic, 3, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
-	for _, r := range got {
-		if string(r.Value) == "first-late" {
-			t.Errorf("the fenced producer's record was appended at %s-%d@%d", r.Topic, r.Partition, r.Offset)
+	// Partition 0: first-open, the coordinator's ABORT, second-0, COMMIT;
+	// partition 1: second-1, COMMIT. first-late would be one more.
+	checkEndOffsets(t, adm, topic, map[int32]int64{0: 4, 1: 2})
+}
+
+// checkEndOffsets compares topic's end offsets with want.
+func checkEndOffsets(t *testing.T, adm *kadm.Client, topic string, want map[int32]int64) {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, w := range want {
+		if o, ok := ends.Lookup(topic, p); !ok || o.Err != nil || o.Offset != w {
+			t.Errorf("%s-%d ends at %d (%v), want %d", topic, p, o.Offset, o.Err, w)
 		}
 	}
 }
@@ -334,9 +345,6 @@ func TestTransactionOldVersions(t *testing.T) {
 // loads the transaction from __transaction_state, which the producer then
 // commits (or, if the new coordinator aborted it, retries).
 func TestTransactionCoordinatorFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a three-node cluster and a coordinator failover")
-	}
 	c := newProcCluster(t, 3, "transaction.abort.timed.out.transaction.cleanup.interval.ms=100")
 	adm := kadm.NewClient(c.client())
 	const topic = "ha"
@@ -377,5 +385,12 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	d := describeTxn(t, adm2, "tx-ha", "CompleteCommit")
 	if d.Coordinator == coord.NodeID {
 		t.Errorf("described by the killed coordinator %d", coord.NodeID)
+	}
+	// Each partition: before-i, COMMIT, during-i, COMMIT.
+	checkEndOffsets(t, adm2, topic, map[int32]int64{0: 4, 1: 4, 2: 4})
+	alive := c.kafka[coord.NodeID%3] // the next node, up
+	got := consumeAll(t, alive, topic, 6, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	if len(got) != 6 {
+		t.Errorf("consumed %d records, want 6", len(got))
 	}
 }
