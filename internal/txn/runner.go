@@ -81,6 +81,7 @@ type runner struct {
 	genCtx    context.Context // ends when gen's marker writers must stop
 	genCancel context.CancelFunc
 	pending   []reply
+	loading   bool // load is flushing the new core's first output
 }
 
 func newRunner(m *Manager, p, epoch int32) *runner {
@@ -199,6 +200,12 @@ func (r *runner) flush() {
 		if err := r.append(out.Records); err != nil {
 			r.m.log.Error("transaction coordinator append failed; reloading", "partition", r.partition, "err", err)
 			r.failAll(appendErrorCode(err))
+			if r.loading {
+				// The load's own records (completions) failed: retry
+				// the load later rather than at once, and forever.
+				r.unload(stateUnavailable)
+				return
+			}
 			r.load()
 			return
 		}
@@ -278,15 +285,20 @@ func (r *runner) shutdown() {
 	}
 }
 
-// load rebuilds the core from the partition log, then lets it resume the
-// transactions the previous coordinator left preparing.
-func (r *runner) load() {
+// unload drops the core and stops its marker writers.
+func (r *runner) unload(state int32) {
 	r.core = nil
 	if r.genCancel != nil {
 		r.genCancel()
 	}
 	r.gen++
-	r.state.Store(stateLoading)
+	r.state.Store(state)
+}
+
+// load rebuilds the core from the partition log, then lets it resume the
+// transactions the previous coordinator left preparing.
+func (r *runner) load() {
+	r.unload(stateLoading)
 	l := r.m.cfg.Log(r.partition)
 	if l == nil {
 		r.state.Store(stateUnavailable)
@@ -305,7 +317,9 @@ func (r *runner) load() {
 	core.Loaded(r.m.now())
 	r.core = core
 	r.state.Store(stateReady)
+	r.loading = true
 	r.flush()
+	r.loading = false
 }
 
 // replayLog feeds the partition's whole log to core, batch by batch.
