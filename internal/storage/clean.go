@@ -32,11 +32,12 @@ type cleanPlan struct {
 }
 
 // planClean decides whether the log is worth cleaning now. Only closed
-// segments wholly below the high watermark are cleanable (as in Kafka,
-// whose bound is the last stable offset): a follower may yet truncate
-// batches above it, and a cleaning that let them supersede older records
-// would lose those records with them. Of the dirty segments, only those
-// whose newest record is older than min.compaction.lag.ms are cleanable.
+// segments wholly below the last stable offset are cleanable, as in Kafka:
+// a follower may yet truncate batches above the high watermark, and a
+// cleaning that let them supersede older records would lose those records
+// with them; and records of a transaction not yet decided may still be
+// aborted. Of the dirty segments, only those whose newest record is older
+// than min.compaction.lag.ms are cleanable.
 func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 	l.mu.RLock()
 	p := cleanPlan{cfg: l.mu.cfg, segs: l.mu.segments, now: now}
@@ -46,12 +47,12 @@ func (l *Log) planClean(now time.Time) (cleanPlan, bool) {
 	}
 	p.firstDirty = max(l.mu.cleanedTo, l.mu.logStart)
 	p.truncations = l.mu.truncations
-	hw := l.hwLocked()
+	lso := l.lsoLocked()
 	l.mu.RUnlock()
 	lagLimit := now.UnixMilli() - p.cfg.MinCompactionLagMs
 	var clean, dirty int64
 	for i := range p.segs[:len(p.segs)-1] {
-		if p.sts[i].next > hw {
+		if p.sts[i].next > lso {
 			break
 		}
 		isDirty := p.sts[i].next > p.firstDirty
@@ -113,7 +114,8 @@ type cleanStats struct {
 type cleanState struct {
 	seeds      [2]maphash.Seed
 	latest     map[[2]uint64]int64
-	lastBatch  map[int64]int64 // producer id → base offset of its last batch
+	lastBatch  map[int64]int64        // producer id → base offset of its last batch
+	aborted    map[int64][]AbortedTxn // producer id → its aborted transactions
 	now        int64
 	retainTomb int64 // delete.retention.ms
 	stats      cleanStats
@@ -130,7 +132,7 @@ func (cs *cleanState) hash(key []byte) [2]uint64 {
 func (l *Log) clean(ctx context.Context, c *cleaner, p cleanPlan) (cleanStats, error) {
 	start := time.Now()
 	cs := &cleanState{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{},
+		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{}, aborted: abortedByProducer(p.sts),
 		now: p.now.UnixMilli(), retainTomb: p.cfg.DeleteRetentionMs}
 	if err := l.buildOffsetMap(ctx, c, cs, &p); err != nil {
 		return cs.stats, l.cleanFailed(p, err)
@@ -174,7 +176,9 @@ func (l *Log) buildOffsetMap(ctx context.Context, c *cleaner, cs *cleanState, p 
 			if h.ProducerID >= 0 {
 				cs.lastBatch[h.ProducerID] = h.BaseOffset
 			}
-			if b == nil || h.IsControl() {
+			if b == nil || h.IsControl() || cs.isAborted(h) {
+				// An aborted record must not supersede a committed one
+				// of its key (Kafka skips aborted transactions too).
 				return nil
 			}
 			_, recs, err := record.Records(b)
@@ -281,6 +285,11 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p clea
 			cs.stats.bytesRead += st.size // dirty segments were counted by the map
 		}
 	}
+	for i := g.from; i < g.to; i++ {
+		// The markers stay, so their index entries move with them
+		// (finish writes and fsyncs them with the other indexes).
+		ns.st.aborted = append(ns.st.aborted, p.sts[i].aborted...)
+	}
 	if err == nil {
 		err = w.finish(ctx)
 	}
@@ -300,8 +309,9 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p clea
 // a rebuilt batch, or nil when nothing remains.
 func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error) {
 	if h.IsControl() {
-		// No transactions yet: markers are kept as data, but checked, as
-		// the copy is trusted.
+		// Markers are kept (so every transaction index entry stays
+		// valid), but checked, as the copy is trusted. TODO: drop them,
+		// and aborted batches, once safe, as Kafka's cleaner does.
 		if _, err := record.ValidateStored(b); err != nil {
 			return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
@@ -407,4 +417,29 @@ func (w *cleanedWriter) finish(ctx context.Context) error {
 	}
 	w.seg.dirtyIndexes = true
 	return w.seg.sync()
+}
+
+// abortedByProducer indexes the aborted transactions of every segment by
+// producer.
+func abortedByProducer(sts []segState) map[int64][]AbortedTxn {
+	m := map[int64][]AbortedTxn{}
+	for _, st := range sts {
+		for _, e := range st.aborted {
+			m[e.ProducerID] = append(m[e.ProducerID], e)
+		}
+	}
+	return m
+}
+
+// isAborted says whether h is a batch of an aborted transaction.
+func (cs *cleanState) isAborted(h record.BatchHeader) bool {
+	if !h.IsTransactional() {
+		return false
+	}
+	for _, e := range cs.aborted[h.ProducerID] {
+		if e.FirstOffset <= h.BaseOffset && h.BaseOffset <= e.LastOffset {
+			return true
+		}
+	}
+	return false
 }

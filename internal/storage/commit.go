@@ -91,6 +91,7 @@ func (l *Log) publish(g *group) {
 		close(l.mu.changed)
 		l.mu.changed = make(chan struct{})
 	}
+	l.publishTxnsLocked(g.txns)
 }
 
 func (l *Log) flushDue(cfg LogConfig) bool {

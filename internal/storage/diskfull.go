@@ -16,20 +16,21 @@ const DiskFullBackoff = time.Second
 // a group starts so that a group that failed on a full disk can be undone.
 type writerMarks struct {
 	bytesSinceIndex, firstTs, lastTimeEntryTs, maxTsLastOffset int64
-	idxOnDisk, tidxOnDisk                                      int
+	idxOnDisk, tidxOnDisk, txnOnDisk                           int
 }
 
 func (s *segment) marks() writerMarks {
-	return writerMarks{s.bytesSinceIndex, s.firstTs, s.lastTimeEntryTs, s.maxTsLastOffset, s.idxOnDisk, s.tidxOnDisk}
+	return writerMarks{s.bytesSinceIndex, s.firstTs, s.lastTimeEntryTs, s.maxTsLastOffset, s.idxOnDisk, s.tidxOnDisk, s.txnOnDisk}
 }
 
 func (s *segment) restoreMarks(m writerMarks) {
 	s.bytesSinceIndex, s.firstTs, s.lastTimeEntryTs, s.maxTsLastOffset = m.bytesSinceIndex, m.firstTs, m.lastTimeEntryTs, m.maxTsLastOffset
-	s.idxOnDisk, s.tidxOnDisk = m.idxOnDisk, m.tidxOnDisk
+	s.idxOnDisk, s.tidxOnDisk, s.txnOnDisk = m.idxOnDisk, m.tidxOnDisk, m.txnOnDisk
 }
 
 // cutBack truncates the segment's log to size and its indexes to the
-// entries m says were on disk.
+// entries m says were on disk (a transaction index not created yet stays
+// so).
 func (s *segment) cutBack(size int64, m writerMarks) error {
 	if err := truncateFile(s.log, size); err != nil {
 		return fmt.Errorf("truncate segment: %w", err)
@@ -39,6 +40,11 @@ func (s *segment) cutBack(size int64, m writerMarks) error {
 	}
 	if err := truncateFile(s.tidx, int64(m.tidxOnDisk)*timeIndexEntrySize); err != nil {
 		return fmt.Errorf("truncate time index: %w", err)
+	}
+	if s.txnTorn || s.txnOnDisk > m.txnOnDisk {
+		if err := s.truncateTxnIndex(m.txnOnDisk); err != nil {
+			return err
+		}
 	}
 	s.dirtyIndexes = true
 	return nil

@@ -1,10 +1,14 @@
 // Package storage owns partition logs on local disk: segment files holding
 // RecordBatch v2 bytes exactly as on the wire, their sparse offset and time
-// indexes, recovery after a crash, producer state for idempotence, retention,
-// DeleteRecords, the log cleaner of compacted logs, and what replication
-// needs of a log: leader epochs, a high watermark, follower appends and
-// truncation. File formats are in docs/format/segment.md; compaction is
-// described in docs/compaction.md.
+// indexes, recovery after a crash, producer state for idempotence and
+// transactions, retention, DeleteRecords, the log cleaner of compacted
+// logs, and what replication needs of a log: leader epochs, a high
+// watermark, follower appends and truncation. For transactions it keeps,
+// like Kafka's ProducerStateManager and UnifiedLog, each producer's ongoing
+// transaction, a per-segment aborted transaction index, and the last
+// stable offset (Log.LastStableOffset, Log.ReadCommitted, Log.AppendMarker).
+// File formats are in docs/format/segment.md and docs/format/txnindex.md;
+// compaction is described in docs/compaction.md.
 //
 // Concurrency contract:
 //   - A Manager and its Logs are safe for concurrent use.
@@ -46,6 +50,13 @@
 //     (or aborts) instead of taking the log offline. The leader-epoch cache
 //     (Log.mu.epochs) is published with the batches that extend it; the
 //     high watermark follows the log end unless Config.ManualHighWatermark.
+//   - Transaction state: the writer owns each producer's ongoing
+//     transaction (Log.w.producers) and decides, when it stages a batch,
+//     what it begins or ends; the transactions holding the last stable
+//     offset back (Log.mu.txns) and the segments' aborted transaction
+//     entries (segState.aborted, appended to, never changed in place) are
+//     published with the group that writes them. A truncation recomputes
+//     both from the producer snapshot and the batches.
 //   - No lock is held across disk I/O, except Log.adminMu which serializes
 //     the rare operations on closed segments (retention, DeleteRecords, the
 //     cleaner's segment swaps) against each other and never blocks appends
@@ -98,8 +109,15 @@ var (
 	ErrOutOfOrderSequence   = errors.New("storage: out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
 	ErrUnknownProducerID    = errors.New("storage: unknown producer id")
-	ErrClosed               = errors.New("storage: closed")
-	ErrLogDeleted           = errors.New("storage: log deleted")
+	// ErrInvalidTxnState refuses a producer's non-transactional batch
+	// while its transaction is ongoing (Kafka's INVALID_TXN_STATE).
+	ErrInvalidTxnState = errors.New("storage: invalid transaction state")
+	// ErrTransactionCoordinatorFenced refuses an end-transaction marker
+	// whose coordinator epoch is below the one of the producer's last
+	// marker (Kafka's TRANSACTION_COORDINATOR_FENCED).
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
+	ErrClosed                       = errors.New("storage: closed")
+	ErrLogDeleted                   = errors.New("storage: log deleted")
 	// ErrStorage wraps a disk write, fsync or file creation failure of a
 	// log (Kafka's KAFKA_STORAGE_ERROR). It is sticky, the log refusing
 	// appends until it is reopened, except for ENOSPC while writing, which

@@ -20,10 +20,14 @@ import (
 // result's BaseOffset is the first batch's.
 func (l *Log) AppendAsFollower(ctx context.Context, batches []byte, opts AppendOptions) (AppendResult, error) {
 	hdrs, err := splitFollowerBatches(batches, l.Config().MaxMessageBytes)
+	var markers []*record.EndTxnMarker
+	if err == nil {
+		markers, err = parseMarkers(batches, hdrs)
+	}
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s as follower: %w", partitionDirName(l.topic, l.partition), err)
 	}
-	return l.submit(ctx, &appendReq{data: batches, hdrs: hdrs, sync: opts.Sync, follower: true, epoch: -1, done: make(chan struct{})})
+	return l.submit(ctx, &appendReq{data: batches, hdrs: hdrs, markers: markers, sync: opts.Sync, follower: true, epoch: -1, done: make(chan struct{})})
 }
 
 // splitFollowerBatches validates whole stored batches whose offsets and
@@ -70,12 +74,13 @@ func (l *Log) stageFollower(g *group, r *appendReq, cfg LogConfig, now time.Time
 		close(r.done)
 		return nil
 	}
-	l.recordProducers(g, r.hdrs)
+	l.recordProducers(g, r)
 	r.res = AppendResult{BaseOffset: g.next, LogAppendTime: -1}
-	for _, h := range r.hdrs {
+	for i, h := range r.hdrs {
 		if err := l.stageBatch(g, r.data[:h.Size()], h, cfg, now, -1); err != nil {
 			return err
 		}
+		g.stageTxn(r.event(i))
 		r.data = r.data[h.Size():]
 	}
 	g.sync = g.sync || r.sync
@@ -84,8 +89,11 @@ func (l *Log) stageFollower(g *group, r *appendReq, cfg LogConfig, now time.Time
 }
 
 // recordProducers applies the batches to the producer state, keeping the
-// entries they replace in g.undo.
-func (l *Log) recordProducers(g *group, hdrs []record.BatchHeader) {
+// entries they replace in g.undo, and notes in r.txn what they did to
+// transactions: a follower's log gets the same transaction index and last
+// stable offset as its leader's.
+func (l *Log) recordProducers(g *group, r *appendReq) {
+	hdrs := r.hdrs
 	var ids []int64
 	for _, h := range hdrs {
 		if h.ProducerID >= 0 {
@@ -96,8 +104,8 @@ func (l *Log) recordProducers(g *group, hdrs []record.BatchHeader) {
 		return
 	}
 	tent := l.w.producers.clone(ids)
-	for _, h := range hdrs {
-		tent.apply(h)
+	for i, h := range hdrs {
+		r.setEvent(i, tent.apply(h, r.marker(i)), tent, l.w.producers)
 	}
 	for id, e := range tent {
 		g.undo.saveProducer(id, l.w.producers[id])

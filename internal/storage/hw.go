@@ -93,6 +93,7 @@ func (l *Log) SetHighWatermark(o int64) int64 {
 	old := l.hwLocked()
 	if o = min(o, l.mu.logEnd); o > old {
 		l.mu.hw = o
+		l.mu.txns.prune(o)
 		close(l.mu.changed)
 		l.mu.changed = make(chan struct{})
 	}

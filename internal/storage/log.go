@@ -51,11 +51,12 @@ type Log struct {
 		segments      []*segment // copy-on-write; the last one is active
 		logStart      int64
 		logEnd        int64
-		recoveryPoint int64     // every offset below it is fsynced
-		cleanedTo     int64     // first dirty offset: the cleaner compacted everything below
-		hw            int64     // high watermark set by SetHighWatermark; see hwLocked
-		epochs        epochList // leader-epoch cache; replaced, never changed in place
-		truncations   uint64    // counts TruncateTo's steps; see truncatedSince
+		recoveryPoint int64        // every offset below it is fsynced
+		cleanedTo     int64        // first dirty offset: the cleaner compacted everything below
+		hw            int64        // high watermark set by SetHighWatermark; see hwLocked
+		epochs        epochList    // leader-epoch cache; replaced, never changed in place
+		txns          unstableTxns // transactions holding the last stable offset back
+		truncations   uint64       // counts TruncateTo's steps; see truncatedSince
 		changed       chan struct{}
 		err           error     // write failure refusing appends
 		retryAt       time.Time // when a disk-full err may be retried; zero: err is sticky
@@ -190,13 +191,13 @@ func (l *Log) recoverAll() error {
 			return err
 		}
 	}
+	l.mu.hw = l.loadHighWatermark(l.mu.logStart, end)
 	if err := l.loadProducers(segs, end); err != nil {
 		return l.openOffline(segs, cp, err)
 	}
 	if l.mu.epochs, err = l.loadEpochs(segs, l.mu.logStart, end, lastBatchEpoch(segs)); err != nil {
 		return l.openOffline(segs, cp, err)
 	}
-	l.mu.hw = l.loadHighWatermark(l.mu.logStart, end)
 	l.mu.recoveryPoint = end
 	if cperr == nil && cp.clean && !swapped && cp.recoveryPoint == end && cp.logStart == l.mu.logStart {
 		// Unchanged since a clean close: the checkpoint stays clean until
@@ -288,7 +289,7 @@ func (l *Log) openSegments(logStart int64) ([]*segment, error) {
 }
 
 func removeSegmentFiles(s *segment) error {
-	for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+	for _, ext := range segmentFileExts {
 		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove segment: %w", err)
 		}
@@ -302,8 +303,10 @@ func closeSegments(segs []*segment) {
 	}
 }
 
-// loadProducers restores idempotence state from the snapshot written at the
-// last clean close, replaying the batches appended after it.
+// loadProducers restores producer state from the snapshot written at the
+// last clean close, replaying the batches appended after it, and with it
+// the unstable transactions and the transaction indexes marked for
+// rebuilding. The caller has set the high watermark.
 func (l *Log) loadProducers(segs []*segment, end int64) error {
 	p, from := producers{}, int64(0)
 	b, err := os.ReadFile(filepath.Join(l.dir, snapshotFile))
@@ -318,10 +321,21 @@ func (l *Log) loadProducers(segs []*segment, end int64) error {
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("read producer snapshot: %w", err)
 	}
-	l.w.producers = p
-	if err := l.replayProducers(p, segs, from); err != nil {
+	kept, ok := keptTxnEntries(segs, from)
+	if !ok {
+		// A rebuilt index lost entries the replay from the snapshot
+		// cannot recompute: replay the whole log instead.
+		p, from, kept = producers{}, 0, nil
+	}
+	u := fromProducers(p)
+	rebuilt, err := l.replayProducers(p, segs, from, &u, l.hwLocked())
+	if err != nil {
 		return err
 	}
+	if err := rebuildTxnIndexes(segs, kept, rebuilt); err != nil {
+		return err
+	}
+	l.w.producers, l.mu.txns = p, u
 	l.openMaxProducerID = -1
 	for id := range p {
 		l.openMaxProducerID = max(l.openMaxProducerID, id)

@@ -23,13 +23,20 @@ type batchMeta struct {
 
 // producerEntry is what a log remembers of one producer id.
 type producerEntry struct {
-	epoch   int16
-	batches []batchMeta // oldest first, at most maxBatchesPerProducer
+	epoch      int16
+	coordEpoch int32       // coordinator epoch of the producer's last marker, -1 before any
+	txnFirst   int64       // first offset of its ongoing transaction, -1 if none
+	batches    []batchMeta // oldest first, at most maxBatchesPerProducer
 }
 
-// producers is the idempotence state of one log, owned by its writer
-// goroutine (and by the opener while recovering). It is a deterministic
-// core: check decides, apply commits.
+func newProducerEntry(epoch int16) *producerEntry {
+	return &producerEntry{epoch: epoch, coordEpoch: -1, txnFirst: -1}
+}
+
+// producers is the idempotence and transaction state of one log, owned by
+// its writer goroutine (and by the opener while recovering). It is a
+// deterministic core: check decides, apply commits, as Kafka's
+// ProducerAppendInfo does.
 type producers map[int64]*producerEntry
 
 // seqAdd adds n to a sequence number, wrapping at MaxInt32 like Kafka.
@@ -40,16 +47,40 @@ func seqAdd(seq, n int32) int32 {
 	return seq + n
 }
 
-// check decides what to do with an idempotent batch: dup >= 0 is the
-// original base offset of an exact retry.
-func (p producers) check(h record.BatchHeader) (dup int64, err error) {
+// check decides what to do with a producer's batch: dup >= 0 is the
+// original base offset of an exact retry. m is the end-transaction marker
+// a control batch holds (nil for other batches).
+func (p producers) check(h record.BatchHeader, m *record.EndTxnMarker) (dup int64, err error) {
 	e, ok := p[h.ProducerID]
+	if h.IsControl() {
+		return -1, checkMarker(e, ok, h, m)
+	}
+	if dup, err = checkData(e, ok, h); err != nil || dup >= 0 {
+		return dup, err
+	}
+	if ok && e.txnFirst >= 0 && !h.IsTransactional() {
+		return -1, fmt.Errorf("%w: producer %d wrote a non-transactional batch during its transaction from offset %d",
+			ErrInvalidTxnState, h.ProducerID, e.txnFirst)
+	}
+	return -1, nil
+}
+
+// checkMarker refuses a control batch from an older producer epoch, and
+// an end-transaction marker from an older transaction coordinator.
+func checkMarker(e *producerEntry, ok bool, h record.BatchHeader, m *record.EndTxnMarker) error {
 	switch {
-	case h.IsControl():
-		if ok && h.ProducerEpoch < e.epoch {
-			return -1, fmt.Errorf("%w: epoch %d older than %d", ErrInvalidProducerEpoch, h.ProducerEpoch, e.epoch)
-		}
-		return -1, nil
+	case !ok:
+		return nil
+	case h.ProducerEpoch < e.epoch:
+		return fmt.Errorf("%w: marker epoch %d older than %d", ErrInvalidProducerEpoch, h.ProducerEpoch, e.epoch)
+	case m != nil && m.CoordinatorEpoch < e.coordEpoch:
+		return fmt.Errorf("%w: coordinator epoch %d older than %d", ErrTransactionCoordinatorFenced, m.CoordinatorEpoch, e.coordEpoch)
+	}
+	return nil
+}
+
+func checkData(e *producerEntry, ok bool, h record.BatchHeader) (int64, error) {
+	switch {
 	case !ok:
 		if h.BaseSequence != 0 {
 			return -1, fmt.Errorf("%w: producer %d starts at sequence %d", ErrUnknownProducerID, h.ProducerID, h.BaseSequence)
@@ -85,24 +116,105 @@ func (e *producerEntry) checkSequence(h record.BatchHeader) (int64, error) {
 	return -1, nil
 }
 
-// apply records a batch appended at its (stamped) base offset.
-func (p producers) apply(h record.BatchHeader) {
+// txnEvent is what a batch did to its producer's transaction.
+type txnEvent struct {
+	kind       txnKind
+	producerID int64
+	first      int64      // first offset of the transaction
+	last       int64      // txnEnd: offset of the marker
+	aborted    bool       // txnEnd: the marker is ABORT
+	entry      AbortedTxn // txnEnd and aborted: its transaction index entry
+}
+
+type txnKind uint8
+
+const (
+	txnNone  txnKind = iota
+	txnBegin         // the producer's first transactional batch since its last marker
+	txnEnd           // a marker ended a transaction that wrote data (an empty one ends nothing)
+)
+
+// apply records a batch appended at its (stamped) base offset and returns
+// what it did to a transaction. m is the end-transaction marker of a
+// control batch (nil for other batches and for control batches that hold
+// none, such as one the cleaner emptied).
+func (p producers) apply(h record.BatchHeader, m *record.EndTxnMarker) txnEvent {
 	if h.ProducerID < 0 {
-		return
+		return txnEvent{}
 	}
 	e, ok := p[h.ProducerID]
 	if !ok || h.ProducerEpoch > e.epoch {
-		e = &producerEntry{epoch: h.ProducerEpoch}
-		p[h.ProducerID] = e
+		// A new epoch restarts sequences; a transaction it continues (or a
+		// bumped-epoch marker ends) stays, as in Kafka.
+		ne := newProducerEntry(h.ProducerEpoch)
+		if ok {
+			ne.coordEpoch, ne.txnFirst = e.coordEpoch, e.txnFirst
+		}
+		e, p[h.ProducerID] = ne, ne
 	}
-	if h.IsControl() || h.BaseSequence < 0 {
-		return
+	if h.IsControl() {
+		if m == nil {
+			return txnEvent{}
+		}
+		ev := txnEvent{}
+		if e.txnFirst >= 0 {
+			ev = txnEvent{kind: txnEnd, producerID: h.ProducerID, first: e.txnFirst, last: h.BaseOffset, aborted: !m.Commit}
+		}
+		e.coordEpoch, e.txnFirst = m.CoordinatorEpoch, -1
+		return ev
 	}
-	m := batchMeta{h.BaseSequence, seqAdd(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset, h.LastOffset()}
-	if len(e.batches) == maxBatchesPerProducer {
-		e.batches = append(e.batches[:0], e.batches[1:]...)
+	if h.BaseSequence >= 0 {
+		m := batchMeta{h.BaseSequence, seqAdd(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset, h.LastOffset()}
+		if len(e.batches) == maxBatchesPerProducer {
+			e.batches = append(e.batches[:0], e.batches[1:]...)
+		}
+		e.batches = append(e.batches, m)
 	}
-	e.batches = append(e.batches, m)
+	if h.IsTransactional() && e.txnFirst < 0 {
+		e.txnFirst = h.BaseOffset
+		return txnEvent{kind: txnBegin, producerID: h.ProducerID, first: h.BaseOffset}
+	}
+	return txnEvent{}
+}
+
+// firstOngoing returns the lowest first offset of an ongoing transaction
+// of a producer other than exclude, or -1. Entries of the views earlier in
+// the list hide those of the same producer in later ones (a tentative
+// clone over the writer's state). It walks every producer: it runs once
+// per ABORT marker, to fill the last stable offset of its index entry.
+func firstOngoing(exclude int64, views ...producers) int64 {
+	first := int64(-1)
+	for i, p := range views {
+		for id, e := range p {
+			if id == exclude || e.txnFirst < 0 || hiddenBy(id, views[:i]) {
+				continue
+			}
+			if first < 0 || e.txnFirst < first {
+				first = e.txnFirst
+			}
+		}
+	}
+	return first
+}
+
+func hiddenBy(id int64, views []producers) bool {
+	for _, p := range views {
+		if _, ok := p[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// abortedEntry returns the transaction index entry of an ABORT event: the
+// last stable offset is where the log's would stand once the transaction
+// is complete, given the other producers' ongoing transactions.
+func abortedEntry(ev txnEvent, views ...producers) AbortedTxn {
+	lso := ev.last + 1
+	if f := firstOngoing(ev.producerID, views...); f >= 0 {
+		lso = f
+	}
+	return AbortedTxn{ProducerID: ev.producerID, FirstOffset: ev.first, LastOffset: ev.last, LastStableOffset: lso}
 }
 
 // clone copies the entries named by ids, so that a multi-batch append can
@@ -122,9 +234,10 @@ func (p producers) clone(ids []int64) producers {
 const (
 	snapshotFile    = "producer.snapshot"
 	snapshotMagic   = "EDPS"
-	snapshotVersion = 1
+	snapshotVersion = 2                 // 1: no transaction fields, still read
 	snapshotHeader  = 4 + 2 + 2 + 8 + 4 // magic, version, reserved, offset, count
-	snapshotEntry   = 8 + 2 + 2         // id, epoch, batch count
+	snapshotEntryV1 = 8 + 2 + 2         // id, epoch, batch count
+	snapshotEntry   = 8 + 2 + 4 + 8 + 2 // id, epoch, coordinator epoch, txn first offset, batch count
 	snapshotBatch   = 4 + 4 + 8 + 8
 )
 
@@ -145,6 +258,8 @@ func (p producers) encodeSnapshot(off int64) []byte {
 		e := p[id]
 		b = be.AppendUint64(b, uint64(id))
 		b = be.AppendUint16(b, uint16(e.epoch))
+		b = be.AppendUint32(b, uint32(e.coordEpoch))
+		b = be.AppendUint64(b, uint64(e.txnFirst))
 		b = be.AppendUint16(b, uint16(len(e.batches)))
 		for _, m := range e.batches {
 			b = be.AppendUint32(b, uint32(m.firstSeq))
@@ -156,7 +271,8 @@ func (p producers) encodeSnapshot(off int64) []byte {
 	return be.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeSnapshot parses a snapshot and returns the offset it is valid at.
+// decodeSnapshot parses a snapshot (version 1 or 2) and returns the offset
+// it is valid at.
 func decodeSnapshot(b []byte) (producers, int64, error) {
 	bad := func(what string) (producers, int64, error) {
 		return nil, 0, fmt.Errorf("%w: producer snapshot: %s", errCorruptFile, what)
@@ -169,24 +285,34 @@ func decodeSnapshot(b []byte) (producers, int64, error) {
 	if crc32.Checksum(body, castagnoli) != be.Uint32(b[len(b)-4:]) {
 		return bad("crc")
 	}
-	if be.Uint16(b[4:]) != snapshotVersion {
+	version := be.Uint16(b[4:])
+	entrySize := snapshotEntry
+	switch version {
+	case 1:
+		entrySize = snapshotEntryV1
+	case snapshotVersion:
+	default:
 		return bad("version")
 	}
 	off := int64(be.Uint64(b[8:]))
 	n := int(be.Uint32(b[16:]))
 	rest := body[snapshotHeader:]
-	if n > len(rest)/snapshotEntry {
+	if n > len(rest)/entrySize {
 		return bad("count")
 	}
 	p := make(producers, n)
 	for range n {
-		if len(rest) < snapshotEntry {
+		if len(rest) < entrySize {
 			return bad("entry")
 		}
-		id, e, nb := int64(be.Uint64(rest)), &producerEntry{epoch: int16(be.Uint16(rest[8:]))}, int(be.Uint16(rest[10:]))
-		rest = rest[snapshotEntry:]
-		if nb > maxBatchesPerProducer || len(rest) < nb*snapshotBatch {
-			return bad("batches")
+		id, e := int64(be.Uint64(rest)), newProducerEntry(int16(be.Uint16(rest[8:])))
+		if version > 1 {
+			e.coordEpoch, e.txnFirst = int32(be.Uint32(rest[10:])), int64(be.Uint64(rest[14:]))
+		}
+		nb := int(be.Uint16(rest[entrySize-2:]))
+		rest = rest[entrySize:]
+		if nb > maxBatchesPerProducer || len(rest) < nb*snapshotBatch || e.txnFirst < -1 || e.txnFirst >= off {
+			return bad("entry fields")
 		}
 		for range nb {
 			e.batches = append(e.batches, batchMeta{int32(be.Uint32(rest)), int32(be.Uint32(rest[4:])),

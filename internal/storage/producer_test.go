@@ -92,9 +92,9 @@ func TestSequenceWrap(t *testing.T) {
 	if got := seqAdd(math.MaxInt32-1, 3); got != 1 {
 		t.Fatalf("seqAdd(max-1, 3) = %d", got)
 	}
-	p := producers{1: {epoch: 0, batches: []batchMeta{{math.MaxInt32 - 1, math.MaxInt32, 0, 1}}}}
+	p := producers{1: {epoch: 0, txnFirst: -1, batches: []batchMeta{{math.MaxInt32 - 1, math.MaxInt32, 0, 1}}}}
 	h, _ := parseBatch(idemBatch(1, 0, 0, 2))
-	if dup, err := p.check(h); err != nil || dup != -1 {
+	if dup, err := p.check(h, nil); err != nil || dup != -1 {
 		t.Fatalf("wrapped sequence rejected: %v", err)
 	}
 }

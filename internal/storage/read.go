@@ -39,7 +39,11 @@ type ReadResult struct {
 	Chunks           []Chunk
 	HighWatermark    int64
 	LogStartOffset   int64
-	LastStableOffset int64 // no transactions yet: equals HighWatermark
+	LastStableOffset int64
+	// AbortedTxns lists, for ReadCommitted only, the aborted transactions
+	// overlapping the batches returned, in marker order (a fetch
+	// response's AbortedTransactions: producer id and first offset).
+	AbortedTxns []AbortedTxn
 }
 
 // Release releases every chunk of the result.
@@ -55,6 +59,7 @@ type view struct {
 	sts         []segState
 	logStart    int64
 	hw          int64
+	lso         int64
 	end         int64 // log end offset
 	truncations uint64
 	epochs      epochList // the leader-epoch cache, which verification checks batches against
@@ -67,7 +72,7 @@ func (l *Log) snapshot(offset int64) (view, int) {
 	defer l.mu.RUnlock()
 	segs := l.mu.segments
 	i := max(sort.Search(len(segs), func(i int) bool { return segs[i].base > offset })-1, 0)
-	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.hwLocked(),
+	v := view{segs: segs[i:], sts: make([]segState, len(segs)-i), logStart: l.mu.logStart, hw: l.hwLocked(), lso: l.lsoLocked(),
 		end: l.mu.logEnd, truncations: l.mu.truncations, epochs: l.mu.epochs, offline: l.mu.offline}
 	for j, s := range v.segs {
 		v.sts[j] = s.st
@@ -83,18 +88,36 @@ func (l *Log) snapshot(offset int64) (view, int) {
 // offline (see Offline) and Read returns that error. A read that races
 // with TruncateTo may fail with ErrLogTruncated instead.
 func (l *Log) Read(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, error) {
-	return l.read(offset, maxBytes, minOneBatch, false)
+	return l.read(offset, maxBytes, minOneBatch, toHighWatermark)
 }
 
 // ReadReplica is Read up to the log end offset instead of the high
 // watermark: a follower's fetch.
 func (l *Log) ReadReplica(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, error) {
-	return l.read(offset, maxBytes, minOneBatch, true)
+	return l.read(offset, maxBytes, minOneBatch, toLogEnd)
 }
 
-func (l *Log) read(offset int64, maxBytes int64, minOneBatch, toEnd bool) (ReadResult, error) {
+// ReadCommitted is Read for a read_committed consumer: it stops at the
+// last stable offset instead of the high watermark (an offset between the
+// two reads nothing), and fills AbortedTxns with the aborted transactions
+// overlapping the batches returned, as Kafka's fetch with isolation level
+// READ_COMMITTED does.
+func (l *Log) ReadCommitted(offset int64, maxBytes int64, minOneBatch bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOneBatch, toLastStable)
+}
+
+// readLimit is where a read stops.
+type readLimit uint8
+
+const (
+	toHighWatermark readLimit = iota
+	toLogEnd
+	toLastStable
+)
+
+func (l *Log) read(offset int64, maxBytes int64, minOneBatch bool, to readLimit) (ReadResult, error) {
 	v, _ := l.snapshot(offset)
-	res := ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.hw}
+	res := ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.lso}
 	if v.offline != nil {
 		return res, v.offline
 	}
@@ -102,25 +125,58 @@ func (l *Log) read(offset int64, maxBytes int64, minOneBatch, toEnd bool) (ReadR
 		return res, fmt.Errorf("%w: offset %d outside [%d, %d] of %s", ErrOffsetOutOfRange,
 			offset, v.logStart, v.end, partitionDirName(l.topic, l.partition))
 	}
-	limit := v.end
-	if !toEnd {
-		limit = v.hw
+	limit := v.hw
+	switch to {
+	case toLogEnd:
+		limit = v.end
+	case toLastStable:
+		limit = v.lso
 	}
 	if offset >= limit {
 		return res, nil
 	}
+	all := v.sts // before bound: markers past the limit may abort transactions below it
 	if limit < v.end {
 		if err := v.bound(limit); err != nil {
 			return res, l.readFailed(v, err)
 		}
 	}
-	chunks, err := l.readView(v, offset, maxBytes, minOneBatch)
+	chunks, next, err := l.readView(v, offset, maxBytes, minOneBatch)
 	if err == nil && l.truncatedSince(v) {
 		releaseChunks(chunks)
 		chunks, err = nil, l.truncatedErr()
 	}
 	res.Chunks = chunks
+	if err == nil && to == toLastStable && len(chunks) > 0 {
+		res.AbortedTxns = collectAborted(all, offset, next)
+	}
 	return res, err
+}
+
+// AbortedTxns returns the aborted transactions that overlap the offsets
+// [from, upper) (those whose marker is at or after from and whose first
+// offset is below upper), in marker order, as Kafka's
+// collectAbortedTransactions does. ReadCommitted fills them in already;
+// this is for callers that bound a read themselves.
+func (l *Log) AbortedTxns(from, upper int64) []AbortedTxn {
+	v, _ := l.snapshot(from)
+	return collectAborted(v.sts, from, upper)
+}
+
+// collectAborted gathers the entries overlapping [from, upper) from the
+// transaction indexes of sts, the segments from the one holding from.
+// Entries live with their markers, so later segments are searched too,
+// until an entry shows none can follow.
+func collectAborted(sts []segState, from, upper int64) []AbortedTxn {
+	var out []AbortedTxn
+	for _, st := range sts {
+		es, done := abortedIn(st.aborted, from, upper)
+		out = append(out, es...)
+		if done {
+			break
+		}
+	}
+	return out
 }
 
 func releaseChunks(cs []Chunk) {
@@ -129,23 +185,25 @@ func releaseChunks(cs []Chunk) {
 	}
 }
 
-// readView reads the chunks of a read from the view.
-func (l *Log) readView(v view, offset int64, maxBytes int64, minOneBatch bool) ([]Chunk, error) {
+// readView reads the chunks of a read from the view. It also returns the
+// offset after the last batch read (where a next read would start).
+func (l *Log) readView(v view, offset int64, maxBytes int64, minOneBatch bool) ([]Chunk, int64, error) {
 	var res ReadResult
-	budget := maxBytes
+	budget, next := maxBytes, offset
 	for i := range v.segs {
 		minOne := minOneBatch && len(res.Chunks) == 0
 		if budget <= 0 && !minOne {
 			break
 		}
-		c, full, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne, v.epochs)
+		c, full, cnext, err := readSegment(v.segs[i], v.sts[i], offset, budget, minOne, v.epochs)
 		if err != nil {
 			res.Release()
-			return nil, l.readFailed(v, err)
+			return nil, 0, l.readFailed(v, err)
 		}
 		if c.Len > 0 {
 			res.Chunks = append(res.Chunks, c)
 			budget -= c.Len
+			next = cnext
 		} else {
 			c.Release()
 		}
@@ -153,7 +211,7 @@ func (l *Log) readView(v view, offset int64, maxBytes int64, minOneBatch bool) (
 			break
 		}
 	}
-	return res.Chunks, nil
+	return res.Chunks, next, nil
 }
 
 // bound cuts the view at limit, a batch boundary below the log end: the
@@ -207,22 +265,29 @@ func (l *Log) truncatedErr() error {
 
 // readSegment returns the batches of one segment from the one holding
 // offset, within budget, verified (checkServe). full says the chunk reached
-// the segment's end.
-func readSegment(s *segment, st segState, offset, budget int64, minOne bool, el epochList) (Chunk, bool, error) {
+// the segment's end; next is the offset after the chunk's last batch (at
+// most the base of the batch after it).
+func readSegment(s *segment, st segState, offset, budget int64, minOne bool, el epochList) (Chunk, bool, int64, error) {
 	r := newBatchReader(s.log, st.size, 8<<10)
 	start, minBase, err := findBatch(r, s, st, offset)
 	if err != nil || start >= st.size {
-		return Chunk{}, true, err
+		return Chunk{}, true, st.next, err
 	}
 	end, err := chunkEnd(r, s, st, start, budget, minOne)
 	if err != nil {
-		return Chunk{}, false, err
+		return Chunk{}, false, 0, err
 	}
 	if err := s.checkServe(st, start, end, minBase, el); err != nil {
-		return Chunk{}, false, err
+		return Chunk{}, false, 0, err
+	}
+	next := st.next
+	if end < st.size {
+		if h, err := r.header(end); err == nil {
+			next = min(h.BaseOffset, next)
+		}
 	}
 	c, err := s.chunk(start, end-start)
-	return c, end == st.size, err
+	return c, end == st.size, next, err
 }
 
 // chunkEnd returns where a chunk starting at start ends: at a batch

@@ -36,6 +36,7 @@ func (s *segment) recover(interval int64, contiguous bool, keep, end int64) (int
 		return 0, fmt.Errorf("stat segment: %w", err)
 	}
 	s.resetIndexing()
+	s.firstControl = -1
 	r := newBatchReader(s.log, fi.Size(), scanWindow)
 	for s.st.size < fi.Size() {
 		h, err := s.readValid(r, s.st.size, contiguous, end)
@@ -47,6 +48,9 @@ func (s *segment) recover(interval int64, contiguous bool, keep, end int64) (int
 		}
 		if err != nil {
 			break
+		}
+		if h.IsControl() && s.firstControl < 0 {
+			s.firstControl = h.BaseOffset
 		}
 		s.addBatch(&s.st, h, s.st.size, interval)
 	}
@@ -93,7 +97,7 @@ func (s *segment) readValid(r *batchReader, pos int64, contiguous bool, end int6
 func (s *segment) resetIndexing() {
 	s.st = segState{next: s.base, maxTs: -1}
 	s.bytesSinceIndex, s.firstTs, s.lastTimeEntryTs, s.maxTsLastOffset = 0, -1, -1, -1
-	s.idxOnDisk, s.tidxOnDisk = 0, 0
+	s.idxOnDisk, s.tidxOnDisk, s.txnOnDisk = 0, 0, 0
 }
 
 // rewriteIndexes replaces both index files with the in-memory entries.
@@ -284,6 +288,7 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 			err := s.load(next, last, interval)
 			if err == nil {
 				s.verifyEnd.Store(s.st.size)
+				l.loadTrustedTxnIndex(s)
 				continue
 			}
 			if !isCorruption(err) && !errors.Is(err, errCorruptFile) {
@@ -299,6 +304,7 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		if err != nil {
 			return nil, err
 		}
+		s.txnRebuild = true // from the batches: never trusted past the recovery point
 		if dropped > 0 {
 			l.logger.Warn("truncated corrupt segment tail", "segment", s.path(logExt), "bytes", dropped, "next_offset", s.st.next)
 		}
@@ -318,6 +324,20 @@ func (l *Log) loadSegments(segs []*segment, cp checkpoint, interval int64) ([]*s
 		}
 	}
 	return segs, nil
+}
+
+// loadTrustedTxnIndex loads the transaction index of a segment whose
+// bytes are trusted. One that fails its checks (torn, or not matching the
+// segment) is rebuilt from the batches. A missing file means no aborted
+// transactions, as in Kafka: files are created at their first entry.
+func (l *Log) loadTrustedTxnIndex(s *segment) {
+	es, _, err := s.loadTxnIndex()
+	if err != nil {
+		l.logger.Warn("rebuilding transaction index", "segment", s.path(logExt), "err", err)
+		s.txnRebuild = true
+		return
+	}
+	s.st.aborted, s.txnOnDisk, s.txnExists = es, len(es), len(es) > 0
 }
 
 // findMissingIndexes marks for rebuilding the segments whose .index or
@@ -377,9 +397,13 @@ func (l *Log) dropAfter(segs []*segment, i int) ([]*segment, error) {
 	return segs[:i+1], nil
 }
 
-// replayProducers rebuilds idempotence state from batch headers from offset
-// from (inclusive) to the end of the log.
-func (l *Log) replayProducers(p producers, segs []*segment, from int64) error {
+// replayProducers rebuilds producer state from the batches from offset
+// from (inclusive) to the end of the log: their headers, and the record of
+// each control batch. It applies what they did to transactions to u (those
+// ended below hw leave it) and returns the transaction index entries of
+// the ABORT markers in segments marked txnRebuild.
+func (l *Log) replayProducers(p producers, segs []*segment, from int64, u *unstableTxns, hw int64) (map[*segment][]AbortedTxn, error) {
+	rebuilt := map[*segment][]AbortedTxn{}
 	for _, s := range segs {
 		if s.st.next <= from {
 			continue
@@ -388,15 +412,43 @@ func (l *Log) replayProducers(p producers, segs []*segment, from int64) error {
 		for pos := int64(0); pos < s.st.size; {
 			h, err := r.header(pos)
 			if err != nil {
-				return fmt.Errorf("replay producer state: %w", s.corrupt(pos, -1, err))
+				return nil, fmt.Errorf("replay producer state: %w", s.corrupt(pos, -1, err))
 			}
 			if h.BaseOffset >= from {
-				p.apply(h)
+				m, err := replayMarker(r, s, pos, h)
+				if err != nil {
+					return nil, fmt.Errorf("replay producer state: %w", err)
+				}
+				ev := p.apply(h, m)
+				if ev.kind == txnEnd && ev.aborted && s.txnRebuild {
+					rebuilt[s] = append(rebuilt[s], abortedEntry(ev, p))
+				}
+				u.apply(ev, hw)
 			}
 			pos += int64(h.Size())
 		}
 	}
-	return nil
+	return rebuilt, nil
+}
+
+// replayMarker reads the end-transaction marker of the control batch at
+// pos, if it holds one.
+func replayMarker(r *batchReader, s *segment, pos int64, h record.BatchHeader) (*record.EndTxnMarker, error) {
+	if !h.IsControl() || h.ProducerID < 0 {
+		return nil, nil
+	}
+	b, err := r.read(pos, h.Size())
+	if err != nil {
+		return nil, s.corrupt(pos, h.BaseOffset, err)
+	}
+	m, ok, err := record.ParseEndTxnMarker(b)
+	if err != nil {
+		return nil, s.corrupt(pos, h.BaseOffset, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &m, nil
 }
 
 func removeLeftovers(dir string, logger *slog.Logger) error {

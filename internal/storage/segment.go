@@ -23,12 +23,18 @@ const (
 	deletedExt   = ".deleted"
 )
 
-// segment is one <base>.log file with its two indexes. The files are
-// opened on demand through the Manager's fileCache.
+// segmentFileExts are the extensions of a segment's files, in the order
+// of segment.files().
+var segmentFileExts = []string{logExt, indexExt, timeIndexExt, txnIndexExt}
+
+// segment is one <base>.log file with its two indexes and its aborted
+// transaction index. The files are opened on demand through the Manager's
+// fileCache; the transaction index is created at its first entry.
 type segment struct {
 	base            int64
 	dir             string
 	log, idx, tidx  *segFile
+	txn             *segFile
 	removed         atomic.Bool // renamed to .deleted; skip fsyncs
 	dirtyIndexes    bool        // owned by the writer: index files need fsync
 	bytesSinceIndex int64       // owned by the writer
@@ -36,9 +42,14 @@ type segment struct {
 	created         time.Time   // owned by the writer
 	idxOnDisk       int         // owned by the writer: entries written to .index
 	tidxOnDisk      int         // owned by the writer: entries written to .timeindex
+	txnOnDisk       int         // owned by the writer: entries written to .txnindex
+	txnTorn         bool        // owned by the writer: a failed write may have left bytes past txnOnDisk
+	txnExists       bool        // owned by the writer: the .txnindex file was written or loaded, so fsyncs include it
 	lastTimeEntryTs int64       // owned by the writer
 	maxTsLastOffset int64       // owned by the writer: last offset of the batch holding maxTs
 	lastEpoch       int32       // leader epoch of the last batch seen by load or the writer; read at open
+	txnRebuild      bool        // owned by the opener: the transaction index is rebuilt from the batches
+	firstControl    int64       // owned by the opener: offset of the first control batch recovery met, -1 if none
 	st              segState    // guarded by Log.mu
 
 	// Bytes below verifyEnd were on disk when the log was opened and had
@@ -61,6 +72,9 @@ type segState struct {
 	maxTs  int64 // largest batch max timestamp, -1 if none
 	index  []indexEntry
 	tindex []timeEntry
+	// aborted is the segment's transaction index: the ABORT markers it
+	// holds, in offset order. Appended to, never changed in place.
+	aborted []AbortedTxn
 }
 
 func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
@@ -85,9 +99,15 @@ func parseSegmentName(name string) (int64, bool) {
 func openSegment(c *fileCache, dir string, base int64, truncate bool) (*segment, error) {
 	s := newSegment(c, dir, base, "")
 	flags := os.O_RDWR | os.O_CREATE
-	files := s.files()
+	files := s.files()[:3]
 	if truncate {
 		flags |= os.O_TRUNC
+		// A fresh segment has no aborted transactions; a file left at
+		// this base (a crash part way through removing a segment) would
+		// be taken for its index.
+		if err := os.Remove(s.path(txnIndexExt)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("open segment: %w", err)
+		}
 	} else {
 		s.idx.create, s.tidx.create = true, true
 		files = files[:1]
@@ -109,15 +129,18 @@ func openSegment(c *fileCache, dir string, base int64, truncate bool) (*segment,
 // newSegment returns the segment at base, its files named with suffix
 // after their extension, none of them open.
 func newSegment(c *fileCache, dir string, base int64, suffix string) *segment {
-	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1}
+	s := &segment{base: base, dir: dir, firstTs: -1, created: time.Now(), lastTimeEntryTs: -1, maxTsLastOffset: -1, firstControl: -1}
 	s.st.next, s.st.maxTs = base, -1
 	s.log = newSegFile(c, s.path(logExt)+suffix)
 	s.idx = newSegFile(c, s.path(indexExt)+suffix)
 	s.tidx = newSegFile(c, s.path(timeIndexExt)+suffix)
+	s.txn = newSegFile(c, s.path(txnIndexExt)+suffix)
+	s.txn.create = true // at its first entry
 	return s
 }
 
-func (s *segment) files() []*segFile { return []*segFile{s.log, s.idx, s.tidx} }
+// files returns the segment's files, in the order of segmentFileExts.
+func (s *segment) files() []*segFile { return []*segFile{s.log, s.idx, s.tidx, s.txn} }
 
 // chunk pins the log file and returns the byte range of it as a Chunk.
 func (s *segment) chunk(pos, n int64) (Chunk, error) {
@@ -147,7 +170,10 @@ func (s *segment) sync() error {
 	}
 	files := s.files()[:1]
 	if s.dirtyIndexes {
-		files = s.files()
+		files = s.files()[:3]
+		if s.txnExists || s.txnTorn {
+			files = s.files()
+		}
 	}
 	for _, f := range files {
 		if err := syncFile(f); err != nil {
@@ -165,7 +191,7 @@ func (s *segment) sync() error {
 // readers holding the segment still open them there until unlink.
 func (s *segment) markRemoved() error {
 	s.removed.Store(true)
-	for i, ext := range []string{logExt, indexExt, timeIndexExt} {
+	for i, ext := range segmentFileExts {
 		if err := s.files()[i].rename(s.path(ext) + deletedExt); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rename segment: %w", err)
 		}
@@ -176,7 +202,7 @@ func (s *segment) markRemoved() error {
 // unlink closes the descriptors and removes the .deleted files.
 func (s *segment) unlink() error {
 	err := s.close()
-	for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+	for _, ext := range segmentFileExts {
 		if rerr := os.Remove(s.path(ext) + deletedExt); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 			err = rerr
 		}
@@ -244,7 +270,7 @@ func (s *segment) writeIndexes(st *segState) error {
 		}
 		s.tidxOnDisk, s.dirtyIndexes = n, true
 	}
-	return nil
+	return s.writeTxnIndex(st)
 }
 
 // batchReader reads headers and batches of a segment file through a small

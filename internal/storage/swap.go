@@ -46,8 +46,8 @@ const (
 )
 
 var (
-	segmentExts = []string{indexExt, timeIndexExt, logExt}              // the log last
-	swapExts    = []string{swapInfoExt, indexExt, timeIndexExt, logExt} // the log last
+	segmentExts = []string{indexExt, timeIndexExt, txnIndexExt, logExt}              // the log last
+	swapExts    = []string{swapInfoExt, indexExt, timeIndexExt, txnIndexExt, logExt} // the log last
 )
 
 // createCleanedSegment creates the empty ".cleaned" files of a segment.
@@ -196,7 +196,7 @@ func (l *Log) swapFiles(old []*segment, ns *segment) error {
 // renameExts renames the segment's files (and swap info) from suffix from
 // to suffix to, the log last, and, with sync, fsyncs the directory.
 func renameExts(s *segment, from, to string, sync bool) error {
-	files := map[string]*segFile{logExt: s.log, indexExt: s.idx, timeIndexExt: s.tidx}
+	files := map[string]*segFile{logExt: s.log, indexExt: s.idx, timeIndexExt: s.tidx, txnIndexExt: s.txn}
 	for _, ext := range swapExts {
 		var err error
 		if sf := files[ext]; sf != nil {

@@ -164,6 +164,13 @@ func (l *Log) cutSegment(s *segment, pos, newEnd int64, active bool, cfg LogConf
 	if err != nil {
 		return st, err
 	}
+	// Entries whose marker is cut go; the transactions they ended are
+	// ongoing again (rebuildProducers).
+	for _, e := range s.st.aborted {
+		if e.LastOffset < newEnd {
+			st.aborted = append(st.aborted, e)
+		}
+	}
 	if !active {
 		s.sealTimeIndex(&st)
 		st.next = newEnd
@@ -203,12 +210,15 @@ func (s *segment) rebuildIndexing(size, interval int64) (segState, error) {
 	return st, nil
 }
 
-// rewriteIndexesOf replaces both index files with the entries of st.
+// rewriteIndexesOf replaces the index files with the entries of st.
 func (s *segment) rewriteIndexesOf(st *segState) error {
 	for _, f := range []*segFile{s.idx, s.tidx} {
 		if err := truncateFile(f, 0); err != nil {
 			return fmt.Errorf("truncate index: %w", err)
 		}
+	}
+	if err := s.truncateTxnIndex(0); err != nil {
+		return err
 	}
 	s.idxOnDisk, s.tidxOnDisk = 0, 0
 	return s.writeIndexes(st)
@@ -237,7 +247,8 @@ func (l *Log) persistTruncation(newEnd int64) error {
 
 // rebuildProducers restores the producer state as of end: from the
 // snapshot if it is not past end, else from nothing, replaying the
-// batches after it.
+// batches after it. The unstable transactions are recomputed with it:
+// those whose marker the cut removed are open again.
 func (l *Log) rebuildProducers(end int64) error {
 	p, from := producers{}, int64(0)
 	if b, err := os.ReadFile(filepath.Join(l.dir, snapshotFile)); err == nil {
@@ -246,12 +257,16 @@ func (l *Log) rebuildProducers(end int64) error {
 		}
 	}
 	l.mu.RLock()
-	segs := l.mu.segments
+	segs, hw := l.mu.segments, l.hwLocked()
 	l.mu.RUnlock()
-	if err := l.replayProducers(p, segs, from); err != nil {
+	u := fromProducers(p)
+	if _, err := l.replayProducers(p, segs, from, &u, hw); err != nil {
 		return err
 	}
 	l.w.producers = p
+	l.mu.Lock()
+	l.mu.txns = u
+	l.mu.Unlock()
 	return nil
 }
 
@@ -273,6 +288,7 @@ func (l *Log) publishTruncation(cut *segment, st segState, kept []*segment, end 
 	l.mu.recoveryPoint = end
 	l.mu.cleanedTo = min(l.mu.cleanedTo, end)
 	l.mu.epochs = l.mu.epochs.truncateFromEnd(end)
+	l.mu.txns.cut(end) // until rebuildProducers recomputes them
 	close(l.mu.changed)
 	l.mu.changed = make(chan struct{})
 }

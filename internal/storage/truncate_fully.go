@@ -155,7 +155,7 @@ func (l *Log) publishEmpty(ns *segment, offset int64) {
 	l.mu.truncations++
 	l.mu.logStart, l.mu.logEnd, l.mu.hw = offset, offset, offset
 	l.mu.recoveryPoint, l.mu.cleanedTo = offset, offset
-	l.mu.epochs = nil
+	l.mu.epochs, l.mu.txns = nil, nil
 	close(l.mu.changed)
 	l.mu.changed = make(chan struct{})
 }

@@ -42,6 +42,8 @@ const (
 type appendReq struct {
 	data     []byte
 	hdrs     []record.BatchHeader
+	markers  []*record.EndTxnMarker // of the control batches among hdrs; nil if none
+	txn      []txnEvent             // what each batch did to a transaction; nil if nothing
 	sync     bool
 	epoch    int32 // leader epoch to stamp
 	follower bool  // batches keep their offsets, epochs and timestamps
@@ -86,7 +88,63 @@ func (l *Log) Append(ctx context.Context, batches []byte, opts AppendOptions) (A
 	if opts.LeaderEpoch < 0 {
 		return AppendResult{}, fmt.Errorf("append to %s: %w: leader epoch %d", partitionDirName(l.topic, l.partition), record.ErrInvalid, opts.LeaderEpoch)
 	}
-	return l.submit(ctx, &appendReq{data: batches, hdrs: hdrs, sync: opts.Sync, epoch: opts.LeaderEpoch, done: make(chan struct{})})
+	markers, err := parseMarkers(batches, hdrs)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", partitionDirName(l.topic, l.partition), err)
+	}
+	return l.submit(ctx, &appendReq{data: batches, hdrs: hdrs, markers: markers, sync: opts.Sync, epoch: opts.LeaderEpoch, done: make(chan struct{})})
+}
+
+// parseMarkers decodes the end-transaction markers of the control batches
+// among hdrs, whose bytes follow each other in b; nil when there are none.
+func parseMarkers(b []byte, hdrs []record.BatchHeader) ([]*record.EndTxnMarker, error) {
+	var ms []*record.EndTxnMarker
+	for i, h := range hdrs {
+		if h.IsControl() {
+			m, ok, err := record.ParseEndTxnMarker(b[:h.Size()])
+			if err != nil {
+				return nil, fmt.Errorf("control batch %d: %w", i, err)
+			}
+			if ok {
+				if ms == nil {
+					ms = make([]*record.EndTxnMarker, len(hdrs))
+				}
+				ms[i] = &m
+			}
+		}
+		b = b[h.Size():]
+	}
+	return ms, nil
+}
+
+// marker returns the end-transaction marker of batch i, if it is one.
+func (r *appendReq) marker(i int) *record.EndTxnMarker {
+	if r.markers == nil {
+		return nil
+	}
+	return r.markers[i]
+}
+
+// setEvent records what batch i did to a transaction; an ABORT gets its
+// index entry, computed against views (the state after the batch).
+func (r *appendReq) setEvent(i int, ev txnEvent, views ...producers) {
+	if ev.kind == txnNone {
+		return
+	}
+	if ev.kind == txnEnd && ev.aborted {
+		ev.entry = abortedEntry(ev, views...)
+	}
+	if r.txn == nil {
+		r.txn = make([]txnEvent, len(r.hdrs))
+	}
+	r.txn[i] = ev
+}
+
+func (r *appendReq) event(i int) txnEvent {
+	if r.txn == nil {
+		return txnEvent{}
+	}
+	return r.txn[i]
 }
 
 // submit queues req for the writer and waits for its outcome.
@@ -248,6 +306,7 @@ type piece struct {
 type group struct {
 	latest    int32        // latest leader epoch, with those staged
 	newEpochs []epochEntry // leader-epoch entries the group adds
+	txns      []txnEvent   // transactions begun and ended, in offset order
 	buf       []byte
 	pieces    []piece
 	next      int64
@@ -350,7 +409,7 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 		close(r.done)
 		return nil
 	}
-	dup, err := l.checkProducers(g, r.hdrs)
+	dup, err := l.checkProducers(g, r)
 	if err != nil || dup >= 0 {
 		r.err, r.res = err, AppendResult{BaseOffset: dup, LogAppendTime: -1, Duplicate: dup >= 0}
 		if err == nil {
@@ -367,6 +426,7 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 		if err := l.stageBatch(g, r.data[:h.Size()], h, cfg, now, r.epoch); err != nil {
 			return err
 		}
+		g.stageTxn(r.event(i))
 		r.data = r.data[r.hdrs[i].Size():]
 	}
 	g.sync = g.sync || r.sync
@@ -374,11 +434,13 @@ func (l *Log) stageReq(g *group, r *appendReq, cfg LogConfig, now time.Time) err
 	return nil
 }
 
-// checkProducers runs the idempotence checks for the batches about to get
-// offsets from g.next. It returns the original base offset when every batch
-// is a retry; on success the producer state is updated (and the previous
-// entries kept in g.undo).
-func (l *Log) checkProducers(g *group, hdrs []record.BatchHeader) (int64, error) {
+// checkProducers runs the idempotence and transaction checks for the
+// batches of r about to get offsets from g.next. It returns the original
+// base offset when every batch is a retry; on success the producer state
+// is updated (and the previous entries kept in g.undo) and r.txn says what
+// the batches did to transactions.
+func (l *Log) checkProducers(g *group, r *appendReq) (int64, error) {
+	hdrs := r.hdrs
 	next := g.next
 	var ids []int64
 	for _, h := range hdrs {
@@ -391,12 +453,12 @@ func (l *Log) checkProducers(g *group, hdrs []record.BatchHeader) (int64, error)
 	}
 	tent := l.w.producers.clone(ids)
 	dups, first := 0, int64(-1)
-	for _, h := range hdrs {
+	for i, h := range hdrs {
 		if h.ProducerID < 0 {
 			next += int64(h.LastOffsetDelta) + 1
 			continue
 		}
-		dup, err := tent.check(h)
+		dup, err := tent.check(h, r.marker(i))
 		if err != nil {
 			return -1, err
 		}
@@ -408,7 +470,7 @@ func (l *Log) checkProducers(g *group, hdrs []record.BatchHeader) (int64, error)
 			continue
 		}
 		h.BaseOffset = next
-		tent.apply(h)
+		r.setEvent(i, tent.apply(h, r.marker(i)), tent, l.w.producers)
 		next = h.LastOffset() + 1
 	}
 	switch {

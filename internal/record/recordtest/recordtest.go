@@ -147,3 +147,18 @@ func Compress(o Options, raw []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// EndTxnMarker builds, with kmsg's encoders, the control batch a Kafka
+// broker writes to end producer p's transaction: one record whose key is
+// ControlRecordKey{0, ABORT or COMMIT} and whose value is EndTxnMarker{0,
+// coordinatorEpoch}, transactional and control attributes, no sequence.
+func EndTxnMarker(p Producer, commit bool, coordinatorEpoch int32, ts int64) []byte {
+	key := kmsg.ControlRecordKey{Type: kmsg.ControlRecordKeyType(0)}
+	if commit {
+		key.Type = 1
+	}
+	val := kmsg.EndTxnMarker{CoordinatorEpoch: coordinatorEpoch}
+	recs := []record.Record{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}}
+	o := Options{Producer: &Producer{ID: p.ID, Epoch: p.Epoch, Sequence: -1}, Transactional: true, Control: true, BaseTimestamp: ts}
+	return Batch(o, recs)
+}
