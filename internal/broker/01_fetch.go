@@ -187,6 +187,8 @@ func (o *fetchResult) readPartition(p fetchPartition, rp *kmsg.FetchResponseTopi
 		if err == nil {
 			res, err = p.log.ReadReplica(p.req.FetchOffset, limit, o.bytes == 0)
 		}
+	case o.f.req.IsolationLevel == 1:
+		res, err = p.log.ReadCommitted(p.req.FetchOffset, limit, o.bytes == 0)
 	default:
 		res, err = p.log.Read(p.req.FetchOffset, limit, o.bytes == 0)
 	}
@@ -200,6 +202,12 @@ func (o *fetchResult) readPartition(p fetchPartition, rp *kmsg.FetchResponseTopi
 		return 0
 	}
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+	if o.f.req.IsolationLevel == 1 {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{} // empty, not null, as Kafka
+		for _, a := range res.AbortedTxns {
+			rp.AbortedTransactions = append(rp.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+		}
+	}
 	n := chunksLen(res.Chunks)
 	if n > 0 {
 		marker := newMarker()

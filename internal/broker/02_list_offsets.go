@@ -21,14 +21,14 @@ func handleListOffsets(b *Broker, _ context.Context, r *Request) (*Response, err
 	for _, rt := range req.Topics {
 		ot := kmsg.ListOffsetsResponseTopic{Topic: rt.Topic}
 		for _, rp := range rt.Partitions {
-			ot.Partitions = append(ot.Partitions, b.listOffset(rt.Topic, rp))
+			ot.Partitions = append(ot.Partitions, b.listOffset(rt.Topic, req.IsolationLevel, rp))
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return respond(resp)
 }
 
-func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {
+func (b *Broker) listOffset(topic string, isolation int8, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {
 	out := kmsg.NewListOffsetsResponseTopicPartition()
 	out.Partition = rp.Partition
 	out.Timestamp, out.Offset, out.LeaderEpoch = -1, -1, 0
@@ -47,6 +47,9 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	switch rp.Timestamp {
 	case -1:
 		out.Offset = l.HighWatermark()
+		if isolation == 1 { // read_committed: the end is the last stable offset
+			out.Offset = l.LastStableOffset()
+		}
 	case -2, -4:
 		out.Offset = l.LogStartOffset()
 	case -3:

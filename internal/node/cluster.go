@@ -90,6 +90,10 @@ func checkClusterID(dir, want string) error {
 	return nil
 }
 
+// unheardWarning is how long a voter that reaches the others but is never
+// dialled back waits for a quorum before it says what is likely wrong.
+const unheardWarning = 10 * time.Second
+
 // quorumTick is the metadata quorum's clock: the leader heartbeats every
 // tick and followers call an election after about ten silent ones.
 const quorumTick = 100 * time.Millisecond
@@ -167,7 +171,8 @@ func joinQuorum(ctx context.Context, mq *metaQuorum, store *meta.Store, logger *
 }
 
 func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger) error {
-	logged := false
+	logged, warned := false, false
+	start := time.Now()
 	for {
 		st, err := mq.node.Status(ctx)
 		if err != nil {
@@ -180,6 +185,11 @@ func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger) err
 		if !logged {
 			logger.Info("waiting for a metadata quorum leader", "voters", slices.Sorted(maps.Keys(mq.voters)))
 			logged = true
+		}
+		if !warned && mq.transport != nil && mq.transport.Misplaced() && time.Since(start) > unheardWarning {
+			logger.Warn("other voters are reachable but none has connected to this node's quorum listener: check that --node-id and --controller-addr match this node's entry in --voters (another node may run with this id)",
+				"waited", time.Since(start).Round(time.Second))
+			warned = true
 		}
 		select {
 		case <-ctx.Done():

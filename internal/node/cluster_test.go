@@ -583,3 +583,28 @@ func TestObserverBroker(t *testing.T) {
 	})
 	consumeAll(t, addr, "wide", 300)
 }
+
+// TestDuplicateVoterID: a second node started with a voter's --node-id
+// (and a quorum listener of its own) never joins: the voters dial the
+// address --voters gives for that id, not it. It says so in its log
+// instead of waiting in silence, and the cluster is not disturbed.
+func TestDuplicateVoterID(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	logs := &syncBuffer{}
+	cfg := node.Config{DataDir: t.TempDir(), KafkaAddr: freeAddr(t), NodeID: 1, ControllerAddr: freeAddr(t), Voters: c.voters,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	ctx, cancel := context.WithTimeout(context.Background(), 13*time.Second)
+	defer cancel()
+	if n, err := node.Start(ctx, cfg); err == nil {
+		n.Close()
+		t.Fatal("a second node with voter 1's id started")
+	}
+	if !strings.Contains(logs.String(), "another node may run with this id") {
+		t.Errorf("the duplicate node did not say what is wrong:\n%s", logs.String())
+	}
+	adm := kadm.NewClient(newClient(t, c.cfgs[0].KafkaAddr, kgo.SeedBrokers(c.seeds()...)))
+	createTopicRF(t, adm, "undisturbed", 3, 3, nil)
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // TestProduceConsumeRoundTrip sends keyed records with headers and
@@ -162,4 +164,49 @@ func TestLongPoll(t *testing.T) {
 	if recs := <-done; len(recs) != 1 || string(recs[0].Value) != "wake" {
 		t.Fatalf("long-polling consumer got %v", recs)
 	}
+}
+
+// TestReadCommittedWithoutTransactions: with no transaction in a log its
+// last stable offset is its high watermark, so a read_committed consumer
+// reads everything a read_uncommitted one does, and a read_committed
+// Fetch answers an empty (not null) aborted transactions list.
+func TestReadCommittedWithoutTransactions(t *testing.T) {
+	tn := startNode(t, "", nil)
+	createTopic(t, newAdmin(t, tn.KafkaAddr()), "committed", 1, nil)
+	prod := newClient(t, tn.KafkaAddr(), kgo.DefaultProduceTopic("committed"))
+	for i := range 20 {
+		if err := prod.ProduceSync(testContext(t), &kgo.Record{Value: fmt.Appendf(nil, "c%02d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := consumeAll(t, tn.KafkaAddr(), "committed", 20, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	for i, r := range got {
+		if want := fmt.Sprintf("c%02d", i); string(r.Value) != want {
+			t.Fatalf("record %d is %s, want %s", i, r.Value, want)
+		}
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.IsolationLevel, req.MaxBytes, req.MaxWaitMillis = 1, 1<<20, 0
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "committed"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testContext(t), namedTopicsFetchClient(t, tn.KafkaAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || p.HighWatermark != 20 || p.LastStableOffset != 20 || p.AbortedTransactions == nil || len(p.AbortedTransactions) != 0 {
+		t.Errorf("read_committed fetch: error %d, high watermark %d, last stable offset %d, aborted %v; want 20, 20 and an empty list",
+			p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.AbortedTransactions)
+	}
+}
+
+// namedTopicsFetchClient asks Fetch below v13, which names topics.
+func namedTopicsFetchClient(t *testing.T, addr string) *kgo.Client {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(kmsg.Fetch.Int16(), 12)
+	return newClient(t, addr, kgo.MaxVersions(v))
 }

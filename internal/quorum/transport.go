@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -51,12 +52,22 @@ type TCPTransport struct {
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 
+	// votersHeard is set by the first voter's connection accepted,
+	// votersReached by the first connection to a voter made.
+	votersHeard, votersReached atomic.Bool
+
 	mu struct {
 		sync.Mutex
 		node  *Node
 		conns map[net.Conn]struct{}
 	}
 }
+
+// Misplaced reports whether this member reached other voters but none
+// has connected back: they dial the address --voters gives for this
+// member's id, so this node is likely not the one at that address (a
+// wrong --node-id, or two nodes with one).
+func (t *TCPTransport) Misplaced() bool { return t.votersReached.Load() && !t.votersHeard.Load() }
 
 type peer struct {
 	id   uint64
@@ -188,6 +199,7 @@ func (t *TCPTransport) dial(p *peer) (net.Conn, error) {
 		t.untrack(c)
 		return nil, err
 	}
+	t.votersReached.Store(true)
 	return c, nil
 }
 
@@ -299,6 +311,7 @@ func (t *TCPTransport) receive(c net.Conn) error {
 	if observer {
 		return t.serveObserver(c, r, from)
 	}
+	t.votersHeard.Store(true)
 	for {
 		m, err := readFrame(r)
 		if err != nil {

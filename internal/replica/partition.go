@@ -22,6 +22,8 @@ type partitionLog interface {
 	TruncateFullyAndStartAt(ctx context.Context, offset int64) error
 	Read(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
 	ReadReplica(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
+	ReadCommitted(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
+	LastStableOffset() int64
 	AppendMarker(ctx context.Context, m storage.TxnMarker, opts storage.AppendOptions) (int64, error)
 	SetHighWatermark(o int64) int64
 	Changed() <-chan struct{}
@@ -193,6 +195,15 @@ func (p *Partition) Read(offset, maxBytes int64, minOneBatch bool) (storage.Read
 	return p.log.Read(offset, maxBytes, minOneBatch)
 }
 
+// ReadCommitted is Read for isolation level read_committed: up to the
+// last stable offset, with the aborted transactions of what it returns.
+func (p *Partition) ReadCommitted(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error) {
+	if _, err := p.leaderEpoch(); err != nil {
+		return storage.ReadResult{}, err
+	}
+	return p.log.ReadCommitted(offset, maxBytes, minOneBatch)
+}
+
 // ReadReplica returns whole batches from offset for a follower, up to the
 // log end; the caller recorded the fetch with FollowerFetched first.
 func (p *Partition) ReadReplica(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error) {
@@ -241,8 +252,9 @@ func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
 // HighWatermark returns the end of the committed log.
 func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
 
-// LastStableOffset equals the high watermark until transactions exist.
-func (p *Partition) LastStableOffset() int64 { return p.HighWatermark() }
+// LastStableOffset is the first offset of the earliest transaction not
+// yet decided below the high watermark, or the high watermark.
+func (p *Partition) LastStableOffset() int64 { return p.log.LastStableOffset() }
 
 // LeaderEpoch returns the epoch of this node's leadership, or ErrNotLeader.
 func (p *Partition) LeaderEpoch() (int32, error) { return p.leaderEpoch() }

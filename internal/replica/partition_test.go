@@ -85,6 +85,12 @@ func (f *fakeLog) ReadReplica(o, n int64, one bool) (storage.ReadResult, error) 
 	return f.Read(o, n, one)
 }
 
+func (f *fakeLog) ReadCommitted(o, n int64, one bool) (storage.ReadResult, error) {
+	return f.Read(o, n, one)
+}
+
+func (f *fakeLog) LastStableOffset() int64 { return f.HighWatermark() }
+
 func (f *fakeLog) Read(int64, int64, bool) (storage.ReadResult, error) {
 	hw := f.HighWatermark()
 	return storage.ReadResult{HighWatermark: hw, LastStableOffset: hw}, nil

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/eddy-streaming/eddy/internal/record"
 	"github.com/eddy-streaming/eddy/internal/record/recordtest"
@@ -576,4 +578,39 @@ func FuzzTxnIndex(f *testing.F) {
 			t.Fatalf("re-encoded %x, decoded from %x", got, b)
 		}
 	})
+}
+
+// TestTxnIndexDiskFull fails the transaction index write of an ABORT on a
+// full disk: nothing of the group stays (the torn entry is cut off, the
+// transaction is still open), and the retry writes it once.
+func TestTxnIndexDiskFull(t *testing.T) {
+	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
+	dir := t.TempDir()
+	m := openManager(t, dir, clock)
+	l := createLog(t, m, smallConfig())
+	mustAppend(t, l, txnBatch(1, 0, 0, 1, 8), false)
+	mustMarker(t, l, 1, 0, false) // the file exists, with one entry
+	mustAppend(t, l, txnBatch(1, 0, 1, 1, 8), false)
+	end := l.LogEndOffset()
+	clear := injectFaults(t, faultRule{op: opIndexWrite, path: txnIndexExt, fault: fault{err: syscall.ENOSPC, torn: 20}})
+	_, err := l.AppendMarker(context.Background(), TxnMarker{ProducerID: 1}, AppendOptions{Sync: true})
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("marker on a full disk: %v", err)
+	}
+	checkLSO(t, l, end-1)
+	clear()
+	clock.advance(DiskFullBackoff)
+	if off := mustMarker(t, l, 1, 0, false); off != end {
+		t.Fatalf("retried marker at %d, want %d", off, end)
+	}
+	want := []AbortedTxn{{1, 0, 1, 2}, {1, 2, 3, 4}}
+	if got := allAborted(txnIndexes(t, l)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("aborted %v, want %v", got, want)
+	}
+	crash(t, m)
+	m = openManager(t, dir, clock)
+	defer m.Close()
+	if got := allAborted(txnIndexes(t, m.Log("t", 0))); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopening: %v, want %v", got, want)
+	}
 }
