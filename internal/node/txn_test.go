@@ -116,12 +116,29 @@ func TestTransactions(t *testing.T) {
 		}
 	})
 
+	// read_committed skips the aborted records: after one more committed
+	// transaction, it reads exactly the committed ones.
+	if err := produceTxn(t, prod, "after", parts, parts, true); err != nil {
+		t.Fatalf("third transaction: %v", err)
+	}
+	committed := consumeAll(t, tn.KafkaAddr(), topic, 9, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	values = values[:0]
+	for _, r := range committed {
+		values = append(values, string(r.Value))
+	}
+	slices.Sort(values)
+	want = []string{"after-0", "after-1", "after-2", "committed-0", "committed-1", "committed-2",
+		"committed-3", "committed-4", "committed-5"}
+	if !slices.Equal(values, want) {
+		t.Fatalf("read_committed consumed %v, want %v", values, want)
+	}
+
 	listed, err := adm.ListTransactions(testContext(t), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, ok := listed["tx-1"]; !ok || l.State != "CompleteAbort" || l.ProducerID != d.ProducerID {
-		t.Errorf("listed %+v, want tx-1 CompleteAbort with producer %d", listed, d.ProducerID)
+	if l, ok := listed["tx-1"]; !ok || l.State != "CompleteCommit" || l.ProducerID != d.ProducerID {
+		t.Errorf("listed %+v, want tx-1 CompleteCommit with producer %d", listed, d.ProducerID)
 	}
 }
 
