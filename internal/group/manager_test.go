@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/javahash"
 	"github.com/eddy-streaming/eddy/internal/record"
 	"github.com/eddy-streaming/eddy/internal/replica"
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -43,7 +44,7 @@ func TestPartitionFor(t *testing.T) {
 		{"消费者组", 871131088, 38},
 		{"🙂group", 657827834, 34}, // a surrogate pair
 	} {
-		if got := javaStringHash(tc.group); got != tc.hash || refJavaHash(tc.group) != tc.hash {
+		if got := javahash.String(tc.group); got != tc.hash || refJavaHash(tc.group) != tc.hash {
 			t.Errorf("hash(%q) = %d (reference %d), want %d", tc.group, got, refJavaHash(tc.group), tc.hash)
 		}
 		if got := PartitionFor(tc.group, 50); got != tc.p50 {
