@@ -6,10 +6,11 @@ package broker
 // eddy.fsync.acks.all is false; acks=1 returns once the data is written to
 // the file; acks=0 sends no answer. Idempotent batches are checked per
 // producer and partition by the log; a duplicate is answered with the
-// original offset. Transactional produce is not served yet (no
-// transaction APIs are advertised), so a request with a transactional id or
-// a transactional batch fails whole with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-// as Kafka answers one without a transactional id.
+// original offset. A transactional batch needs the request's transactional
+// id (else the request fails whole with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+// as in Kafka) and, the first time per producer and partition since its
+// last marker there, the coordinator's word that the partition is in the
+// producer's transaction (verify.go): INVALID_TXN_STATE if it is not.
 //
 // Every batch is validated as Kafka's LogValidator does (compressed ones
 // decompressed): a bad CRC is CORRUPT_MESSAGE; bad framing, counts, offsets,
@@ -42,7 +43,7 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		fail = kerr.InvalidRequiredAcks
-	case req.TransactionID != nil || hasTransactionalBatch(req):
+	case req.TransactionID == nil && hasTransactionalBatch(req):
 		fail = kerr.TransactionalIDAuthorizationFailed
 	}
 	opts := replica.AppendOptions{
@@ -78,7 +79,7 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				b.producePartition(ctx, name, rp, req.Version, opts, po)
+				b.producePartition(ctx, name, rp, req, opts, po)
 			}()
 		}
 	}
@@ -134,7 +135,7 @@ func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
 	return false
 }
 
-func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, version int16, opts replica.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
+func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, opts replica.AppendOptions, out *kmsg.ProduceResponseTopicPartition) {
 	l, err := b.partition(topic, rp.Partition)
 	if err != nil {
 		out.ErrorCode = errorCode(err)
@@ -144,9 +145,16 @@ func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.Pro
 		out.ErrorCode = kerr.InvalidRecord.Code
 		return
 	}
-	if h, err := record.ParseHeader(rp.Records); err == nil && h.Codec() == record.Zstd && version < 7 {
+	h, err := record.ParseHeader(rp.Records)
+	if err == nil && h.Codec() == record.Zstd && req.Version < 7 {
 		out.ErrorCode = kerr.UnsupportedCompressionType.Code
 		return
+	}
+	if err == nil && h.IsTransactional() && req.TransactionID != nil && h.ProducerID >= 0 {
+		if code := b.verifyTxnBatch(ctx, *req.TransactionID, topic, rp.Partition, h); code != 0 {
+			out.ErrorCode = code
+			return
+		}
 	}
 	res, err := l.Append(ctx, rp.Records, opts)
 	if err != nil {

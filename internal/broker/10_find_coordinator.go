@@ -1,8 +1,11 @@
 package broker
 
 // FindCoordinator v0–v6 (v4+ batches keys). Groups (key type 0) are
-// coordinated by the leader of their __consumer_offsets partition. Transaction (1) and share-group (2)
-// coordinators do not exist yet and are refused with a non-retriable error.
+// coordinated by the leader of their __consumer_offsets partition,
+// transactional ids (1) by the leader of their __transaction_state
+// partition; both topics are created at the first request that needs
+// them on a cluster. Share-group (2) coordinators do not exist yet and are
+// refused with a non-retriable error.
 
 import (
 	"context"
@@ -33,12 +36,23 @@ func handleFindCoordinator(b *Broker, _ context.Context, r *Request) (*Response,
 func (b *Broker) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID = key, -1
-	if keyType != 0 {
+	var leader kmsg.MetadataResponseBroker
+	var ok bool
+	switch keyType {
+	case 0:
+		leader, ok = b.groupLeader(key)
+	case 1:
+		if key == "" {
+			// As Kafka: an empty transactional id has no coordinator.
+			c.ErrorCode = kerr.InvalidRequest.Code
+			return c
+		}
+		leader, ok = b.txnLeader(key)
+	default:
 		err := fmt.Errorf("%w: coordinator key type %d is not supported yet", kerr.InvalidRequest, keyType)
 		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
 		return c
 	}
-	leader, ok := b.groupLeader(key)
 	if !ok {
 		c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return c

@@ -47,5 +47,11 @@ func init() {
 		kmsg.OffsetDelete.Int16():            {0, 0, handleGroupRequest},
 		kmsg.ConsumerGroupHeartbeat.Int16():  {0, 1, handleGroupRequest},
 		kmsg.ConsumerGroupDescribe.Int16():   {0, 1, handleGroupRequest},
+		kmsg.AddPartitionsToTxn.Int16():      {0, 5, handleTxnRequest},
+		kmsg.AddOffsetsToTxn.Int16():         {0, 4, handleTxnRequest},
+		kmsg.EndTxn.Int16():                  {0, 5, handleTxnRequest},
+		kmsg.WriteTxnMarkers.Int16():         {0, 2, handleWriteTxnMarkers},
+		kmsg.DescribeTransactions.Int16():    {0, 0, handleTxnRequest},
+		kmsg.ListTransactions.Int16():        {0, 2, handleTxnRequest},
 	}
 }

@@ -87,6 +87,10 @@ type Config struct {
 	// Ctrl is the node's controller, shared with the duties the node runs
 	// while it leads the quorum (broker sessions); New makes one if nil.
 	Ctrl *controller.Controller
+	// Send, if set, sends a request to another broker of the cluster: the
+	// transaction coordinators write markers with it. Requests to this
+	// node are handled in place.
+	Send func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error)
 }
 
 // Broker serves Kafka API requests for one node.
@@ -101,6 +105,8 @@ type Broker struct {
 	ctrl     *controller.Controller // every metadata change goes through it
 	pids     *txn.IDAllocator
 	groups   *group.Manager
+	txns     *txn.Manager
+	verified verifiedTxns // transactional producers checked with their coordinator
 
 	stop context.CancelFunc // ends watchImage's goroutine
 	wg   sync.WaitGroup
@@ -142,6 +148,10 @@ func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *repli
 	if err := b.startGroups(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.startTxns(); err != nil {
+		b.groups.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -154,7 +164,12 @@ func (b *Broker) startClustered(ctx context.Context) error {
 	if err := b.startGroups(ctx); err != nil {
 		return err
 	}
+	if err := b.startTxns(); err != nil {
+		b.groups.Close()
+		return err
+	}
 	if err := b.reconcileCluster(); err != nil {
+		b.txns.Close()
 		b.groups.Close()
 		return err
 	}

@@ -101,6 +101,12 @@ func (b *Broker) followTopic(t meta.Topic) error {
 		if err := b.replicas.Apply(t.Name, part, s); err != nil && !errors.Is(err, replica.ErrStaleEpoch) {
 			return fmt.Errorf("following %s-%d: %w", t.Name, part, err)
 		}
+		if t.Name == meta.TransactionStateTopic {
+			if err := b.followTxnPartition(part, a); err != nil {
+				return err
+			}
+			continue
+		}
 		if t.Name != meta.ConsumerOffsetsTopic || b.groups == nil {
 			continue
 		}

@@ -82,6 +82,10 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, storage.ErrUnknownProducerID):
 		return kerr.UnknownProducerID
+	case errors.Is(err, storage.ErrInvalidTxnState):
+		return kerr.InvalidTxnState
+	case errors.Is(err, storage.ErrTransactionCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced
 	case errors.Is(err, storage.ErrStorage), errors.Is(err, meta.ErrStorage),
 		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EIO):
 		return kerr.KafkaStorageError

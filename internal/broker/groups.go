@@ -121,11 +121,15 @@ func (b *Broker) createOffsetsTopic() (meta.Topic, error) {
 	return t, nil
 }
 
-// Close stops the group coordinators; the caller closes storage after.
+// Close stops the group and transaction coordinators; the caller closes
+// storage after.
 func (b *Broker) Close() error {
 	if b.stop != nil {
 		b.stop()
 		b.wg.Wait()
+	}
+	if b.txns != nil {
+		b.txns.Close()
 	}
 	if b.groups == nil {
 		return nil

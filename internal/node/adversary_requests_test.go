@@ -62,6 +62,12 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.OffsetDelete.Int16():            offsetDeleteReq,
 	kmsg.ConsumerGroupHeartbeat.Int16():  consumerGroupHeartbeatReq,
 	kmsg.ConsumerGroupDescribe.Int16():   consumerGroupDescribeReq,
+	kmsg.AddPartitionsToTxn.Int16():      addPartitionsToTxnReq,
+	kmsg.AddOffsetsToTxn.Int16():         addOffsetsToTxnReq,
+	kmsg.EndTxn.Int16():                  endTxnReq,
+	kmsg.WriteTxnMarkers.Int16():         writeTxnMarkersReq,
+	kmsg.DescribeTransactions.Int16():    describeTransactionsReq,
+	kmsg.ListTransactions.Int16():        listTransactionsReq,
 }
 
 // advBatch is an uncompressed batch of n small records.
@@ -374,5 +380,52 @@ func consumerGroupHeartbeatReq(v int16, tg fuzzTarget) kmsg.Request {
 func consumerGroupDescribeReq(v int16, tg fuzzTarget) kmsg.Request {
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
 	req.Groups = []string{tg.group + "-848"}
+	return req
+}
+
+// fuzzTxnID is the transactional id transaction requests name.
+const fuzzTxnID = "fztx"
+
+func addPartitionsToTxnReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch = fuzzTxnID, 1, 0
+	req.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: tg.topic, Partitions: []int32{0, 1}}}
+	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = fuzzTxnID, 1, 0, true
+	tr.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tg.topic, Partitions: []int32{0}}}
+	req.Transactions = append(req.Transactions, tr)
+	return req
+}
+
+func addOffsetsToTxnReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrAddOffsetsToTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = fuzzTxnID, 1, 0, tg.group
+	return req
+}
+
+func endTxnReq(v int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = fuzzTxnID, 1, 0, true
+	return req
+}
+
+func describeTransactionsReq(v int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrDescribeTransactionsRequest()
+	req.TransactionalIDs = []string{fuzzTxnID, "other"}
+	return req
+}
+
+func listTransactionsReq(v int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.StateFilters, req.DurationFilterMillis = []string{"Ongoing"}, -1
+	return req
+}
+
+func writeTxnMarkersReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed = 1, 0, false
+	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: tg.topic, Partitions: []int32{0, 1}}}
+	req.Markers = append(req.Markers, m)
 	return req
 }

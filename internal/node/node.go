@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
@@ -172,6 +174,13 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if cl := n.replicas.client; cl != nil {
+		// The transaction coordinators write markers to other leaders
+		// with the client the followers fetch with.
+		bcfg.Send = func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error) {
+			return cl.Broker(int(broker)).Request(ctx, req)
+		}
 	}
 	b, err := broker.New(ctx, bcfg, n.logs, n.replicas.Manager, store, pids)
 	if err != nil {

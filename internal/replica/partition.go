@@ -24,6 +24,7 @@ type partitionLog interface {
 	ReadReplica(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
 	ReadCommitted(offset, maxBytes int64, minOneBatch bool) (storage.ReadResult, error)
 	LastStableOffset() int64
+	AppendMarker(ctx context.Context, m storage.TxnMarker, opts storage.AppendOptions) (int64, error)
 	SetHighWatermark(o int64) int64
 	Changed() <-chan struct{}
 	LogStartOffset() int64
@@ -133,6 +134,42 @@ func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptio
 		}
 	}
 	return res, err
+}
+
+// AppendMarker writes the end-transaction marker m if this node leads the
+// partition and, with acks=all, waits for the high watermark to pass it,
+// as Append does for batches.
+func (p *Partition) AppendMarker(ctx context.Context, m storage.TxnMarker, opts AppendOptions) (int64, error) {
+	epoch, err := p.leaderEpoch()
+	if err != nil {
+		return 0, err
+	}
+	if opts.Acks == -1 {
+		if err := p.enoughReplicas(ErrNotEnoughReplicas); err != nil {
+			return 0, err
+		}
+	}
+	opts.Storage.LeaderEpoch = epoch
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	offset, err := p.log.AppendMarker(ctx, m, opts.Storage)
+	if err != nil {
+		return 0, err
+	}
+	p.maybeAdvanceHighWatermark()
+	if opts.Acks != -1 {
+		return offset, nil
+	}
+	err = p.waiters.wait(ctx, opts.Hangup, offset)
+	if errors.Is(err, context.DeadlineExceeded) {
+		if ierr := p.enoughReplicas(ErrNotEnoughReplicasAfterAppend); ierr != nil {
+			return offset, ierr
+		}
+	}
+	return offset, err
 }
 
 // recordSpan counts the offsets that batches (valid, since appended) take.

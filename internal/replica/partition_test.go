@@ -31,6 +31,17 @@ func (f *fakeLog) Append(_ context.Context, b []byte, _ storage.AppendOptions) (
 	return storage.AppendResult{BaseOffset: base, LogAppendTime: -1}, nil
 }
 
+// AppendMarker takes one offset, as a control batch does.
+func (f *fakeLog) AppendMarker(context.Context, storage.TxnMarker, storage.AppendOptions) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	off := f.end
+	f.end++
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return off, nil
+}
+
 func (f *fakeLog) setHighWatermark(hw int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -382,5 +393,45 @@ func TestDivergence(t *testing.T) {
 	}
 	if _, err := p.Divergence(NoEpoch, 0, 1); !errors.Is(err, storage.ErrOffsetOutOfRange) {
 		t.Errorf("below the log start: %v; want out of range", err)
+	}
+}
+
+// TestAppendMarkerWaitsForHighWatermark checks that an end-transaction
+// marker at acks=all is answered only once the high watermark passes it.
+func TestAppendMarkerWaitsForHighWatermark(t *testing.T) {
+	p, f := newLedPartition(t)
+	if _, err := p.Append(context.Background(), recordtest.Simple(2, 10), AppendOptions{Acks: 1}); err != nil {
+		t.Fatal(err)
+	}
+	type markerOutcome struct {
+		offset int64
+		err    error
+	}
+	out := make(chan markerOutcome, 1)
+	go func() {
+		off, err := p.AppendMarker(context.Background(), storage.TxnMarker{ProducerID: 1, Commit: true}, AppendOptions{Acks: -1})
+		out <- markerOutcome{off, err}
+	}()
+	waitFor(t, func() bool { return p.waiters.waiting() == 1 })
+	f.setHighWatermark(2) // the marker, at offset 2, not yet committed
+	p.maybeAdvanceHighWatermark()
+	select {
+	case o := <-out:
+		t.Fatalf("marker answered below the high watermark: %+v", o)
+	case <-time.After(20 * time.Millisecond):
+	}
+	f.setHighWatermark(3)
+	p.maybeAdvanceHighWatermark()
+	select {
+	case o := <-out:
+		if o.err != nil || o.offset != 2 {
+			t.Fatalf("marker: offset %d, %v; want 2, no error", o.offset, o.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("marker not answered once committed")
+	}
+	p.stop()
+	if _, err := p.AppendMarker(context.Background(), storage.TxnMarker{ProducerID: 1}, AppendOptions{Acks: -1}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("marker on a stopped replica: %v; want ErrNotLeader", err)
 	}
 }

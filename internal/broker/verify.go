@@ -1,0 +1,139 @@
+package broker
+
+// Transaction verification (KIP-890 part 1, as Kafka 3.6+ brokers do it):
+// before appending a producer's first transactional batch to a partition
+// since its last marker there, the leader asks the transactional id's
+// coordinator, with a verify-only AddPartitionsToTxn, whether the
+// partition is in the producer's open transaction. A batch for a
+// partition the transaction did not add (a late retry after an abort, a
+// buggy client) would otherwise open a transaction no marker ever ends,
+// holding the last stable offset back forever. Verified producers are
+// remembered per partition until a marker for them is written there.
+//
+// Kafka also checks, inside the log's append, that no marker slipped in
+// between the verification and the append (its verification guard); the
+// log here has no such guard, so that narrow window remains.
+
+import (
+	"context"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/meta"
+	"github.com/eddy-streaming/eddy/internal/record"
+	"github.com/eddy-streaming/eddy/internal/txn"
+)
+
+// maxVerified bounds the verified producers remembered; past it the set
+// starts over, which costs only verifications again.
+const maxVerified = 1 << 16
+
+// verifyKey is one producer's transaction in one partition.
+type verifyKey struct {
+	topic      string
+	partition  int32
+	producerID int64
+	epoch      int16
+}
+
+// verifiedTxns remembers the producers whose open transaction includes a
+// partition this node leads.
+type verifiedTxns struct {
+	mu   sync.Mutex
+	keys map[verifyKey]struct{} // guarded by mu
+}
+
+func (v *verifiedTxns) has(k verifyKey) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.keys[k]
+	return ok
+}
+
+func (v *verifiedTxns) add(k verifyKey) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.keys == nil || len(v.keys) >= maxVerified {
+		v.keys = make(map[verifyKey]struct{})
+	}
+	v.keys[k] = struct{}{}
+}
+
+// ended forgets a producer's transactions in a partition: a marker ended
+// them, and its next transaction there must be verified again.
+func (v *verifiedTxns) ended(topic string, partition int32, producerID int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for k := range v.keys {
+		if k.topic == topic && k.partition == partition && k.producerID == producerID {
+			delete(v.keys, k)
+		}
+	}
+}
+
+// verifyTxnBatch checks a transactional batch against its coordinator, or
+// the memory of an earlier check, and returns the produce error code.
+func (b *Broker) verifyTxnBatch(ctx context.Context, txnID, topic string, p int32, h record.BatchHeader) int16 {
+	k := verifyKey{topic, p, h.ProducerID, h.ProducerEpoch}
+	if b.verified.has(k) {
+		return 0
+	}
+	code := b.askCoordinator(ctx, txnID, k)
+	switch code {
+	case 0:
+		b.verified.add(k)
+	case kerr.TransactionAbortable.Code:
+		// Not in the transaction: Kafka's answer to produce versions
+		// before KIP-890 part 2's clients.
+		code = kerr.InvalidTxnState.Code
+	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code,
+		kerr.ConcurrentTransactions.Code:
+		// Retriable for every client, as Kafka maps them.
+		code = kerr.NotEnoughReplicas.Code
+	case kerr.ProducerFenced.Code:
+		code = kerr.InvalidProducerEpoch.Code
+	}
+	return code
+}
+
+// askCoordinator sends the verify-only AddPartitionsToTxn for k.
+func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey) int16 {
+	t, ok := b.meta.Topic(meta.TransactionStateTopic)
+	if !ok || t.Partitions == 0 {
+		return kerr.CoordinatorNotAvailable.Code // no transaction can be open
+	}
+	leader := t.Assignments[txn.PartitionFor(txnID, t.Partitions)].Leader
+	if leader < 0 {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, k.producerID, k.epoch, true
+	tr.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: k.topic, Partitions: []int32{k.partition}}}
+	req.Transactions = append(req.Transactions, tr)
+	resp, err := b.send(ctx, leader, req)
+	if err != nil {
+		b.log.Debug("transaction verification failed", "transactional_id", txnID, "err", err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	r, ok := resp.(*kmsg.AddPartitionsToTxnResponse)
+	if !ok {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if r.ErrorCode != 0 {
+		return r.ErrorCode
+	}
+	for _, rt := range r.Transactions {
+		for _, t := range rt.Topics {
+			for _, p := range t.Partitions {
+				if rt.TransactionalID == txnID && t.Topic == k.topic && p.Partition == k.partition {
+					return p.ErrorCode
+				}
+			}
+		}
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}

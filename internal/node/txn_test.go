@@ -1,0 +1,413 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/eddy-streaming/eddy/internal/record/recordtest"
+)
+
+// txnSettings make the coordinator look for timed out transactions often,
+// so a test sees one aborted within a second or so.
+var txnSettings = map[string]string{"transaction.abort.timed.out.transaction.cleanup.interval.ms": "100"}
+
+// txnProducer is a transactional client of id writing to topic's
+// partitions as each record says.
+func txnProducer(t *testing.T, addr, id, topic string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	all := append([]kgo.Opt{kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)
+	return newClient(t, addr, all...)
+}
+
+// produceTxn runs one transaction of n records spread over partitions,
+// values prefix-i, and commits or aborts it.
+func produceTxn(t *testing.T, cl *kgo.Client, prefix string, n, partitions int, commit bool) error {
+	t.Helper()
+	ctx := testContext(t)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	for i := range n {
+		r := &kgo.Record{Partition: int32(i % partitions), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			// End the transaction the client is in; the produce error
+			// is what the caller checks.
+			_ = cl.EndTransaction(ctx, kgo.TryAbort)
+			return err
+		}
+	}
+	return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
+}
+
+// describeTxn polls DescribeTransactions until id is in one of states.
+func describeTxn(t *testing.T, adm *kadm.Client, id string, states ...string) kadm.DescribedTransaction {
+	t.Helper()
+	var last kadm.DescribedTransaction
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		described, err := adm.DescribeTransactions(testContext(t), id)
+		if err != nil {
+			continue
+		}
+		if d, ok := described[id]; ok && d.Err == nil {
+			last = d
+			if slices.Contains(states, d.State) {
+				return d
+			}
+		}
+	}
+	t.Fatalf("%s: state %q, want one of %v", id, last.State, states)
+	return last
+}
+
+// TestTransactions runs committed and aborted transactions over several
+// partitions with franz-go, then checks what a read_uncommitted consumer
+// sees, the markers in the logs, and the admin views of the coordinator.
+func TestTransactions(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	const topic, parts = "txn", 3
+	createTopic(t, adm, topic, parts, nil)
+
+	prod := txnProducer(t, tn.KafkaAddr(), "tx-1", topic)
+	if err := produceTxn(t, prod, "committed", 6, parts, true); err != nil {
+		t.Fatalf("committed transaction: %v", err)
+	}
+	if err := produceTxn(t, prod, "aborted", 3, parts, false); err != nil {
+		t.Fatalf("aborted transaction: %v", err)
+	}
+
+	// read_uncommitted sees every data record, aborted ones included; the
+	// markers (one per transaction and partition) are skipped.
+	got := consumeAll(t, tn.KafkaAddr(), topic, 9, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	var values []string
+	for _, r := range got {
+		values = append(values, string(r.Value))
+	}
+	slices.Sort(values)
+	want := []string{"aborted-0", "aborted-1", "aborted-2", "committed-0", "committed-1", "committed-2",
+		"committed-3", "committed-4", "committed-5"}
+	if !slices.Equal(values, want) {
+		t.Fatalf("read_uncommitted consumed %v, want %v", values, want)
+	}
+	d := describeTxn(t, adm, "tx-1", "CompleteAbort")
+	if d.ProducerID < 0 || len(d.Topics) != 0 {
+		t.Errorf("described %+v, want a producer id and no partitions", d)
+	}
+	// Complete, so every marker is written. Each partition: two committed records, a COMMIT marker, one aborted
+	// record, an ABORT marker.
+	ends, err := adm.ListEndOffsets(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset != 5 {
+			t.Errorf("%s-%d ends at %d, want 5 (3 records, 2 markers)", o.Topic, o.Partition, o.Offset)
+		}
+	})
+
+	// read_committed skips the aborted records: after one more committed
+	// transaction, it reads exactly the committed ones.
+	if err := produceTxn(t, prod, "after", parts, parts, true); err != nil {
+		t.Fatalf("third transaction: %v", err)
+	}
+	committed := consumeAll(t, tn.KafkaAddr(), topic, 9, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	values = values[:0]
+	for _, r := range committed {
+		values = append(values, string(r.Value))
+	}
+	slices.Sort(values)
+	want = []string{"after-0", "after-1", "after-2", "committed-0", "committed-1", "committed-2",
+		"committed-3", "committed-4", "committed-5"}
+	if !slices.Equal(values, want) {
+		t.Fatalf("read_committed consumed %v, want %v", values, want)
+	}
+
+	listed, err := adm.ListTransactions(testContext(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := listed["tx-1"]; !ok || l.State != "CompleteCommit" || l.ProducerID != d.ProducerID {
+		t.Errorf("listed %+v, want tx-1 CompleteCommit with producer %d", listed, d.ProducerID)
+	}
+}
+
+// TestTransactionFencing checks that a second producer of a transactional
+// id fences the first, whose open transaction the coordinator aborts.
+func TestTransactionFencing(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	const topic = "fence"
+	createTopic(t, adm, topic, 2, nil)
+
+	first := txnProducer(t, tn.KafkaAddr(), "tx-fence", topic)
+	ctx := testContext(t)
+	if err := first.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("first-open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	before := describeTxn(t, adm, "tx-fence", "Ongoing")
+
+	second := txnProducer(t, tn.KafkaAddr(), "tx-fence", topic)
+	if err := produceTxn(t, second, "second", 2, 2, true); err != nil {
+		t.Fatalf("the second producer's transaction: %v", err)
+	}
+	after := describeTxn(t, adm, "tx-fence", "CompleteCommit")
+	if after.ProducerEpoch <= before.ProducerEpoch {
+		t.Errorf("epoch %d after fencing, %d before; want it bumped", after.ProducerEpoch, before.ProducerEpoch)
+	}
+
+	err := first.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("first-late")}).FirstErr()
+	if err == nil {
+		err = first.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("fenced producer: %v, want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", err)
+	}
+	// Partition 0: first-open, the coordinator's ABORT, second-0, COMMIT;
+	// partition 1: second-1, COMMIT. first-late would be one more.
+	checkEndOffsets(t, adm, topic, map[int32]int64{0: 4, 1: 2})
+}
+
+// checkEndOffsets compares topic's end offsets with want.
+func checkEndOffsets(t *testing.T, adm *kadm.Client, topic string, want map[int32]int64) {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, w := range want {
+		if o, ok := ends.Lookup(topic, p); !ok || o.Err != nil || o.Offset != w {
+			t.Errorf("%s-%d ends at %d (%v), want %d", topic, p, o.Offset, o.Err, w)
+		}
+	}
+}
+
+// TestTransactionTimeout checks that a transaction left open past its
+// transaction.timeout.ms is aborted by the coordinator, and its producer
+// fenced.
+func TestTransactionTimeout(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	const topic = "stale"
+	createTopic(t, adm, topic, 1, nil)
+	prod := txnProducer(t, tn.KafkaAddr(), "tx-stale", topic, kgo.TransactionTimeout(time.Second))
+	ctx := testContext(t)
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("left-open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	open := describeTxn(t, adm, "tx-stale", "Ongoing")
+	aborted := describeTxn(t, adm, "tx-stale", "CompleteAbort")
+	if aborted.ProducerEpoch <= open.ProducerEpoch {
+		t.Errorf("epoch %d after the timeout, %d before; want it bumped", aborted.ProducerEpoch, open.ProducerEpoch)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup(topic, 0); o.Offset != 2 {
+		t.Errorf("%s-0 ends at %d, want 2 (the record and its ABORT marker)", topic, o.Offset)
+	}
+	if err := prod.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Error("committing a transaction the coordinator aborted succeeded")
+	}
+}
+
+// TestTransactionNotAdded checks that a transactional batch for a
+// partition the transaction did not add is refused (KIP-890 verification).
+func TestTransactionNotAdded(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	const topic = "unadded"
+	createTopic(t, adm, topic, 2, nil)
+	cl := namedTopicsClient(t, tn.KafkaAddr())
+	ctx := testContext(t)
+	id := "tx-raw"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir, err := init.RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(ir.ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("InitProducerId: %v", err)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+	if _, err := add.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[int32]int16{0: 0, 1: kerr.InvalidTxnState.Code} {
+		code := produceTransactional(t, cl, id, topic, p, ir.ProducerID, ir.ProducerEpoch)
+		if code != want {
+			t.Errorf("transactional produce to %s-%d: %v, want %v", topic, p, kerr.ErrorForCode(code), kerr.ErrorForCode(want))
+		}
+	}
+}
+
+// produceTransactional sends one transactional batch by hand and returns
+// the partition's error code.
+func produceTransactional(t *testing.T, cl *kgo.Client, id, topic string, p int32, pid int64, epoch int16) int16 {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 10000
+	batch := recordtest.Batch(recordtest.Options{Transactional: true,
+		Producer: &recordtest.Producer{ID: pid, Epoch: epoch, Sequence: 0}}, recordtest.Values(1, 4))
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = p, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testContext(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// TestTransactionOldVersions runs the transaction APIs at version 0 (and
+// a transaction through franz-go limited to Kafka 0.11's versions, the
+// first with transactions).
+func TestTransactionOldVersions(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	const topic = "old"
+	createTopic(t, adm, topic, 2, nil)
+
+	old := txnProducer(t, tn.KafkaAddr(), "tx-old", topic, kgo.MaxVersions(kversion.V0_11_0()))
+	if err := produceTxn(t, old, "old", 4, 2, true); err != nil {
+		t.Fatalf("transaction at Kafka 0.11's versions: %v", err)
+	}
+	describeTxn(t, adm, "tx-old", "CompleteCommit")
+
+	v0 := kversion.Stable()
+	for _, k := range []kmsg.Key{kmsg.InitProducerID, kmsg.AddPartitionsToTxn, kmsg.AddOffsetsToTxn, kmsg.EndTxn,
+		kmsg.WriteTxnMarkers, kmsg.DescribeTransactions, kmsg.ListTransactions} {
+		v0.SetMaxKeyVersion(k.Int16(), 0)
+	}
+	cl := newClient(t, tn.KafkaAddr(), kgo.MaxVersions(v0))
+	ctx := testContext(t)
+	id := "tx-v0"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir, err := init.RequestWith(ctx, cl)
+	check := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s v0: %v", what, err)
+		}
+	}
+	check("InitProducerId", err)
+	check("InitProducerId", kerr.ErrorForCode(ir.ErrorCode))
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = id, ir.ProducerID, ir.ProducerEpoch, "g"
+	ar, err := add.RequestWith(ctx, cl)
+	check("AddOffsetsToTxn", err)
+	check("AddOffsetsToTxn", kerr.ErrorForCode(ar.ErrorCode))
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{1}}}
+	apr, err := ap.RequestWith(ctx, cl)
+	check("AddPartitionsToTxn", err)
+	check("AddPartitionsToTxn", kerr.ErrorForCode(apr.Topics[0].Partitions[0].ErrorCode))
+	dr := kmsg.NewPtrDescribeTransactionsRequest()
+	dr.TransactionalIDs = []string{id}
+	drr, err := dr.RequestWith(ctx, cl)
+	check("DescribeTransactions", err)
+	check("DescribeTransactions", kerr.ErrorForCode(drr.TransactionStates[0].ErrorCode))
+	if s := drr.TransactionStates[0]; s.State != "Ongoing" || len(s.Topics) != 2 {
+		t.Errorf("described %+v, want Ongoing with __consumer_offsets and %s", s, topic)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, ir.ProducerID, ir.ProducerEpoch, false
+	er, err := end.RequestWith(ctx, cl)
+	check("EndTxn", err)
+	check("EndTxn", kerr.ErrorForCode(er.ErrorCode))
+	describeTxn(t, adm, id, "CompleteAbort")
+	lr, err := kmsg.NewPtrListTransactionsRequest().RequestWith(ctx, cl)
+	check("ListTransactions", err)
+	check("ListTransactions", kerr.ErrorForCode(lr.ErrorCode))
+	if len(lr.TransactionStates) != 2 {
+		t.Errorf("listed %d transactional ids, want 2", len(lr.TransactionStates))
+	}
+	wm := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch = ir.ProducerID, ir.ProducerEpoch, 0
+	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{0}}}
+	wm.Markers = append(wm.Markers, m)
+	wr, err := wm.RequestWith(ctx, cl)
+	check("WriteTxnMarkers", err)
+	check("WriteTxnMarkers", kerr.ErrorForCode(wr.Markers[0].Topics[0].Partitions[0].ErrorCode))
+}
+
+// TestTransactionCoordinatorFailover stops the coordinator's node of a
+// three-node cluster in the middle of a transaction: the new coordinator
+// loads the transaction from __transaction_state, which the producer then
+// commits (or, if the new coordinator aborted it, retries).
+func TestTransactionCoordinatorFailover(t *testing.T) {
+	c := newProcCluster(t, 3, "transaction.abort.timed.out.transaction.cleanup.interval.ms=100")
+	adm := kadm.NewClient(c.client())
+	const topic = "ha"
+	createTopicRF(t, adm, topic, 3, 3, nil)
+	for p := range int32(3) {
+		c.waitFullISR(adm, topic, p)
+	}
+	prod := c.client(kgo.TransactionalID("tx-ha"), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MetadataMinAge(100*time.Millisecond))
+	if err := produceTxn(t, prod, "before", 3, 3, true); err != nil {
+		t.Fatalf("first transaction: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Partition: int32(i), Value: fmt.Appendf(nil, "during-%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	coords := adm.FindTxnCoordinators(ctx, "tx-ha")
+	coord, ok := coords["tx-ha"]
+	if !ok || coord.Err != nil {
+		t.Fatalf("finding the coordinator of tx-ha: %+v", coords)
+	}
+	c.nodes[coord.NodeID-1].kill()
+	t.Logf("killed coordinator %d mid-transaction", coord.NodeID)
+
+	// The new coordinator has the transaction Ongoing; the commit goes
+	// through it.
+	if err := prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("committing after the failover: %v", err)
+	}
+	adm2 := kadm.NewClient(c.client())
+	d := describeTxn(t, adm2, "tx-ha", "CompleteCommit")
+	if d.Coordinator == coord.NodeID {
+		t.Errorf("described by the killed coordinator %d", coord.NodeID)
+	}
+	// Each partition: before-i, COMMIT, during-i, COMMIT.
+	checkEndOffsets(t, adm2, topic, map[int32]int64{0: 4, 1: 4, 2: 4})
+	alive := c.kafka[coord.NodeID%3] // the next node, up
+	got := consumeAll(t, alive, topic, 6, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	if len(got) != 6 {
+		t.Errorf("consumed %d records, want 6", len(got))
+	}
+}
