@@ -30,60 +30,55 @@ import (
 // starts over, which costs only verifications again.
 const maxVerified = 1 << 16
 
-// verifyKey is one producer's transaction in one partition.
+// verifyKey is one producer in one partition.
 type verifyKey struct {
 	topic      string
 	partition  int32
 	producerID int64
-	epoch      int16
 }
 
 // verifiedTxns remembers the producers whose open transaction includes a
-// partition this node leads.
+// partition this node leads, with the epoch verified.
 type verifiedTxns struct {
 	mu   sync.Mutex
-	keys map[verifyKey]struct{} // guarded by mu
+	keys map[verifyKey]int16 // guarded by mu
 }
 
-func (v *verifiedTxns) has(k verifyKey) bool {
+func (v *verifiedTxns) has(k verifyKey, epoch int16) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	_, ok := v.keys[k]
-	return ok
+	e, ok := v.keys[k]
+	return ok && e == epoch
 }
 
-func (v *verifiedTxns) add(k verifyKey) {
+func (v *verifiedTxns) add(k verifyKey, epoch int16) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.keys == nil || len(v.keys) >= maxVerified {
-		v.keys = make(map[verifyKey]struct{})
+		v.keys = make(map[verifyKey]int16)
 	}
-	v.keys[k] = struct{}{}
+	v.keys[k] = epoch
 }
 
-// ended forgets a producer's transactions in a partition: a marker ended
-// them, and its next transaction there must be verified again.
+// ended forgets a producer's transaction in a partition: a marker ended
+// it, and its next transaction there must be verified again.
 func (v *verifiedTxns) ended(topic string, partition int32, producerID int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for k := range v.keys {
-		if k.topic == topic && k.partition == partition && k.producerID == producerID {
-			delete(v.keys, k)
-		}
-	}
+	delete(v.keys, verifyKey{topic, partition, producerID})
 }
 
 // verifyTxnBatch checks a transactional batch against its coordinator, or
 // the memory of an earlier check, and returns the produce error code.
 func (b *Broker) verifyTxnBatch(ctx context.Context, txnID, topic string, p int32, h record.BatchHeader) int16 {
-	k := verifyKey{topic, p, h.ProducerID, h.ProducerEpoch}
-	if b.verified.has(k) {
+	k := verifyKey{topic, p, h.ProducerID}
+	if b.verified.has(k, h.ProducerEpoch) {
 		return 0
 	}
-	code := b.askCoordinator(ctx, txnID, k)
+	code := b.askCoordinator(ctx, txnID, k, h.ProducerEpoch)
 	switch code {
 	case 0:
-		b.verified.add(k)
+		b.verified.add(k, h.ProducerEpoch)
 	case kerr.TransactionAbortable.Code:
 		// Not in the transaction: Kafka's answer to produce versions
 		// before KIP-890 part 2's clients.
@@ -99,7 +94,7 @@ func (b *Broker) verifyTxnBatch(ctx context.Context, txnID, topic string, p int3
 }
 
 // askCoordinator sends the verify-only AddPartitionsToTxn for k.
-func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey) int16 {
+func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey, epoch int16) int16 {
 	t, ok := b.meta.Topic(meta.TransactionStateTopic)
 	if !ok || t.Partitions == 0 {
 		return kerr.CoordinatorNotAvailable.Code // no transaction can be open
@@ -111,7 +106,7 @@ func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey) 
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
 	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, k.producerID, k.epoch, true
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, k.producerID, epoch, true
 	tr.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: k.topic, Partitions: []int32{k.partition}}}
 	req.Transactions = append(req.Transactions, tr)
 	resp, err := b.send(ctx, leader, req)
