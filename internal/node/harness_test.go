@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -137,6 +138,39 @@ func consumeAll(t *testing.T, addr, topic string, n int, opts ...kgo.Opt) []*kgo
 			t.Fatalf("fetch %s/%d: %v", topic, p, err)
 		})
 		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// consumeExactly consumes n records of topic from the start, then keeps
+// polling a second more and fails on any record past the n-th: duplicates
+// or records that should not be visible.
+func consumeExactly(t *testing.T, addr, topic string, n int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	all := append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
+	cl := newClient(t, addr, all...)
+	ctx := testContext(t)
+	var out []*kgo.Record
+	settle := time.Time{}
+	for settle.IsZero() || time.Now().Before(settle) {
+		pollCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cl.PollFetches(pollCtx)
+		cancel()
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before the deadline", len(out), n)
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("fetch %s/%d: %v", topic, p, err)
+			}
+		})
+		out = append(out, fs.Records()...)
+		if len(out) >= n && settle.IsZero() {
+			settle = time.Now().Add(time.Second)
+		}
+	}
+	if len(out) != n {
+		t.Errorf("consumed %d records of %s, want exactly %d", len(out), topic, n)
 	}
 	return out
 }

@@ -357,10 +357,14 @@ func TestTransactionOldVersions(t *testing.T) {
 	check("WriteTxnMarkers", kerr.ErrorForCode(wr.Markers[0].Topics[0].Partitions[0].ErrorCode))
 }
 
-// TestTransactionCoordinatorFailover stops the coordinator's node of a
-// three-node cluster in the middle of a transaction: the new coordinator
-// loads the transaction from __transaction_state, which the producer then
-// commits (or, if the new coordinator aborted it, retries).
+// TestTransactionCoordinatorFailover kills the coordinator's node of a
+// three-node cluster in the middle of a transaction. The new coordinator
+// loads the transaction from __transaction_state and the commit goes
+// through it. Should the client's retries run out against the dead node
+// first, the commit's outcome is unknown to it; the application's recovery
+// is a new producer of the same transactional id (whose InitProducerId
+// aborts what is left open) redoing the transaction. Either way each
+// committed record is read exactly once and nothing aborted is visible.
 func TestTransactionCoordinatorFailover(t *testing.T) {
 	c := newProcCluster(t, 3, "transaction.abort.timed.out.transaction.cleanup.interval.ms=100")
 	adm := kadm.NewClient(c.client())
@@ -369,9 +373,12 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	for p := range int32(3) {
 		c.waitFullISR(adm, topic, p)
 	}
-	prod := c.client(kgo.TransactionalID("tx-ha"), kgo.DefaultProduceTopic(topic),
+	opts := []kgo.Opt{kgo.TransactionalID("tx-ha"), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.MetadataMinAge(100*time.Millisecond))
+		kgo.MetadataMinAge(100 * time.Millisecond),
+		// Outlast the failure detection and election on a loaded machine.
+		kgo.RequestRetries(100), kgo.RetryTimeout(time.Minute)}
+	prod := c.client(opts...)
 	if err := produceTxn(t, prod, "before", 3, 3, true); err != nil {
 		t.Fatalf("first transaction: %v", err)
 	}
@@ -393,21 +400,30 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	c.nodes[coord.NodeID-1].kill()
 	t.Logf("killed coordinator %d mid-transaction", coord.NodeID)
 
-	// The new coordinator has the transaction Ongoing; the commit goes
-	// through it.
+	wantEnd := int64(4) // before-i, COMMIT, during-i, COMMIT
 	if err := prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		t.Fatalf("committing after the failover: %v", err)
+		t.Logf("commit outcome unknown to the client (%v): redoing it with a new producer", err)
+		prod.Close()
+		prod = c.client(opts...)
+		if err := produceTxn(t, prod, "during", 3, 3, true); err != nil {
+			t.Fatalf("redoing the transaction: %v", err)
+		}
+		wantEnd = 6 // ... during-i, ABORT, during-i, COMMIT
 	}
 	adm2 := kadm.NewClient(c.client())
 	d := describeTxn(t, adm2, "tx-ha", "CompleteCommit")
 	if d.Coordinator == coord.NodeID {
 		t.Errorf("described by the killed coordinator %d", coord.NodeID)
 	}
-	// Each partition: before-i, COMMIT, during-i, COMMIT.
-	checkEndOffsets(t, adm2, topic, map[int32]int64{0: 4, 1: 4, 2: 4})
+	checkEndOffsets(t, adm2, topic, map[int32]int64{0: wantEnd, 1: wantEnd, 2: wantEnd})
 	alive := c.kafka[coord.NodeID%3] // the next node, up
-	got := consumeAll(t, alive, topic, 6, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
-	if len(got) != 6 {
-		t.Errorf("consumed %d records, want 6", len(got))
+	var got []string
+	for _, r := range consumeExactly(t, alive, topic, 6, kgo.FetchIsolationLevel(kgo.ReadCommitted())) {
+		got = append(got, string(r.Value))
+	}
+	slices.Sort(got)
+	want := []string{"before-0", "before-1", "before-2", "during-0", "during-1", "during-2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("read_committed consumed %q, want %q", got, want)
 	}
 }
