@@ -17,7 +17,7 @@ import (
 // will finish.
 type hangingTxn struct {
 	producer
-	RunningMs int64 `json:"running_ms"` // since the producer's last write there
+	IdleMs int64 `json:"idle_ms"` // since the producer's last write there; -1 if unknown
 }
 
 func hangingCommand(opts *client.Options) *cobra.Command {
@@ -90,11 +90,16 @@ func runHanging(cmd *cobra.Command, opts *client.Options, topic string, partitio
 	out := make([]hangingTxn, 0, len(found))
 	rows := make([][]string, 0, len(found))
 	for _, p := range found {
-		h := hangingTxn{producer: toProducer(p), RunningMs: now.UnixMilli() - p.LastTimestamp}
+		h := hangingTxn{producer: toProducer(p), IdleMs: -1}
+		idle := "-"
+		if p.LastTimestamp >= 0 {
+			h.IdleMs = now.UnixMilli() - p.LastTimestamp
+			idle = (time.Duration(h.IdleMs) * time.Millisecond).String()
+		}
 		out = append(out, h)
 		rows = append(rows, []string{p.Topic, strconv.Itoa(int(p.Partition)), strconv.FormatInt(p.ProducerID, 10),
 			strconv.Itoa(int(p.ProducerEpoch)), strconv.Itoa(int(p.CoordinatorEpoch)), offset(p.CurrentTxnStartOffset),
-			timestamp(p.LastTimestamp), (time.Duration(h.RunningMs) * time.Millisecond).String()})
+			timestamp(p.LastTimestamp), idle})
 	}
 	header := []string{"TOPIC", "PARTITION", "PRODUCER-ID", "PRODUCER-EPOCH", "COORDINATOR-EPOCH", "START-OFFSET",
 		"LAST-TIMESTAMP", "IDLE-FOR"}
@@ -138,11 +143,14 @@ func coordinatorView(cmd *cobra.Command, adm *kadm.Client, cands []kadm.Describe
 
 // candidates are the open transactions whose producer last wrote to the
 // partition more than maxAge before now (Kafka ages them by that
-// timestamp, as the producer state keeps no start time).
+// timestamp, as the producer state keeps no start time). One whose time is
+// unknown (-1, a broker restarted from older state) is a candidate too:
+// the coordinators decide.
 func candidates(prods []kadm.DescribedProducer, now time.Time, maxAge time.Duration) []kadm.DescribedProducer {
 	var out []kadm.DescribedProducer
 	for _, p := range prods {
-		if p.CurrentTxnStartOffset >= 0 && now.UnixMilli()-p.LastTimestamp > maxAge.Milliseconds() {
+		old := p.LastTimestamp < 0 || now.UnixMilli()-p.LastTimestamp > maxAge.Milliseconds()
+		if p.CurrentTxnStartOffset >= 0 && old {
 			out = append(out, p)
 		}
 	}
