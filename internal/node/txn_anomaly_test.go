@@ -340,11 +340,13 @@ func (w *txnWorker) runTxn(ctx context.Context, seq int) txnOp {
 			logEvent(w.events, "%s: produce %s: %v", tx.ID, tx.Writes[i].Value, err)
 		}
 	}
+	if acked {
+		tx.Acked = time.Now()
+	}
 	if !acked || !commit {
 		w.abort(ctx, tx.ID)
 		return tx
 	}
-	tx.Acked = time.Now()
 	err := w.cl.EndTransaction(ctx, kgo.TryCommit)
 	switch {
 	case err == nil:
