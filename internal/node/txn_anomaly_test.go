@@ -56,7 +56,7 @@ func TestTxnAnomalies(t *testing.T) {
 	for _, a := range found[:min(len(found), 50)] {
 		t.Errorf("seed %d: %s", p.seed, a)
 	}
-	t.Errorf("seed %d: %d anomalies; the history:\n%s", p.seed, len(found), events.String())
+	t.Errorf("seed %d: %d anomalies", p.seed, len(found))
 }
 
 // txnRunParams size a run.
@@ -104,6 +104,10 @@ func runTxnWorkload(t *testing.T, p txnRunParams) (txnHistory, *syncBuffer) {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
+		if t.Failed() {
+			log := events.String()
+			t.Logf("seed %d, the run's log (its end):\n%s", p.seed, log[max(len(log)-20000, 0):])
+		}
 	})
 	// The consumers stop at the end markers, or a minute after they are
 	// written: one that cannot reach them is reported with what it read.
