@@ -335,7 +335,7 @@ func (w *txnWorker) runTxn(ctx context.Context, seq int) txnOp {
 		w.cl.Produce(ctx, &kgo.Record{Topic: wr.Topic, Partition: wr.Partition, Value: []byte(wr.Value)},
 			func(_ *kgo.Record, err error) { errs[i] = err; wg.Done() })
 	}
-	wg.Wait()
+	w.await(ctx, &wg)
 	acked := true
 	for i, err := range errs {
 		tx.Writes[i].Acked = err == nil
@@ -367,6 +367,22 @@ func (w *txnWorker) runTxn(ctx context.Context, seq int) txnOp {
 		w.abort(ctx, tx.ID)
 	}
 	return tx
+}
+
+// await waits for the transaction's produces. franz-go may hold a record
+// past its context and delivery timeout (seen with the cluster left without
+// a quorum); closing the client then fails it, so a run always ends.
+func (w *txnWorker) await(ctx context.Context, wg *sync.WaitGroup) {
+	acked := make(chan struct{})
+	go func() { wg.Wait(); close(acked) }()
+	select {
+	case <-acked:
+	case <-ctx.Done():
+		logEvent(w.events, "%s: produces outlived their context: closing the client", txnIDOf(w.n))
+		w.cl.Close()
+		w.dirty = true
+		<-acked
+	}
 }
 
 // abort ends the open transaction with TryAbort; when that fails too, the
