@@ -44,8 +44,8 @@ type produceResult struct {
 }
 
 func (r produceResult) line() string {
-	return fmt.Sprintf("produce %s: %.0f records/s  %.1f MB/s  p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  records %d  errors %d",
-		r.Target, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Records, r.Errors)
+	return fmt.Sprintf("%s %s: %.0f records/s  %.1f MB/s  p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  records %d  errors %d",
+		r.Bench, r.Target, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Records, r.Errors)
 }
 
 // consumeResult is what bench consume prints.
