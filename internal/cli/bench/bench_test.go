@@ -121,6 +121,12 @@ func TestBadFlags(t *testing.T) {
 		{"net", "--format", "xml"},
 		{"idle"},
 		{"compare", "--kfake"},
+		{"txn", "--kfake", "--commit-interval", "0"},
+		{"txn", "--kfake", "--e2e-rate", "0"},
+		{"txn", "--kfake", "--acks", "1"},
+		{"txn", "--kfake", "--producers", "2"},
+		{"txn", "--kfake", "--record-size", "7"},
+		{"txn", "--kfake", "--broker-pid", "-1"},
 	} {
 		cmd := Command()
 		cmd.SetArgs(args)
