@@ -30,11 +30,13 @@ func newTxnProducer(seeds []string, cfg produceConfig, phase string) (*txnProduc
 		return nil, err
 	}
 	id := fmt.Sprintf("eddy-bench-%s-%s", phase, rand.Text()[:8])
-	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID(id))...)
+	p := &txnProducer{}
+	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID(id), kgo.WithHooks(&p.requests))...)
 	if err != nil {
 		return nil, fmt.Errorf("creating transactional producer: %w", err)
 	}
-	return &txnProducer{producer: producer{cl: cl}}, nil
+	p.cl = cl
+	return p, nil
 }
 
 // warmUp commits one untimed transaction of one record, so the producer
@@ -53,6 +55,7 @@ func (p *txnProducer) warmUp(ctx context.Context, value []byte) error {
 	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("first commit: %w", err)
 	}
+	p.requests.n.Store(0) // count the timed requests only
 	return nil
 }
 
@@ -144,6 +147,7 @@ func (p *txnProducer) summary(name string, elapsed time.Duration) txnProduced {
 	r := txnProduced{produceResult: produceSummary(name, []*producer{&p.producer}, elapsed, 0)}
 	r.Bench = "txn"
 	r.Records, r.Bytes = p.committedRecords, p.committedBytes
+	r.RecordsPerRequest = ratio(float64(r.Records), float64(r.Requests))
 	r.RecordsPerSec = perSec(float64(r.Records), elapsed)
 	r.MBPerSec = perSec(float64(r.Bytes)/megabyte, elapsed)
 	r.Commits = int64(p.commits.total)

@@ -25,7 +25,8 @@ func TestTxnEddy(t *testing.T) {
 		"--e2e-rate", "500", "--broker-pid", strconv.Itoa(os.Getpid()))
 
 	for _, p := range []produceResult{r.Txn.produceResult, r.Idempotent} {
-		if p.Records <= 0 || p.Errors != 0 || p.Bytes != p.Records*100 || p.MBPerSec <= 0 || p.P50Ms > p.MaxMs {
+		if p.Records <= 0 || p.Errors != 0 || p.Bytes != p.Records*100 || p.MBPerSec <= 0 || p.P50Ms > p.MaxMs ||
+			p.Requests <= 0 || p.RecordsPerRequest <= 0 {
 			t.Errorf("%s phase: %+v", p.Bench, p)
 		}
 	}
