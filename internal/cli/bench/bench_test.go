@@ -127,6 +127,7 @@ func TestBadFlags(t *testing.T) {
 		{"txn", "--kfake", "--producers", "2"},
 		{"txn", "--kfake", "--record-size", "7"},
 		{"txn", "--kfake", "--broker-pid", "-1"},
+		{"txn", "--kfake", "--rate", "100"},
 	} {
 		cmd := Command()
 		cmd.SetArgs(args)

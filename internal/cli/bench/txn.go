@@ -26,6 +26,8 @@ func (cfg txnConfig) validate() error {
 		return fmt.Errorf("--acks must be all: transactions and the idempotent reference need it")
 	case cfg.producers != 1:
 		return fmt.Errorf("--producers must be 1: each phase runs one producer")
+	case cfg.rate != 0:
+		return fmt.Errorf("--rate does not apply: the throughput phases run unpaced, and --e2e-rate paces the end-to-end phase")
 	case cfg.commitInterval <= 0:
 		return fmt.Errorf("--commit-interval must be positive")
 	case cfg.e2eRate <= 0:
