@@ -151,7 +151,8 @@ func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.Pro
 		return
 	}
 	if err == nil && h.IsTransactional() && req.TransactionID != nil && h.ProducerID >= 0 {
-		if code := b.verifyTxnBatch(ctx, *req.TransactionID, topic, rp.Partition, h); code != 0 {
+		add := req.Version >= 12 // a transaction version 2 client
+		if code := b.verifyTxnBatch(ctx, *req.TransactionID, topic, rp.Partition, h, add); code != 0 {
 			out.ErrorCode = code
 			return
 		}

@@ -15,6 +15,19 @@ func handleApiVersions(b *Broker, _ context.Context, r *Request) (*Response, err
 	req := r.Msg.(*kmsg.ApiVersionsRequest)
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = APIVersionKeys()
+	// Features (v3+). transaction.version is the one clients act on: at
+	// 2 they use KIP-890 part 2. Eddy supports no other feature level
+	// that changes what a client sends.
+	level := int16(b.settings().Int("eddy.transaction.version"))
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	resp.FinalizedFeaturesEpoch = 0
+	if level > 0 {
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", level, level
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+	}
 	return respond(resp)
 }
 

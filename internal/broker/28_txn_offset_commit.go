@@ -1,13 +1,14 @@
 package broker
 
-// TxnOffsetCommit v0–v4: a transactional producer commits a group's
+// TxnOffsetCommit v0–v5: a transactional producer commits a group's
 // offsets inside its transaction. The group's coordinator keeps them
 // pending until the transaction's marker reaches its __consumer_offsets
 // partition (writeMarker tells it). Before that, as Kafka 3.6+ does
 // (KIP-890 part 1), the transaction coordinator is asked whether the
 // producer added the group's offsets partition (AddOffsetsToTxn) to its
 // open transaction at this epoch: a zombie or a late retry is refused
-// instead of leaving offsets no marker ends.
+// instead of leaving offsets no marker ends. v5 (transaction version 2)
+// adds the partition to the transaction instead of verifying it.
 
 import (
 	"context"
@@ -37,7 +38,8 @@ func (b *Broker) verifyTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetCommit
 	}
 	p := group.PartitionFor(req.Group, b.offsetsPartitions())
 	h := record.BatchHeader{ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
-	switch code := b.verifyTxnBatch(ctx, req.TransactionalID, meta.ConsumerOffsetsTopic, p, h); code {
+	add := req.Version >= 5 // a transaction version 2 client
+	switch code := b.verifyTxnBatch(ctx, req.TransactionalID, meta.ConsumerOffsetsTopic, p, h, add); code {
 	case kerr.NotEnoughReplicas.Code:
 		// verifyTxnBatch's retriable answer for a produce; the group
 		// commit's clients retry this one.

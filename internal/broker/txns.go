@@ -11,11 +11,12 @@ package broker
 //
 // AddPartitionsToTxn v0–v5: v0–v3 from clients, v4+ batched from brokers
 // (verify-only included). AddOffsetsToTxn v0–v4. EndTxn v0–v5.
-// DescribeTransactions v0. ListTransactions v0–v2. Eddy does not
-// advertise the transaction.version feature, so clients run the original
-// protocol (no KIP-890 part 2 epoch bump per transaction) and the
-// coordinator writes version 0 state records, as Kafka does until
-// transaction.version is finalized.
+// DescribeTransactions v0. ListTransactions v0–v2. The transaction.version
+// feature is eddy.transaction.version (2 by default, as on a new Kafka 4
+// cluster): clients that support it run KIP-890 part 2 (EndTxn v5 bumps
+// the epoch; Produce v12 and TxnOffsetCommit v5 add their partition to
+// the transaction themselves, verify.go), the others the original
+// protocol, each transaction as its client began it.
 
 import (
 	"context"
@@ -54,7 +55,7 @@ func (b *Broker) startTxns() error {
 	core.IDExpiration = millis(settings, "transactional.id.expiration.ms")
 	core.AbortCheckInterval = millis(settings, "transaction.abort.timed.out.transaction.cleanup.interval.ms")
 	core.ExpiryCheckInterval = millis(settings, "transaction.remove.expired.transaction.cleanup.interval.ms")
-	core.TransactionVersion = 0 // see the file comment
+	core.TransactionVersion = int16(settings.Int("eddy.transaction.version"))
 	core.NextProducerID = b.pids.Next
 	core.OffsetsPartition = func(g string) int32 { return group.PartitionFor(g, b.offsetsPartitions()) }
 	core.PartitionExists = b.partitionExists

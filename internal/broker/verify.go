@@ -10,6 +10,10 @@ package broker
 // holding the last stable offset back forever. Verified producers are
 // remembered per partition until a marker for them is written there.
 //
+// A transaction version 2 client (Produce v12+, TxnOffsetCommit v5+) does
+// not add partitions itself: the same request, not verify-only, adds the
+// partition to its transaction (KIP-890 part 2).
+//
 // Kafka also checks, inside the log's append, that no marker slipped in
 // between the verification and the append (its verification guard); the
 // log here has no such guard, so that narrow window remains.
@@ -69,32 +73,35 @@ func (v *verifiedTxns) ended(topic string, partition int32, producerID int64) {
 }
 
 // verifyTxnBatch checks a transactional batch against its coordinator, or
-// the memory of an earlier check, and returns the produce error code.
-func (b *Broker) verifyTxnBatch(ctx context.Context, txnID, topic string, p int32, h record.BatchHeader) int16 {
+// the memory of an earlier check, and returns the produce error code. With
+// add (a transaction version 2 client) the coordinator adds the partition
+// to the transaction instead.
+func (b *Broker) verifyTxnBatch(ctx context.Context, txnID, topic string, p int32, h record.BatchHeader, add bool) int16 {
 	k := verifyKey{topic, p, h.ProducerID}
 	if b.verified.has(k, h.ProducerEpoch) {
 		return 0
 	}
-	code := b.askCoordinator(ctx, txnID, k, h.ProducerEpoch)
-	switch code {
-	case 0:
+	code := b.askCoordinator(ctx, txnID, k, h.ProducerEpoch, add)
+	switch {
+	case code == 0:
 		b.verified.add(k, h.ProducerEpoch)
-	case kerr.TransactionAbortable.Code:
+	case code == kerr.TransactionAbortable.Code && !add:
 		// Not in the transaction: Kafka's answer to produce versions
 		// before KIP-890 part 2's clients.
 		code = kerr.InvalidTxnState.Code
-	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code,
-		kerr.ConcurrentTransactions.Code:
+	case code == kerr.NotCoordinator.Code, code == kerr.CoordinatorNotAvailable.Code,
+		code == kerr.CoordinatorLoadInProgress.Code, code == kerr.ConcurrentTransactions.Code:
 		// Retriable for every client, as Kafka maps them.
 		code = kerr.NotEnoughReplicas.Code
-	case kerr.ProducerFenced.Code:
+	case code == kerr.ProducerFenced.Code:
 		code = kerr.InvalidProducerEpoch.Code
 	}
 	return code
 }
 
-// askCoordinator sends the verify-only AddPartitionsToTxn for k.
-func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey, epoch int16) int16 {
+// askCoordinator sends the AddPartitionsToTxn for k: verify-only (v4),
+// or adding for a transaction version 2 client (v5).
+func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey, epoch int16, add bool) int16 {
 	t, ok := b.meta.Topic(meta.TransactionStateTopic)
 	if !ok || t.Partitions == 0 {
 		return kerr.CoordinatorNotAvailable.Code // no transaction can be open
@@ -105,8 +112,11 @@ func (b *Broker) askCoordinator(ctx context.Context, txnID string, k verifyKey, 
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
+	if add {
+		req.Version = 5
+	}
 	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, k.producerID, epoch, true
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, k.producerID, epoch, !add
 	tr.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: k.topic, Partitions: []int32{k.partition}}}
 	req.Transactions = append(req.Transactions, tr)
 	resp, err := b.send(ctx, leader, req)

@@ -33,6 +33,8 @@ var brokerOnly = []ConfigDef{
 		Validate: isBool, Doc: "Whether DeleteTopics is allowed."},
 	{Name: "eddy.fsync.acks.all", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Eddy extension: fsync acks=all writes before acknowledging them."},
+	{Name: "eddy.transaction.version", Type: kmsg.ConfigTypeShort, Default: "2", HasDefault: true,
+		Validate: intRange(16, 0, 2), Doc: "Eddy extension: the transaction.version feature the cluster finalizes, as kafka-features.sh would (set alike on every node). At 2 clients that support it run KIP-890 part 2 (an epoch bump per transaction, partitions added by the produce itself); 0 keeps every client on the original protocol."},
 	{Name: "eddy.log.max.open.files", Type: kmsg.ConfigTypeInt, Default: "0", HasDefault: true,
 		Validate: intAtLeast(0), Doc: "Eddy extension: segment files kept open at once, least recently used closed first; 0 means half the process's open-file limit (RLIMIT_NOFILE)."},
 	{Name: "eddy.log.verify.bytes.per.second", Type: kmsg.ConfigTypeLong, Default: "67108864", HasDefault: true,

@@ -1,6 +1,6 @@
 package group
 
-// TxnOffsetCommit v0–v4: offsets committed inside a producer's
+// TxnOffsetCommit v0–v5: offsets committed inside a producer's
 // transaction (exactly-once consume-transform-produce). They are written
 // at once, in a transactional batch of the producer, but stay pending
 // until the transaction's marker reaches this __consumer_offsets
@@ -9,9 +9,8 @@ package group
 // from the batches and markers in the log. OffsetFetch with RequireStable
 // answers UNSTABLE_OFFSET_COMMIT for a partition with a pending offset.
 //
-// v5 (transaction version 2, where the partition is added to the
-// transaction implicitly) is not served: the broker does not advertise
-// transaction.version 2.
+// v5 (transaction version 2) differs only in how the broker checks the
+// transaction first (internal/broker/28_txn_offset_commit.go).
 
 import (
 	"maps"

@@ -65,6 +65,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.AddPartitionsToTxn.Int16():      addPartitionsToTxnReq,
 	kmsg.AddOffsetsToTxn.Int16():         addOffsetsToTxnReq,
 	kmsg.EndTxn.Int16():                  endTxnReq,
+	kmsg.TxnOffsetCommit.Int16():         txnOffsetCommitReq,
 	kmsg.WriteTxnMarkers.Int16():         writeTxnMarkersReq,
 	kmsg.DescribeTransactions.Int16():    describeTransactionsReq,
 	kmsg.ListTransactions.Int16():        listTransactionsReq,
@@ -407,6 +408,18 @@ func addOffsetsToTxnReq(v int16, tg fuzzTarget) kmsg.Request {
 func endTxnReq(v int16, _ fuzzTarget) kmsg.Request {
 	req := kmsg.NewPtrEndTxnRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = fuzzTxnID, 1, 0, true
+	return req
+}
+
+func txnOffsetCommitReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = fuzzTxnID, tg.group, 1, 0
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = tg.topic
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
 	return req
 }
 

@@ -50,7 +50,11 @@ func producerOf(t *testing.T, adm *kadm.Client, topic string, p int32, id int64)
 // -1 and the coordinator's epoch once committed; errors for partitions
 // that do not exist, or no longer do.
 func TestDescribeProducers(t *testing.T) {
-	tn := startNode(t, "", txnSettings)
+	// The original transaction protocol, whose producer keeps its epoch
+	// and sequence across transactions (transaction version 2 bumps the
+	// epoch at each end and restarts the sequence).
+	tn := startNode(t, "", map[string]string{"transaction.abort.timed.out.transaction.cleanup.interval.ms": "100",
+		"eddy.transaction.version": "0"})
 	adm := newAdmin(t, tn.KafkaAddr())
 	const topic = "dp"
 	createTopic(t, adm, topic, 2, nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,36 +229,41 @@ func TestTransactionTimeout(t *testing.T) {
 	}
 }
 
-// TestTransactionNotAdded checks that a transactional batch for a
-// partition the transaction did not add is refused (KIP-890 verification).
+// TestTransactionNotAdded checks that a transactional batch of an
+// original-protocol client (Produce v11) for a partition its transaction
+// did not add is refused (KIP-890 part 1 verification), while a
+// transaction version 2 client's (Produce v12) adds the partition itself
+// (part 2).
 func TestTransactionNotAdded(t *testing.T) {
 	tn := startNode(t, "", txnSettings)
 	adm := newAdmin(t, tn.KafkaAddr())
 	const topic = "unadded"
-	createTopic(t, adm, topic, 2, nil)
-	cl := namedTopicsClient(t, tn.KafkaAddr())
+	createTopic(t, adm, topic, 3, nil)
+	v11 := kversion.Stable()
+	v11.SetMaxKeyVersion(kmsg.Produce.Int16(), 11)
+	cl := newClient(t, tn.KafkaAddr(), kgo.MaxVersions(v11))
 	ctx := testContext(t)
 	id := "tx-raw"
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
-	ir, err := init.RequestWith(ctx, cl)
-	if err == nil {
-		err = kerr.ErrorForCode(ir.ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("InitProducerId: %v", err)
-	}
+	x := initRawTxn(t, cl, id)
 	add := kmsg.NewPtrAddPartitionsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, x.pid, x.epoch
 	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
 	if _, err := add.RequestWith(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[int32]int16{0: 0, 1: kerr.InvalidTxnState.Code} {
-		code := produceTransactional(t, cl, id, topic, p, ir.ProducerID, ir.ProducerEpoch)
+		code := produceTransactional(t, cl, id, topic, p, x.pid, x.epoch)
 		if code != want {
-			t.Errorf("transactional produce to %s-%d: %v, want %v", topic, p, kerr.ErrorForCode(code), kerr.ErrorForCode(want))
+			t.Errorf("Produce v11, transactional, to %s-%d: %v, want %v", topic, p, kerr.ErrorForCode(code), kerr.ErrorForCode(want))
 		}
+	}
+	// Produce v12 adds partition 2 to the open transaction.
+	if code := produceTransactional(t, namedTopicsClient(t, tn.KafkaAddr()), id, topic, 2, x.pid, x.epoch); code != 0 {
+		t.Fatalf("Produce v12, transactional, to %s-2: %v", topic, kerr.ErrorForCode(code))
+	}
+	d := describeTxn(t, adm, id, "Ongoing")
+	if got := d.Topics.Sorted(); len(got) != 1 || !slices.Equal(got[0].Partitions, []int32{0, 2}) {
+		t.Errorf("transaction holds %v, want %s partitions [0 2]", got, topic)
 	}
 }
 
@@ -425,5 +431,53 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	want := []string{"before-0", "before-1", "before-2", "during-0", "during-1", "during-2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("read_committed consumed %q, want %q", got, want)
+	}
+}
+
+// TestTransactionVersions runs franz-go's transactions against a node
+// finalizing each transaction.version: at 2 the client takes KIP-890
+// part 2 (each EndTxn bumps the epoch; no AddPartitionsToTxn or
+// AddOffsetsToTxn), at 0 the original protocol (one epoch throughout).
+func TestTransactionVersions(t *testing.T) {
+	for _, level := range []string{"0", "2"} {
+		t.Run("transaction.version="+level, func(t *testing.T) {
+			tn := startNode(t, "", map[string]string{"eddy.transaction.version": level})
+			cl := newClient(t, tn.KafkaAddr())
+			av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(testContext(t), cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			finalized := "0"
+			for _, f := range av.FinalizedFeatures {
+				if f.Name == "transaction.version" {
+					finalized = fmt.Sprint(f.MaxVersionLevel)
+				}
+			}
+			if finalized != level {
+				t.Errorf("ApiVersions finalizes transaction.version %s, want %s", finalized, level)
+			}
+			adm := newAdmin(t, tn.KafkaAddr())
+			createTopic(t, adm, "tv", 2, nil)
+			prod := txnProducer(t, tn.KafkaAddr(), "tx-tv", "tv")
+			for i := range 3 {
+				if err := produceTxn(t, prod, fmt.Sprint("t", i), 4, 2, i != 1); err != nil {
+					t.Fatalf("transaction %d: %v", i, err)
+				}
+			}
+			d := describeTxn(t, adm, "tx-tv", "CompleteCommit")
+			want := int16(0)
+			if level == "2" {
+				want = 3 // one bump per EndTxn
+			}
+			if d.ProducerEpoch != want {
+				t.Errorf("producer epoch %d after three transactions, want %d", d.ProducerEpoch, want)
+			}
+			got := consumeExactly(t, tn.KafkaAddr(), "tv", 8, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			for _, r := range got {
+				if strings.HasPrefix(string(r.Value), "t1-") {
+					t.Errorf("read aborted %q", r.Value)
+				}
+			}
+		})
 	}
 }
