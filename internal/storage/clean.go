@@ -116,6 +116,7 @@ type cleanState struct {
 	seeds      [2]maphash.Seed
 	latest     map[[2]uint64]int64
 	lastBatch  map[int64]int64 // producer id → base offset of its last batch
+	lastData   map[int64]int64 // producer id → base offset of its last data batch
 	txns       *txnTracker     // the rewriting pass, from the log start
 	now        int64
 	retainTomb int64 // delete.retention.ms: for tombstones and markers
@@ -137,7 +138,7 @@ func (l *Log) clean(ctx context.Context, c *cleaner, p cleanPlan) (cleanStats, e
 		return cleanStats{}, err
 	}
 	cs := &cleanState{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{}, txns: newTxnTracker(p.sts, pins),
+		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{}, lastData: map[int64]int64{}, txns: newTxnTracker(p.sts, pins),
 		now: p.now.UnixMilli(), retainTomb: p.cfg.DeleteRetentionMs}
 	if err := l.buildOffsetMap(ctx, c, cs, &p); err != nil {
 		return cs.stats, l.cleanFailed(p, err)
@@ -181,6 +182,9 @@ func (l *Log) buildOffsetMap(ctx context.Context, c *cleaner, cs *cleanState, p 
 		err := scanSegment(ctx, c, s, st, dirty, func(h record.BatchHeader, b []byte) error {
 			if h.ProducerID >= 0 {
 				cs.lastBatch[h.ProducerID] = h.BaseOffset
+				if !h.IsControl() {
+					cs.lastData[h.ProducerID] = h.BaseOffset
+				}
 			}
 			if h.IsControl() {
 				txns.marker(h)
@@ -336,9 +340,11 @@ func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error
 	cs.stats.kept += int64(len(kept))
 	cs.stats.removed += int64(len(recs) - len(kept))
 	switch {
-	case len(kept) == 0 && h.ProducerID >= 0 && cs.lastBatch[h.ProducerID] == h.BaseOffset:
-		// Kafka keeps the header of a producer's last batch so that its
-		// sequence survives a restart that rebuilds producer state.
+	case len(kept) == 0 && cs.isLast(h):
+		// Kafka keeps the header of a producer's last data batch so that
+		// its sequence survives a restart that rebuilds producer state
+		// (its marker, if any, then stays too: the batch is its
+		// transaction's data).
 		return record.Rebuild(h, nil)
 	case len(kept) == 0:
 		return nil, nil
@@ -348,6 +354,20 @@ func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error
 		return rebuildWithHorizon(h, kept, cs.now+cs.retainTomb)
 	}
 	return record.Rebuild(h, kept)
+}
+
+// isLast says whether h is its producer's last batch in the log, or its
+// last data batch: the batches producer state rebuilt from the log needs
+// for the producer's epoch and sequence.
+func (cs *cleanState) isLast(h record.BatchHeader) bool {
+	if h.ProducerID < 0 {
+		return false
+	}
+	if last, ok := cs.lastBatch[h.ProducerID]; ok && last == h.BaseOffset {
+		return true
+	}
+	last, ok := cs.lastData[h.ProducerID]
+	return ok && last == h.BaseOffset && !h.IsControl()
 }
 
 // retain decides one record: keyless records are dropped (a compacted
@@ -440,7 +460,7 @@ func (cs *cleanState) filterControl(h record.BatchHeader, b []byte) ([]byte, err
 		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
 	done, pinned := cs.txns.marker(h)
-	last := h.ProducerID >= 0 && cs.lastBatch[h.ProducerID] == h.BaseOffset
+	last := cs.isLast(h)
 	n := int64(h.NumRecords)
 	switch {
 	case !done || pinned || !isMarker && n > 0:
