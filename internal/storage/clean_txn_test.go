@@ -2,9 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -192,8 +195,7 @@ func runTxnWorkload(t *testing.T, seed uint64) {
 			h.m.cleaner.cleanOne(context.Background())
 			checkCleanedTxnLog(t, h.l, m)
 		case n < 98:
-			crash(t, h.m)
-			h.open()
+			h.crash(rng.IntN(2) == 0)
 			checkCleanedTxnLog(t, h.l, m)
 		default:
 			must(t, h.m.Close())
@@ -234,6 +236,29 @@ func runTxnWorkload(t *testing.T, seed uint64) {
 		t.Fatal("the workload aborted no transaction")
 	}
 	checkMarkersNeeded(t, h.l)
+	// Producer state rebuilt from the whole cleaned log has every
+	// transaction closed, and each producer goes on with its sequence.
+	h.crash(true)
+	checkCleanedTxnLog(t, h.l, m)
+	for id := range int64(3) {
+		h.writeRandom(m, rng, id+1)
+		h.endRandom(m, rng, id+1)
+	}
+	checkCleanedTxnLog(t, h.l, m)
+}
+
+// crash stops the manager as kill -9 would and opens it again; without
+// the producer snapshot (as if it were damaged), producer state is
+// rebuilt from the whole log.
+func (h *cleanerHarness) crash(dropSnapshot bool) {
+	crash(h.t, h.m)
+	if dropSnapshot {
+		err := os.Remove(filepath.Join(h.dir, partitionDirName("t", 0), snapshotFile))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			h.t.Fatal(err)
+		}
+	}
+	h.open()
 }
 
 // writeRandom appends one batch of 1-3 records with distinct keys: plain
