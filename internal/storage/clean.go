@@ -110,8 +110,8 @@ type cleanStats struct {
 }
 
 // cleanState is the input of filtering: the newest offset of every key of
-// the dirty section, the last batch of each idempotent producer, and the
-// transactions met so far.
+// the dirty section, the last batch and last data batch of each producer,
+// and the transactions met so far.
 type cleanState struct {
 	seeds      [2]maphash.Seed
 	latest     map[[2]uint64]int64
