@@ -139,10 +139,12 @@ func cleanerThroughput(t *testing.T, tn *testNode) string {
 }
 
 // readTable consumes the partition from the start up to offset end and
-// returns every record by key; a key seen twice fails the test.
-func readTable(t *testing.T, addr, topic string, end int64) map[string]*kgo.Record {
+// returns every record by key; a key seen twice fails the test. opts add
+// to the consumer's options (an isolation level, say).
+func readTable(t *testing.T, addr, topic string, end int64, opts ...kgo.Opt) map[string]*kgo.Record {
 	t.Helper()
-	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	all := append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
+	cl := newClient(t, addr, all...)
 	ctx := testContext(t)
 	got := map[string]*kgo.Record{}
 	for last := int64(-1); last < end-1; {

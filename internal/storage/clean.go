@@ -110,14 +110,16 @@ type cleanStats struct {
 }
 
 // cleanState is the input of filtering: the newest offset of every key of
-// the dirty section, and the last batch of each idempotent producer.
+// the dirty section, the last batch and last data batch of each producer,
+// and the transactions met so far.
 type cleanState struct {
 	seeds      [2]maphash.Seed
 	latest     map[[2]uint64]int64
-	lastBatch  map[int64]int64        // producer id → base offset of its last batch
-	aborted    map[int64][]AbortedTxn // producer id → its aborted transactions
+	lastBatch  map[int64]int64 // producer id → base offset of its last batch
+	lastData   map[int64]int64 // producer id → base offset of its last data batch
+	txns       *txnTracker     // the rewriting pass, from the log start
 	now        int64
-	retainTomb int64 // delete.retention.ms
+	retainTomb int64 // delete.retention.ms: for tombstones and markers
 	stats      cleanStats
 }
 
@@ -131,8 +133,12 @@ func (cs *cleanState) hash(key []byte) [2]uint64 {
 // their key, and swaps each group in.
 func (l *Log) clean(ctx context.Context, c *cleaner, p cleanPlan) (cleanStats, error) {
 	start := time.Now()
+	pins, err := snapshotPins(l.dir)
+	if err != nil {
+		return cleanStats{}, err
+	}
 	cs := &cleanState{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{}, aborted: abortedByProducer(p.sts),
+		latest: map[[2]uint64]int64{}, lastBatch: map[int64]int64{}, lastData: map[int64]int64{}, txns: newTxnTracker(p.sts, pins),
 		now: p.now.UnixMilli(), retainTomb: p.cfg.DeleteRetentionMs}
 	if err := l.buildOffsetMap(ctx, c, cs, &p); err != nil {
 		return cs.stats, l.cleanFailed(p, err)
@@ -165,6 +171,7 @@ func (l *Log) logCleaned(st cleanStats, p cleanPlan) {
 // when the map is full) and the headers of the rest of the log.
 func (l *Log) buildOffsetMap(ctx context.Context, c *cleaner, cs *cleanState, p *cleanPlan) error {
 	budget := c.maxKeys()
+	txns := newTxnTracker(p.sts, nil)
 	for i, s := range p.segs {
 		st := p.sts[i]
 		dirty := i < p.nCleanable && st.next > p.firstDirty
@@ -175,8 +182,15 @@ func (l *Log) buildOffsetMap(ctx context.Context, c *cleaner, cs *cleanState, p 
 		err := scanSegment(ctx, c, s, st, dirty, func(h record.BatchHeader, b []byte) error {
 			if h.ProducerID >= 0 {
 				cs.lastBatch[h.ProducerID] = h.BaseOffset
+				if !h.IsControl() {
+					cs.lastData[h.ProducerID] = h.BaseOffset
+				}
 			}
-			if b == nil || h.IsControl() || cs.isAborted(h) {
+			if h.IsControl() {
+				txns.marker(h)
+				return nil
+			}
+			if txns.data(h) || b == nil {
 				// An aborted record must not supersede a committed one
 				// of its key (Kafka skips aborted transactions too).
 				return nil
@@ -285,11 +299,11 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p clea
 			cs.stats.bytesRead += st.size // dirty segments were counted by the map
 		}
 	}
-	for i := g.from; i < g.to; i++ {
-		// The markers stay, so their index entries move with them
-		// (finish writes and fsyncs them with the other indexes).
-		ns.st.aborted = append(ns.st.aborted, p.sts[i].aborted...)
-	}
+	// The entries of the ABORT markers whose data was met: finish writes
+	// and fsyncs them with the other indexes. Those of markers whose data
+	// is gone are dropped, as in Kafka (a read_committed reader has
+	// nothing left to skip).
+	ns.st.aborted = cs.txns.takeKept()
 	if err == nil {
 		err = w.finish(ctx)
 	}
@@ -309,21 +323,16 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, cs *cleanState, p clea
 // a rebuilt batch, or nil when nothing remains.
 func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error) {
 	if h.IsControl() {
-		// Markers are kept (so every transaction index entry stays
-		// valid), but checked, as the copy is trusted. TODO: drop them,
-		// and aborted batches, once safe, as Kafka's cleaner does.
-		if _, err := record.ValidateStored(b); err != nil {
-			return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-		}
-		return b, nil
+		return cs.filterControl(h, b)
 	}
 	_, recs, err := record.Records(b)
 	if err != nil {
 		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
+	aborted := cs.txns.data(h)
 	kept, tombs := recs[:0:0], false
 	for _, r := range recs {
-		if cs.retain(h, r) {
+		if !aborted && cs.retain(h, r) {
 			kept = append(kept, r)
 			tombs = tombs || r.Value == nil
 		}
@@ -331,22 +340,34 @@ func (cs *cleanState) filterBatch(h record.BatchHeader, b []byte) ([]byte, error
 	cs.stats.kept += int64(len(kept))
 	cs.stats.removed += int64(len(recs) - len(kept))
 	switch {
-	case len(kept) == 0 && h.ProducerID >= 0 && cs.lastBatch[h.ProducerID] == h.BaseOffset:
-		// Kafka keeps the header of a producer's last batch so that its
-		// sequence survives a restart that rebuilds producer state.
+	case len(kept) == 0 && cs.isLast(h):
+		// Kafka keeps the header of a producer's last data batch so that
+		// its sequence survives a restart that rebuilds producer state
+		// (its marker, if any, then stays too: the batch is its
+		// transaction's data).
 		return record.Rebuild(h, nil)
 	case len(kept) == 0:
 		return nil, nil
 	case len(kept) == len(recs) && (!tombs || h.HasDeleteHorizon()):
 		return b, nil
 	case tombs && !h.HasDeleteHorizon():
-		nh := h.WithDeleteHorizon(cs.now + cs.retainTomb)
-		for i := range kept {
-			kept[i].TimestampDelta += h.BaseTimestamp - nh.BaseTimestamp
-		}
-		return record.Rebuild(nh, kept)
+		return rebuildWithHorizon(h, kept, cs.now+cs.retainTomb)
 	}
 	return record.Rebuild(h, kept)
+}
+
+// isLast says whether h is its producer's last batch in the log, or its
+// last data batch: the batches producer state rebuilt from the log needs
+// for the producer's epoch and sequence.
+func (cs *cleanState) isLast(h record.BatchHeader) bool {
+	if h.ProducerID < 0 {
+		return false
+	}
+	if last, ok := cs.lastBatch[h.ProducerID]; ok && last == h.BaseOffset {
+		return true
+	}
+	last, ok := cs.lastData[h.ProducerID]
+	return ok && last == h.BaseOffset && !h.IsControl()
 }
 
 // retain decides one record: keyless records are dropped (a compacted
@@ -419,27 +440,66 @@ func (w *cleanedWriter) finish(ctx context.Context) error {
 	return w.seg.sync()
 }
 
-// abortedByProducer indexes the aborted transactions of every segment by
-// producer.
-func abortedByProducer(sts []segState) map[int64][]AbortedTxn {
-	m := map[int64][]AbortedTxn{}
-	for _, st := range sts {
-		for _, e := range st.aborted {
-			m[e.ProducerID] = append(m[e.ProducerID], e)
-		}
+// filterControl decides a control batch as Kafka's cleaner does. A
+// marker whose transaction still has data below it stays as it is. Once
+// none is left, the first cleaning to see that stamps it with a delete
+// horizon (now + delete.retention.ms, as for tombstones), and a cleaning
+// after the horizon removes it: so a marker outlives its transaction's
+// data by at least one cleaning and delete.retention.ms, time for a
+// consumer that read the data to read the marker too. The last batch of
+// a producer stays as a bare header, which keeps its epoch for producer
+// state rebuilt from the log. A control batch that is not a transaction
+// marker is kept.
+func (cs *cleanState) filterControl(h record.BatchHeader, b []byte) ([]byte, error) {
+	// Checked, as a kept batch is copied as trusted.
+	if _, err := record.ValidateStored(b); err != nil {
+		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
-	return m
+	_, isMarker, err := record.ParseEndTxnMarker(b)
+	if err != nil {
+		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+	}
+	done, pinned := cs.txns.marker(h)
+	last := cs.isLast(h)
+	n := int64(h.NumRecords)
+	switch {
+	case !done || pinned || !isMarker && n > 0:
+		cs.stats.kept += n
+		return b, nil
+	case n == 0 && last: // emptied before
+		return b, nil
+	case n == 0:
+		return nil, nil
+	case !h.HasDeleteHorizon():
+		cs.stats.kept += n
+		return stampHorizon(h, b, cs.now+cs.retainTomb)
+	case cs.now < h.BaseTimestamp: // before its horizon
+		cs.stats.kept += n
+		return b, nil
+	}
+	cs.stats.removed += n
+	if last {
+		return record.Rebuild(h, nil)
+	}
+	return nil, nil
 }
 
-// isAborted says whether h is a batch of an aborted transaction.
-func (cs *cleanState) isAborted(h record.BatchHeader) bool {
-	if !h.IsTransactional() {
-		return false
+// stampHorizon rebuilds the batch b with a delete horizon.
+func stampHorizon(h record.BatchHeader, b []byte, horizon int64) ([]byte, error) {
+	_, recs, err := record.Records(b)
+	if err != nil {
+		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
-	for _, e := range cs.aborted[h.ProducerID] {
-		if e.FirstOffset <= h.BaseOffset && h.BaseOffset <= e.LastOffset {
-			return true
-		}
+	return rebuildWithHorizon(h, recs, horizon)
+}
+
+// rebuildWithHorizon rebuilds h's batch of recs with a delete horizon
+// (KIP-534), re-basing the records' timestamp deltas so that their
+// timestamps do not change.
+func rebuildWithHorizon(h record.BatchHeader, recs []record.Record, horizon int64) ([]byte, error) {
+	nh := h.WithDeleteHorizon(horizon)
+	for i := range recs {
+		recs[i].TimestampDelta += h.BaseTimestamp - nh.BaseTimestamp
 	}
-	return false
+	return record.Rebuild(nh, recs)
 }

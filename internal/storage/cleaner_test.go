@@ -37,9 +37,10 @@ type cleanerHarness struct {
 // TestCleanerGolden runs testdata/cleaner/*.txt. Commands:
 //
 //	open [segment-bytes=N] [min-lag=MS] [max-lag=MS] [delete-retention=MS] [ratio=F] [delete]
-//	append [codec=C] [ts=+MS] [producer=ID] [seq=N]   one batch; lines "key=value",
+//	append [codec=C] [ts=+MS] [producer=ID] [seq=N] [txn]  one batch; lines "key=value",
 //	                                                  "key=<nil>" (tombstone), "<nokey>=value"
-//	roll | advance ms=N | clean | dump | table | reopen [crash]
+//	marker producer=ID commit|abort                   end the producer's transaction
+//	roll | advance ms=N | clean | dump | table | committed | txnindex | lso | reopen [crash]
 func TestCleanerGolden(t *testing.T) {
 	datadriven.Walk(t, "testdata/cleaner", func(t *testing.T, path string) {
 		h := &cleanerHarness{t: t, dir: t.TempDir(), clock: &fakeClock{t: time.UnixMilli(clockStart)}}
@@ -77,6 +78,14 @@ func (h *cleanerHarness) run(t *testing.T, td *datadriven.TestData) string {
 		return dumpLog(t, h.l)
 	case "table":
 		return formatTable(logTable(t, h.l))
+	case "committed":
+		return formatTable(committedTable(t, h.l))
+	case "marker":
+		return h.marker(td)
+	case "txnindex":
+		return formatTxnIndex(txnIndexes(t, h.l))
+	case "lso":
+		return fmt.Sprintf("last stable offset %d, high watermark %d\n", h.l.LastStableOffset(), h.l.HighWatermark())
 	case "reopen":
 		if td.HasArg("crash") {
 			crash(t, h.m)
@@ -151,6 +160,7 @@ func (h *cleanerHarness) append(td *datadriven.TestData) string {
 		o.Producer = &recordtest.Producer{}
 		td.ScanArgs(h.t, "producer", &o.Producer.ID)
 		td.ScanArgs(h.t, "seq", &o.Producer.Sequence)
+		o.Transactional = td.HasArg("txn")
 	}
 	res, err := h.l.Append(context.Background(), recordtest.Batch(o, parseRecords(td.Input)), AppendOptions{})
 	if err != nil {
@@ -209,6 +219,11 @@ func dumpLog(t testing.TB, l *Log) string {
 				return err
 			}
 			fmt.Fprintf(&sb, "  batch %d-%d %s records=%d", h.BaseOffset, h.LastOffset(), h.Codec(), h.NumRecords)
+			if h.IsControl() {
+				sb.WriteString(" control")
+			} else if h.IsTransactional() {
+				sb.WriteString(" txn")
+			}
 			if h.HasDeleteHorizon() {
 				fmt.Fprintf(&sb, " horizon=+%d", h.BaseTimestamp-clockStart)
 			}
@@ -217,7 +232,11 @@ func dumpLog(t testing.TB, l *Log) string {
 			}
 			sb.WriteString("\n")
 			for _, r := range recs {
-				fmt.Fprintf(&sb, "    %d %s ts=+%d\n", h.BaseOffset+int64(r.OffsetDelta), formatRecord(r),
+				what := formatRecord(r)
+				if h.IsControl() {
+					what = formatMarker(t, b)
+				}
+				fmt.Fprintf(&sb, "    %d %s ts=+%d\n", h.BaseOffset+int64(r.OffsetDelta), what,
 					h.BaseTimestamp+r.TimestampDelta-clockStart)
 			}
 			return nil
@@ -240,8 +259,9 @@ func formatRecord(r record.Record) string {
 	return k + "=" + v
 }
 
-// logTable replays the log through Read as a consumer would: the latest
-// value per key, tombstones deleting. It fails on offsets going backwards.
+// logTable replays the log through Read as a read_uncommitted consumer
+// would: the latest value per key, tombstones deleting, markers skipped.
+// It fails on offsets going backwards.
 func logTable(t testing.TB, l *Log) map[string]string {
 	table := map[string]string{}
 	last := int64(-1)
@@ -257,6 +277,9 @@ func logTable(t testing.TB, l *Log) map[string]string {
 			for len(b) > 0 {
 				h, recs, err := record.Records(b[:mustHeader(t, b).Size()])
 				must(t, err)
+				if h.IsControl() {
+					recs = nil // consumers skip markers
+				}
 				for _, r := range recs {
 					o := h.BaseOffset + int64(r.OffsetDelta)
 					if o <= last {

@@ -121,7 +121,14 @@ func (s *segment) checkServe(st segState, from, to, minBase int64, el epochList)
 	r := newBatchReader(s.log, verifyEnd, int(min(end-start, scanWindow)))
 	reached, next, err := s.verifyBatches(r, start, end, math.MaxInt64, minBase, st.next, el)
 	if err == nil && reached < verifyEnd {
-		_, _, err = s.verifyBatches(r, reached, reached+1, 1, next, st.next, el)
+		// A view bounded below the segment's end (a read to the last
+		// stable offset or the high watermark) ends at reached: the batch
+		// after lies past its st.next, so only its base offset is checked.
+		end := st.next
+		if reached >= st.size {
+			end = math.MaxInt64
+		}
+		_, _, err = s.verifyBatches(r, reached, reached+1, 1, next, end, el)
 	}
 	if err != nil {
 		return err
