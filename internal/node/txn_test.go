@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -479,5 +480,74 @@ func TestTransactionVersions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTransactionConcurrentInitAndUnknownID sends InitProducerId for one
+// transactional id from many clients at once: every one ends with its own
+// epoch (each call fences the one before), and only the last may
+// transact. EndTxn and AddPartitionsToTxn for an id never initialized
+// answer INVALID_PRODUCER_ID_MAPPING.
+func TestTransactionConcurrentInitAndUnknownID(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	createTopic(t, adm, "ci", 1, nil)
+	cl := txnV1Client(t, tn.KafkaAddr(), 4)
+	const n = 8
+	txns := make([]*rawTxn, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { txns[i] = initRawTxn(t, cl, "tx-concurrent") })
+	}
+	wg.Wait()
+	epochs := make(map[int16]bool)
+	var last *rawTxn
+	for _, x := range txns {
+		if x == nil {
+			t.Fatal("an InitProducerId failed")
+		}
+		if epochs[x.epoch] {
+			t.Errorf("epoch %d handed out twice", x.epoch)
+		}
+		epochs[x.epoch] = true
+		if last == nil || x.epoch > last.epoch {
+			last = x
+		}
+	}
+	for _, x := range txns {
+		req := kmsg.NewPtrAddOffsetsToTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = x.id, x.pid, x.epoch, "g"
+		resp, err := req.RequestWith(testContext(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := kerr.ProducerFenced.Code
+		if x == last {
+			want = 0
+		}
+		if resp.ErrorCode != want {
+			t.Errorf("AddOffsetsToTxn at epoch %d: %v, want %v", x.epoch, kerr.ErrorForCode(resp.ErrorCode), kerr.ErrorForCode(want))
+		}
+	}
+
+	ctx := testContext(t)
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx-never", 42, 0, true
+	er, err := end.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if er.ErrorCode != kerr.InvalidProducerIDMapping.Code {
+		t.Errorf("EndTxn for an unknown id: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(er.ErrorCode))
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = "tx-never", 42, 0
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "ci", Partitions: []int32{0}}}
+	ar, err := add.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := ar.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidProducerIDMapping.Code {
+		t.Errorf("AddPartitionsToTxn for an unknown id: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(code))
 	}
 }
