@@ -76,7 +76,9 @@ func (c *Coordinator) endTxnV2(now time.Time, t *txn, r *kmsg.EndTxnRequest) (in
 	var validEpoch bool
 	switch t.State {
 	case PrepareCommit, PrepareAbort:
-		validEpoch = retryOnBump
+		// At the current epoch: the next transaction's end, sent before
+		// the markers of this one are written (retried below).
+		validEpoch = retryOnBump || r.ProducerEpoch == t.ProducerEpoch
 	case CompleteCommit, CompleteAbort:
 		validEpoch = retryOnBump || retryOnOverflow || r.ProducerEpoch == t.ProducerEpoch
 	default:
@@ -107,7 +109,7 @@ func (c *Coordinator) endTxnV2(now time.Time, t *txn, r *kmsg.EndTxnRequest) (in
 			return c.endV2(now, t, false, true)
 		}
 	case PrepareCommit, PrepareAbort:
-		if r.Commit == (t.State == PrepareCommit) {
+		if !retry || r.Commit == (t.State == PrepareCommit) {
 			return 0, 0, kerr.ConcurrentTransactions.Code
 		}
 	}
