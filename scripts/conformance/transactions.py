@@ -33,23 +33,25 @@ DEBUG = os.environ.get("CONFORMANCE_DEBUG", "")
 # broker's PRODUCER_FENCED / INVALID_PRODUCER_EPOCH passed through.
 FENCED = {getattr(KafkaError, "_FENCED", -144), 90, 47}
 INVALID_TRANSACTION_TIMEOUT = 50
-# Timestamps are set explicitly so offsets_for_times has known answers: an
-# hour ago (well inside retention), one millisecond apart per record.
-BASE_TS = int(time.time() * 1000) - 3600 * 1000
+# The open transaction's records (and those after it) carry timestamps ten
+# minutes ahead (inside message.timestamp.after.max.ms), one millisecond
+# apart: every earlier batch, the broker's control markers included, is
+# older, so offsets_for_times at their timestamps has a known answer.
+FUTURE_TS = int(time.time() * 1000) + 600 * 1000
 
 
 class Clock:
-    """Hands out increasing record timestamps."""
+    """Hands out increasing record timestamps from FUTURE_TS."""
 
     def __init__(self):
-        self.next = BASE_TS
+        self.next = FUTURE_TS
 
     def __call__(self):
         self.next += 1
         return self.next
 
 
-ts = Clock()
+future = Clock()
 
 
 def ok(msg):
@@ -81,9 +83,9 @@ def txn_producer(addr, tid, **extra):
     return p
 
 
-def produce(p, records):
-    """Produce (topic, partition, value) records with increasing timestamps and
-    wait until each is acknowledged; returns {(topic, partition): [(offset, ts, value)]}."""
+def produce(p, records, clock=None):
+    """Produce (topic, partition, value) records, with timestamps from clock
+    (else the client's time), and wait until each is acknowledged; returns {(topic, partition): [(offset, ts, value)]}."""
     errors, offsets = [], {}
 
     def on_delivery(err, msg):
@@ -93,7 +95,8 @@ def produce(p, records):
         offsets.setdefault((msg.topic(), msg.partition()), []).append(
             (msg.offset(), msg.timestamp()[1], msg.value()))
     for topic, part, value in records:
-        p.produce(topic, value=value, partition=part, timestamp=ts(), on_delivery=on_delivery)
+        p.produce(topic, value=value, partition=part, timestamp=clock() if clock else 0,
+                  on_delivery=on_delivery)
     left = p.flush(TIMEOUT)
     if errors or left:
         fail("produce %d records: want all delivered, got %d undelivered, errors %s"
@@ -266,12 +269,12 @@ def check_open_transaction(addr, topic, start, committed):
     p.init_transactions(TIMEOUT)
     p.begin_transaction()
     open_recs = [(topic, 0, ("open-%d" % i).encode()) for i in range(PER_PARTITION)]
-    open_offs = produce(p, open_recs)[(topic, 0)]
+    open_offs = produce(p, open_recs, future)[(topic, 0)]
     expect(open_offs[0][0] == start, "open transaction's first record at offset %d" % start,
            start, open_offs[0][0])
     plain = Producer(conf(addr, **{"enable.idempotence": True}))
     plain_recs = [(topic, 0, ("plain-%d" % i).encode()) for i in range(3)]
-    plain_offs = produce(plain, plain_recs)[(topic, 0)]
+    plain_offs = produce(plain, plain_recs, future)[(topic, 0)]
     hw = plain_offs[-1][0] + 1
     ok("open transaction holds %d records at %d..%d, %d non-transactional records follow (high watermark %d)"
        % (len(open_recs), start, open_offs[-1][0], len(plain_recs), hw))
