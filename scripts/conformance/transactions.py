@@ -298,6 +298,8 @@ def check_open_transaction(addr, topic, start, committed):
     expect(eof == {(topic, 0): start},
            "read_committed consumer reaches EOF at the LSO, before the open transaction",
            {(topic, 0): start}, eof)
+    pos = c.position([TopicPartition(topic, 0)])[0].offset
+    expect(pos == start, "read_committed consumer's position is the LSO (%d)" % start, start, pos)
     # Nothing more may arrive while the transaction stays open (a bounded
     # look: the records are durable, so a broker that leaked them past the
     # LSO would have returned them with the EOF above already).
