@@ -79,13 +79,13 @@ def conf(addr, **extra):
 
 
 def txn_producer(addr, tid, **extra):
-    p = Producer(conf(addr, **dict({"transactional.id": tid, "linger.ms": 5}, **extra)))
-    return p
+    return Producer(conf(addr, **dict({"transactional.id": tid, "linger.ms": 5}, **extra)))
 
 
 def produce(p, records, clock=None):
     """Produce (topic, partition, value) records, with timestamps from clock
-    (else the client's time), and wait until each is acknowledged; returns {(topic, partition): [(offset, ts, value)]}."""
+    (else the client's time), and wait until each is acknowledged; returns
+    {(topic, partition): [(offset, timestamp, value)]}."""
     errors, offsets = [], {}
 
     def on_delivery(err, msg):
@@ -117,14 +117,15 @@ def by_partition(records):
     return out
 
 
-def consumer(addr, isolation, **extra):
-    return Consumer(conf(addr, **dict({
+def consumer(addr, isolation):
+    """A consumer for assign(): its group.id is never joined."""
+    return Consumer(conf(addr, **{
         "group.id": "conformance-txn-reader-" + uuid.uuid4().hex[:8],
         "isolation.level": isolation,
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
-    }, **extra)))
+    }))
 
 
 def read_to_end(c, tps, what):
@@ -341,7 +342,15 @@ def check_kcat(addr, topic, committed, everything):
                want, got)
 
 
+def expect_fenced(err, what):
+    expect(err.code() in FENCED and err.fatal(), "%s fails with a fatal fencing error (%s)" % (what, err),
+           "fatal, one of codes %s" % sorted(FENCED), "code %d fatal=%s" % (err.code(), err.fatal()))
+
+
 def check_fencing(addr, topic):
+    """A second producer of a transactional id fences the first, whether the
+    first has a transaction open (its commit is refused and the coordinator
+    aborts it) or not (its next transaction's first partition is refused)."""
     tid = "conformance-txn-fence-" + uuid.uuid4().hex[:8]
     p1 = txn_producer(addr, tid)
     p1.init_transactions(TIMEOUT)
@@ -351,24 +360,37 @@ def check_fencing(addr, topic):
     p2 = txn_producer(addr, tid)
     p2.init_transactions(TIMEOUT)
     ok("second producer of %s initialized (the first's transaction aborted)" % tid)
-    err = must_raise(lambda: p1.commit_transaction(TIMEOUT), "fenced producer's commit")
-    expect(err.code() in FENCED and err.fatal(),
-           "fenced producer's commit fails with a fatal fencing error (%s)" % err,
-           "fatal one of %s" % sorted(FENCED), "code %d fatal=%s" % (err.code(), err.fatal()))
+    expect_fenced(must_raise(lambda: p1.commit_transaction(TIMEOUT), "fenced producer's commit"),
+                  "fenced producer's commit")
     err = must_raise(lambda: p1.begin_transaction(), "fenced producer's next begin_transaction")
     expect(err.fatal(), "fenced producer stays failed (%s)" % err, "fatal", "fatal=%s" % err.fatal())
     p2.begin_transaction()
     produce(p2, [(topic, 1, b"fencer-1")])
     p2.commit_transaction(TIMEOUT)
     ok("second producer commits")
+
+    # The second producer, idle, is fenced by a third: its next transaction fails.
+    p3 = txn_producer(addr, tid)
+    p3.init_transactions(TIMEOUT)
+    p2.begin_transaction()
+    p2.produce(topic, value=b"fenced-2", partition=1)
+    expect_fenced(must_raise(lambda: p2.commit_transaction(TIMEOUT), "idle fenced producer's next commit"),
+                  "idle fenced producer's next transaction")
+    p3.begin_transaction()
+    produce(p3, [(topic, 1, b"fencer-2")])
+    p3.commit_transaction(TIMEOUT)
+    ok("third producer commits")
+
     tp = TopicPartition(topic, 1)
-    c = consumer(addr, "read_committed")
-    c.assign([TopicPartition(topic, 1, first)])
-    got, _ = read_to_end(c, [tp], "read_committed after fencing")
-    c.close()
-    vals = [v for _, v in got.get((topic, 1), [])]
-    expect(vals == [b"fencer-1"], "read_committed sees the second producer's record, not the fenced one's",
-           [b"fencer-1"], vals)
+    for iso, want in (("read_committed", [b"fencer-1", b"fencer-2"]),
+                      ("read_uncommitted", [b"fenced-1", b"fencer-1", b"fencer-2"])):
+        c = consumer(addr, iso)
+        c.assign([TopicPartition(topic, 1, first)])
+        got, _ = read_to_end(c, [tp], "%s after fencing" % iso)
+        c.close()
+        vals = [v for _, v in got.get((topic, 1), [])]
+        expect(vals == want, "%s reads %s from the fenced and fencing producers" % (iso, [v.decode() for v in want]),
+               want, vals)
 
 
 def broker_setting(addr, name):
