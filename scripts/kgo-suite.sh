@@ -3,15 +3,14 @@
 # (../shared/TESTING.md): one standalone node, or with an argument N a
 # cluster of N nodes (`eddy serve --voters`). On a cluster the suite's topics
 # are replicated (KGO_TEST_RF: 3, or N if smaller); standalone they have
-# replication factor 1. Tests of features Eddy does not have yet are skipped
-# by name; remove a name when its feature lands.
+# replication factor 1. No test is skipped. Further arguments go to
+# `go test`, e.g. scripts/kgo-suite.sh 3 -run TestTxnEtl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 nodes=${1:-1}
+shift || true
 rf=$((nodes < 3 ? nodes : 3))
-# TestTxnEtl needs read_committed fetches and TxnOffsetCommit, not served yet.
-SKIP='^(TestTxnEtl)$'
 version=$(go list -m -f '{{.Version}}' github.com/twmb/franz-go)
 
 work=$(mktemp -d)
@@ -69,7 +68,7 @@ cp -r "$(go env GOMODCACHE)/github.com/twmb/franz-go@$version" "$work/franz-go"
 chmod -R u+w "$work/franz-go"
 suite() { # go test of the suite, extra flags appended; its output also in $work/suite.out
 	(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=$rf KGO_TEST_RECORDS=20000 \
-		go test ./pkg/kgo -count=1 -timeout 15m -skip "$SKIP" "$@") 2>&1 | tee "$work/suite.out"
+		go test ./pkg/kgo -count=1 -timeout 15m "$@") 2>&1 | tee "$work/suite.out"
 	return "${PIPESTATUS[0]}"
 }
 # Races in franz-go v1.22.3's tests, not in the broker, that a cluster's
@@ -88,7 +87,7 @@ suite() { # go test of the suite, extra flags appended; its output also in $work
 #     orders-v2 (another) end it early.
 RACY='^(TestGroupETL|Test848RegexBrokerResolves)$'
 status=0
-suite || status=$?
+suite "$@" || status=$?
 failed=$(sed -n 's/^--- FAIL: \([^ ]*\).*/\1/p' "$work/suite.out" | sort -u)
 if [ "$status" -ne 0 ] && [ "$nodes" -gt 1 ] && [ -n "$failed" ] && ! grep -Evq "$RACY" <<<"$failed"; then
 	echo "== rerunning once, known client-side races on a cluster: $(echo $failed)"

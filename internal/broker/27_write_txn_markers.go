@@ -77,17 +77,19 @@ func (b *Broker) writeMarker(ctx context.Context, topic string, p int32, m stora
 		return err
 	}
 	if topic == meta.ConsumerOffsetsTopic {
-		b.offsetsMarker(p, m)
+		b.offsetsMarker(ctx, p, m)
 	}
 	return nil
 }
 
-// offsetsMarker is the hook where the group coordinator of a
-// __consumer_offsets partition learns that a transaction ended, to make
-// the offsets it committed with TxnOffsetCommit visible (commit) or drop
-// them (abort), as Kafka's GroupCoordinator.onTransactionCompleted does.
-// TxnOffsetCommit is not served yet, so no transaction holds pending
-// offsets and there is nothing to tell.
-func (b *Broker) offsetsMarker(partition int32, m storage.TxnMarker) {
-	_, _ = partition, m
+// offsetsMarker tells the group coordinator of a __consumer_offsets
+// partition that a transaction ended there, to make the offsets it
+// committed with TxnOffsetCommit visible (commit) or drop them (abort), as
+// Kafka's GroupCoordinator.onTransactionCompleted does. It returns once
+// the coordinator has taken it, before the marker's answer, so the
+// transaction is complete only when its offsets are visible.
+func (b *Broker) offsetsMarker(ctx context.Context, partition int32, m storage.TxnMarker) {
+	if b.groups != nil {
+		b.groups.CompleteTxn(ctx, partition, m.ProducerID, m.Commit)
+	}
 }

@@ -50,6 +50,7 @@ func init() {
 		kmsg.AddPartitionsToTxn.Int16():      {0, 5, handleTxnRequest},
 		kmsg.AddOffsetsToTxn.Int16():         {0, 4, handleTxnRequest},
 		kmsg.EndTxn.Int16():                  {0, 5, handleTxnRequest},
+		kmsg.TxnOffsetCommit.Int16():         {0, 4, handleTxnOffsetCommit},
 		kmsg.WriteTxnMarkers.Int16():         {0, 2, handleWriteTxnMarkers},
 		kmsg.DescribeTransactions.Int16():    {0, 0, handleTxnRequest},
 		kmsg.ListTransactions.Int16():        {0, 2, handleTxnRequest},

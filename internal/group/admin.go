@@ -109,12 +109,21 @@ func (g *group) deleteAll() {
 // replayOffset applies an offset record (nil: tombstone).
 func (c *coordinator) replayOffset(groupID string, tp topicPartition, v *kmsg.OffsetCommitValue) {
 	if v == nil {
+		c.dropPendingTxn(groupID, tp)
 		if g := c.groups[groupID]; g != nil {
 			delete(g.offsets, tp)
 		}
 		return
 	}
 	g := c.getOrCreate(groupID, time.Time{})
+	e := replayedEntry(v)
+	c.commitSeq++
+	e.order = c.commitSeq
+	g.offsets[tp] = e
+}
+
+// replayedEntry is the offset an OffsetCommitValue record holds.
+func replayedEntry(v *kmsg.OffsetCommitValue) *offsetEntry {
 	e := &offsetEntry{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTime: v.CommitTimestamp, expireTime: -1}
 	if v.Version < 3 {
 		e.leaderEpoch = -1
@@ -122,7 +131,7 @@ func (c *coordinator) replayOffset(groupID string, tp topicPartition, v *kmsg.Of
 	if v.Version == 1 {
 		e.expireTime = v.ExpireTimestamp
 	}
-	g.offsets[tp] = e
+	return e
 }
 
 // replayGroup applies a group metadata record (nil: tombstone, which

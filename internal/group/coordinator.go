@@ -24,8 +24,16 @@ type reply struct {
 // output is what a core step produced: records to persist, then replies
 // to release once they are durable.
 type output struct {
-	records []record.Record
+	records []logRecord
 	replies []reply
+}
+
+// logRecord is a record to persist; a producerID >= 0 writes it in that
+// producer's transaction (TxnOffsetCommit), in a transactional batch.
+type logRecord struct {
+	record.Record
+	producerID    int64
+	producerEpoch int16
 }
 
 type coreConfig struct {
@@ -51,6 +59,9 @@ type coordinator struct {
 	nextExpiry time.Time
 	out        output
 	skipped    map[int16]int // replayed records of unknown kinds, by key version
+
+	txnOffsets map[int64]txnOffsets // pending transactional offsets by producer id
+	commitSeq  int64                // orders every offset commit, as log offsets do
 }
 
 func newCoordinator(cfg coreConfig) *coordinator {
@@ -72,7 +83,7 @@ func (c *coordinator) loaded(now time.Time) {
 		if g.cg != nil {
 			c.loadedConsumer(now, g)
 		}
-		if !g.hasMetadata && len(g.offsets) == 0 && g.empty() {
+		if !g.hasMetadata && len(g.offsets) == 0 && g.empty() && !c.hasPendingTxn(id, nil) {
 			delete(c.groups, id)
 			continue
 		}
@@ -115,6 +126,8 @@ func (c *coordinator) handle(now time.Time, id replyID, ci ClientInfo, req kmsg.
 		resp = c.leave(now, r)
 	case *kmsg.OffsetCommitRequest:
 		resp = c.commit(now, r)
+	case *kmsg.TxnOffsetCommitRequest:
+		resp = c.txnCommit(now, r)
 	case *kmsg.OffsetFetchRequest:
 		resp = c.fetch(r)
 	case *kmsg.OffsetDeleteRequest:
@@ -218,7 +231,9 @@ func (c *coordinator) sortedGroups() []*group {
 
 // emit queues records to persist before this step's replies.
 func (c *coordinator) emit(recs ...record.Record) {
-	c.out.records = append(c.out.records, recs...)
+	for _, rec := range recs {
+		c.out.records = append(c.out.records, logRecord{Record: rec, producerID: -1})
+	}
 }
 
 type timer struct {

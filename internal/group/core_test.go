@@ -26,6 +26,12 @@ func TestCore(t *testing.T) {
 
 var testStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// persisted is a record in the harness's log, or a transaction marker.
+type persisted struct {
+	logRecord
+	marker *txnEnd
+}
+
 // harness feeds a coordinator and prints what each step produced.
 type harness struct {
 	t      testing.TB
@@ -34,7 +40,7 @@ type harness struct {
 	now    time.Time
 	nextID replyID
 	uuid   int
-	log    []record.Record  // everything persisted, for reload
+	log    []persisted      // everything persisted, for reload
 	topics map[string]int32 // what Config.Topics answers
 }
 
@@ -62,6 +68,12 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 			h.topics[a.Key] = int32(n)
 		}
 		return "ok"
+	case "txn-end":
+		// A marker written to the partition, as WriteTxnMarkers does.
+		end := &txnEnd{producerID: int64(intArg(td, "pid", 1)), commit: strArg(td, "result", "commit") == "commit"}
+		h.log = append(h.log, persisted{marker: end})
+		h.c.completeTxn(h.now, end.producerID, end.commit)
+		return h.output("", 0)
 	case "deadline":
 		d, ok := h.c.deadline()
 		if !ok {
@@ -145,8 +157,17 @@ func (h *harness) init(td *datadriven.TestData) {
 func (h *harness) reload() string {
 	h.c = newCoordinator(h.cfg)
 	for _, rec := range h.log {
-		if err := replayRecord(h.c, rec.Key, rec.Value); err != nil {
-			return err.Error()
+		switch {
+		case rec.marker != nil:
+			h.c.completeTxn(time.Time{}, rec.marker.producerID, rec.marker.commit)
+		case rec.producerID >= 0:
+			if !h.c.replayTxnRecord(rec.producerID, rec.Record) {
+				return "not a transactional offset: " + describeRecord(rec.Record)
+			}
+		default:
+			if err := replayRecord(h.c, rec.Key, rec.Value); err != nil {
+				return err.Error()
+			}
 		}
 	}
 	h.c.loaded(h.now)
@@ -174,8 +195,13 @@ func (h *harness) output(head string, id replyID) string {
 		b.WriteString(head + "\n")
 	}
 	for _, rec := range out.records {
-		h.log = append(h.log, rec)
-		b.WriteString("persist " + describeRecord(rec) + "\n")
+		h.log = append(h.log, persisted{logRecord: rec})
+		if rec.producerID >= 0 {
+			fmt.Fprintf(&b, "persist in txn pid=%d epoch=%d: ", rec.producerID, rec.producerEpoch)
+		} else {
+			b.WriteString("persist ")
+		}
+		b.WriteString(describeRecord(rec.Record) + "\n")
 	}
 	answered := false
 	for _, r := range out.replies {
@@ -260,10 +286,30 @@ func (h *harness) request(td *datadriven.TestData) kmsg.Request {
 			r.Topics = append(r.Topics, rt)
 		}
 		return r
+	case "txn-commit":
+		r := kmsg.NewPtrTxnOffsetCommitRequest()
+		r.Version = int16(intArg(td, "v", 4))
+		r.TransactionalID = strArg(td, "txn", "tx")
+		r.Group, r.MemberID, r.InstanceID, r.Generation = group, member, inst, gen
+		r.ProducerID, r.ProducerEpoch = int64(intArg(td, "pid", 1)), int16(intArg(td, "pepoch", 0))
+		for _, tp := range listArg(td, "offsets", "") {
+			topic, rest, _ := strings.Cut(tp, "/")
+			ps, off, _ := strings.Cut(rest, "@")
+			p, _ := strconv.Atoi(ps)
+			o, _ := strconv.Atoi(off)
+			rt := kmsg.NewTxnOffsetCommitRequestTopic()
+			rt.Topic = topic
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = int32(p), int64(o), int32(intArg(td, "epoch", -1))
+			rt.Partitions = append(rt.Partitions, rp)
+			r.Topics = append(r.Topics, rt)
+		}
+		return r
 	case "fetch":
 		r := kmsg.NewPtrOffsetFetchRequest()
 		r.Version = int16(intArg(td, "v", 7))
 		r.Group = group
+		r.RequireStable = td.HasArg("stable")
 		var topics []kmsg.OffsetFetchRequestTopic
 		if td.HasArg("topics") {
 			topics = []kmsg.OffsetFetchRequestTopic{}
@@ -517,6 +563,14 @@ func describeResponse(resp kmsg.Response) string {
 		return s
 	case *kmsg.OffsetCommitResponse:
 		s := "commit"
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				s += fmt.Sprintf(" %s/%d=%s", t.Topic, p.Partition, errName(p.ErrorCode))
+			}
+		}
+		return s
+	case *kmsg.TxnOffsetCommitResponse:
+		s := "txn-commit"
 		for _, t := range r.Topics {
 			for _, p := range t.Partitions {
 				s += fmt.Sprintf(" %s/%d=%s", t.Topic, p.Partition, errName(p.ErrorCode))

@@ -33,6 +33,8 @@ func errorResponse(req kmsg.Request, code int16) kmsg.Response {
 		return resp
 	case *kmsg.OffsetCommitRequest:
 		return offsetCommitError(r, code)
+	case *kmsg.TxnOffsetCommitRequest:
+		return TxnOffsetCommitError(r, code)
 	case *kmsg.OffsetFetchRequest:
 		return offsetFetchError(r, code)
 	case *kmsg.DescribeGroupsRequest:

@@ -112,7 +112,7 @@ func (c *coordinator) getOrCreate(id string, now time.Time) *group {
 // dropIfUnused forgets a group that holds nothing, such as one created by
 // a request that then failed.
 func (c *coordinator) dropIfUnused(g *group) {
-	if g.empty() && !g.hasMetadata && len(g.pending) == 0 && len(g.offsets) == 0 {
+	if g.empty() && !g.hasMetadata && len(g.pending) == 0 && len(g.offsets) == 0 && !c.hasPendingTxn(g.id, nil) {
 		g.forgetConsumer()
 		delete(c.groups, g.id)
 	}

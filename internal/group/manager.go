@@ -255,6 +255,8 @@ func (m *Manager) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		return m.one(ctx, r.Group, req), nil
 	case *kmsg.OffsetCommitRequest:
 		return m.one(ctx, r.Group, req), nil
+	case *kmsg.TxnOffsetCommitRequest:
+		return m.one(ctx, r.Group, req), nil
 	case *kmsg.OffsetDeleteRequest:
 		return m.one(ctx, r.Group, req), nil
 	case *kmsg.OffsetFetchRequest:
@@ -453,4 +455,21 @@ func settingInt(c config.BrokerConfig, name string, def int64) int64 {
 // notCoordinator answers req with NOT_COORDINATOR.
 func notCoordinator(req kmsg.Request) kmsg.Response {
 	return errorResponse(req, kerr.NotCoordinator.Code)
+}
+
+// CompleteTxn tells the coordinator of a __consumer_offsets partition that
+// a marker for producerID's transaction was written there: its pending
+// offsets commit or are dropped. It returns once the coordinator has
+// taken it, so requests after it see the outcome; a partition not
+// coordinated here has nothing to do (its coordinator replays the marker).
+func (m *Manager) CompleteTxn(ctx context.Context, partition int32, producerID int64, commit bool) {
+	r := m.runner(partition)
+	if r == nil {
+		return
+	}
+	select {
+	case r.in <- input{txnEnd: &txnEnd{producerID: producerID, commit: commit}}:
+	case <-r.ctx.Done():
+	case <-ctx.Done():
+	}
 }

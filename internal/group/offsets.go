@@ -3,8 +3,7 @@ package group
 // OffsetCommit v2–v10, OffsetFetch v1–v10 (v8+ several groups), and
 // OffsetDelete v0. v10 names topics by id, resolved with Config.TopicName.
 // Not implemented: the v2–v4 retention time (ignored, as Kafka 2.1+
-// ignores it for current clients), RequireStable (no transactional
-// offsets yet, so nothing is ever unstable).
+// ignores it for current clients).
 
 import (
 	"slices"
@@ -28,6 +27,7 @@ type offsetEntry struct {
 	metadata    string
 	commitTime  int64 // unix ms
 	expireTime  int64 // unix ms, or -1
+	order       int64 // coordinator.commitSeq when committed: which is later
 }
 
 func (c *coordinator) commit(now time.Time, r *kmsg.OffsetCommitRequest) kmsg.Response {
@@ -114,11 +114,14 @@ func (g *group) storeOffset(now time.Time, tp topicPartition, p kmsg.OffsetCommi
 	if p.Metadata != nil {
 		e.metadata = *p.Metadata
 	}
+	g.c.commitSeq++
+	e.order = g.c.commitSeq
 	g.offsets[tp] = e
 	g.c.emit(offsetRecord(g.id, tp, e))
 }
 
 func (g *group) deleteOffset(tp topicPartition) {
+	g.c.dropPendingTxn(g.id, tp)
 	if _, ok := g.offsets[tp]; ok {
 		delete(g.offsets, tp)
 		g.c.emit(offsetRecord(g.id, tp, nil))
@@ -129,7 +132,7 @@ func (c *coordinator) fetch(r *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.Version >= 8 {
 		for _, rg := range r.Groups {
-			resp.Groups = append(resp.Groups, c.fetchGroup(r.Version, rg))
+			resp.Groups = append(resp.Groups, c.fetchGroup(r.Version, r.RequireStable, rg))
 		}
 		return resp
 	}
@@ -143,7 +146,7 @@ func (c *coordinator) fetch(r *kmsg.OffsetFetchRequest) kmsg.Response {
 		gt.Topic, gt.Partitions = t.Topic, t.Partitions
 		rg.Topics = append(rg.Topics, gt)
 	}
-	out := c.fetchGroup(r.Version, rg)
+	out := c.fetchGroup(r.Version, r.RequireStable, rg)
 	resp.ErrorCode = out.ErrorCode
 	for _, t := range out.Topics {
 		rt := kmsg.NewOffsetFetchResponseTopic()
@@ -160,7 +163,9 @@ func (c *coordinator) fetch(r *kmsg.OffsetFetchRequest) kmsg.Response {
 
 // fetchGroup answers one group's OffsetFetch; an unknown group or
 // partition has offset -1 and no error. Nil topics means every offset.
-func (c *coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+// With requireStable (v7+), a partition whose offset is pending in an open
+// transaction answers UNSTABLE_OFFSET_COMMIT, which clients retry.
+func (c *coordinator) fetchGroup(version int16, requireStable bool, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = rg.Group
 	g := c.groups[rg.Group]
@@ -169,9 +174,20 @@ func (c *coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 			return out
 		}
 	}
+	unstable := func(op *kmsg.OffsetFetchResponseGroupTopicPartition, tp topicPartition) {
+		if requireStable && version >= 7 && c.hasPendingTxn(rg.Group, &tp) {
+			op.Offset, op.LeaderEpoch, op.Metadata, op.ErrorCode = -1, -1, kmsg.StringPtr(""), kerr.UnstableOffsetCommit.Code
+		}
+	}
 	if rg.Topics == nil {
 		if g != nil {
 			out.Topics = c.allOffsets(version, g)
+			for i := range out.Topics {
+				for j := range out.Topics[i].Partitions {
+					op := &out.Topics[i].Partitions[j]
+					unstable(op, topicPartition{out.Topics[i].Topic, op.Partition})
+				}
+			}
 		}
 		return out
 	}
@@ -181,6 +197,7 @@ func (c *coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 		topic, ok := c.topicOf(version >= 10, t.Topic, t.TopicID)
 		for _, p := range t.Partitions {
 			op := offsetAnswer(g, topicPartition{topic, p})
+			unstable(&op, topicPartition{topic, p})
 			if !ok {
 				op.ErrorCode = kerr.UnknownTopicID.Code
 			}
@@ -303,7 +320,7 @@ func (g *group) subscribedTopics() (topics map[string]bool, known bool) {
 func (c *coordinator) expireOffsets(now time.Time) {
 	for _, g := range c.sortedGroups() {
 		g.expireOffsets(now)
-		if g.empty() && len(g.offsets) == 0 && len(g.pending) == 0 {
+		if g.empty() && len(g.offsets) == 0 && len(g.pending) == 0 && !c.hasPendingTxn(g.id, nil) {
 			g.forgetConsumer()
 			c.emit(groupRecord(g.id, nil))
 			delete(c.groups, g.id)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -169,8 +170,9 @@ func replayChunks(chunks []storage.Chunk, c *coordinator) (int64, error) {
 	return next, nil
 }
 
-// replayBatch applies the records of one batch; control and undecodable
-// batches are skipped.
+// replayBatch applies the records of one batch: a transactional batch's
+// offsets wait for their producer's marker, which commits or drops them.
+// Undecodable batches are skipped.
 func (c *coordinator) replayBatch(batch []byte) {
 	h, recs, err := record.Records(batch)
 	if err != nil {
@@ -178,9 +180,19 @@ func (c *coordinator) replayBatch(batch []byte) {
 		return
 	}
 	if h.IsControl() {
+		m, ok, err := record.ParseEndTxnMarker(batch)
+		if err != nil {
+			c.log.Warn("skipping undecodable transaction marker", "offset", h.BaseOffset, "err", err)
+		}
+		if ok {
+			c.completeTxn(time.Time{}, h.ProducerID, m.Commit)
+		}
 		return
 	}
 	for _, rec := range recs {
+		if h.IsTransactional() && c.replayTxnRecord(h.ProducerID, rec) {
+			continue
+		}
 		err := replayRecord(c, rec.Key, rec.Value)
 		if errors.Is(err, errUnknownRecord) {
 			if c.skipped == nil {
@@ -193,4 +205,19 @@ func (c *coordinator) replayBatch(batch []byte) {
 			c.log.Warn("skipping __consumer_offsets record", "offset", h.BaseOffset+int64(rec.OffsetDelta), "err", err)
 		}
 	}
+}
+
+// replayTxnRecord applies an offset record of producerID's transaction as
+// pending, and reports whether it was one.
+func (c *coordinator) replayTxnRecord(producerID int64, rec record.Record) bool {
+	if len(rec.Key) < 2 || rec.Value == nil || (rec.Key[0] != 0 || rec.Key[1] > 1) {
+		return false
+	}
+	var k kmsg.OffsetCommitKey
+	var v kmsg.OffsetCommitValue
+	if k.ReadFrom(rec.Key) != nil || v.ReadFrom(rec.Value) != nil {
+		return false // replayRecord reports it
+	}
+	c.replayTxnOffset(producerID, k.Group, topicPartition{k.Topic, k.Partition}, &v)
+	return true
 }

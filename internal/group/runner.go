@@ -36,11 +36,17 @@ type call struct {
 	done   chan kmsg.Response // capacity 1: the runner never blocks on it
 }
 
-// input is what Handle sends a runner: a call, or the cancellation of one
-// whose client went away.
+// input is what Handle sends a runner: a call, the cancellation of one
+// whose client went away, or the end of a transaction (CompleteTxn).
 type input struct {
 	call   *call
 	cancel replyID
+	txnEnd *txnEnd
+}
+
+type txnEnd struct {
+	producerID int64
+	commit     bool
 }
 
 // runner owns one partition's coordinator core: it feeds it requests and
@@ -164,6 +170,12 @@ func (r *runner) drain() {
 
 func (r *runner) step(in input) {
 	now := r.m.now()
+	if in.txnEnd != nil {
+		if r.core != nil {
+			r.core.completeTxn(now, in.txnEnd.producerID, in.txnEnd.commit)
+		}
+		return
+	}
 	if in.call == nil {
 		if _, ok := r.pending[in.cancel]; ok {
 			delete(r.pending, in.cancel)
@@ -205,8 +217,10 @@ func (r *runner) flush() {
 	}
 }
 
-// append writes recs durably, in batches no larger than the log accepts.
-func (r *runner) append(recs []record.Record) error {
+// append writes recs durably, in batches no larger than the log accepts;
+// consecutive records of one producer's transaction share a
+// transactional batch.
+func (r *runner) append(recs []logRecord) error {
 	l := r.m.cfg.Log(r.partition)
 	if l == nil {
 		return fmt.Errorf("group: partition %d has no log", r.partition)
@@ -215,12 +229,22 @@ func (r *runner) append(recs []record.Record) error {
 	limit := int(l.Config().MaxMessageBytes) - record.HeaderSize
 	ts := r.m.now().UnixMilli()
 	for len(recs) > 0 {
+		first := recs[0]
 		n, size := 0, 0
-		for n < len(recs) && (n == 0 || size+recordSize(recs[n]) <= limit) {
-			size += recordSize(recs[n])
+		for n < len(recs) && (n == 0 || size+recordSize(recs[n].Record) <= limit) &&
+			recs[n].producerID == first.producerID && recs[n].producerEpoch == first.producerEpoch {
+			size += recordSize(recs[n].Record)
 			n++
 		}
-		data = append(data, record.Build(ts, recs[:n])...)
+		batch := make([]record.Record, n)
+		for i := range n {
+			batch[i] = recs[i].Record
+		}
+		if first.producerID >= 0 {
+			data = append(data, record.BuildTransactional(ts, batch, first.producerID, first.producerEpoch)...)
+		} else {
+			data = append(data, record.Build(ts, batch)...)
+		}
 		recs = recs[n:]
 	}
 	// acks=all: replies wait until the records are committed.

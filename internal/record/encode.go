@@ -10,6 +10,18 @@ import (
 // offset deltas 0..n-1; the base offset is left 0 for the log to stamp.
 // Each Record's OffsetDelta is ignored; TimestampDelta is kept.
 func Build(ts int64, recs []Record) []byte {
+	return build(ts, recs, -1, -1, 0)
+}
+
+// BuildTransactional is Build for a transaction coordinator writing on a
+// producer's behalf (a group coordinator's TxnOffsetCommit): a
+// transactional batch of producerID at producerEpoch with no sequence
+// (-1), which the producer's marker ends like its own batches.
+func BuildTransactional(ts int64, recs []Record, producerID int64, producerEpoch int16) []byte {
+	return build(ts, recs, producerID, producerEpoch, attrTransactional)
+}
+
+func build(ts int64, recs []Record, producerID int64, producerEpoch int16, attrs uint16) []byte {
 	b := make([]byte, HeaderSize, HeaderSize+64*len(recs))
 	var maxDelta int64
 	for i, r := range recs {
@@ -22,8 +34,9 @@ func Build(ts int64, recs []Record) []byte {
 	binary.BigEndian.PutUint32(b[offLastDelta:], uint32(len(recs)-1))
 	binary.BigEndian.PutUint64(b[offBaseTimestamp:], uint64(ts))
 	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts+maxDelta))
-	binary.BigEndian.PutUint64(b[offProducerID:], 0xffffffffffffffff)
-	binary.BigEndian.PutUint16(b[offProducerEpoch:], 0xffff)
+	binary.BigEndian.PutUint16(b[offAttributes:], attrs)
+	binary.BigEndian.PutUint64(b[offProducerID:], uint64(producerID))
+	binary.BigEndian.PutUint16(b[offProducerEpoch:], uint16(producerEpoch))
 	binary.BigEndian.PutUint32(b[offBaseSequence:], 0xffffffff)
 	binary.BigEndian.PutUint32(b[offNumRecords:], uint32(len(recs)))
 	binary.BigEndian.PutUint32(b[offCRC:], Checksum(b))

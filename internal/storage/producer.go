@@ -80,6 +80,15 @@ func checkMarker(e *producerEntry, ok bool, h record.BatchHeader, m *record.EndT
 }
 
 func checkData(e *producerEntry, ok bool, h record.BatchHeader) (int64, error) {
+	if h.BaseSequence < 0 {
+		// A coordinator's batch on the producer's behalf (TxnOffsetCommit):
+		// no sequence to check, only the epoch. Clients cannot send one
+		// (record.ProduceRules wants a sequence with a producer id).
+		if ok && h.ProducerEpoch < e.epoch {
+			return -1, fmt.Errorf("%w: epoch %d older than %d", ErrInvalidProducerEpoch, h.ProducerEpoch, e.epoch)
+		}
+		return -1, nil
+	}
 	switch {
 	case !ok:
 		if h.BaseSequence != 0 {
