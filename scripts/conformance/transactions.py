@@ -416,7 +416,10 @@ def check_timeouts(addr, topic):
 
     # A transaction left open past its timeout is aborted by the coordinator:
     # the LSO moves past it and the producer cannot commit it.
-    tmo = 1000
+    # Not shorter: librdkafka sets message.timeout.ms to it, and a new
+    # producer's first records wait up to a second for topic metadata (its
+    # unknown-topic scan runs once a second).
+    tmo = 5000
     p = txn_producer(addr, "conformance-txn-expire-" + uuid.uuid4().hex[:8],
                      **{"transaction.timeout.ms": tmo})
     p.init_transactions(TIMEOUT)
@@ -480,6 +483,10 @@ def ctp_round(c, p, out_topic, want, commit):
     # Partitions not read yet have no position (OFFSET_INVALID): nothing to commit.
     positions = [tp for tp in c.position(c.assignment()) if tp.offset >= 0]
     p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), TIMEOUT)
+    # Deliver the output first: abort_transaction purges unsent records, and
+    # the aborted round's records are checked for in the log.
+    if p.flush(TIMEOUT) != 0:
+        fail("consume-transform-produce: output records left undelivered")
     if commit:
         p.commit_transaction(TIMEOUT)
     else:
