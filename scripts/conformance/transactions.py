@@ -128,17 +128,17 @@ def consumer(addr, isolation):
     }))
 
 
-def read_to_end(c, tps, what):
+def read_to_end(c, tps, what, end=0):
     """Poll c until every partition in tps reports EOF (the last stable offset
-    under read_committed, the high watermark otherwise). Returns
-    ({(topic, partition): [(offset, value)]}, {(topic, partition): eof offset})."""
+    under read_committed, the high watermark otherwise) at end or later.
+    Returns ({(topic, partition): [(offset, value)]}, {(topic, partition): eof offset})."""
     got, eof = {}, {}
     want = {(tp.topic, tp.partition) for tp in tps}
     deadline = time.time() + TIMEOUT
-    while set(eof) != want:
+    while set(k for k, o in eof.items() if o >= end) != want:
         if time.time() > deadline:
-            fail("%s: want EOF on %s, got EOF on %s after %ds"
-                 % (what, sorted(want), sorted(eof), TIMEOUT))
+            fail("%s: want EOF at %d or later on %s, got EOF at %s after %ds"
+                 % (what, end, sorted(want), eof, TIMEOUT))
         m = c.poll(0.2)
         if m is None:
             continue
@@ -153,10 +153,10 @@ def read_to_end(c, tps, what):
     return got, eof
 
 
-def read_all(addr, isolation, tps, what):
+def read_all(addr, isolation, tps, what, end=0):
     c = consumer(addr, isolation)
     c.assign([TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in tps])
-    got, eof = read_to_end(c, tps, what)
+    got, eof = read_to_end(c, tps, what, end)
     c.close()
     return got, eof
 
@@ -196,6 +196,29 @@ def must_raise(fn, what):
             fail("%s: want a KafkaError, got %r" % (what, e))
         return err
     fail("%s: want an error, got success" % what)
+
+
+def wait_stable(addr, tps, what):
+    """Wait until no transaction is open on tps (their last stable offset is
+    the high watermark): commit_transaction and abort_transaction return
+    once the outcome is decided, before the coordinator's markers are in
+    the partitions, so a read straight after would stop at the LSO."""
+    rc, ru = consumer(addr, "read_committed"), consumer(addr, "read_uncommitted")
+    deadline = time.time() + TIMEOUT
+    while True:
+        marks = {(tp.topic, tp.partition): (
+            rc.get_watermark_offsets(tp, timeout=TIMEOUT, cached=False)[1],
+            ru.get_watermark_offsets(tp, timeout=TIMEOUT, cached=False)[1]) for tp in tps}
+        open_ = {k: v for k, v in marks.items() if v[0] != v[1]}
+        if not open_:
+            break
+        if time.time() > deadline:
+            fail("%s: want the LSO at the high watermark once the transactions ended, got (LSO, HW) %s "
+                 "after %ds" % (what, open_, TIMEOUT))
+        time.sleep(0.1)
+    rc.close()
+    ru.close()
+    return {k: v[1] for k, v in marks.items()}
 
 
 def watermarks(addr, isolation, tp):
@@ -240,12 +263,15 @@ def commit_and_abort(addr, topics):
 
 def check_isolation(addr, topics, committed, aborted):
     tps = all_tps(topics)
+    # Each partition: c1 (5 records, marker), a2 (5, marker), c3 (5, marker).
+    end = 3 * (PER_PARTITION + 1)
+    ends = wait_stable(addr, tps, "after commit, abort, commit")
+    bad = {k: v for k, v in ends.items() if v != end}
+    expect(not bad, "every partition ends at %d after the last marker" % end, end, bad)
     got, eof = read_all(addr, "read_committed", tps, "read_committed consumer")
     check_read(got, committed, "read_committed consumer")
     ok("read_committed consumer sees exactly the %d committed records, in order, none aborted"
        % sum(len(v) for v in committed.values()))
-    # Each partition: c1 (5 records, marker), a2 (5, marker), c3 (5, marker).
-    end = 3 * (PER_PARTITION + 1)
     bad = {k: v for k, v in eof.items() if v != end}
     expect(not bad, "read_committed EOF at offset %d on every partition (after the last marker)" % end,
            end, bad)
@@ -280,12 +306,11 @@ def check_open_transaction(addr, topic, start, committed):
     ok("open transaction holds %d records at %d..%d, %d non-transactional records follow (high watermark %d)"
        % (len(open_recs), start, open_offs[-1][0], len(plain_recs), hw))
 
-    expect(watermarks(addr, "read_committed", tp) == (0, start),
-           "read_committed watermarks stop at the LSO (%d) during the open transaction" % start,
-           (0, start), watermarks(addr, "read_committed", tp))
-    expect(watermarks(addr, "read_uncommitted", tp) == (0, hw),
-           "read_uncommitted watermarks reach the high watermark (%d)" % hw,
-           (0, hw), watermarks(addr, "read_uncommitted", tp))
+    got = watermarks(addr, "read_committed", tp)
+    expect(got == (0, start), "read_committed watermarks stop at the LSO (%d) during the open transaction"
+           % start, (0, start), got)
+    got = watermarks(addr, "read_uncommitted", tp)
+    expect(got == (0, hw), "read_uncommitted watermarks reach the high watermark (%d)" % hw, (0, hw), got)
     open_ts = open_offs[0][1]
     for iso, want in (("read_committed", -1), ("read_uncommitted", start)):
         got = offset_for_time(addr, iso, tp, open_ts)
@@ -294,7 +319,7 @@ def check_open_transaction(addr, topic, start, committed):
 
     c = consumer(addr, "read_committed")
     c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    got, eof = read_to_end(c, [tp], "read_committed consumer during the open transaction")
+    got, eof = read_to_end(c, [tp], "read_committed consumer during the open transaction", start)
     check_read(got, {(topic, 0): committed}, "read_committed consumer during the open transaction")
     expect(eof == {(topic, 0): start},
            "read_committed consumer reaches EOF at the LSO, before the open transaction",
@@ -314,15 +339,17 @@ def check_open_transaction(addr, topic, start, committed):
 
     p.commit_transaction(TIMEOUT)
     end = hw + 1  # the commit marker
-    got, eof = read_to_end(c, [tp], "read_committed consumer after the commit")
+    # The consumer may see an EOF before the marker (the marker appended but
+    # not yet below the high watermark): read on to the end.
+    got, eof = read_to_end(c, [tp], "read_committed consumer after the commit", end)
     want = [v for _, _, v in open_recs] + [v for _, _, v in plain_recs]
     check_read(got, {(topic, 0): want}, "read_committed consumer after the commit")
     expect(eof == {(topic, 0): end}, "read_committed consumer continues past the committed transaction to %d"
            % end, {(topic, 0): end}, eof)
     c.close()
     for iso in ("read_committed", "read_uncommitted"):
-        expect(watermarks(addr, iso, tp) == (0, end), "%s watermarks (0, %d) after the commit" % (iso, end),
-               (0, end), watermarks(addr, iso, tp))
+        got = watermarks(addr, iso, tp)
+        expect(got == (0, end), "%s watermarks (0, %d) after the commit" % (iso, end), (0, end), got)
     got = offset_for_time(addr, "read_committed", tp, open_ts)
     expect(got == start, "read_committed offsets_for_times(first open record's timestamp) is %d after the commit"
            % start, start, got)
@@ -382,6 +409,7 @@ def check_fencing(addr, topic):
     ok("third producer commits")
 
     tp = TopicPartition(topic, 1)
+    wait_stable(addr, [tp], "after fencing")
     for iso, want in (("read_committed", [b"fencer-1", b"fencer-2"]),
                       ("read_uncommitted", [b"fenced-1", b"fencer-1", b"fencer-2"])):
         c = consumer(addr, iso)
@@ -545,6 +573,7 @@ def check_consume_transform_produce(addr, in_topic, out_topic):
     in_vals = sorted(v for _, _, v in done)
     expect(in_vals == sorted(v for _, _, v in inputs), "every input record processed once across the rounds",
            "%d distinct" % n, "%d (%d distinct)" % (len(in_vals), len(set(in_vals))))
+    wait_stable(addr, all_tps([out_topic]), "output after the last commit")
     got, _ = read_all(addr, "read_committed", all_tps([out_topic]), "read_committed output")
     out = sorted(v for recs in got.values() for _, v in recs)
     want = sorted(transform(v) for _, _, v in inputs)
