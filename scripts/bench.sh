@@ -38,6 +38,10 @@ echo "== W3: W1 at half of eddy's W1 peak ($rate records/s), eddy then kfake"
 "$eddy" bench produce --against "127.0.0.1:$port" --topic w3 --create --partitions 6 --record-size 1024 --acks all --duration "$duration" --rate "$rate"
 "$eddy" bench produce --kfake --topic w3 --partitions 6 --record-size 1024 --acks all --duration "$duration" --rate "$rate"
 
+echo "== transactions: transactional vs idempotent produce, then end-to-end latency under read_committed ($duration each)"
+"$eddy" bench txn --against "127.0.0.1:$port" --create --partitions 6 --record-size 1024 --commit-interval 100ms \
+	--duration "$duration" --broker-pid "$broker_pid"
+
 # CPU seconds (user + system) the given processes have used, from /proc.
 cpu_seconds() {
 	local hz total=0 pid

@@ -54,5 +54,6 @@ func init() {
 		kmsg.WriteTxnMarkers.Int16():         {0, 2, handleWriteTxnMarkers},
 		kmsg.DescribeTransactions.Int16():    {0, 0, handleTxnRequest},
 		kmsg.ListTransactions.Int16():        {0, 2, handleTxnRequest},
+		kmsg.DescribeProducers.Int16():       {0, 0, handleDescribeProducers},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/cli/produce"
 	"github.com/eddy-streaming/eddy/internal/cli/serve"
 	"github.com/eddy-streaming/eddy/internal/cli/topic"
+	"github.com/eddy-streaming/eddy/internal/cli/txn"
 )
 
 // Execute runs the command line and returns the error of the command that
@@ -31,6 +32,7 @@ func Execute(args []string) error {
 		produce.Command(),
 		consume.Command(),
 		group.Command(),
+		txn.Command(),
 		cluster.Command(),
 		bench.Command(),
 	)

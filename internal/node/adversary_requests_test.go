@@ -68,6 +68,7 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.WriteTxnMarkers.Int16():         writeTxnMarkersReq,
 	kmsg.DescribeTransactions.Int16():    describeTransactionsReq,
 	kmsg.ListTransactions.Int16():        listTransactionsReq,
+	kmsg.DescribeProducers.Int16():       describeProducersReq,
 }
 
 // advBatch is an uncompressed batch of n small records.
@@ -418,6 +419,12 @@ func describeTransactionsReq(v int16, _ fuzzTarget) kmsg.Request {
 func listTransactionsReq(v int16, _ fuzzTarget) kmsg.Request {
 	req := kmsg.NewPtrListTransactionsRequest()
 	req.StateFilters, req.DurationFilterMillis = []string{"Ongoing"}, -1
+	return req
+}
+
+func describeProducersReq(v int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrDescribeProducersRequest()
+	req.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: tg.topic, Partitions: []int32{0, 1, 99}}, {Topic: "missing", Partitions: []int32{0}}}
 	return req
 }
 

@@ -277,9 +277,13 @@ func (n *Node) register(ctx context.Context, ctrl *controller.Controller, host s
 			n.log.Info("broker registered", "node_id", b.ID, "host", host, "port", port, "rack", b.Rack)
 			return b.Epoch, nil
 		}
-		if !errors.Is(err, meta.ErrNoQuorum) {
+		// A stale partition epoch: the registration also takes the old
+		// incarnation out of every ISR, and the leaders shrinking those
+		// same ISRs after the crash raced it ten times over. Both pass.
+		if !errors.Is(err, meta.ErrNoQuorum) && !errors.Is(err, meta.ErrStalePartitionEpoch) {
 			return 0, fmt.Errorf("node: registering broker %d: %w", b.ID, err)
 		}
+		n.log.Info("broker registration not applied yet; retrying", "node_id", b.ID, "err", err)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("node: registering broker %d: %w", b.ID, err)

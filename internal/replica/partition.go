@@ -37,6 +37,7 @@ type partitionLog interface {
 	DeleteRecordsBefore(ctx context.Context, offset int64) (int64, error)
 	Offline() error
 	Config() storage.LogConfig
+	Producers(ctx context.Context) ([]storage.ProducerState, error)
 }
 
 // Partition is this node's replica of one partition.

@@ -26,11 +26,12 @@ type producerEntry struct {
 	epoch      int16
 	coordEpoch int32       // coordinator epoch of the producer's last marker, -1 before any
 	txnFirst   int64       // first offset of its ongoing transaction, -1 if none
+	lastTime   int64       // max timestamp of its last batch (data or marker), -1 if unknown
 	batches    []batchMeta // oldest first, at most maxBatchesPerProducer
 }
 
 func newProducerEntry(epoch int16) *producerEntry {
-	return &producerEntry{epoch: epoch, coordEpoch: -1, txnFirst: -1}
+	return &producerEntry{epoch: epoch, coordEpoch: -1, txnFirst: -1, lastTime: -1}
 }
 
 // producers is the idempotence and transaction state of one log, owned by
@@ -161,6 +162,9 @@ func (p producers) apply(h record.BatchHeader, m *record.EndTxnMarker) txnEvent 
 		}
 		e, p[h.ProducerID] = ne, ne
 	}
+	// Kafka's ProducerStateEntry.lastTimestamp: what DescribeProducers
+	// reports and find-hanging ages an open transaction by.
+	e.lastTime = h.MaxTimestamp
 	if h.IsControl() {
 		if m == nil {
 			return txnEvent{}
@@ -243,10 +247,11 @@ func (p producers) clone(ids []int64) producers {
 const (
 	snapshotFile    = "producer.snapshot"
 	snapshotMagic   = "EDPS"
-	snapshotVersion = 2                 // 1: no transaction fields, still read
-	snapshotHeader  = 4 + 2 + 2 + 8 + 4 // magic, version, reserved, offset, count
-	snapshotEntryV1 = 8 + 2 + 2         // id, epoch, batch count
-	snapshotEntry   = 8 + 2 + 4 + 8 + 2 // id, epoch, coordinator epoch, txn first offset, batch count
+	snapshotVersion = 3                     // 1: no transaction fields, 2: no last timestamp; both still read
+	snapshotHeader  = 4 + 2 + 2 + 8 + 4     // magic, version, reserved, offset, count
+	snapshotEntryV1 = 8 + 2 + 2             // id, epoch, batch count
+	snapshotEntryV2 = 8 + 2 + 4 + 8 + 2     // id, epoch, coordinator epoch, txn first offset, batch count
+	snapshotEntry   = 8 + 2 + 4 + 8 + 8 + 2 // v2 plus the last timestamp before the batch count
 	snapshotBatch   = 4 + 4 + 8 + 8
 )
 
@@ -269,6 +274,7 @@ func (p producers) encodeSnapshot(off int64) []byte {
 		b = be.AppendUint16(b, uint16(e.epoch))
 		b = be.AppendUint32(b, uint32(e.coordEpoch))
 		b = be.AppendUint64(b, uint64(e.txnFirst))
+		b = be.AppendUint64(b, uint64(e.lastTime))
 		b = be.AppendUint16(b, uint16(len(e.batches)))
 		for _, m := range e.batches {
 			b = be.AppendUint32(b, uint32(m.firstSeq))
@@ -280,7 +286,7 @@ func (p producers) encodeSnapshot(off int64) []byte {
 	return be.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeSnapshot parses a snapshot (version 1 or 2) and returns the offset
+// decodeSnapshot parses a snapshot (version 1 to 3) and returns the offset
 // it is valid at.
 func decodeSnapshot(b []byte) (producers, int64, error) {
 	bad := func(what string) (producers, int64, error) {
@@ -299,6 +305,8 @@ func decodeSnapshot(b []byte) (producers, int64, error) {
 	switch version {
 	case 1:
 		entrySize = snapshotEntryV1
+	case 2:
+		entrySize = snapshotEntryV2
 	case snapshotVersion:
 	default:
 		return bad("version")
@@ -317,6 +325,9 @@ func decodeSnapshot(b []byte) (producers, int64, error) {
 		id, e := int64(be.Uint64(rest)), newProducerEntry(int16(be.Uint16(rest[8:])))
 		if version > 1 {
 			e.coordEpoch, e.txnFirst = int32(be.Uint32(rest[10:])), int64(be.Uint64(rest[14:]))
+		}
+		if version > 2 {
+			e.lastTime = int64(be.Uint64(rest[22:]))
 		}
 		nb := int(be.Uint16(rest[entrySize-2:]))
 		rest = rest[entrySize:]

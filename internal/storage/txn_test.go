@@ -440,7 +440,7 @@ func TestFollowerTxnState(t *testing.T) {
 
 func TestSnapshotTxnFields(t *testing.T) {
 	p := producers{
-		1: {epoch: 2, coordEpoch: 4, txnFirst: 12, batches: []batchMeta{{0, 4, 10, 14}}},
+		1: {epoch: 2, coordEpoch: 4, txnFirst: 12, lastTime: 1700000000123, batches: []batchMeta{{0, 4, 10, 14}}},
 		7: {epoch: 0, coordEpoch: -1, txnFirst: -1},
 	}
 	got, off, err := decodeSnapshot(p.encodeSnapshot(99))
@@ -465,7 +465,7 @@ func TestSnapshotTxnFields(t *testing.T) {
 	v1 = be.AppendUint64(v1, 29)
 	v1 = be.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
 	got, off, err = decodeSnapshot(v1)
-	want := producers{3: {epoch: 5, coordEpoch: -1, txnFirst: -1, batches: []batchMeta{{0, 9, 20, 29}}}}
+	want := producers{3: {epoch: 5, coordEpoch: -1, txnFirst: -1, lastTime: -1, batches: []batchMeta{{0, 9, 20, 29}}}}
 	if err != nil || off != 50 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("version 1: %v %d %+v", err, off, got)
 	}

@@ -51,6 +51,7 @@ type appendReq struct {
 	truncate bool  // internal: TruncateTo(truncTo)
 	fully    bool  // internal: with truncate, TruncateFullyAndStartAt(truncTo)
 	truncTo  int64
+	inspect  func(producers) // internal: read the producer state (producers_view.go)
 	state    atomic.Int32
 	res      AppendResult
 	err      error
@@ -199,7 +200,8 @@ func eachBatch(b []byte, maxBytes int64, check func(batch []byte, before []recor
 }
 
 func (l *Log) enqueue(req *appendReq) error {
-	if werr := l.refusal(req.roll); werr != nil {
+	// Reading the state writes nothing, so a failed disk does not refuse it.
+	if werr := l.refusal(req.roll); werr != nil && req.inspect == nil {
 		return werr
 	}
 	l.q.Lock()
@@ -319,10 +321,10 @@ type group struct {
 func (g *group) cur() *piece { return &g.pieces[len(g.pieces)-1] }
 
 // process runs the requests in order: appends and rolls in group commits,
-// each truncation on its own between them.
+// each truncation and state read on its own between them.
 func (l *Log) process(reqs []*appendReq) {
 	for len(reqs) > 0 {
-		i := slices.IndexFunc(reqs, func(r *appendReq) bool { return r.truncate })
+		i := slices.IndexFunc(reqs, func(r *appendReq) bool { return r.truncate || r.inspect != nil })
 		if i < 0 {
 			l.processGroup(reqs)
 			return
@@ -330,7 +332,11 @@ func (l *Log) process(reqs []*appendReq) {
 		if i > 0 {
 			l.processGroup(reqs[:i])
 		}
-		l.runTruncate(reqs[i])
+		if reqs[i].inspect != nil {
+			l.runInspect(reqs[i])
+		} else {
+			l.runTruncate(reqs[i])
+		}
 		reqs = reqs[i+1:]
 	}
 }

@@ -44,6 +44,9 @@ Examples:
   # W1 and W2 against the broker and against kfake, with ratios
   eddy bench compare --against 127.0.0.1:9092 --create
 
+  # transactions against idempotent produce, and read_committed latency
+  eddy bench txn --against 127.0.0.1:9092 --create
+
   # the machine's limits
   eddy bench disk --dir /var/lib/eddy --size 1GiB
   eddy bench net --size 1GiB`,
@@ -55,6 +58,7 @@ Examples:
 		diskCommand(),
 		netCommand(),
 		idleCommand(),
+		txnCommand(),
 	)
 	return cmd
 }

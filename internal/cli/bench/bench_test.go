@@ -37,7 +37,7 @@ func runJSON[T any](t *testing.T, args ...string) T {
 
 func TestProduceKfake(t *testing.T) {
 	r := runJSON[produceResult](t, "produce", "--kfake", "--duration", "2s", "--record-size", "100")
-	if r.Bench != "produce" || r.Target != kfakeName || r.Records <= 0 || r.Errors != 0 {
+	if r.Bench != "produce" || r.Target != kfakeName || r.Records <= 0 || r.Errors != 0 || r.Requests <= 0 {
 		t.Fatalf("result %+v", r)
 	}
 	if r.Bytes != r.Records*100 || r.P50Ms > r.P99Ms || r.P99Ms > r.P999Ms || r.P999Ms > r.MaxMs {
@@ -121,6 +121,13 @@ func TestBadFlags(t *testing.T) {
 		{"net", "--format", "xml"},
 		{"idle"},
 		{"compare", "--kfake"},
+		{"txn", "--kfake", "--commit-interval", "0"},
+		{"txn", "--kfake", "--e2e-rate", "0"},
+		{"txn", "--kfake", "--acks", "1"},
+		{"txn", "--kfake", "--producers", "2"},
+		{"txn", "--kfake", "--record-size", "7"},
+		{"txn", "--kfake", "--broker-pid", "-1"},
+		{"txn", "--kfake", "--rate", "100"},
 	} {
 		cmd := Command()
 		cmd.SetArgs(args)

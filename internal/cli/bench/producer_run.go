@@ -83,11 +83,13 @@ func produceSummary(name string, ps []*producer, elapsed time.Duration, rate flo
 		r.Errors += p.mu.errors
 		r.Bytes += p.mu.bytes
 		p.mu.Unlock()
+		r.Requests += p.requests.n.Load()
 	}
 	r.Records = int64(all.total)
 	r.RecordsPerSec = perSec(float64(r.Records), elapsed)
 	r.MBPerSec = perSec(float64(r.Bytes)/megabyte, elapsed)
 	r.P50Ms, r.P99Ms, r.P999Ms = ms(all.quantile(0.50)), ms(all.quantile(0.99)), ms(all.quantile(0.999))
 	r.MaxMs = ms(time.Duration(all.max))
+	r.RecordsPerRequest = ratio(float64(r.Records), float64(r.Requests))
 	return r
 }

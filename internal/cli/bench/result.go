@@ -41,11 +41,14 @@ type produceResult struct {
 	P999Ms        float64 `json:"p999_ms"`
 	MaxMs         float64 `json:"max_ms"`
 	Rate          float64 `json:"rate,omitempty"`
+	// Requests counts the Produce requests the run wrote.
+	Requests          int64   `json:"produce_requests"`
+	RecordsPerRequest float64 `json:"records_per_request"`
 }
 
 func (r produceResult) line() string {
-	return fmt.Sprintf("produce %s: %.0f records/s  %.1f MB/s  p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  records %d  errors %d",
-		r.Target, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Records, r.Errors)
+	return fmt.Sprintf("%s %s: %.0f records/s  %.1f MB/s  p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  records %d  errors %d  records/request %.0f",
+		r.Bench, r.Target, r.RecordsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.P999Ms, r.Records, r.Errors, r.RecordsPerRequest)
 }
 
 // consumeResult is what bench consume prints.
