@@ -44,16 +44,21 @@ func (b *Broker) listOffset(topic string, isolation int8, rp kmsg.ListOffsetsReq
 		return out
 	}
 	out.LeaderEpoch, _ = l.LeaderEpoch()
+	// A consumer may read up to the high watermark, or the last stable
+	// offset under read_committed; a lookup finding a record at or past it
+	// answers none (-1), as Kafka does, so that a consumer seeking there
+	// does not wait on an open transaction's records.
+	end := l.HighWatermark()
+	if isolation == 1 {
+		end = l.LastStableOffset()
+	}
 	switch rp.Timestamp {
 	case -1:
-		out.Offset = l.HighWatermark()
-		if isolation == 1 { // read_committed: the end is the last stable offset
-			out.Offset = l.LastStableOffset()
-		}
+		out.Offset = end
 	case -2, -4:
 		out.Offset = l.LogStartOffset()
 	case -3:
-		if off, ts, ok := l.MaxTimestamp(); ok {
+		if off, ts, ok := l.MaxTimestamp(); ok && off < end {
 			out.Offset, out.Timestamp = off, ts
 		}
 	case -5:
@@ -62,7 +67,7 @@ func (b *Broker) listOffset(topic string, isolation int8, rp kmsg.ListOffsetsReq
 			out.ErrorCode = kerr.InvalidRequest.Code
 			return out
 		}
-		if off, ts, ok := l.OffsetForTimestamp(rp.Timestamp); ok {
+		if off, ts, ok := l.OffsetForTimestamp(rp.Timestamp); ok && off < end {
 			out.Offset, out.Timestamp = off, ts
 		}
 	}

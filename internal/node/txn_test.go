@@ -551,3 +551,67 @@ func TestTransactionConcurrentInitAndUnknownID(t *testing.T) {
 		t.Errorf("AddPartitionsToTxn for an unknown id: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(code))
 	}
 }
+
+// TestListOffsetsOpenTransaction checks ListOffsets while a transaction is
+// open, with a plain record after it: read_committed's latest offset is
+// the last stable offset, and a timestamp lookup that lands at or past
+// it finds nothing (-1), as in Kafka; read_uncommitted reaches the high
+// watermark. confluent-kafka's offsets_for_times relies on this
+// (scripts/conformance/transactions.py).
+func TestListOffsetsOpenTransaction(t *testing.T) {
+	tn := startNode(t, "", txnSettings)
+	adm := newAdmin(t, tn.KafkaAddr())
+	const topic = "lso"
+	createTopic(t, adm, topic, 1, nil)
+	ctx := testContext(t)
+	prod := txnProducer(t, tn.KafkaAddr(), "tx-lso", topic)
+	if err := produceTxn(t, prod, "committed", 2, 1, true); err != nil { // offsets 0, 1, marker 2
+		t.Fatal(err)
+	}
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	openTS := time.Now().Add(time.Minute) // later than the marker's time
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("open"), Timestamp: openTS}).FirstErr(); err != nil {
+		t.Fatal(err) // offset 3
+	}
+	plain := newClient(t, tn.KafkaAddr(), kgo.DefaultProduceTopic(topic))
+	if err := plain.ProduceSync(ctx, &kgo.Record{Value: []byte("plain"), Timestamp: openTS.Add(time.Millisecond)}).FirstErr(); err != nil {
+		t.Fatal(err) // offset 4
+	}
+
+	for _, tc := range []struct {
+		isolation int8
+		ts        int64
+		want      int64
+	}{
+		{0, -1, 5},
+		{1, -1, 3},
+		{0, openTS.UnixMilli(), 3},
+		{1, openTS.UnixMilli(), -1},
+		{0, -3, 4},
+		{1, -3, -1},
+		{1, 0, 0}, // a committed record is found under read_committed
+	} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.IsolationLevel = tc.isolation
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = tc.ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resp.Topics[0].Partitions[0]
+		if got.ErrorCode != 0 || got.Offset != tc.want {
+			t.Errorf("isolation %d timestamp %d: offset %d (%v), want %d",
+				tc.isolation, tc.ts, got.Offset, kerr.ErrorForCode(got.ErrorCode), tc.want)
+		}
+	}
+	if err := prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -146,4 +146,9 @@ fi
 echo "== record_errors.py"
 $PY "$HERE/record_errors.py" "$ADDR" || fail "record_errors.py (per-record produce errors) checks failed, see above"
 
+# 10. confluent-kafka and kcat transactions: commit/abort, read_committed,
+# LSO, fencing, timeouts, consume-transform-produce.
+echo "== transactions.py"
+$PY "$HERE/transactions.py" "$ADDR" || fail "transactions.py (transactions) checks failed, see above"
+
 echo "run.sh: all conformance checks passed against $ADDR"
