@@ -31,8 +31,8 @@ type Config struct {
 	NumPartitions int32
 	// Log returns this node's replica of a partition, nil if none.
 	Log func(partition int32) *replica.Partition
-	// NewLoader returns the loader of a runner elected at epoch.
-	NewLoader func(partition, epoch int32) Loader
+	// NewLoader returns the loader of a new runner.
+	NewLoader func(r *Runner) Loader
 	// ErrorResponse answers req with an error code.
 	ErrorResponse func(req kmsg.Request, code int16) kmsg.Response
 	// AppendErrorCode is the code of the calls waiting when an append

@@ -116,14 +116,18 @@ type Runner struct {
 }
 
 func newRunner(g *Registry, p, epoch int32) *Runner {
-	r := &Runner{g: g, partition: p, epoch: epoch, loader: g.cfg.NewLoader(p, epoch), in: make(chan input),
+	r := &Runner{g: g, partition: p, epoch: epoch, in: make(chan input),
 		firstLoad: make(chan struct{}), done: make(chan struct{}), pending: make(map[uint64]*Call)}
 	r.ctx, r.cancel = context.WithCancel(g.ctx)
+	r.loader = g.cfg.NewLoader(r)
 	return r
 }
 
 // Partition is the partition r coordinates.
 func (r *Runner) Partition() int32 { return r.partition }
+
+// Epoch is the leader epoch r was elected at.
+func (r *Runner) Epoch() int32 { return r.epoch }
 
 // Context ends when r stops.
 func (r *Runner) Context() context.Context { return r.ctx }
