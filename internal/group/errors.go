@@ -8,7 +8,6 @@ import (
 
 var (
 	errUnsupported = errors.New("group: unsupported request")
-	errClosed      = errors.New("group: manager closed")
 )
 
 // errorResponse answers req with code everywhere an error can go: the

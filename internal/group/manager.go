@@ -8,14 +8,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	coord "github.com/eddy-streaming/eddy/internal/coordinator"
 	"github.com/eddy-streaming/eddy/internal/replica"
 )
 
@@ -72,21 +71,7 @@ type Manager struct {
 	log      *slog.Logger
 	now      func() time.Time
 	settings settings
-	nextID   atomic.Uint64 // reply ids
-
-	ctx    context.Context // canceled by Close; the runners' contexts derive from it
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed sync.Once
-
-	// electMu serializes Elect, Resign and Close. It is held while a
-	// resigning runner exits, so a re-election never loads the log while
-	// the old coordinator may still append to it.
-	electMu sync.Mutex
-	mu      struct {
-		sync.RWMutex
-		runners []*runner // by partition; nil where not elected
-	}
+	runners  *coord.Registry
 }
 
 // NewManager returns a Manager coordinating no partition yet; Elect starts
@@ -108,8 +93,18 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.PartitionExists = func(string, int32) bool { return true }
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, settings: readSettings(cfg.Settings)}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.mu.runners = make([]*runner, cfg.NumPartitions)
+	runners, err := coord.NewRegistry(coord.Config{
+		Name: "group", Logger: cfg.Logger, Now: cfg.Now, NumPartitions: cfg.NumPartitions, Log: cfg.Log,
+		NewLoader:     func(*coord.Runner) coord.Loader { return loader{m} },
+		ErrorResponse: errorResponse,
+		// Joins and syncs park until their rebalance completes: a client
+		// that stops waiting must leave the group's books.
+		CancelOnGiveUp: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("group: %w", err)
+	}
+	m.runners = runners
 	return m, nil
 }
 
@@ -120,105 +115,39 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 // (WaitLoaded waits for that). An election at the epoch already held, or
 // an older one, changes nothing; a newer one reloads.
 func (m *Manager) Elect(partition, epoch int32) error {
-	if partition < 0 || partition >= m.cfg.NumPartitions {
-		return fmt.Errorf("group: elect partition %d of %d", partition, m.cfg.NumPartitions)
+	if err := m.runners.Elect(partition, epoch); err != nil {
+		return fmt.Errorf("group: %w", err)
 	}
-	m.electMu.Lock()
-	defer m.electMu.Unlock()
-	if m.ctx.Err() != nil {
-		return fmt.Errorf("group: elect partition %d: %w", partition, errClosed)
-	}
-	if old := m.runner(partition); old != nil {
-		if old.epoch >= epoch {
-			return nil
-		}
-		m.resignLocked(partition)
-	}
-	r := newRunner(m, partition, epoch)
-	m.mu.Lock()
-	m.mu.runners[partition] = r
-	m.mu.Unlock()
-	m.wg.Add(1)
-	go r.run()
 	return nil
 }
 
 // Resign stops coordinating partition's groups (its leadership moved):
 // waiting requests are answered NOT_COORDINATOR, the groups' state is
 // dropped, and later requests are answered NOT_COORDINATOR until Elect.
-func (m *Manager) Resign(partition int32) {
-	m.electMu.Lock()
-	defer m.electMu.Unlock()
-	if partition >= 0 && partition < m.cfg.NumPartitions {
-		m.resignLocked(partition)
-	}
-}
-
-// resignLocked stops partition's runner and waits for it to exit; the
-// caller holds electMu.
-func (m *Manager) resignLocked(partition int32) {
-	m.mu.Lock()
-	r := m.mu.runners[partition]
-	m.mu.runners[partition] = nil
-	m.mu.Unlock()
-	if r != nil {
-		r.cancel()
-		<-r.done
-	}
-}
+func (m *Manager) Resign(partition int32) { m.runners.Resign(partition) }
 
 // runner returns partition's runner, nil if not elected.
-func (m *Manager) runner(partition int32) *runner {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.mu.runners[partition]
-}
-
-// elected returns the runners of the elected partitions.
-func (m *Manager) elected() []*runner {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []*runner
-	for _, r := range m.mu.runners {
-		if r != nil {
-			out = append(out, r)
-		}
+func (m *Manager) runner(partition int32) *coord.Runner {
+	if partition < 0 || partition >= m.cfg.NumPartitions {
+		return nil
 	}
-	return out
+	return m.runners.Runner(partition)
 }
 
 // do sends req to partition's coordinator, NOT_COORDINATOR if this node is
 // not it.
 func (m *Manager) do(ctx context.Context, partition int32, req kmsg.Request) kmsg.Response {
-	r := m.runner(partition)
-	if r == nil {
-		return notCoordinator(req)
-	}
-	return r.do(ctx, req)
+	return m.runners.Do(ctx, partition, req, clientFrom(ctx))
 }
 
 // WaitLoaded waits until every elected partition has finished its first
 // load (or failed it), or ctx ends.
-func (m *Manager) WaitLoaded(ctx context.Context) error {
-	for _, r := range m.elected() {
-		select {
-		case <-r.firstLoad:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
+func (m *Manager) WaitLoaded(ctx context.Context) error { return m.runners.WaitLoaded(ctx) }
 
 // Close stops every coordinator. Requests still waiting are answered with
 // NOT_COORDINATOR, which sends clients to look for the new coordinator.
 func (m *Manager) Close() error {
-	m.closed.Do(func() {
-		m.electMu.Lock()
-		defer m.electMu.Unlock()
-		m.cancel()
-		m.wg.Wait()
-	})
+	m.runners.Close()
 	return nil
 }
 
@@ -367,8 +296,8 @@ func (m *Manager) byPartition(n int, group func(int) string) map[int32][]int {
 // known so far, as Kafka does.
 func (m *Manager) listGroups(ctx context.Context, r *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
-	for _, run := range m.elected() {
-		sr := run.do(ctx, r).(*kmsg.ListGroupsResponse)
+	for _, run := range m.runners.Elected() {
+		sr := run.Do(ctx, r, clientFrom(ctx)).(*kmsg.ListGroupsResponse)
 		if sr.ErrorCode != 0 && resp.ErrorCode == 0 {
 			resp.ErrorCode = sr.ErrorCode
 		}
@@ -463,13 +392,7 @@ func notCoordinator(req kmsg.Request) kmsg.Response {
 // taken it, so requests after it see the outcome; a partition not
 // coordinated here has nothing to do (its coordinator replays the marker).
 func (m *Manager) CompleteTxn(ctx context.Context, partition int32, producerID int64, commit bool) {
-	r := m.runner(partition)
-	if r == nil {
-		return
-	}
-	select {
-	case r.in <- input{txnEnd: &txnEnd{producerID: producerID, commit: commit}}:
-	case <-r.ctx.Done():
-	case <-ctx.Done():
+	if r := m.runner(partition); r != nil {
+		r.Post(ctx, txnEnd{producerID: producerID, commit: commit})
 	}
 }

@@ -1,7 +1,6 @@
 package group
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -9,8 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/record"
-	"github.com/eddy-streaming/eddy/internal/replica"
-	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
 // Versions of the __consumer_offsets records written (Kafka's own: the key
@@ -111,63 +108,6 @@ func replayRecord(c replayer, key, value []byte) error {
 		return fmt.Errorf("%w: key version %d", errUnknownRecord, version)
 	}
 	return nil
-}
-
-// replayChunk is the read size of a replay.
-const replayChunk = 1 << 20
-
-// replayLog feeds every record of l, from its start to its end, to c. A
-// record that does not decode is logged and skipped: one bad record must
-// not take the partition's other groups down.
-//
-// It reads up to the log end, not the high watermark, as Kafka's
-// coordinators load: a new leader's high watermark lags the old leader's
-// by a fetch round trip, and records between the two were acknowledged
-// (offset commits wait for the ISR) — the new leader's log is the truth,
-// and its high watermark moves past them once the followers fetch again.
-func replayLog(ctx context.Context, l *replica.Partition, c *coordinator) error {
-	end := l.LogEndOffset()
-	for off := l.LogStartOffset(); off < end; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		res, err := l.ReadReplica(off, replayChunk, true)
-		if err != nil {
-			return err
-		}
-		next, err := replayChunks(res.Chunks, c)
-		res.Release()
-		if err != nil {
-			return err
-		}
-		if next <= off {
-			return nil
-		}
-		off = next
-	}
-	return nil
-}
-
-// replayChunks replays whole batches and returns the offset after the last.
-func replayChunks(chunks []storage.Chunk, c *coordinator) (int64, error) {
-	var next int64 = -1
-	for _, ch := range chunks {
-		b, err := ch.ReadAll()
-		if err != nil {
-			return next, err
-		}
-		for len(b) >= record.HeaderSize {
-			h, err := record.ParseHeader(b)
-			if err != nil || h.Size() > len(b) {
-				return next, fmt.Errorf("%w: batch header: %v", errBadRecord, err)
-			}
-			batch := b[:h.Size()]
-			b = b[h.Size():]
-			next = h.LastOffset() + 1
-			c.replayBatch(batch)
-		}
-	}
-	return next, nil
 }
 
 // replayBatch applies the records of one batch: a transactional batch's

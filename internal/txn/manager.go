@@ -7,17 +7,16 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddy-streaming/eddy/internal/coordinator"
 	"github.com/eddy-streaming/eddy/internal/replica"
 )
 
 var (
-	errClosed      = errors.New("txn: manager closed")
 	errUnsupported = errors.New("txn: not a transaction coordinator request")
 )
 
@@ -61,23 +60,9 @@ func (c *ManagerConfig) Validate() error {
 // (Elect): one runner goroutine, owning one Coordinator, per elected
 // partition. Ids of other partitions are answered NOT_COORDINATOR.
 type Manager struct {
-	cfg ManagerConfig
-	log *slog.Logger
-	now func() time.Time
-
-	ctx    context.Context // canceled by Close; the runners' contexts derive from it
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed sync.Once
-
-	// electMu serializes Elect, Resign and Close. It is held while a
-	// resigning runner exits, so a re-election never loads the log while
-	// the old coordinator may still append to it.
-	electMu sync.Mutex
-	mu      struct {
-		sync.RWMutex
-		runners []*runner // by partition; nil where not elected
-	}
+	cfg     ManagerConfig
+	log     *slog.Logger
+	runners *coordinator.Registry
 }
 
 // NewManager returns a Manager coordinating no partition yet; Elect
@@ -98,9 +83,17 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.MarkerBackoff <= 0 {
 		cfg.MarkerBackoff = 50 * time.Millisecond
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.mu.runners = make([]*runner, cfg.Core.NumPartitions)
+	m := &Manager{cfg: cfg, log: cfg.Logger}
+	runners, err := coordinator.NewRegistry(coordinator.Config{
+		Name: "transaction", Logger: cfg.Logger, Now: cfg.Now, NumPartitions: cfg.Core.NumPartitions, Log: cfg.Log,
+		NewLoader:       func(r *coordinator.Runner) coordinator.Loader { return &loader{m: m, r: r} },
+		ErrorResponse:   ErrorResponse,
+		AppendErrorCode: appendErrorCode,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("txn: %w", err)
+	}
+	m.runners = runners
 	return m, nil
 }
 
@@ -114,26 +107,9 @@ func (m *Manager) NumPartitions() int32 { return m.cfg.Core.NumPartitions }
 // markers of transactions left preparing. An election at the epoch
 // already held, or an older one, changes nothing; a newer one reloads.
 func (m *Manager) Elect(partition, epoch int32) error {
-	if partition < 0 || partition >= m.cfg.Core.NumPartitions {
-		return fmt.Errorf("txn: elect partition %d of %d", partition, m.cfg.Core.NumPartitions)
+	if err := m.runners.Elect(partition, epoch); err != nil {
+		return fmt.Errorf("txn: %w", err)
 	}
-	m.electMu.Lock()
-	defer m.electMu.Unlock()
-	if m.ctx.Err() != nil {
-		return fmt.Errorf("txn: elect partition %d: %w", partition, errClosed)
-	}
-	if old := m.runner(partition); old != nil {
-		if old.epoch >= epoch {
-			return nil
-		}
-		m.resignLocked(partition)
-	}
-	r := newRunner(m, partition, epoch)
-	m.mu.Lock()
-	m.mu.runners[partition] = r
-	m.mu.Unlock()
-	m.wg.Add(1)
-	go r.run()
 	return nil
 }
 
@@ -141,80 +117,23 @@ func (m *Manager) Elect(partition, epoch int32) error {
 // waiting requests are answered NOT_COORDINATOR, marker writing stops
 // (the next coordinator resumes it) and later requests are answered
 // NOT_COORDINATOR until Elect.
-func (m *Manager) Resign(partition int32) {
-	m.electMu.Lock()
-	defer m.electMu.Unlock()
-	if partition >= 0 && partition < m.cfg.Core.NumPartitions {
-		m.resignLocked(partition)
-	}
-}
-
-// resignLocked stops partition's runner and waits for it to exit; the
-// caller holds electMu.
-func (m *Manager) resignLocked(partition int32) {
-	m.mu.Lock()
-	r := m.mu.runners[partition]
-	m.mu.runners[partition] = nil
-	m.mu.Unlock()
-	if r != nil {
-		r.cancel()
-		<-r.done
-	}
-}
-
-// runner returns partition's runner, nil if not elected.
-func (m *Manager) runner(partition int32) *runner {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.mu.runners[partition]
-}
-
-// elected returns the runners of the elected partitions.
-func (m *Manager) elected() []*runner {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []*runner
-	for _, r := range m.mu.runners {
-		if r != nil {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (m *Manager) Resign(partition int32) { m.runners.Resign(partition) }
 
 // WaitLoaded waits until every elected partition has finished its first
 // load (or failed it), or ctx ends.
-func (m *Manager) WaitLoaded(ctx context.Context) error {
-	for _, r := range m.elected() {
-		select {
-		case <-r.firstLoad:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
+func (m *Manager) WaitLoaded(ctx context.Context) error { return m.runners.WaitLoaded(ctx) }
 
 // Close stops every coordinator. Requests still waiting are answered
 // NOT_COORDINATOR, which sends clients to look for the new coordinator.
 func (m *Manager) Close() error {
-	m.closed.Do(func() {
-		m.electMu.Lock()
-		defer m.electMu.Unlock()
-		m.cancel()
-		m.wg.Wait()
-	})
+	m.runners.Close()
 	return nil
 }
 
 // do sends req to partition's coordinator, NOT_COORDINATOR if this node
 // is not it.
 func (m *Manager) do(ctx context.Context, partition int32, req kmsg.Request) kmsg.Response {
-	r := m.runner(partition)
-	if r == nil {
-		return ErrorResponse(req, kerr.NotCoordinator.Code)
-	}
-	return r.do(ctx, req)
+	return m.runners.Do(ctx, partition, req, nil)
 }
 
 func (m *Manager) partitionOf(id string) int32 { return PartitionFor(id, m.cfg.Core.NumPartitions) }
@@ -301,8 +220,8 @@ func (m *Manager) describe(ctx context.Context, r *kmsg.DescribeTransactionsRequ
 // far, as Kafka does.
 func (m *Manager) list(ctx context.Context, r *kmsg.ListTransactionsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.ListTransactionsResponse)
-	for _, run := range m.elected() {
-		sr := run.do(ctx, r).(*kmsg.ListTransactionsResponse)
+	for _, run := range m.runners.Elected() {
+		sr := run.Do(ctx, r, nil).(*kmsg.ListTransactionsResponse)
 		if sr.ErrorCode != 0 && resp.ErrorCode == 0 {
 			resp.ErrorCode = sr.ErrorCode
 		}

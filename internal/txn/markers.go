@@ -21,20 +21,15 @@ import (
 
 const maxMarkerBackoff = time.Second
 
-// startMarkers starts writing m's markers for the current core; results
-// come back to the runner as written inputs.
-func (r *runner) startMarkers(m *Markers) {
-	ctx, gen := r.genCtx, r.gen
-	r.senders.Add(1)
+// startMarkers starts writing m's markers for a's core; results come
+// back to the runner as written events.
+func (a *runnerCore) startMarkers(m *Markers) {
+	ctx, ld := a.ctx, a.ld
+	ld.senders.Add(1)
 	go func() {
-		defer r.senders.Done()
-		r.m.writeMarkers(ctx, m, func(done []TopicPartition) bool {
-			select {
-			case r.in <- input{written: &written{gen: gen, m: m, partitions: done}}:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+		defer ld.senders.Done()
+		ld.m.writeMarkers(ctx, m, func(done []TopicPartition) bool {
+			return ld.r.Post(ctx, written{core: a, m: m, partitions: done})
 		})
 	}()
 }
