@@ -21,6 +21,7 @@ package broker
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -82,6 +83,20 @@ func (b *Broker) verifyTxnBatch(ctx context.Context, txnID, topic string, p int3
 		return 0
 	}
 	code := b.askCoordinator(ctx, txnID, k, h.ProducerEpoch, add)
+	// A transaction version 2 producer's first batch of a transaction
+	// usually races the previous transaction's markers (EndTxn answers
+	// before them): wait a little here, as Kafka does, rather than send
+	// the client into a retry that may wait for a metadata refresh.
+	settings := b.settings()
+	pause := millis(settings, "add.partitions.to.txn.retry.backoff.ms")
+	for waited, limit := time.Duration(0), millis(settings, "add.partitions.to.txn.retry.backoff.max.ms"); code == kerr.ConcurrentTransactions.Code && waited < limit; waited += pause {
+		select {
+		case <-ctx.Done():
+			return kerr.RequestTimedOut.Code
+		case <-time.After(pause):
+		}
+		code = b.askCoordinator(ctx, txnID, k, h.ProducerEpoch, add)
+	}
 	switch {
 	case code == 0:
 		b.verified.add(k, h.ProducerEpoch)

@@ -17,6 +17,10 @@ import (
 var brokerOnly = []ConfigDef{
 	{Name: "auto.leader.rebalance.enable", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Give partitions back to their preferred leaders (the first replica) once those are in sync again, checked every leader.imbalance.check.interval.seconds."},
+	{Name: "add.partitions.to.txn.retry.backoff.max.ms", Type: kmsg.ConfigTypeInt, Default: "100", HasDefault: true,
+		Validate: intRange(32, 0, 1<<31-1), Doc: "How long a produce or TxnOffsetCommit waits, retrying, while the transaction's coordinator answers CONCURRENT_TRANSACTIONS (the previous transaction's markers are still being written) before the client is told to retry."},
+	{Name: "add.partitions.to.txn.retry.backoff.ms", Type: kmsg.ConfigTypeInt, Default: "20", HasDefault: true,
+		Validate: intRange(32, 1, 1<<31-1), Doc: "Pause between those retries."},
 	{Name: "auto.create.topics.enable", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Create a topic when a client asks for metadata of one that does not exist."},
 	{Name: "broker.heartbeat.interval.ms", Type: kmsg.ConfigTypeInt, Default: "2000", HasDefault: true,
