@@ -33,6 +33,7 @@ type inflater struct {
 	gz      gzip.Reader
 	lz      *lz4.Reader
 	zd      *zstd.Decoder
+	zdLimit int // the MaxDecompressedBytes zd was made with
 	s       stream
 
 	// What next reads from: a decompressor, the xerial blocks not yet
@@ -105,9 +106,10 @@ func (v *inflater) next() ([]byte, error) {
 }
 
 func (v *inflater) resetZstd() error {
-	if v.zd == nil {
+	if v.zd == nil || v.zdLimit != MaxDecompressedBytes {
 		// One synchronous decoder (no goroutines) whose window may not
-		// exceed what a batch may decompress to.
+		// exceed what a batch may decompress to; made again should the
+		// bound change (tests lower it), as a pooled one keeps its own.
 		d, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(true),
@@ -115,7 +117,10 @@ func (v *inflater) resetZstd() error {
 		if err != nil {
 			return err
 		}
-		v.zd = d
+		if v.zd != nil {
+			v.zd.Close()
+		}
+		v.zd, v.zdLimit = d, MaxDecompressedBytes
 	}
 	return v.zd.Reset(&v.src)
 }
