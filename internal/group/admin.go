@@ -117,8 +117,7 @@ func (c *coordinator) replayOffset(groupID string, tp topicPartition, v *kmsg.Of
 	}
 	g := c.getOrCreate(groupID, time.Time{})
 	e := replayedEntry(v)
-	c.commitSeq++
-	e.order = c.commitSeq
+	c.order(e)
 	g.offsets[tp] = e
 }
 

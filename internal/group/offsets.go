@@ -60,17 +60,17 @@ func (c *coordinator) commit(now time.Time, r *kmsg.OffsetCommitRequest) kmsg.Re
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
+			tp := topicPartition{topic, p.Partition}
 			switch {
 			case !ok:
 				rp.ErrorCode = kerr.UnknownTopicID.Code
-			case !c.cfg.partitionExists(topic, p.Partition):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.Metadata != nil && len(*p.Metadata) > c.cfg.settings.maxMetadataSize:
-				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			case stale != nil && stale(topicPartition{topic, p.Partition}):
-				rp.ErrorCode = kerr.StaleMemberEpoch.Code
 			default:
-				g.storeOffset(now, topicPartition{topic, p.Partition}, p)
+				rp.ErrorCode = c.checkOffset(tp, p.Metadata, stale)
+			}
+			if rp.ErrorCode == 0 {
+				e := c.newOffset(now, p.Offset, p.LeaderEpoch, p.Metadata)
+				g.offsets[tp] = e
+				c.emit(offsetRecord(g.id, tp, e))
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
@@ -109,15 +109,36 @@ func (g *group) checkCommit(r *kmsg.OffsetCommitRequest) int16 {
 	return 0
 }
 
-func (g *group) storeOffset(now time.Time, tp topicPartition, p kmsg.OffsetCommitRequestTopicPartition) {
-	e := &offsetEntry{offset: p.Offset, leaderEpoch: p.LeaderEpoch, commitTime: now.UnixMilli(), expireTime: -1}
-	if p.Metadata != nil {
-		e.metadata = *p.Metadata
+// checkOffset is the error code, if any, of committing tp's offset with
+// metadata; stale (nil for none) tells a consumer group member's partitions
+// it may no longer commit.
+func (c *coordinator) checkOffset(tp topicPartition, metadata *string, stale func(topicPartition) bool) int16 {
+	switch {
+	case !c.cfg.partitionExists(tp.topic, tp.partition):
+		return kerr.UnknownTopicOrPartition.Code
+	case metadata != nil && len(*metadata) > c.cfg.settings.maxMetadataSize:
+		return kerr.OffsetMetadataTooLarge.Code
+	case stale != nil && stale(tp):
+		return kerr.StaleMemberEpoch.Code
 	}
-	g.c.commitSeq++
-	e.order = g.c.commitSeq
-	g.offsets[tp] = e
-	g.c.emit(offsetRecord(g.id, tp, e))
+	return 0
+}
+
+// newOffset is an offset committed now, ordered after every commit so far.
+func (c *coordinator) newOffset(now time.Time, offset int64, leaderEpoch int32, metadata *string) *offsetEntry {
+	e := &offsetEntry{offset: offset, leaderEpoch: leaderEpoch, commitTime: now.UnixMilli(), expireTime: -1}
+	if metadata != nil {
+		e.metadata = *metadata
+	}
+	c.order(e)
+	return e
+}
+
+// order stamps e as the latest commit: of two offsets of a partition, the
+// one committed (or replayed) later wins.
+func (c *coordinator) order(e *offsetEntry) {
+	c.commitSeq++
+	e.order = c.commitSeq
 }
 
 func (g *group) deleteOffset(tp topicPartition) {

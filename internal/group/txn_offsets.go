@@ -53,18 +53,8 @@ func (c *coordinator) txnCommit(now time.Time, r *kmsg.TxnOffsetCommitRequest) k
 			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
 			tp := topicPartition{t.Topic, p.Partition}
-			switch {
-			case !c.cfg.partitionExists(t.Topic, p.Partition):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.Metadata != nil && len(*p.Metadata) > c.cfg.settings.maxMetadataSize:
-				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			case stale != nil && stale(tp):
-				rp.ErrorCode = kerr.StaleMemberEpoch.Code
-			default:
-				e := &offsetEntry{offset: p.Offset, leaderEpoch: p.LeaderEpoch, commitTime: now.UnixMilli(), expireTime: -1}
-				if p.Metadata != nil {
-					e.metadata = *p.Metadata
-				}
+			if rp.ErrorCode = c.checkOffset(tp, p.Metadata, stale); rp.ErrorCode == 0 {
+				e := c.newOffset(now, p.Offset, p.LeaderEpoch, p.Metadata)
 				c.storeTxnOffset(r.ProducerID, g.id, tp, e)
 				c.emitTxn(r.ProducerID, r.ProducerEpoch, offsetRecord(g.id, tp, e))
 			}
@@ -95,8 +85,6 @@ func (g *group) checkTxnCommit(r *kmsg.TxnOffsetCommitRequest) int16 {
 
 // storeTxnOffset keeps e pending for producerID's transaction.
 func (c *coordinator) storeTxnOffset(producerID int64, groupID string, tp topicPartition, e *offsetEntry) {
-	c.commitSeq++
-	e.order = c.commitSeq
 	if c.txnOffsets == nil {
 		c.txnOffsets = make(map[int64]txnOffsets)
 	}
@@ -169,11 +157,13 @@ func (c *coordinator) emitTxn(producerID int64, epoch int16, rec record.Record) 
 	c.out.records = append(c.out.records, logRecord{Record: rec, producerID: producerID, producerEpoch: epoch})
 }
 
-// replayTxnBatch applies a transactional batch's offset records as
+// replayTxnOffset applies an offset record of a transactional batch as
 // pending for its producer.
 func (c *coordinator) replayTxnOffset(producerID int64, groupID string, tp topicPartition, v *kmsg.OffsetCommitValue) {
 	c.getOrCreate(groupID, time.Time{})
-	c.storeTxnOffset(producerID, groupID, tp, replayedEntry(v))
+	e := replayedEntry(v)
+	c.order(e)
+	c.storeTxnOffset(producerID, groupID, tp, e)
 }
 
 // TxnOffsetCommitError answers every partition of r with code.
