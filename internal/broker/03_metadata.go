@@ -29,7 +29,7 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 	clusterID := b.meta.ClusterID()
 	resp.ClusterID = &clusterID
 	resp.ControllerID = b.controllerID()
-	resp.AuthorizedOperations = clusterOperations(r, req.IncludeClusterAuthorizedOperations && req.Version <= 10)
+	resp.AuthorizedOperations = b.clusterOperations(r, req.IncludeClusterAuthorizedOperations && req.Version <= 10)
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
 		for _, t := range b.meta.Topics() {
@@ -57,7 +57,7 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 	}
 	for i := range resp.Topics {
 		if t := &resp.Topics[i]; t.Topic != nil {
-			t.AuthorizedOperations = topicOperations(r, req.IncludeTopicAuthorizedOperations, *t.Topic)
+			t.AuthorizedOperations = b.topicOperations(r, req.IncludeTopicAuthorizedOperations, *t.Topic)
 		}
 	}
 	return respond(resp)

@@ -20,7 +20,7 @@ import (
 func handleDescribeCluster(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.ClusterAuthorizedOperations = clusterOperations(r, req.IncludeClusterAuthorizedOperations)
+	resp.ClusterAuthorizedOperations = b.clusterOperations(r, req.IncludeClusterAuthorizedOperations)
 	resp.EndpointType = req.EndpointType
 	if req.Version >= 1 && req.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code

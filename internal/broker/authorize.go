@@ -1,12 +1,10 @@
 package broker
 
-// Authorized operations (KIP-430). Metadata, DescribeCluster,
-// DescribeGroups and ConsumerGroupDescribe report, when the request asks,
-// the ACL operations the requesting principal may perform on a resource, as
-// a bit set with bit n for operation code n. Eddy has no authorizer yet
-// (ACLs come with their issue), so every principal may perform every
-// operation Kafka defines for the resource type, which is what Kafka
-// answers when no authorizer is configured.
+// Authorization. Handlers ask b.authorized before each operation, as
+// Kafka's KafkaApis does. Authorized operations (KIP-430): Metadata,
+// DescribeCluster, DescribeGroups and ConsumerGroupDescribe report, when
+// the request asks, the ACL operations the requesting principal may perform
+// on a resource, as a bit set with bit n for operation code n.
 
 import (
 	"math"
@@ -30,44 +28,76 @@ var resourceOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
 		kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe},
 }
 
+// AnonymousPrincipal is the principal of a connection that did not
+// authenticate (Kafka's KafkaPrincipal.ANONYMOUS).
+const AnonymousPrincipal = "User:ANONYMOUS"
+
+// ClusterResource is the name of the one CLUSTER resource.
+const ClusterResource = "kafka-cluster"
+
+// Authorizer decides whether a principal connecting from host may perform
+// op on the named resource (Kafka's Authorizer.authorize for one action).
+// It must be safe for concurrent use and cheap: every request calls it.
+type Authorizer interface {
+	Authorize(principal, host string, op kmsg.ACLOperation, typ kmsg.ACLResourceType, name string) bool
+}
+
+// authorized reports whether r's principal may perform op on the named
+// resource; without an authorizer everyone may do everything.
+func (b *Broker) authorized(r *Request, op kmsg.ACLOperation, typ kmsg.ACLResourceType, name string) bool {
+	if b.cfg.Authorizer == nil {
+		return true
+	}
+	return b.cfg.Authorizer.Authorize(r.principal(), r.ClientHost, op, typ, name)
+}
+
+// principal is r's principal, anonymous when the server set none.
+func (r *Request) principal() string {
+	if r.Principal == "" {
+		return AnonymousPrincipal
+	}
+	return r.Principal
+}
+
 // authorizedOperations is the bit set of the operations r's principal may
-// perform on the named resource: all the type supports, while no
-// authorizer exists. An authorizer will filter them per principal here.
-func authorizedOperations(_ *Request, typ kmsg.ACLResourceType, _ string) int32 {
+// perform on the named resource, among those the type supports.
+func (b *Broker) authorizedOperations(r *Request, typ kmsg.ACLResourceType, name string) int32 {
 	var bits int32
 	for _, op := range resourceOperations[typ] {
-		bits |= 1 << op
+		if b.authorized(r, op, typ, name) {
+			bits |= 1 << op
+		}
 	}
 	return bits
 }
 
 // topicOperations answers a topic's authorized operations if asked.
-func topicOperations(r *Request, asked bool, topic string) int32 {
+func (b *Broker) topicOperations(r *Request, asked bool, topic string) int32 {
 	if !asked {
 		return authorizedOperationsOmitted
 	}
-	return authorizedOperations(r, kmsg.ACLResourceTypeTopic, topic)
+	return b.authorizedOperations(r, kmsg.ACLResourceTypeTopic, topic)
 }
 
 // clusterOperations answers the cluster's authorized operations if asked.
-func clusterOperations(r *Request, asked bool) int32 {
+func (b *Broker) clusterOperations(r *Request, asked bool) int32 {
 	if !asked {
 		return authorizedOperationsOmitted
 	}
-	return authorizedOperations(r, kmsg.ACLResourceTypeCluster, "kafka-cluster")
+	return b.authorizedOperations(r, kmsg.ACLResourceTypeCluster, ClusterResource)
 }
 
 // setGroupOperations fills in the authorized operations of the groups a
 // DescribeGroups or ConsumerGroupDescribe response describes without
 // error, when the request asked for them (as Kafka, groups answered with an
 // error keep INT32_MIN).
-func setGroupOperations(r *Request, resp kmsg.Response) {
+func (b *Broker) setGroupOperations(r *Request, resp kmsg.Response) {
 	switch resp := resp.(type) {
 	case *kmsg.DescribeGroupsResponse:
 		if req, ok := r.Msg.(*kmsg.DescribeGroupsRequest); ok && req.IncludeAuthorizedOperations && req.Version >= 3 {
 			for i := range resp.Groups {
 				if g := &resp.Groups[i]; g.ErrorCode == 0 {
-					g.AuthorizedOperations = authorizedOperations(r, kmsg.ACLResourceTypeGroup, g.Group)
+					g.AuthorizedOperations = b.authorizedOperations(r, kmsg.ACLResourceTypeGroup, g.Group)
 				}
 			}
 		}
@@ -75,7 +105,7 @@ func setGroupOperations(r *Request, resp kmsg.Response) {
 		if req, ok := r.Msg.(*kmsg.ConsumerGroupDescribeRequest); ok && req.IncludeAuthorizedOperations {
 			for i := range resp.Groups {
 				if g := &resp.Groups[i]; g.ErrorCode == 0 {
-					g.AuthorizedOperations = authorizedOperations(r, kmsg.ACLResourceTypeGroup, g.Group)
+					g.AuthorizedOperations = b.authorizedOperations(r, kmsg.ACLResourceTypeGroup, g.Group)
 				}
 			}
 		}

@@ -29,6 +29,9 @@ import (
 type Request struct {
 	ClientID      string
 	ClientHost    string // the peer's IP address, as group descriptions show it
+	// Principal is the authenticated identity, Kafka's "User:<name>"
+	// (AnonymousPrincipal on a connection that did not authenticate).
+	Principal string
 	CorrelationID int32
 	Msg           kmsg.Request // version already set
 	// Hangup closes when the client has hung up; waits that only serve
@@ -91,6 +94,10 @@ type Config struct {
 	// transaction coordinators write markers with it. Requests to this
 	// node are handled in place.
 	Send func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error)
+	// Authorizer, if set, decides every operation a request performs
+	// (authorize.go); unset, every principal may do everything, as Kafka
+	// without authorizer.class.name.
+	Authorizer Authorizer
 }
 
 // Broker serves Kafka API requests for one node.

@@ -28,7 +28,7 @@ func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, 
 	if err != nil {
 		return nil, err
 	}
-	setGroupOperations(r, resp)
+	b.setGroupOperations(r, resp)
 	return respond(resp)
 }
 
