@@ -21,6 +21,10 @@ var brokerOnly = []ConfigDef{
 		Validate: intRange(32, 0, 1<<31-1), Doc: "How long a produce or TxnOffsetCommit waits, retrying, while the transaction's coordinator answers CONCURRENT_TRANSACTIONS (the previous transaction's markers are still being written) before the client is told to retry."},
 	{Name: "add.partitions.to.txn.retry.backoff.ms", Type: kmsg.ConfigTypeInt, Default: "20", HasDefault: true,
 		Validate: intRange(32, 1, 1<<31-1), Doc: "Pause between those retries."},
+	{Name: "allow.everyone.if.no.acl.found", Type: kmsg.ConfigTypeBoolean, Default: "false", HasDefault: true,
+		Validate: isBool, Doc: "With an authorizer, let every principal act on a resource that no ACL names; false (Kafka's default) denies it."},
+	{Name: "authorizer.class.name", Type: kmsg.ConfigTypeString, Default: "", HasDefault: true,
+		Validate: oneOf(false, "", AuthorizerStandard, "kafka.security.authorizer.AclAuthorizer", "acl"), Doc: "Turns ACLs on: org.apache.kafka.metadata.authorizer.StandardAuthorizer (Kafka's name; its older AclAuthorizer and the alias acl mean the same); empty, every principal may do everything."},
 	{Name: "auto.create.topics.enable", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Create a topic when a client asks for metadata of one that does not exist."},
 	{Name: "broker.heartbeat.interval.ms", Type: kmsg.ConfigTypeInt, Default: "2000", HasDefault: true,
@@ -31,12 +35,16 @@ var brokerOnly = []ConfigDef{
 		Validate: intAtLeast(1), Doc: "A broker the controller has not heard from for this long is fenced and its partitions get new leaders."},
 	{Name: "connections.max.idle.ms", Type: kmsg.ConfigTypeLong, Default: "600000", HasDefault: true,
 		Validate: longAtLeast(-1), Doc: "Close a connection that sends nothing, and reads no response, for this long with no request in flight; -1 never does."},
+	{Name: "connections.max.reauth.ms", Type: kmsg.ConfigTypeLong, Default: "0", HasDefault: true,
+		Validate: longAtLeast(0), Doc: "A SASL session lasts at most this long: the client must re-authenticate (KIP-368) before it ends or the connection is closed; 0 means sessions never expire."},
 	{Name: "default.replication.factor", Type: kmsg.ConfigTypeInt, Default: "1", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "Replication factor of topics created without one."},
 	{Name: "delete.topic.enable", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Whether DeleteTopics is allowed."},
 	{Name: "eddy.fsync.acks.all", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Eddy extension: fsync acks=all writes before acknowledging them."},
+	{Name: "eddy.sasl.authentication.timeout.ms", Type: kmsg.ConfigTypeLong, Default: "10000", HasDefault: true,
+		Validate: longAtLeast(1), Doc: "Eddy extension: close a SASL connection that has not authenticated this long after it connected (or after it began re-authenticating)."},
 	{Name: "eddy.transaction.version", Type: kmsg.ConfigTypeShort, Default: "2", HasDefault: true,
 		Validate: intRange(16, 0, 2), Doc: "Eddy extension: the transaction.version feature the cluster finalizes, as kafka-features.sh would (set alike on every node). At 2 clients that support it run KIP-890 part 2 (an epoch bump per transaction, partitions added by the produce itself); 0 keeps every client on the original protocol."},
 	{Name: "eddy.log.max.open.files", Type: kmsg.ConfigTypeInt, Default: "0", HasDefault: true,
@@ -151,8 +159,48 @@ var brokerOnly = []ConfigDef{
 		Validate: intAtLeast(1), Doc: "A transactional id with no transaction open and no activity for this long is forgotten."},
 	{Name: "queued.max.request.bytes", Type: kmsg.ConfigTypeLong, Default: "268435456", HasDefault: true,
 		Validate: longAtLeast(-1), Doc: "Bytes of requests in flight across all connections (their decoded form is bounded by as much again); a connection waits for room before reading a frame. At least socket.request.max.bytes; -1 or 0 is unbounded (Kafka's default, -1)."},
+	{Name: "sasl.enabled.mechanisms", Type: kmsg.ConfigTypeList, Default: "", HasDefault: true,
+		Validate: listOfOrEmpty("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), Doc: "SASL mechanisms the Kafka listener accepts (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); clients must authenticate with one of them. Empty: no SASL."},
 	{Name: "socket.request.max.bytes", Type: kmsg.ConfigTypeInt, Default: "104857600", HasDefault: true,
 		Validate: intAtLeast(1), Doc: "Largest request frame the broker accepts."},
+	{Name: "super.users", Type: kmsg.ConfigTypeString, Default: "", HasDefault: true,
+		Validate: isPrincipalList, Doc: "Principals the authorizer lets do everything, separated by semicolons: User:admin;User:ops."},
+}
+
+// AuthorizerStandard is Kafka's authorizer.class.name for its ACL
+// authorizer; Eddy's ACL authorizer answers to it.
+const AuthorizerStandard = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+// AuthorizerEnabled reports whether authorizer.class.name turns ACLs on.
+func (c BrokerConfig) AuthorizerEnabled() bool { return c.String("authorizer.class.name") != "" }
+
+// SuperUsers returns super.users as a list of principals.
+func (c BrokerConfig) SuperUsers() []string { return parsePrincipals(c.String("super.users")) }
+
+// SASLMechanisms returns sasl.enabled.mechanisms; none means SASL is off.
+func (c BrokerConfig) SASLMechanisms() []string {
+	return parseList(c.String("sasl.enabled.mechanisms"))
+}
+
+func parsePrincipals(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// isPrincipalList accepts principals of the form Type:name separated by
+// semicolons.
+func isPrincipalList(s string) error {
+	for _, p := range parsePrincipals(s) {
+		if typ, name, ok := strings.Cut(p, ":"); !ok || typ == "" || name == "" {
+			return fmt.Errorf("%q is not a principal (want Type:name, such as User:admin)", p)
+		}
+	}
+	return nil
 }
 
 // dynamicCleanerConfigs are the log cleaner settings Kafka lets

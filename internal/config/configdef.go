@@ -144,4 +144,15 @@ func listOf(vals ...string) func(string) error {
 	}
 }
 
+// listOfOrEmpty accepts a comma-separated list drawn from vals, or none.
+func listOfOrEmpty(vals ...string) func(string) error {
+	all := listOf(vals...)
+	return func(s string) error {
+		if len(parseList(s)) == 0 {
+			return nil
+		}
+		return all(s)
+	}
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
