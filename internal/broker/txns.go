@@ -197,7 +197,7 @@ func (b *Broker) send(ctx context.Context, broker int32, req kmsg.Request) (kmsg
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Key())
 	}
 	req.SetVersion(a.max)
-	resp, err := b.Handle(ctx, &Request{ClientID: "eddy-internal", Msg: req})
+	resp, err := b.Handle(ctx, &Request{ClientID: "eddy-internal", Msg: req, internal: true})
 	if err != nil {
 		return nil, err
 	}
