@@ -79,10 +79,14 @@ func (b *Broker) topicOperations(r *Request, asked bool, topic string) int32 {
 	return b.authorizedOperations(r, kmsg.ACLResourceTypeTopic, topic)
 }
 
-// clusterOperations answers the cluster's authorized operations if asked.
+// clusterOperations answers the cluster's authorized operations if asked:
+// none (0) without DESCRIBE on the cluster, as Kafka's AuthHelper.
 func (b *Broker) clusterOperations(r *Request, asked bool) int32 {
 	if !asked {
 		return authorizedOperationsOmitted
+	}
+	if !b.authorized(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, ClusterResource) {
+		return 0
 	}
 	return b.authorizedOperations(r, kmsg.ACLResourceTypeCluster, ClusterResource)
 }
