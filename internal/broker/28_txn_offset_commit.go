@@ -24,11 +24,10 @@ import (
 )
 
 func handleTxnOffsetCommit(b *Broker, ctx context.Context, r *Request) (*Response, error) {
-	req := r.Msg.(*kmsg.TxnOffsetCommitRequest)
 	allowed, finish := b.authorizeGroupRequest(r)
 	if sub, ok := allowed.(*kmsg.TxnOffsetCommitRequest); ok {
 		if code := b.verifyTxnOffsets(ctx, sub); code != 0 {
-			return respond(group.TxnOffsetCommitError(req, code))
+			return respond(finish(group.TxnOffsetCommitError(sub, code)))
 		}
 	}
 	return b.routeGroupRequest(ctx, r, allowed, finish)

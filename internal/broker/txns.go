@@ -33,11 +33,15 @@ import (
 )
 
 func handleTxnRequest(b *Broker, ctx context.Context, r *Request) (*Response, error) {
-	resp, err := b.txns.Handle(ctx, r.Msg)
-	if err != nil {
-		return nil, err
+	req, finish := b.authorizeTxnRequest(r) // authz_txns.go
+	var resp kmsg.Response
+	if req != nil {
+		var err error
+		if resp, err = b.txns.Handle(ctx, req); err != nil {
+			return nil, err
+		}
 	}
-	return respond(resp)
+	return respond(finish(resp))
 }
 
 // startTxns starts the transaction coordinators' manager and, where the
