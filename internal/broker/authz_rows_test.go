@@ -308,7 +308,7 @@ func groupRows() []aclRow {
 			req: offsetFetchRequest(7), code: first(offsetFetchCode)},
 		{name: "OffsetFetch/v9", need: []acl{groupACL(describeOp), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
 			req: offsetFetchRequest(9), code: first(offsetFetchCode)},
-		{name: "DescribeGroups", need: []acl{groupACL(describeOp)}, deny: one,
+		{name: "DescribeGroups", need: []acl{groupACL(describeOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeGroupsRequest()
 				req.Groups = []string{"g"}

@@ -114,6 +114,12 @@ func newACLBroker(t *testing.T) (*Broker, *tableAuthorizer) {
 	if _, err := b.createTopic(topicSpec{name: "t", partitions: 2, rf: 1}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := b.createTxnTopic(); err != nil { // as a client's FindCoordinator would
+		t.Fatal(err)
+	}
+	if err := b.txns.WaitLoaded(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return b, authz
 }
 
@@ -280,7 +286,7 @@ func dataRows() []aclRow {
 			req:  func() kmsg.Request { return produceRequest(nil, record.Build(0, []record.Record{{Value: []byte("v")}})) },
 			code: first(producePartitionCode)},
 		{name: "Produce/transactional", need: []acl{txnACL(write), topicACL(write, "t")}, deny: []int16{txnDenied, topicDenied},
-			want: kerr.InvalidTxnState.Code,
+			want: kerr.InvalidProducerIDMapping.Code, // passed its checks; no such producer
 			req:  func() kmsg.Request { return produceRequest(kmsg.StringPtr("tx"), txnBatch) },
 			code: first(producePartitionCode)},
 		{name: "Fetch", need: []acl{topicACL(read, "t")}, deny: []int16{topicDenied},
