@@ -38,7 +38,9 @@ func (a acl) String() string { return fmt.Sprintf("%v %v %q", a.op, a.typ, a.nam
 func topicACL(op kmsg.ACLOperation, name string) acl { return acl{op, kmsg.ACLResourceTypeTopic, name} }
 func groupACL(op kmsg.ACLOperation) acl              { return acl{op, kmsg.ACLResourceTypeGroup, "g"} }
 func txnACL(op kmsg.ACLOperation) acl                { return acl{op, kmsg.ACLResourceTypeTransactionalId, "tx"} }
-func clusterACL(op kmsg.ACLOperation) acl            { return acl{op, kmsg.ACLResourceTypeCluster, ClusterResource} }
+func clusterACL(op kmsg.ACLOperation) acl {
+	return acl{op, kmsg.ACLResourceTypeCluster, ClusterResource}
+}
 
 // tableAuthorizer allows alice what its table lists, and nothing else to
 // anyone.
@@ -145,10 +147,10 @@ func ask(t *testing.T, b *Broker, req kmsg.Request) kmsg.Response {
 // aclRow is one API in the matrix.
 type aclRow struct {
 	name string
-	need []acl                    // every ACL the request needs
-	deny []int16                  // per ACL of need, the code when it is missing
-	want int16                    // the code with all of need allowed
-	req  func() kmsg.Request      // a fresh request
+	need []acl                     // every ACL the request needs
+	deny []int16                   // per ACL of need, the code when it is missing
+	want int16                     // the code with all of need allowed
+	req  func() kmsg.Request       // a fresh request
 	code func(kmsg.Response) int16 // the code the row looks at
 }
 
@@ -283,7 +285,9 @@ func dataRows() []aclRow {
 	txnBatch := record.BuildTransactional(0, []record.Record{{Value: []byte("v")}}, 1, 0)
 	return []aclRow{
 		{name: "Produce", need: []acl{topicACL(write, "t")}, deny: []int16{topicDenied},
-			req:  func() kmsg.Request { return produceRequest(nil, record.Build(0, []record.Record{{Value: []byte("v")}})) },
+			req: func() kmsg.Request {
+				return produceRequest(nil, record.Build(0, []record.Record{{Value: []byte("v")}}))
+			},
 			code: first(producePartitionCode)},
 		{name: "Produce/transactional", need: []acl{txnACL(write), topicACL(write, "t")}, deny: []int16{txnDenied, topicDenied},
 			want: kerr.InvalidProducerIDMapping.Code, // passed its checks; no such producer
