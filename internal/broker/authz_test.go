@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 
@@ -323,5 +324,127 @@ func dataRows() []aclRow {
 		{name: "DescribeProducers", need: []acl{topicACL(read, "t")}, deny: []int16{topicDenied},
 			req:  describeProducersRequest,
 			code: first(func(r *kmsg.DescribeProducersResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
+	}
+}
+
+// Lists are filtered rather than refused, as Kafka: each case asks with
+// the ACLs given and checks what the answer shows.
+func TestACLFiltering(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		allow []acl
+		req   func() kmsg.Request
+		shown func(kmsg.Response) []string
+		want  []string
+	}{
+		{"Metadata/all topics", []acl{topicACL(describeOp, "t")}, allTopicsMetadata, metadataNames, []string{"t"}},
+		{"Metadata/no topics", nil, allTopicsMetadata, metadataNames, nil},
+		{"ListGroups/by group", []acl{groupACL(describeOp)}, listGroups, listedGroups, []string{"g"}},
+		{"ListGroups/by cluster", []acl{clusterACL(describeOp)}, listGroups, listedGroups, []string{"g", "h"}},
+		{"ListGroups/none", nil, listGroups, listedGroups, nil},
+		{"OffsetFetch/all topics", []acl{groupACL(describeOp)}, allOffsets, fetchedTopics, nil},
+		{"OffsetFetch/all topics, t described", []acl{groupACL(describeOp), topicACL(describeOp, "t")}, allOffsets, fetchedTopics, []string{"t"}},
+		{"DescribeCluster/operations", []acl{clusterACL(describeOp), clusterACL(alterOp)}, describeClusterOps, operationNames,
+			[]string{"ALTER", "DESCRIBE"}},
+		{"DescribeCluster/no DESCRIBE", []acl{clusterACL(alterOp)}, describeClusterOps, operationNames, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, authz := newACLBroker(t)
+			commitOffsets(t, b, "g", "h")
+			authz.allow(c.allow)
+			got := c.shown(ask(t, b, c.req()))
+			if !slices.Equal(got, c.want) {
+				t.Errorf("shown %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// commitOffsets makes groups with an offset of t-0 each, as this broker
+// itself (no ACL guards it).
+func commitOffsets(t *testing.T, b *Broker, groups ...string) {
+	t.Helper()
+	for _, g := range groups {
+		req := offsetCommitRequest().(*kmsg.OffsetCommitRequest)
+		req.Group = g
+		resp, err := b.Handle(context.Background(), &Request{Msg: req, internal: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Msg.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("committing for %s: %v", g, kerr.ErrorForCode(code))
+		}
+	}
+}
+
+func allTopicsMetadata() kmsg.Request { return kmsg.NewPtrMetadataRequest() } // nil topics: all
+
+func metadataNames(resp kmsg.Response) []string {
+	var out []string
+	for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+		if t.Topic != nil && !meta.IsInternalTopic(*t.Topic) {
+			out = append(out, *t.Topic)
+		}
+	}
+	return out
+}
+
+func listGroups() kmsg.Request { return kmsg.NewPtrListGroupsRequest() }
+
+func listedGroups(resp kmsg.Response) []string {
+	var out []string
+	for _, g := range resp.(*kmsg.ListGroupsResponse).Groups {
+		out = append(out, g.Group)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func allOffsets() kmsg.Request {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	g := kmsg.NewOffsetFetchRequestGroup()
+	g.Group = "g" // Topics nil: all
+	req.Version, req.Groups = 9, []kmsg.OffsetFetchRequestGroup{g}
+	return req
+}
+
+func fetchedTopics(resp kmsg.Response) []string {
+	var out []string
+	for _, t := range resp.(*kmsg.OffsetFetchResponse).Groups[0].Topics {
+		out = append(out, t.Topic)
+	}
+	return out
+}
+
+func describeClusterOps() kmsg.Request {
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.IncludeClusterAuthorizedOperations = true
+	return req
+}
+
+func operationNames(resp kmsg.Response) []string {
+	var out []string
+	ops := resp.(*kmsg.DescribeClusterResponse).ClusterAuthorizedOperations
+	for op := kmsg.ACLOperation(0); op < 32; op++ {
+		if ops&(1<<op) != 0 {
+			out = append(out, op.String())
+		}
+	}
+	return out
+}
+
+// A request naming a topic in many partitions asks the Authorizer once.
+func TestACLOneCheckPerTopic(t *testing.T) {
+	b, authz := newACLBroker(t)
+	authz.allow([]acl{topicACL(read, "t")})
+	req := fetchRequest(-1).(*kmsg.FetchRequest)
+	for p := int32(1); p < 100; p++ {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p%2, 1<<10
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	ask(t, b, req)
+	if authz.asked != 1 {
+		t.Errorf("a fetch of t in 100 partitions asked the authorizer %d times", authz.asked)
 	}
 }
