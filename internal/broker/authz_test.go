@@ -347,10 +347,16 @@ func TestACLFiltering(t *testing.T) {
 		{"DescribeCluster/operations", []acl{clusterACL(describeOp), clusterACL(alterOp)}, describeClusterOps, operationNames,
 			[]string{"ALTER", "DESCRIBE"}},
 		{"DescribeCluster/no DESCRIBE", []acl{clusterACL(alterOp)}, describeClusterOps, operationNames, nil},
+		{"ListTransactions/by id", []acl{txnACL(describeOp)}, listTransactions, listedTransactions, []string{"tx"}},
+		{"ListTransactions/none", nil, listTransactions, listedTransactions, nil},
+		{"DescribeTransactions/topics", []acl{txnACL(describeOp), topicACL(describeOp, "t")}, describeTx, describedTopics, []string{"t"}},
+		{"DescribeTransactions/topics hidden", []acl{txnACL(describeOp)}, describeTx, describedTopics, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, authz := newACLBroker(t)
 			commitOffsets(t, b, "g", "h")
+			beginTxn(t, b, "tx")
+			beginTxn(t, b, "ty")
 			authz.allow(c.allow)
 			got := c.shown(ask(t, b, c.req()))
 			if !slices.Equal(got, c.want) {
@@ -447,4 +453,59 @@ func TestACLOneCheckPerTopic(t *testing.T) {
 	if authz.asked != 1 {
 		t.Errorf("a fetch of t in 100 partitions asked the authorizer %d times", authz.asked)
 	}
+}
+
+// internally sends req as this broker itself, which no ACL guards.
+func internally(t *testing.T, b *Broker, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	if req.GetVersion() == 0 {
+		req.SetVersion(apis[req.Key()].max)
+	}
+	resp, err := b.Handle(context.Background(), &Request{Msg: req, internal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Msg
+}
+
+// beginTxn starts a transaction of id that has added t-0.
+func beginTxn(t *testing.T, b *Broker, id string) {
+	t.Helper()
+	init := internally(t, b, initProducerIDRequest(kmsg.StringPtr(id))()).(*kmsg.InitProducerIDResponse)
+	if init.ErrorCode != 0 {
+		t.Fatalf("InitProducerId %s: %v", id, kerr.ErrorForCode(init.ErrorCode))
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3 // a client's
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, init.ProducerID, init.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	resp := internally(t, b, add).(*kmsg.AddPartitionsToTxnResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("AddPartitionsToTxn %s: %v", id, kerr.ErrorForCode(code))
+	}
+}
+
+func listTransactions() kmsg.Request { return kmsg.NewPtrListTransactionsRequest() }
+
+func listedTransactions(resp kmsg.Response) []string {
+	var out []string
+	for _, s := range resp.(*kmsg.ListTransactionsResponse).TransactionStates {
+		out = append(out, s.TransactionalID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func describeTx() kmsg.Request {
+	req := kmsg.NewPtrDescribeTransactionsRequest()
+	req.TransactionalIDs = []string{"tx"}
+	return req
+}
+
+func describedTopics(resp kmsg.Response) []string {
+	var out []string
+	for _, t := range resp.(*kmsg.DescribeTransactionsResponse).TransactionStates[0].Topics {
+		out = append(out, t.Topic)
+	}
+	return out
 }
