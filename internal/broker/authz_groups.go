@@ -3,14 +3,18 @@ package broker
 // ACL checks of the group APIs, made before the group coordinator sees a
 // request, as Kafka's KafkaApis does (groups.go routes what is left):
 //
-//	JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-//	ConsumerGroupHeartbeat            READ on the group
+//	JoinGroup, SyncGroup, Heartbeat,
+//	LeaveGroup                        READ on the group
+//	ConsumerGroupHeartbeat            READ on the group, DESCRIBE on each subscribed topic named
+//	                                  (KAFKA-18813: one denied fails the heartbeat)
 //	OffsetCommit                      READ on the group, READ on each topic
 //	TxnOffsetCommit                   WRITE on the transactional id, READ on the group and each topic
 //	OffsetFetch                       DESCRIBE on each group; topics not DESCRIBE-able are
 //	                                  TOPIC_AUTHORIZATION_FAILED when named, left out when all
-//	DescribeGroups,
-//	ConsumerGroupDescribe             DESCRIBE on each group
+//	DescribeGroups                    DESCRIBE on each group
+//	ConsumerGroupDescribe             DESCRIBE on each group, and on every topic its members
+//	                                  subscribe to or are assigned (KAFKA-18813), else
+//	                                  TOPIC_AUTHORIZATION_FAILED for the group
 //	ListGroups                        DESCRIBE on the cluster, else only the groups it may DESCRIBE
 //	DeleteGroups                      DELETE on each group
 //	OffsetDelete                      DELETE on the group, READ on each topic
@@ -48,7 +52,7 @@ func (b *Broker) authorizeGroupRequest(r *Request) (kmsg.Request, groupFinish) {
 	case *kmsg.LeaveGroupRequest:
 		return b.groupOnly(r, kmsg.ACLOperationRead, req.Group)
 	case *kmsg.ConsumerGroupHeartbeatRequest:
-		return b.groupOnly(r, kmsg.ACLOperationRead, req.Group)
+		return b.authorizeConsumerHeartbeat(r, req)
 	case *kmsg.OffsetCommitRequest:
 		return b.authorizeOffsetCommit(r, req)
 	case *kmsg.TxnOffsetCommitRequest:
@@ -269,11 +273,56 @@ func (b *Broker) authorizeDescribeGroups(r *Request, req *kmsg.DescribeGroupsReq
 	return &sub, finish
 }
 
+func (b *Broker) authorizeConsumerHeartbeat(r *Request, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Request, groupFinish) {
+	if !b.authorized(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		return denyWhole(req, kerr.GroupAuthorizationFailed.Code)
+	}
+	mayDescribe := b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
+	for _, topic := range req.SubscribedTopicNames {
+		if !mayDescribe(topic) {
+			return denyWhole(req, kerr.TopicAuthorizationFailed.Code)
+		}
+	}
+	return req, unchanged
+}
+
+// hideUndescribable answers TOPIC_AUTHORIZATION_FAILED, and nothing else,
+// for a described consumer group one of whose topics the principal may not
+// DESCRIBE, as Kafka (KAFKA-18813).
+func hideUndescribable(g *kmsg.ConsumerGroupDescribeResponseGroup, mayDescribe func(string) bool) {
+	if g.ErrorCode != 0 {
+		return
+	}
+	denied := false
+	for _, m := range g.Members {
+		for _, topic := range m.SubscribedTopics {
+			denied = denied || !mayDescribe(topic)
+		}
+		for _, a := range [2]kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range a.TopicPartitions {
+				denied = denied || !mayDescribe(tp.Topic)
+			}
+		}
+	}
+	if denied {
+		name := g.Group
+		*g = kmsg.NewConsumerGroupDescribeResponseGroup()
+		g.Group, g.ErrorCode = name, kerr.TopicAuthorizationFailed.Code
+	}
+}
+
 func (b *Broker) authorizeConsumerGroupDescribe(r *Request, req *kmsg.ConsumerGroupDescribeRequest) (kmsg.Request, groupFinish) {
 	may := b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup)
+	mayDescribe := b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
+	hide := func(resp *kmsg.ConsumerGroupDescribeResponse) kmsg.Response {
+		for i := range resp.Groups {
+			hideUndescribable(&resp.Groups[i], mayDescribe)
+		}
+		return resp
+	}
 	names, anyDenied := allowedNames(req.Groups, may)
 	if !anyDenied {
-		return req, unchanged
+		return req, func(resp kmsg.Response) kmsg.Response { return hide(resp.(*kmsg.ConsumerGroupDescribeResponse)) }
 	}
 	sub := *req
 	sub.Groups = names
@@ -288,7 +337,7 @@ func (b *Broker) authorizeConsumerGroupDescribe(r *Request, req *kmsg.ConsumerGr
 			dg.Group, dg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
 			return dg
 		})
-		return out
+		return hide(out)
 	}
 	if len(names) == 0 {
 		return nil, finish

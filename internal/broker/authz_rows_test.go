@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"testing"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -294,10 +296,11 @@ func groupRows() []aclRow {
 				}
 				return r.Members[0].ErrorCode
 			})},
-		{name: "ConsumerGroupHeartbeat", need: readG, deny: one, want: kerr.UnknownMemberID.Code,
+		{name: "ConsumerGroupHeartbeat", need: []acl{groupACL(read), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
+			want: kerr.UnknownMemberID.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-				req.Group, req.MemberID, req.MemberEpoch = "g", "m", 1
+				req.Group, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = "g", "m", 1, []string{"t"}
 				return req
 			},
 			code: first(func(r *kmsg.ConsumerGroupHeartbeatResponse) int16 { return r.ErrorCode })},
@@ -316,6 +319,14 @@ func groupRows() []aclRow {
 			},
 			code: first(func(r *kmsg.DescribeGroupsResponse) int16 { return r.Groups[0].ErrorCode })},
 		{name: "ConsumerGroupDescribe", need: []acl{groupACL(describeOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrConsumerGroupDescribeRequest()
+				req.Groups = []string{"g"}
+				return req
+			},
+			code: first(func(r *kmsg.ConsumerGroupDescribeResponse) int16 { return r.Groups[0].ErrorCode })},
+		{name: "ConsumerGroupDescribe/topics", need: []acl{groupACL(describeOp), topicACL(describeOp, "t")},
+			deny: []int16{groupDenied, topicDenied}, setup: joinConsumerGroup,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrConsumerGroupDescribeRequest()
 				req.Groups = []string{"g"}
@@ -405,5 +416,18 @@ func txnRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.DescribeTransactionsResponse) int16 { return r.TransactionStates[0].ErrorCode })},
+	}
+}
+
+// joinConsumerGroup makes group g a consumer group whose one member
+// subscribes to t.
+func joinConsumerGroup(t *testing.T, b *Broker) {
+	t.Helper()
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "g", "m1", 0, 10000
+	req.SubscribedTopicNames, req.Topics = []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	resp := internally(t, b, req).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("joining g: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }

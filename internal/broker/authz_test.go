@@ -148,11 +148,13 @@ func ask(t *testing.T, b *Broker, req kmsg.Request) kmsg.Response {
 // aclRow is one API in the matrix.
 type aclRow struct {
 	name string
-	need []acl                     // every ACL the request needs
-	deny []int16                   // per ACL of need, the code when it is missing
-	want int16                     // the code with all of need allowed
-	req  func() kmsg.Request       // a fresh request
-	code func(kmsg.Response) int16 // the code the row looks at
+	need []acl               // every ACL the request needs
+	deny []int16             // per ACL of need, the code when it is missing
+	want int16               // the code with all of need allowed
+	req  func() kmsg.Request // a fresh request
+	// setup, if set, prepares each run's broker, as the broker itself.
+	code  func(kmsg.Response) int16 // the code the row looks at
+	setup func(*testing.T, *Broker)
 }
 
 func TestACLMatrix(t *testing.T) {
@@ -162,12 +164,18 @@ func TestACLMatrix(t *testing.T) {
 				t.Fatalf("row lists %d ACLs and %d denials", len(row.need), len(row.deny))
 			}
 			b, authz := newACLBroker(t)
+			if row.setup != nil {
+				row.setup(t, b)
+			}
 			authz.allow(row.need)
 			if got := row.code(ask(t, b, row.req())); got != row.want {
 				t.Errorf("all of %v allowed: code %v, want %v", row.need, kerr.ErrorForCode(got), kerr.ErrorForCode(row.want))
 			}
 			for i, missing := range row.need {
 				b, authz := newACLBroker(t)
+				if row.setup != nil {
+					row.setup(t, b)
+				}
 				var rest []acl
 				for j, a := range row.need {
 					if j != i {
