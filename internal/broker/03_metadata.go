@@ -88,11 +88,18 @@ type metadataACL struct {
 // createAuthorizer says which topics r may create: all of them with CREATE
 // on the cluster, else those it may CREATE by name (Kafka's CreateTopics
 // and auto-creation rule).
+// The cluster is asked at the first topic, so that a Metadata request that
+// creates nothing costs no call.
 func (b *Broker) createAuthorizer(r *Request) func(topic string) bool {
-	if b.authorizedCluster(r, kmsg.ACLOperationCreate) {
-		return func(string) bool { return true }
+	perTopic := b.authorizer(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic)
+	var cluster *bool
+	return func(topic string) bool {
+		if cluster == nil {
+			ok := b.authorizedCluster(r, kmsg.ACLOperationCreate)
+			cluster = &ok
+		}
+		return *cluster || perTopic(topic)
 	}
-	return b.authorizer(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic)
 }
 
 func metadataDenied(name *string, id [16]byte) kmsg.MetadataResponseTopic {
