@@ -447,19 +447,43 @@ func operationNames(resp kmsg.Response) []string {
 	return out
 }
 
-// A request naming a topic in many partitions asks the Authorizer once.
+// A request naming a topic in many partitions, or twice, asks the
+// Authorizer once.
 func TestACLOneCheckPerTopic(t *testing.T) {
-	b, authz := newACLBroker(t)
-	authz.allow([]acl{topicACL(read, "t")})
-	req := fetchRequest(-1).(*kmsg.FetchRequest)
-	for p := int32(1); p < 100; p++ {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes = p%2, 1<<10
-		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	manyFetch := func() kmsg.Request {
+		req := fetchRequest(-1).(*kmsg.FetchRequest)
+		for p := int32(1); p < 100; p++ {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes = p%2, 1<<10
+			req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+		}
+		return req
 	}
-	ask(t, b, req)
-	if authz.asked != 1 {
-		t.Errorf("a fetch of t in 100 partitions asked the authorizer %d times", authz.asked)
+	twiceProduced := func() kmsg.Request {
+		req := produceRequest(nil, record.Build(0, []record.Record{{Value: []byte("v")}})).(*kmsg.ProduceRequest)
+		again := req.Topics[0]
+		again.Partitions = []kmsg.ProduceRequestTopicPartition{again.Partitions[0]}
+		again.Partitions[0].Partition = 1
+		req.Topics = append(req.Topics, again)
+		return req
+	}
+	for _, c := range []struct {
+		name  string
+		allow acl
+		req   func() kmsg.Request
+	}{
+		{"Fetch", topicACL(read, "t"), manyFetch},
+		{"Produce", topicACL(write, "t"), twiceProduced},
+		{"Metadata", topicACL(describeOp, "t"), func() kmsg.Request { return metadataRequest("t") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, authz := newACLBroker(t)
+			authz.allow([]acl{c.allow})
+			ask(t, b, c.req())
+			if authz.asked != 1 {
+				t.Errorf("asked the authorizer %d times", authz.asked)
+			}
+		})
 	}
 }
 
