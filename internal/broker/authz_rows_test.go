@@ -83,16 +83,16 @@ func adminRows() []aclRow {
 	describeConfigsCode := first(func(r *kmsg.DescribeConfigsResponse) int16 { return r.Resources[0].ErrorCode })
 	alterCode := first(func(r *kmsg.IncrementalAlterConfigsResponse) int16 { return r.Resources[0].ErrorCode })
 	return []aclRow{
-		{name: "CreateTopics/cluster", need: []acl{clusterACL(create)}, deny: []int16{topicDenied},
+		{name: "CreateTopics/cluster", need: []aclRule{clusterACL(create)}, deny: []int16{topicDenied},
 			req: createTopicsRequest(4), code: first(createTopicCode)},
-		{name: "CreateTopics/topic", need: []acl{topicACL(create, "n")}, deny: []int16{topicDenied},
+		{name: "CreateTopics/topic", need: []aclRule{topicACL(create, "n")}, deny: []int16{topicDenied},
 			req: createTopicsRequest(4), code: first(createTopicCode)},
-		{name: "CreateTopics/configs", need: []acl{topicACL(create, "n"), topicACL(describeConfigs, "n")},
+		{name: "CreateTopics/configs", need: []aclRule{topicACL(create, "n"), topicACL(describeConfigs, "n")},
 			deny: []int16{topicDenied, topicDenied}, req: createTopicsRequest(7), code: first(createTopicCode)},
-		{name: "DeleteTopics", need: []acl{topicACL(deleteOp, "t")}, deny: []int16{topicDenied},
+		{name: "DeleteTopics", need: []aclRule{topicACL(deleteOp, "t")}, deny: []int16{topicDenied},
 			req:  deleteTopicsRequest(5, false),
 			code: first(func(r *kmsg.DeleteTopicsResponse) int16 { return r.Topics[0].ErrorCode })},
-		{name: "DeleteRecords", need: []acl{topicACL(deleteOp, "t")}, deny: []int16{topicDenied},
+		{name: "DeleteRecords", need: []aclRule{topicACL(deleteOp, "t")}, deny: []int16{topicDenied},
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDeleteRecordsRequest()
 				rt := kmsg.NewDeleteRecordsRequestTopic()
@@ -104,7 +104,7 @@ func adminRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.DeleteRecordsResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "CreatePartitions", need: []acl{topicACL(alterOp, "t")}, deny: []int16{topicDenied},
+		{name: "CreatePartitions", need: []aclRule{topicACL(alterOp, "t")}, deny: []int16{topicDenied},
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrCreatePartitionsRequest()
 				req.TimeoutMillis = 5000
@@ -114,22 +114,22 @@ func adminRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.CreatePartitionsResponse) int16 { return r.Topics[0].ErrorCode })},
-		{name: "DescribeConfigs/topic", need: []acl{topicACL(describeConfigs, "t")}, deny: []int16{topicDenied},
+		{name: "DescribeConfigs/topic", need: []aclRule{topicACL(describeConfigs, "t")}, deny: []int16{topicDenied},
 			req: describeConfigsRequest(kmsg.ConfigResourceTypeTopic, "t"), code: describeConfigsCode},
-		{name: "DescribeConfigs/broker", need: []acl{clusterACL(describeConfigs)}, deny: []int16{clusterDenied},
+		{name: "DescribeConfigs/broker", need: []aclRule{clusterACL(describeConfigs)}, deny: []int16{clusterDenied},
 			req: describeConfigsRequest(kmsg.ConfigResourceTypeBroker, "1"), code: describeConfigsCode},
-		{name: "DescribeConfigs/group", need: []acl{groupACL(describeConfigs)}, deny: []int16{groupDenied},
+		{name: "DescribeConfigs/group", need: []aclRule{groupACL(describeConfigs)}, deny: []int16{groupDenied},
 			req: describeConfigsRequest(kmsg.ConfigResourceTypeGroupConfig, "g"), code: describeConfigsCode},
-		{name: "AlterConfigs/topic", need: []acl{topicACL(alterConfigs, "t")}, deny: []int16{topicDenied},
+		{name: "AlterConfigs/topic", need: []aclRule{topicACL(alterConfigs, "t")}, deny: []int16{topicDenied},
 			req:  alterConfigsRequest,
 			code: first(func(r *kmsg.AlterConfigsResponse) int16 { return r.Resources[0].ErrorCode })},
-		{name: "IncrementalAlterConfigs/topic", need: []acl{topicACL(alterConfigs, "t")}, deny: []int16{topicDenied},
+		{name: "IncrementalAlterConfigs/topic", need: []aclRule{topicACL(alterConfigs, "t")}, deny: []int16{topicDenied},
 			req: incrementalAlterRequest(kmsg.ConfigResourceTypeTopic, "t", "retention.ms", "1000"), code: alterCode},
-		{name: "IncrementalAlterConfigs/broker", need: []acl{clusterACL(alterConfigs)}, deny: []int16{clusterDenied},
+		{name: "IncrementalAlterConfigs/broker", need: []aclRule{clusterACL(alterConfigs)}, deny: []int16{clusterDenied},
 			req: incrementalAlterRequest(kmsg.ConfigResourceTypeBroker, "1", "log.retention.ms", "1000"), code: alterCode},
-		{name: "IncrementalAlterConfigs/group", need: []acl{groupACL(alterConfigs)}, deny: []int16{groupDenied},
+		{name: "IncrementalAlterConfigs/group", need: []aclRule{groupACL(alterConfigs)}, deny: []int16{groupDenied},
 			req: incrementalAlterRequest(kmsg.ConfigResourceTypeGroupConfig, "g", "consumer.session.timeout.ms", "45000"), code: alterCode},
-		{name: "ElectLeaders", need: []acl{clusterACL(alterOp)}, deny: []int16{clusterDenied},
+		{name: "ElectLeaders", need: []aclRule{clusterACL(alterOp)}, deny: []int16{clusterDenied},
 			want: kerr.ElectionNotNeeded.Code,
 			req: func() kmsg.Request {
 				return electRequest(2, 0, []kmsg.ElectLeadersRequestTopic{{Topic: "t", Partitions: []int32{0}}})
@@ -140,7 +140,7 @@ func adminRows() []aclRow {
 				}
 				return r.Topics[0].Partitions[0].ErrorCode
 			})},
-		{name: "DescribeQuorum", need: []acl{clusterACL(describeOp)}, deny: []int16{clusterDenied},
+		{name: "DescribeQuorum", need: []aclRule{clusterACL(describeOp)}, deny: []int16{clusterDenied},
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeQuorumRequest()
 				rt := kmsg.NewDescribeQuorumRequestTopic()
@@ -150,7 +150,7 @@ func adminRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.DescribeQuorumResponse) int16 { return r.ErrorCode })},
-		{name: "BrokerHeartbeat", need: []acl{clusterACL(clusterAction)}, deny: []int16{clusterDenied},
+		{name: "BrokerHeartbeat", need: []aclRule{clusterACL(clusterAction)}, deny: []int16{clusterDenied},
 			want: kerr.NotController.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrBrokerHeartbeatRequest()
@@ -158,13 +158,13 @@ func adminRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.BrokerHeartbeatResponse) int16 { return r.ErrorCode })},
-		{name: "WriteTxnMarkers/cluster action", need: []acl{clusterACL(clusterAction)}, deny: []int16{clusterDenied},
+		{name: "WriteTxnMarkers/cluster action", need: []aclRule{clusterACL(clusterAction)}, deny: []int16{clusterDenied},
 			req: writeTxnMarkersRequest, code: first(writeTxnMarkersCode)},
-		{name: "WriteTxnMarkers/alter", need: []acl{clusterACL(alterOp)}, deny: []int16{clusterDenied},
+		{name: "WriteTxnMarkers/alter", need: []aclRule{clusterACL(alterOp)}, deny: []int16{clusterDenied},
 			req: writeTxnMarkersRequest, code: first(writeTxnMarkersCode)},
-		{name: "FindCoordinator/group", need: []acl{groupACL(describeOp)}, deny: []int16{groupDenied},
+		{name: "FindCoordinator/group", need: []aclRule{groupACL(describeOp)}, deny: []int16{groupDenied},
 			req: findCoordinatorRequest(0, "g"), code: first(findCoordinatorCode)},
-		{name: "FindCoordinator/transaction", need: []acl{txnACL(describeOp)}, deny: []int16{txnDenied},
+		{name: "FindCoordinator/transaction", need: []aclRule{txnACL(describeOp)}, deny: []int16{txnDenied},
 			req: findCoordinatorRequest(1, "tx"), code: first(findCoordinatorCode)},
 	}
 }
@@ -259,7 +259,7 @@ func offsetDeleteCode(r *kmsg.OffsetDeleteResponse) int16 {
 }
 
 func groupRows() []aclRow {
-	readG := []acl{groupACL(read)}
+	readG := []aclRule{groupACL(read)}
 	one := []int16{groupDenied}
 	return []aclRow{
 		{name: "JoinGroup", need: readG, deny: one, want: kerr.MemberIDRequired.Code,
@@ -296,7 +296,7 @@ func groupRows() []aclRow {
 				}
 				return r.Members[0].ErrorCode
 			})},
-		{name: "ConsumerGroupHeartbeat", need: []acl{groupACL(read), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
+		{name: "ConsumerGroupHeartbeat", need: []aclRule{groupACL(read), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
 			want: kerr.UnknownMemberID.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
@@ -304,28 +304,28 @@ func groupRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.ConsumerGroupHeartbeatResponse) int16 { return r.ErrorCode })},
-		{name: "OffsetCommit", need: []acl{groupACL(read), topicACL(read, "t")}, deny: []int16{groupDenied, topicDenied},
+		{name: "OffsetCommit", need: []aclRule{groupACL(read), topicACL(read, "t")}, deny: []int16{groupDenied, topicDenied},
 			req:  offsetCommitRequest,
 			code: first(func(r *kmsg.OffsetCommitResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "OffsetFetch/v7", need: []acl{groupACL(describeOp), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
+		{name: "OffsetFetch/v7", need: []aclRule{groupACL(describeOp), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
 			req: offsetFetchRequest(7), code: first(offsetFetchCode)},
-		{name: "OffsetFetch/v9", need: []acl{groupACL(describeOp), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
+		{name: "OffsetFetch/v9", need: []aclRule{groupACL(describeOp), topicACL(describeOp, "t")}, deny: []int16{groupDenied, topicDenied},
 			req: offsetFetchRequest(9), code: first(offsetFetchCode)},
-		{name: "DescribeGroups", need: []acl{groupACL(describeOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
+		{name: "DescribeGroups", need: []aclRule{groupACL(describeOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeGroupsRequest()
 				req.Groups = []string{"g"}
 				return req
 			},
 			code: first(func(r *kmsg.DescribeGroupsResponse) int16 { return r.Groups[0].ErrorCode })},
-		{name: "ConsumerGroupDescribe", need: []acl{groupACL(describeOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
+		{name: "ConsumerGroupDescribe", need: []aclRule{groupACL(describeOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrConsumerGroupDescribeRequest()
 				req.Groups = []string{"g"}
 				return req
 			},
 			code: first(func(r *kmsg.ConsumerGroupDescribeResponse) int16 { return r.Groups[0].ErrorCode })},
-		{name: "ConsumerGroupDescribe/topics", need: []acl{groupACL(describeOp), topicACL(describeOp, "t")},
+		{name: "ConsumerGroupDescribe/topics", need: []aclRule{groupACL(describeOp), topicACL(describeOp, "t")},
 			deny: []int16{groupDenied, topicDenied}, setup: joinConsumerGroup,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrConsumerGroupDescribeRequest()
@@ -333,14 +333,14 @@ func groupRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.ConsumerGroupDescribeResponse) int16 { return r.Groups[0].ErrorCode })},
-		{name: "DeleteGroups", need: []acl{groupACL(deleteOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
+		{name: "DeleteGroups", need: []aclRule{groupACL(deleteOp)}, deny: one, want: kerr.GroupIDNotFound.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDeleteGroupsRequest()
 				req.Groups = []string{"g"}
 				return req
 			},
 			code: first(func(r *kmsg.DeleteGroupsResponse) int16 { return r.Groups[0].ErrorCode })},
-		{name: "OffsetDelete", need: []acl{groupACL(deleteOp), topicACL(read, "t")}, deny: []int16{groupDenied, topicDenied},
+		{name: "OffsetDelete", need: []aclRule{groupACL(deleteOp), topicACL(read, "t")}, deny: []int16{groupDenied, topicDenied},
 			want: kerr.GroupIDNotFound.Code, req: offsetDeleteRequest, code: first(offsetDeleteCode)},
 	}
 }
@@ -356,13 +356,13 @@ func initProducerIDRequest(txnID *string) func() kmsg.Request {
 func txnRows() []aclRow {
 	initCode := first(func(r *kmsg.InitProducerIDResponse) int16 { return r.ErrorCode })
 	return []aclRow{
-		{name: "InitProducerId/idempotent", need: []acl{clusterACL(idempotentWrite)}, deny: []int16{clusterDenied},
+		{name: "InitProducerId/idempotent", need: []aclRule{clusterACL(idempotentWrite)}, deny: []int16{clusterDenied},
 			req: initProducerIDRequest(nil), code: initCode},
-		{name: "InitProducerId/write on a topic", need: []acl{topicACL(write, "t")}, deny: []int16{clusterDenied},
+		{name: "InitProducerId/write on a topic", need: []aclRule{topicACL(write, "t")}, deny: []int16{clusterDenied},
 			req: initProducerIDRequest(nil), code: initCode},
-		{name: "InitProducerId/transactional", need: []acl{txnACL(write)}, deny: []int16{txnDenied},
+		{name: "InitProducerId/transactional", need: []aclRule{txnACL(write)}, deny: []int16{txnDenied},
 			req: initProducerIDRequest(kmsg.StringPtr("tx")), code: initCode},
-		{name: "AddPartitionsToTxn", need: []acl{txnACL(write), topicACL(write, "t")}, deny: []int16{txnDenied, topicDenied},
+		{name: "AddPartitionsToTxn", need: []aclRule{txnACL(write), topicACL(write, "t")}, deny: []int16{txnDenied, topicDenied},
 			want: kerr.InvalidProducerIDMapping.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrAddPartitionsToTxnRequest()
@@ -371,7 +371,7 @@ func txnRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.AddPartitionsToTxnResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "AddPartitionsToTxn/brokers", need: []acl{clusterACL(clusterAction)}, deny: []int16{clusterDenied},
+		{name: "AddPartitionsToTxn/brokers", need: []aclRule{clusterACL(clusterAction)}, deny: []int16{clusterDenied},
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrAddPartitionsToTxnRequest()
 				tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
@@ -381,7 +381,7 @@ func txnRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.AddPartitionsToTxnResponse) int16 { return r.ErrorCode })},
-		{name: "AddOffsetsToTxn", need: []acl{txnACL(write), groupACL(read)}, deny: []int16{txnDenied, groupDenied},
+		{name: "AddOffsetsToTxn", need: []aclRule{txnACL(write), groupACL(read)}, deny: []int16{txnDenied, groupDenied},
 			want: kerr.InvalidProducerIDMapping.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrAddOffsetsToTxnRequest()
@@ -389,14 +389,14 @@ func txnRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.AddOffsetsToTxnResponse) int16 { return r.ErrorCode })},
-		{name: "EndTxn", need: []acl{txnACL(write)}, deny: []int16{txnDenied}, want: kerr.InvalidProducerIDMapping.Code,
+		{name: "EndTxn", need: []aclRule{txnACL(write)}, deny: []int16{txnDenied}, want: kerr.InvalidProducerIDMapping.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrEndTxnRequest()
 				req.TransactionalID, req.ProducerID, req.ProducerEpoch = "tx", 7, 0
 				return req
 			},
 			code: first(func(r *kmsg.EndTxnResponse) int16 { return r.ErrorCode })},
-		{name: "TxnOffsetCommit", need: []acl{txnACL(write), groupACL(read), topicACL(read, "t")},
+		{name: "TxnOffsetCommit", need: []aclRule{txnACL(write), groupACL(read), topicACL(read, "t")},
 			deny: []int16{txnDenied, groupDenied, topicDenied}, want: kerr.InvalidProducerIDMapping.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrTxnOffsetCommitRequest()
@@ -408,7 +408,7 @@ func txnRows() []aclRow {
 				return req
 			},
 			code: first(func(r *kmsg.TxnOffsetCommitResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "DescribeTransactions", need: []acl{txnACL(describeOp)}, deny: []int16{txnDenied},
+		{name: "DescribeTransactions", need: []aclRule{txnACL(describeOp)}, deny: []int16{txnDenied},
 			want: kerr.TransactionalIDNotFound.Code,
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeTransactionsRequest()

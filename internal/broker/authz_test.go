@@ -27,27 +27,31 @@ import (
 
 const alice = "User:alice"
 
-// acl is one allowed (operation, resource) for alice.
-type acl struct {
+// aclRule is one allowed (operation, resource) for alice.
+type aclRule struct {
 	op   kmsg.ACLOperation
 	typ  kmsg.ACLResourceType
 	name string
 }
 
-func (a acl) String() string { return fmt.Sprintf("%v %v %q", a.op, a.typ, a.name) }
+func (a aclRule) String() string { return fmt.Sprintf("%v %v %q", a.op, a.typ, a.name) }
 
-func topicACL(op kmsg.ACLOperation, name string) acl { return acl{op, kmsg.ACLResourceTypeTopic, name} }
-func groupACL(op kmsg.ACLOperation) acl              { return acl{op, kmsg.ACLResourceTypeGroup, "g"} }
-func txnACL(op kmsg.ACLOperation) acl                { return acl{op, kmsg.ACLResourceTypeTransactionalId, "tx"} }
-func clusterACL(op kmsg.ACLOperation) acl {
-	return acl{op, kmsg.ACLResourceTypeCluster, ClusterResource}
+func topicACL(op kmsg.ACLOperation, name string) aclRule {
+	return aclRule{op, kmsg.ACLResourceTypeTopic, name}
+}
+func groupACL(op kmsg.ACLOperation) aclRule { return aclRule{op, kmsg.ACLResourceTypeGroup, "g"} }
+func txnACL(op kmsg.ACLOperation) aclRule {
+	return aclRule{op, kmsg.ACLResourceTypeTransactionalId, "tx"}
+}
+func clusterACL(op kmsg.ACLOperation) aclRule {
+	return aclRule{op, kmsg.ACLResourceTypeCluster, ClusterResource}
 }
 
 // tableAuthorizer allows alice what its table lists, and nothing else to
 // anyone.
 type tableAuthorizer struct {
 	mu      sync.Mutex
-	allowed map[acl]bool
+	allowed map[aclRule]bool
 	asked   int // Authorize calls, to check requests cost one per resource
 }
 
@@ -55,7 +59,7 @@ func (a *tableAuthorizer) Authorize(principal, _ string, op kmsg.ACLOperation, t
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.asked++
-	return principal == alice && a.allowed[acl{op, typ, name}]
+	return principal == alice && a.allowed[aclRule{op, typ, name}]
 }
 
 func (a *tableAuthorizer) AuthorizeByResourceType(principal, _ string, op kmsg.ACLOperation, typ kmsg.ACLResourceType) bool {
@@ -69,10 +73,10 @@ func (a *tableAuthorizer) AuthorizeByResourceType(principal, _ string, op kmsg.A
 	return false
 }
 
-func (a *tableAuthorizer) allow(acls []acl) {
+func (a *tableAuthorizer) allow(acls []aclRule) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.allowed = map[acl]bool{}
+	a.allowed = map[aclRule]bool{}
 	for _, k := range acls {
 		a.allowed[k] = true
 	}
@@ -148,7 +152,7 @@ func ask(t *testing.T, b *Broker, req kmsg.Request) kmsg.Response {
 // aclRow is one API in the matrix.
 type aclRow struct {
 	name string
-	need []acl               // every ACL the request needs
+	need []aclRule           // every ACL the request needs
 	deny []int16             // per ACL of need, the code when it is missing
 	want int16               // the code with all of need allowed
 	req  func() kmsg.Request // a fresh request
@@ -176,7 +180,7 @@ func TestACLMatrix(t *testing.T) {
 				if row.setup != nil {
 					row.setup(t, b)
 				}
-				var rest []acl
+				var rest []aclRule
 				for j, a := range row.need {
 					if j != i {
 						rest = append(rest, a)
@@ -293,43 +297,43 @@ func describeProducersRequest() kmsg.Request {
 func dataRows() []aclRow {
 	txnBatch := record.BuildTransactional(0, []record.Record{{Value: []byte("v")}}, 1, 0)
 	return []aclRow{
-		{name: "Produce", need: []acl{topicACL(write, "t")}, deny: []int16{topicDenied},
+		{name: "Produce", need: []aclRule{topicACL(write, "t")}, deny: []int16{topicDenied},
 			req: func() kmsg.Request {
 				return produceRequest(nil, record.Build(0, []record.Record{{Value: []byte("v")}}))
 			},
 			code: first(producePartitionCode)},
-		{name: "Produce/transactional", need: []acl{txnACL(write), topicACL(write, "t")}, deny: []int16{txnDenied, topicDenied},
+		{name: "Produce/transactional", need: []aclRule{txnACL(write), topicACL(write, "t")}, deny: []int16{txnDenied, topicDenied},
 			want: kerr.InvalidProducerIDMapping.Code, // passed its checks; no such producer
 			req:  func() kmsg.Request { return produceRequest(kmsg.StringPtr("tx"), txnBatch) },
 			code: first(producePartitionCode)},
-		{name: "Fetch", need: []acl{topicACL(read, "t")}, deny: []int16{topicDenied},
+		{name: "Fetch", need: []aclRule{topicACL(read, "t")}, deny: []int16{topicDenied},
 			req:  func() kmsg.Request { return fetchRequest(-1) },
 			code: first(func(r *kmsg.FetchResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "Fetch/follower", need: []acl{clusterACL(clusterAction)}, deny: []int16{topicDenied},
+		{name: "Fetch/follower", need: []aclRule{clusterACL(clusterAction)}, deny: []int16{topicDenied},
 			want: kerr.NotLeaderForPartition.Code,
 			req:  func() kmsg.Request { return fetchRequest(2) },
 			code: first(func(r *kmsg.FetchResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "ListOffsets", need: []acl{topicACL(describeOp, "t")}, deny: []int16{topicDenied},
+		{name: "ListOffsets", need: []aclRule{topicACL(describeOp, "t")}, deny: []int16{topicDenied},
 			req:  listOffsetsRequest,
 			code: first(func(r *kmsg.ListOffsetsResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "OffsetForLeaderEpoch/consumer", need: []acl{topicACL(describeOp, "t")}, deny: []int16{topicDenied},
+		{name: "OffsetForLeaderEpoch/consumer", need: []aclRule{topicACL(describeOp, "t")}, deny: []int16{topicDenied},
 			req:  offsetForLeaderEpochRequest,
 			code: first(func(r *kmsg.OffsetForLeaderEpochResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "OffsetForLeaderEpoch/replica", need: []acl{clusterACL(clusterAction)}, deny: []int16{topicDenied},
+		{name: "OffsetForLeaderEpoch/replica", need: []aclRule{clusterACL(clusterAction)}, deny: []int16{topicDenied},
 			req:  offsetForLeaderEpochRequest,
 			code: first(func(r *kmsg.OffsetForLeaderEpochResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
-		{name: "Metadata", need: []acl{topicACL(describeOp, "t")}, deny: []int16{topicDenied},
+		{name: "Metadata", need: []aclRule{topicACL(describeOp, "t")}, deny: []int16{topicDenied},
 			req:  func() kmsg.Request { return metadataRequest("t") },
 			code: first(func(r *kmsg.MetadataResponse) int16 { return r.Topics[0].ErrorCode })},
-		{name: "Metadata/auto-create by topic", need: []acl{topicACL(describeOp, "new"), topicACL(create, "new")},
+		{name: "Metadata/auto-create by topic", need: []aclRule{topicACL(describeOp, "new"), topicACL(create, "new")},
 			deny: []int16{topicDenied, topicDenied},
 			req:  func() kmsg.Request { return metadataRequest("new") },
 			code: first(func(r *kmsg.MetadataResponse) int16 { return r.Topics[0].ErrorCode })},
-		{name: "Metadata/auto-create by cluster", need: []acl{topicACL(describeOp, "new"), clusterACL(create)},
+		{name: "Metadata/auto-create by cluster", need: []aclRule{topicACL(describeOp, "new"), clusterACL(create)},
 			deny: []int16{topicDenied, topicDenied},
 			req:  func() kmsg.Request { return metadataRequest("new") },
 			code: first(func(r *kmsg.MetadataResponse) int16 { return r.Topics[0].ErrorCode })},
-		{name: "DescribeProducers", need: []acl{topicACL(read, "t")}, deny: []int16{topicDenied},
+		{name: "DescribeProducers", need: []aclRule{topicACL(read, "t")}, deny: []int16{topicDenied},
 			req:  describeProducersRequest,
 			code: first(func(r *kmsg.DescribeProducersResponse) int16 { return r.Topics[0].Partitions[0].ErrorCode })},
 	}
@@ -340,25 +344,25 @@ func dataRows() []aclRow {
 func TestACLFiltering(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		allow []acl
+		allow []aclRule
 		req   func() kmsg.Request
 		shown func(kmsg.Response) []string
 		want  []string
 	}{
-		{"Metadata/all topics", []acl{topicACL(describeOp, "t")}, allTopicsMetadata, metadataNames, []string{"t"}},
+		{"Metadata/all topics", []aclRule{topicACL(describeOp, "t")}, allTopicsMetadata, metadataNames, []string{"t"}},
 		{"Metadata/no topics", nil, allTopicsMetadata, metadataNames, nil},
-		{"ListGroups/by group", []acl{groupACL(describeOp)}, listGroups, listedGroups, []string{"g"}},
-		{"ListGroups/by cluster", []acl{clusterACL(describeOp)}, listGroups, listedGroups, []string{"g", "h"}},
+		{"ListGroups/by group", []aclRule{groupACL(describeOp)}, listGroups, listedGroups, []string{"g"}},
+		{"ListGroups/by cluster", []aclRule{clusterACL(describeOp)}, listGroups, listedGroups, []string{"g", "h"}},
 		{"ListGroups/none", nil, listGroups, listedGroups, nil},
-		{"OffsetFetch/all topics", []acl{groupACL(describeOp)}, allOffsets, fetchedTopics, nil},
-		{"OffsetFetch/all topics, t described", []acl{groupACL(describeOp), topicACL(describeOp, "t")}, allOffsets, fetchedTopics, []string{"t"}},
-		{"DescribeCluster/operations", []acl{clusterACL(describeOp), clusterACL(alterOp)}, describeClusterOps, operationNames,
+		{"OffsetFetch/all topics", []aclRule{groupACL(describeOp)}, allOffsets, fetchedTopics, nil},
+		{"OffsetFetch/all topics, t described", []aclRule{groupACL(describeOp), topicACL(describeOp, "t")}, allOffsets, fetchedTopics, []string{"t"}},
+		{"DescribeCluster/operations", []aclRule{clusterACL(describeOp), clusterACL(alterOp)}, describeClusterOps, operationNames,
 			[]string{"ALTER", "DESCRIBE"}},
-		{"DescribeCluster/no DESCRIBE", []acl{clusterACL(alterOp)}, describeClusterOps, operationNames, nil},
-		{"ListTransactions/by id", []acl{txnACL(describeOp)}, listTransactions, listedTransactions, []string{"tx"}},
+		{"DescribeCluster/no DESCRIBE", []aclRule{clusterACL(alterOp)}, describeClusterOps, operationNames, nil},
+		{"ListTransactions/by id", []aclRule{txnACL(describeOp)}, listTransactions, listedTransactions, []string{"tx"}},
 		{"ListTransactions/none", nil, listTransactions, listedTransactions, nil},
-		{"DescribeTransactions/topics", []acl{txnACL(describeOp), topicACL(describeOp, "t")}, describeTx, describedTopics, []string{"t"}},
-		{"DescribeTransactions/topics hidden", []acl{txnACL(describeOp)}, describeTx, describedTopics, nil},
+		{"DescribeTransactions/topics", []aclRule{txnACL(describeOp), topicACL(describeOp, "t")}, describeTx, describedTopics, []string{"t"}},
+		{"DescribeTransactions/topics hidden", []aclRule{txnACL(describeOp)}, describeTx, describedTopics, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, authz := newACLBroker(t)
@@ -469,7 +473,7 @@ func TestACLOneCheckPerTopic(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name  string
-		allow acl
+		allow aclRule
 		req   func() kmsg.Request
 	}{
 		{"Fetch", topicACL(read, "t"), manyFetch},
@@ -478,7 +482,7 @@ func TestACLOneCheckPerTopic(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, authz := newACLBroker(t)
-			authz.allow([]acl{c.allow})
+			authz.allow([]aclRule{c.allow})
 			ask(t, b, c.req())
 			if authz.asked != 1 {
 				t.Errorf("asked the authorizer %d times", authz.asked)
