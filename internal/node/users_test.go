@@ -281,3 +281,26 @@ func describeOn(t *testing.T, c *procCluster, id int, want []string) {
 		return slices.Equal(got, want)
 	})
 }
+
+// The adversary tests (adversary_fuzz_test.go) send mutations of a valid
+// request of every served API; these are the SCRAM APIs'.
+func init() {
+	requestBuilders[kmsg.DescribeUserSCRAMCredentials.Int16()] = describeUserSCRAMReq
+	requestBuilders[kmsg.AlterUserSCRAMCredentials.Int16()] = alterUserSCRAMReq
+}
+
+func describeUserSCRAMReq(_ int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	req.Users = []kmsg.DescribeUserSCRAMCredentialsRequestUser{{Name: "fuzz-user"}, {Name: "missing"}}
+	return req
+}
+
+func alterUserSCRAMReq(_ int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+	up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = "fuzz-user", 1, 4096, []byte("salt"), make([]byte, 32)
+	del := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	del.Name, del.Mechanism = "missing", 2
+	req.Upsertions, req.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{up}, []kmsg.AlterUserSCRAMCredentialsRequestDeletion{del}
+	return req
+}
