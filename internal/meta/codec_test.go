@@ -54,7 +54,7 @@ func sampleImageV3() *Image {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	for _, img := range []*Image{NewImage("x"), sampleImage(1), sampleImageV2(7), sampleImageV3(), sampleImageV4()} {
+	for _, img := range []*Image{NewImage("x"), sampleImage(1), sampleImageV2(7), sampleImageV3(), sampleImageV4(), sampleImageV6()} {
 		b := encodeState(img)
 		if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
 			t.Errorf("written as version %d, want %d", v, formatVersion)
@@ -107,6 +107,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	sample := encodeState(sampleImageV3())
 	seeds := map[string][]byte{
+		"acls":        encodeState(sampleImageV6()),
 		"empty":       encodeState(NewImage("q1Sh-9_jQiy6sRaB7ZBy3A")),
 		"sample":      sample,
 		"sample-body": sample[headerLen : len(sample)-trailerLen],

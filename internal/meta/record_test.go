@@ -26,6 +26,8 @@ func sampleRecords() map[string]Record {
 		"broker":       BrokerRecord{Broker{ID: 3, Host: "h", Port: 9092, Rack: "r1", Epoch: 42}},
 		"producer-ids": ProducerIDsRecord{Broker: 2, Start: 1000, End: 2000},
 		"broker-fence": BrokerFenceRecord{ID: 3, Epoch: 42, Fenced: true},
+		"acl":          ACLRecord{ID: [16]byte{7, 15: 1}, Binding: sampleBinding("orders-", kmsg.ACLResourcePatternTypePrefixed)},
+		"remove-acl":   RemoveACLRecord{ID: [16]byte{7, 15: 1}},
 	}
 }
 

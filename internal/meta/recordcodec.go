@@ -51,6 +51,10 @@ func EncodeRecord(r Record) []byte {
 		b = binary.BigEndian.AppendUint32(b, uint32(r.Broker))
 		b = binary.BigEndian.AppendUint64(b, uint64(r.Start))
 		b = binary.BigEndian.AppendUint64(b, uint64(r.End))
+	case ACLRecord:
+		b = appendACL(b, r.ID, r.Binding)
+	case RemoveACLRecord:
+		b = append(b, r.ID[:]...)
 	}
 	return b
 }
@@ -102,6 +106,10 @@ func (r *reader) record(typ recordType) Record {
 		return BrokerFenceRecord{ID: int32(r.u32()), Epoch: int64(r.u64()), Fenced: r.u8()&brokerFenced != 0}
 	case typeProducerIDs:
 		return ProducerIDsRecord{Broker: int32(r.u32()), Start: int64(r.u64()), End: int64(r.u64())}
+	case typeACL:
+		return r.acl()
+	case typeRemoveACL:
+		return RemoveACLRecord{ID: r.id()}
 	}
 	r.fail(fmt.Sprintf("unknown record type %d", typ))
 	return nil
