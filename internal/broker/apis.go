@@ -55,5 +55,8 @@ func init() {
 		kmsg.DescribeTransactions.Int16():    {0, 0, handleTxnRequest},
 		kmsg.ListTransactions.Int16():        {0, 2, handleTxnRequest},
 		kmsg.DescribeProducers.Int16():       {0, 0, handleDescribeProducers},
+		kmsg.DescribeACLs.Int16():            {0, 3, handleDescribeACLs},
+		kmsg.CreateACLs.Int16():              {0, 3, handleCreateACLs},
+		kmsg.DeleteACLs.Int16():              {0, 3, handleDeleteACLs},
 	}
 }
