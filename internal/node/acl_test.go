@@ -332,12 +332,14 @@ func TestClusterACLs(t *testing.T) {
 		}
 	}
 	want := []string{
-		aclString(topicT, "sec", prefixedP, "User:alice", "*", kmsg.ACLOperationRead, allowP),
 		aclString(topicT, "secret", literal, "User:ANONYMOUS", "*", kmsg.ACLOperationDescribe, denyP),
+		aclString(topicT, "sec", prefixedP, "User:alice", "*", kmsg.ACLOperationRead, allowP),
 	}
+	slices.Sort(want)
 	describedOn := func(node int32) []string {
 		resp, err := on(node, describeFilter(kmsg.ACLResourceTypeAny, nil, kmsg.ACLResourcePatternTypeAny, nil))
 		if err != nil || resp.(*kmsg.DescribeACLsResponse).ErrorCode != 0 {
+			t.Logf("describe on node %d: %v %+v", node, err, resp)
 			return nil
 		}
 		return describedResponse(resp.(*kmsg.DescribeACLsResponse))
