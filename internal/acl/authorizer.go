@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"context"
 	"log/slog"
 	"slices"
 
@@ -151,7 +152,7 @@ func (a *Authorizer) Authorize(principal, host string, op kmsg.ACLOperation, typ
 		return true
 	})
 	ok := !denied && (allowed || !covered && a.allow)
-	if !ok {
+	if !ok && a.log.Enabled(context.Background(), slog.LevelDebug) {
 		a.log.Debug("authorization denied", "principal", principal, "host", host, "operation", op.String(),
 			"resource_type", typ.String(), "resource", name, "by_acl", denied)
 	}
