@@ -23,8 +23,9 @@ import (
 // version 3, written always, adds each partition's replicas and
 // leadership to its topic and always has the resource section; version 4
 // adds the registered brokers and the next producer id; version 5 follows
-// each broker with a flags byte (fenced); version 6 adds the ACLs. Files of versions 1 and 2 load
-// with every partition on this node, brokers of version 4 fenced.
+// each broker with a flags byte (fenced); version 6 adds the ACLs. Files
+// of versions 1 and 2 load with every partition on this node, brokers of
+// version 4 fenced.
 const (
 	fileMagic     = "EDMT"
 	formatVersion = 6 // the newest version this build reads and writes
