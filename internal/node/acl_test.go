@@ -389,3 +389,23 @@ func describable(t *testing.T, on func(int32, kmsg.Request) (kmsg.Response, erro
 	mt := resp.(*kmsg.MetadataResponse).Topics[0]
 	return mt.ErrorCode == 0 && slices.Contains(kadm.DecodeACLOperations(mt.AuthorizedOperations), kmsg.ACLOperationDescribe)
 }
+
+// The adversary tests' well-formed ACL requests (adversary_requests_test.go).
+
+func describeACLsReq(_ int16, tg fuzzTarget) kmsg.Request {
+	return describeFilter(topicT, kmsg.StringPtr(tg.topic), kmsg.ACLResourcePatternTypeMatch, nil)
+}
+
+func createACLsReq(_ int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrCreateACLsRequest()
+	req.Creations = []kmsg.CreateACLsRequestCreation{creation(topicT, tg.topic, literal, "User:fuzz", kmsg.ACLOperationRead),
+		creation(kmsg.ACLResourceTypeGroup, tg.group, prefixedP, "User:*", kmsg.ACLOperationAll)}
+	return req
+}
+
+func deleteACLsReq(_ int16, tg fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrDeleteACLsRequest()
+	req.Filters = []kmsg.DeleteACLsRequestFilter{deleteFilter(topicT, kmsg.StringPtr(tg.topic), kmsg.ACLResourcePatternTypeAny),
+		deleteFilter(kmsg.ACLResourceTypeAny, nil, kmsg.ACLResourcePatternTypeMatch)}
+	return req
+}
