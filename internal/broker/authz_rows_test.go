@@ -162,6 +162,45 @@ func adminRows() []aclRow {
 			req: writeTxnMarkersRequest, code: first(writeTxnMarkersCode)},
 		{name: "WriteTxnMarkers/alter", need: []aclRule{clusterACL(alterOp)}, deny: []int16{clusterDenied},
 			req: writeTxnMarkersRequest, code: first(writeTxnMarkersCode)},
+		{name: "DescribeAcls", need: []aclRule{clusterACL(describeOp)}, deny: []int16{clusterDenied},
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrDescribeACLsRequest()
+				req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+				req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+				return req
+			},
+			code: first(func(r *kmsg.DescribeACLsResponse) int16 { return r.ErrorCode })},
+		{name: "CreateAcls", need: []aclRule{clusterACL(alterOp)}, deny: []int16{clusterDenied},
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrCreateACLsRequest()
+				c := kmsg.NewCreateACLsRequestCreation()
+				c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral
+				c.Principal, c.Host, c.Operation, c.PermissionType = "User:bob", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+				req.Creations = []kmsg.CreateACLsRequestCreation{c}
+				return req
+			},
+			code: first(func(r *kmsg.CreateACLsResponse) int16 { return r.Results[0].ErrorCode })},
+		{name: "DeleteAcls", need: []aclRule{clusterACL(alterOp)}, deny: []int16{clusterDenied},
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrDeleteACLsRequest()
+				f := kmsg.NewDeleteACLsRequestFilter()
+				f.ResourceType, f.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+				f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+				req.Filters = []kmsg.DeleteACLsRequestFilter{f}
+				return req
+			},
+			code: first(func(r *kmsg.DeleteACLsResponse) int16 { return r.Results[0].ErrorCode })},
+		{name: "DescribeUserScramCredentials", need: []aclRule{clusterACL(describeOp)}, deny: []int16{clusterDenied},
+			req:  func() kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() },
+			code: first(func(r *kmsg.DescribeUserSCRAMCredentialsResponse) int16 { return r.ErrorCode })},
+		{name: "AlterUserScramCredentials", need: []aclRule{clusterACL(alterOp)}, deny: []int16{clusterDenied},
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+				req.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "bob", Mechanism: 1}}
+				return req
+			},
+			want: kerr.ResourceNotFound.Code,
+			code: first(func(r *kmsg.AlterUserSCRAMCredentialsResponse) int16 { return r.Results[0].ErrorCode })},
 		{name: "FindCoordinator/group", need: []aclRule{groupACL(describeOp)}, deny: []int16{groupDenied},
 			req: findCoordinatorRequest(0, "g"), code: first(findCoordinatorCode)},
 		{name: "FindCoordinator/transaction", need: []aclRule{txnACL(describeOp)}, deny: []int16{txnDenied},
