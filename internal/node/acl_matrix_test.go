@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestACLMatrixNode(t *testing.T) {
 		// then has ACLs: no row may need it denied.
 		kadm.NewACLs().Allow(anonymous).Clusters().Operations(kadm.OpAlter),
 	)
-	for _, row := range matrixRows(topics["mt"].ID) {
+	for _, row := range matrixRows(topics["mt"].ID, tn.KafkaAddr()) {
 		t.Run(row.name, func(t *testing.T) {
 			if len(row.deny) != len(row.need) {
 				t.Fatalf("row lists %d ACLs and %d denials", len(row.need), len(row.deny))
@@ -154,7 +155,7 @@ func raw[R kmsg.Response](ctx context.Context, cl *kgo.Client, req kmsg.Request)
 	return r, nil
 }
 
-func matrixRows(topicID [16]byte) []matrixRow {
+func matrixRows(topicID [16]byte, addr string) []matrixRow {
 	const (
 		topicDenied   = 29 // TOPIC_AUTHORIZATION_FAILED
 		groupDenied   = 30
@@ -262,6 +263,13 @@ func matrixRows(topicID [16]byte) []matrixRow {
 				}
 				return resp.ErrorCode, nil
 			}},
+		// A real transactional producer: its InitProducerId needs WRITE on
+		// its id, its AddPartitionsToTxn and Produce WRITE on the topic.
+		{name: "kgo transaction", need: []matrixACL{onTxn(kadm.OpWrite), onTopic(kadm.OpWrite, "mt")},
+			deny: []int16{txnDenied, topicDenied},
+			do: func(ctx context.Context, _ *kgo.Client) (int16, error) {
+				return transactOnce(ctx, addr)
+			}},
 		{name: "InitProducerId/idempotent", need: []matrixACL{onCluster(kadm.OpIdempotentWrite)}, deny: []int16{clusterDenied},
 			do: func(ctx context.Context, cl *kgo.Client) (int16, error) {
 				resp, err := raw[*kmsg.InitProducerIDResponse](ctx, cl, kmsg.NewPtrInitProducerIDRequest())
@@ -283,5 +291,31 @@ func kerrCode(err error) int16 {
 	if errors.As(err, &ke) {
 		return ke.Code
 	}
+	// kgo reports a failed producer id load in words, not wrapped.
+	for _, ke := range []*kerr.Error{kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed,
+		kerr.ClusterAuthorizationFailed, kerr.TransactionalIDAuthorizationFailed} {
+		if strings.Contains(err.Error(), ke.Message) {
+			return ke.Code
+		}
+	}
 	return -1
+}
+
+// transactOnce produces one record to mt in a transaction of mtx with a
+// new kgo client and commits it, returning the first error's code.
+func transactOnce(ctx context.Context, addr string) (int16, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("mtx"), kgo.DefaultProduceTopic("mt"),
+		kgo.RecordDeliveryTimeout(5*time.Second))
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		return kerrCode(err), nil
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("v")).FirstErr(); err != nil {
+		cl.EndTransaction(ctx, kgo.TryAbort)
+		return kerrCode(err), nil
+	}
+	return kerrCode(cl.EndTransaction(ctx, kgo.TryCommit)), nil
 }
