@@ -289,15 +289,15 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 }
 
 func (c *conn) handleParsed(ctx context.Context, h header) error {
-	if !broker.Supported(h.key, h.version) {
-		return c.unsupported(h)
-	}
 	intercept := false
 	if c.sasl != nil {
 		var err error
 		if intercept, err = c.saslGate(h); err != nil {
 			return err
 		}
+	}
+	if !broker.Supported(h.key, h.version) {
+		return c.unsupported(h)
 	}
 	charge, err := c.decode(ctx, h)
 	defer c.s.decoded.release(charge)

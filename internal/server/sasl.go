@@ -189,7 +189,7 @@ func (c *conn) saslGate(h header) (intercept bool, err error) {
 func (c *conn) illegalSASLState(h header) error {
 	c.s.rl.warn("sasl_unexpected", "closing kafka connection: request in the middle of a SASL exchange",
 		"remote", c.remote(), "api", kmsg.NameForKey(h.key))
-	if resp := h.req.ResponseKind(); setTopLevelError(resp, kerr.IllegalSaslState.Code) {
+	if resp := h.req.ResponseKind(); broker.Supported(h.key, h.version) && setTopLevelError(resp, kerr.IllegalSaslState.Code) {
 		c.write(h, &broker.Response{Msg: resp})
 	}
 	return errSASLClosed
