@@ -309,7 +309,9 @@ func (s *scramServer) clientFinal(msg string) ([]byte, error) {
 	switch {
 	case cf.ChannelBinding != base64.StdEncoding.EncodeToString([]byte(s.gs2Header)):
 		return nil, fmt.Errorf("%w: SCRAM channel binding does not repeat the GS2 header", ErrMalformed)
-	case cf.Nonce != s.nonce:
+	case !strings.HasSuffix(cf.Nonce, s.nonce):
+		// A suffix, as Kafka's ScramSaslServer checks: librdkafka 2.0
+		// sends its own nonce again in front of the combined one.
 		return nil, fmt.Errorf("%w: SCRAM nonce does not match", ErrMalformed)
 	}
 	h := s.m.Hash()

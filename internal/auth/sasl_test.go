@@ -2,7 +2,11 @@ package auth
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -139,13 +143,14 @@ func TestSCRAMBadMessages(t *testing.T) {
 		{"n,,n=alice,r=", "", ErrMalformed},
 		{"n,,n=alice,r=a\x01", "", ErrMalformed},
 		{"n,a,n=alice,r=abc", "", ErrMalformed},
-		{"n,,n=alice,r=abc", "c=biws,r=abc,p=AAAA", ErrMalformed},                                    // nonce without ours
-		{"n,,n=alice,r=abc", "c=eSws,r=abc,p=AAAA", ErrMalformed},                                    // other GS2 header
-		{"n,,n=alice,r=abc", "c=biws,r=abc", ErrMalformed},                                           // no proof
-		{"n,,n=alice,r=abc", "c=biws,r=abc,p=!!", ErrMalformed},                                      // proof not base64
-		{"n,,n=alice,r=abc", "r=abc,c=biws,p=AAAA", ErrMalformed},                                    // order
-		{"n,,n=alice,r=abc", "c=biws,r=NONCE,p=AAAA", ErrMalformed},                                  // short proof
-		{"n,,n=alice,r=abc", "c=biws,r=NONCE,p=" + strings.Repeat("A", 43) + "=", ErrBadCredentials}, // wrong proof
+		{"n,,n=alice,r=abc", "c=biws,r=abc,p=AAAA", ErrMalformed},                                       // nonce without ours
+		{"n,,n=alice,r=abc", "c=eSws,r=abc,p=AAAA", ErrMalformed},                                       // other GS2 header
+		{"n,,n=alice,r=abc", "c=biws,r=abc", ErrMalformed},                                              // no proof
+		{"n,,n=alice,r=abc", "c=biws,r=abc,p=!!", ErrMalformed},                                         // proof not base64
+		{"n,,n=alice,r=abc", "r=abc,c=biws,p=AAAA", ErrMalformed},                                       // order
+		{"n,,n=alice,r=abc", "c=biws,r=NONCE,p=AAAA", ErrMalformed},                                     // short proof
+		{"n,,n=alice,r=abc", "c=biws,r=NONCE,p=" + strings.Repeat("A", 43) + "=", ErrBadCredentials},    // wrong proof
+		{"n,,n=alice,r=abc", "c=biws,r=abcNONCE,p=" + strings.Repeat("A", 43) + "=", ErrBadCredentials}, // librdkafka's nonce: checked on
 	} {
 		srv, _ := NewServer("SCRAM-SHA-256", testStore(t), []byte("secret"))
 		answer, _, err := srv.Step([]byte(tc.first))
@@ -195,4 +200,38 @@ func FuzzSASLMessages(f *testing.F) {
 			srv.Step(msg)
 		}
 	})
+}
+
+// TestSCRAMLibrdkafkaNonce runs the exchange as librdkafka 2.0 does: its
+// client-final message repeats its own nonce before the combined one. Kafka
+// accepts that (the nonce need only end with the combined one), and so must
+// Eddy, with the proof computed over the message as sent.
+func TestSCRAMLibrdkafkaNonce(t *testing.T) {
+	srv, _ := NewServer("SCRAM-SHA-256", testStore(t), []byte("secret"))
+	serverFirst, _, err := srv.Step([]byte("n,,n=alice,r=abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := strings.Split(string(serverFirst), ",")
+	nonce := strings.TrimPrefix(attrs[0], "r=")
+	salt, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(attrs[1], "s="))
+	iters, _ := strconv.Atoi(strings.TrimPrefix(attrs[2], "i="))
+	salted, err := pbkdf2.Key(sha256.New, "alice-secret", salt, iters, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := FromSaltedPassword(ScramSHA256, salted, salt, int32(iters))
+	withoutProof := "c=biws,r=abc" + nonce
+	authMessage := "n=alice,r=abc," + string(serverFirst) + "," + withoutProof
+	proof := mac(sha256.New, salted, "Client Key")
+	for i, b := range mac(sha256.New, cred.StoredKey, authMessage) {
+		proof[i] ^= b
+	}
+	serverFinal, done, err := srv.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)))
+	if err != nil || !done {
+		t.Fatalf("librdkafka's client-final refused: %v", err)
+	}
+	if want := "v=" + base64.StdEncoding.EncodeToString(mac(sha256.New, cred.ServerKey, authMessage)); string(serverFinal) != want {
+		t.Fatalf("server-final %q, want %q", serverFinal, want)
+	}
 }
