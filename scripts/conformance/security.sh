@@ -118,6 +118,7 @@ for which in SSL PLAIN; do
 	args_var=${which}_ARGS[@]
 	addr=${!addr_var}
 	proto=SASL_$which
+	[[ $which == PLAIN ]] && proto=SASL_PLAINTEXT
 	for mech in PLAIN SCRAM-SHA-256 SCRAM-SHA-512; do
 		topic=security-kcat-$RANDOM$RANDOM
 		seq 1 100 | sed 's/^/record-/' >"$TMP/in"
