@@ -303,11 +303,15 @@ func (c *conn) saslStep(token []byte) ([]byte, bool, error) {
 // returns the session's lifetime, 0 for none.
 func (c *conn) completeAuth() time.Duration {
 	s := c.sasl
+	msg := "SASL authentication succeeded"
+	if s.authenticated {
+		msg = "SASL re-authentication succeeded"
+	}
 	s.principal = "User:" + s.server.User()
 	s.mechanism, s.authenticated, s.server, s.raw = s.pending, true, nil, false
 	c.principal = s.principal
 	c.stopExchangeTimer()
-	c.log.Debug("SASL authentication succeeded", "principal", s.principal, "mechanism", s.mechanism)
+	c.log.Debug(msg, "principal", s.principal, "mechanism", s.mechanism)
 	s.expires = time.Time{}
 	if d := c.saslCfg().MaxReauth; d > 0 {
 		s.expires = time.Now().Add(d)

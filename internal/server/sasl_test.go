@@ -409,7 +409,8 @@ func TestSASLStalledExchangeTimesOut(t *testing.T) {
 // principal and mechanism only), and a request after the session ended
 // without that closes the connection.
 func TestSASLReauthentication(t *testing.T) {
-	cfg := saslConfig(t, slog.New(slog.DiscardHandler))
+	var logs logBuffer
+	cfg := saslConfig(t, logs.logger())
 	const lifetime = 400 * time.Millisecond
 	cfg.SASL.MaxReauth = lifetime
 	_, addr := startServer(t, cfg)
@@ -427,6 +428,7 @@ func TestSASLReauthentication(t *testing.T) {
 		}
 		k.served()
 	}
+	logs.waitLog(t, "SASL re-authentication succeeded", "principal=User:alice")
 
 	// Another principal or mechanism: refused, closed.
 	for _, mech := range []sasl.Mechanism{mechanisms("bob")[1], alice[2]} {
