@@ -1,6 +1,10 @@
 package node
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/eddy-streaming/eddy/internal/auth"
@@ -41,4 +45,35 @@ func (n *Node) listenerSecurity(cfg *server.Config, settings config.BrokerConfig
 // Until the user store lands nobody has any, so SASL refuses everyone.
 func (n *Node) scramLookup() auth.Lookup {
 	return func(string, auth.Mechanism) (auth.Credential, bool) { return auth.Credential{}, false }
+}
+
+// peerTLS is the TLS the node's replica client (follower fetches,
+// transaction markers) speaks to the other nodes' Kafka listeners, nil when
+// this node has no TLS. Nodes share their certificates, so it trusts every
+// certificate in the node's own certificate file, the client CA and the
+// system roots, and it presents the node's certificate, which a listener
+// with a client CA requires.
+func (n *Node) peerTLS() (*tls.Config, error) {
+	if n.cfg.TLSCert == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range []string{n.cfg.TLSCert, n.cfg.TLSClientCA} {
+		if f == "" {
+			continue
+		}
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("node: peer TLS: %w", err)
+		}
+		pool.AppendCertsFromPEM(pem)
+	}
+	cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("node: peer TLS: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streaming/eddy/internal/node"
@@ -160,5 +161,46 @@ func TestMutualTLSNode(t *testing.T) {
 	cl := newClient(t, tn.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, "", "")), kgo.RetryTimeout(time.Second))
 	if err := cl.Ping(testContext(t)); err == nil {
 		t.Fatal("client without a certificate served under mTLS")
+	}
+}
+
+// TestTLSCluster runs three nodes whose Kafka listeners require TLS with
+// client certificates, sharing one certificate: followers fetch from
+// leaders over TLS, so acks=all records reach every replica and the ISR
+// stays full.
+func TestTLSCluster(t *testing.T) {
+	c := newCerts(t)
+	cert, key := c.issue(t, "node", "eddy-node")
+	tc := newTestCluster(t, 3, withTLS(cert, key, c.caFile))
+	if t.Failed() {
+		t.FailNow()
+	}
+	cc, ck := c.issue(t, "client", "client")
+	dial := kgo.DialTLSConfig(c.clientTLS(t, cc, ck))
+	adm := kadm.NewClient(newClient(t, tc.cfgs[0].KafkaAddr, dial, kgo.SeedBrokers(tc.seeds()...)))
+	createTopicRF(t, adm, "tls-replicated", 3, 3, nil)
+	cl := newClient(t, tc.cfgs[0].KafkaAddr, dial, kgo.SeedBrokers(tc.seeds()...), kgo.DefaultProduceTopic("tls-replicated"),
+		kgo.RequiredAcks(kgo.AllISRAcks()))
+	ctx := testContext(t)
+	for i := range 300 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	waitFor(t, "every partition's ISR to hold all 3 replicas", func() bool {
+		md, err := adm.Metadata(ctx, "tls-replicated")
+		if err != nil {
+			return false
+		}
+		for _, p := range md.Topics["tls-replicated"].Partitions {
+			if len(p.ISR) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	got := consumeExactly(t, tc.cfgs[2].KafkaAddr, "tls-replicated", 300, dial, kgo.SeedBrokers(tc.seeds()...))
+	if len(got) != 300 {
+		t.Fatalf("consumed %d records", len(got))
 	}
 }
