@@ -56,6 +56,14 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.EligibleLeadersNotAvailable
 	case errors.Is(err, controller.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition
+	case errors.Is(err, controller.ErrUnacceptableCredential):
+		return kerr.UnacceptableCredential
+	case errors.Is(err, controller.ErrUnsupportedMechanism):
+		return kerr.UnsupportedSaslMechanism
+	case errors.Is(err, controller.ErrDuplicateUser):
+		return kerr.DuplicateResource
+	case errors.Is(err, meta.ErrUnknownScramCredential):
+		return kerr.ResourceNotFound
 	case errors.Is(err, meta.ErrNoQuorum):
 		return kerr.RequestTimedOut
 	case errors.Is(err, meta.ErrInvalidTopic):

@@ -21,6 +21,9 @@ const (
 	typeBroker      recordType = 5
 	typeProducerIDs recordType = 6
 	typeBrokerFence recordType = 7
+	// SCRAM credentials (users.go).
+	typeScramCredential       recordType = 8
+	typeRemoveScramCredential recordType = 9
 )
 
 // TopicRecord creates a topic with its partitions.

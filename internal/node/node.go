@@ -48,6 +48,9 @@ type Config struct {
 	// TLSClientCA also requires client certificates signed by it (mTLS).
 	// The files are read again when they change.
 	TLSCert, TLSKey, TLSClientCA string
+	// BootstrapUser, "name:password" (EDDY_BOOTSTRAP_USER), is created at
+	// start with SCRAM credentials unless it exists (users.go).
+	BootstrapUser string
 }
 
 // Validate checks the config before anything is opened.
@@ -61,6 +64,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: node id must not be negative, got %d", c.NodeID)
 	case c.Logger == nil:
 		return errors.New("node: no logger")
+	}
+	if c.BootstrapUser != "" {
+		if _, _, err := parseBootstrapUser(c.BootstrapUser); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -77,6 +85,7 @@ type Node struct {
 	http      *http.Server
 	httpAddr  net.Addr
 	dirLock   *dirLock
+	meta      *meta.Store
 	quorum    *metaQuorum // nil on a standalone node
 	member    *membership // nil on a standalone node
 	pprof     *http.Server
@@ -125,6 +134,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return err
 	}
+	n.meta = store
 	// Storage starts with the dynamic settings stored; later changes reach
 	// its log cleaner through OnSettingsChange.
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
@@ -167,6 +177,10 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 			ln.Close()
 			return err
 		}
+	}
+	if err := n.bootstrapUser(ctrl); err != nil {
+		ln.Close()
+		return err
 	}
 	bcfg := broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
 		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID,

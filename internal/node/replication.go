@@ -56,6 +56,9 @@ func (n *Node) startReplicas(settings config.BrokerConfig, ctrl *controller.Cont
 	if peerTLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(peerTLS))
 	}
+	if mech := n.peerSASL(settings); mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: replica fetch client: %w", err)

@@ -5,7 +5,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/eddy-streaming/eddy/internal/auth"
 	"github.com/eddy-streaming/eddy/internal/config"
@@ -36,15 +41,9 @@ func (n *Node) listenerSecurity(cfg *server.Config, settings config.BrokerConfig
 			HandshakeTimeout: handshake}
 	}
 	if mechs := settings.SASLMechanisms(); len(mechs) > 0 {
-		cfg.SASL = &server.SASLConfig{Mechanisms: mechs, Lookup: n.scramLookup(), MaxReauth: ms("connections.max.reauth.ms"),
+		cfg.SASL = &server.SASLConfig{Mechanisms: mechs, Lookup: n.scramCredential, MaxReauth: ms("connections.max.reauth.ms"),
 			Timeout: authTimeout, FailureDelay: failedAuthenticationDelay}
 	}
-}
-
-// scramLookup is the listener's view of the users' SCRAM credentials.
-// Until the user store lands nobody has any, so SASL refuses everyone.
-func (n *Node) scramLookup() auth.Lookup {
-	return func(string, auth.Mechanism) (auth.Credential, bool) { return auth.Credential{}, false }
 }
 
 // peerTLS is the TLS the node's replica client (follower fetches,
@@ -76,4 +75,35 @@ func (n *Node) peerTLS() (*tls.Config, error) {
 		return nil, fmt.Errorf("node: peer TLS: %w", err)
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// peerSASL is how the replica client authenticates to the other nodes when
+// their listeners require SASL: as the bootstrap user, which every node of
+// a cluster is given (EDDY_BOOTSTRAP_USER), with the strongest mechanism
+// enabled. Without a bootstrap user the nodes cannot authenticate to each
+// other, and followers cannot fetch: that is logged.
+func (n *Node) peerSASL(settings config.BrokerConfig) sasl.Mechanism {
+	mechs := settings.SASLMechanisms()
+	if len(mechs) == 0 {
+		return nil
+	}
+	user, password, err := parseBootstrapUser(n.cfg.BootstrapUser)
+	if err != nil {
+		n.log.Warn("SASL is on but this node has no bootstrap user (EDDY_BOOTSTRAP_USER): it cannot authenticate to the other nodes to replicate")
+		return nil
+	}
+	for _, m := range []string{"SCRAM-SHA-512", "SCRAM-SHA-256", auth.PLAIN} {
+		if !slices.Contains(mechs, m) {
+			continue
+		}
+		a := scram.Auth{User: user, Pass: password}
+		switch m {
+		case "SCRAM-SHA-512":
+			return a.AsSha512Mechanism()
+		case "SCRAM-SHA-256":
+			return a.AsSha256Mechanism()
+		}
+		return plain.Auth{User: user, Pass: password}.AsMechanism()
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ func TestResolveLayers(t *testing.T) {
 	}
 	t.Setenv("EDDY_KAFKA_ADDR", "127.0.0.1:2222")
 	t.Setenv("EDDY_NODE_ID", "8")
+	t.Setenv("EDDY_BOOTSTRAP_USER", "admin:admin:secret")
 	t.Setenv("EDDY_TLS_KEY", "env-key.pem")
 	t.Setenv("EDDY_TLS_CLIENT_CA", "env-ca.pem")
 	changed := map[string]bool{"node-id": true, "tls-client-ca": true}
@@ -30,6 +31,7 @@ func TestResolveLayers(t *testing.T) {
 		{"tls-cert from file", s.TLSCert, "file.pem"},
 		{"tls-key env over file", s.TLSKey, "env-key.pem"},
 		{"tls-client-ca flag over env", s.TLSClientCA, "flag-ca.pem"},
+		{"bootstrap user from env", s.BootstrapUser, "admin:admin:secret"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
@@ -47,6 +49,12 @@ func TestResolveRejects(t *testing.T) {
 	none := func(string) bool { return false }
 	if _, err := resolve(unknown, none, Settings{}, nil); err == nil {
 		t.Error("unknown config key accepted")
+	}
+	// The bootstrap user's password comes from the environment only.
+	withUser := filepath.Join(dir, "user.yaml")
+	os.WriteFile(withUser, []byte("BootstrapUser: a:b\n"), 0o644)
+	if _, err := resolve(withUser, none, Settings{}, nil); err == nil {
+		t.Error("bootstrap user accepted from a config file")
 	}
 	if _, err := resolve("", none, Settings{}, []string{"novalue"}); err == nil {
 		t.Error("--set without = accepted")
