@@ -60,5 +60,8 @@ func init() {
 		// SCRAM users (KIP-554).
 		kmsg.DescribeUserSCRAMCredentials.Int16(): {0, 0, handleDescribeUserSCRAMCredentials},
 		kmsg.AlterUserSCRAMCredentials.Int16():    {0, 0, handleAlterUserSCRAMCredentials},
+		kmsg.DescribeACLs.Int16():                 {0, 3, handleDescribeACLs},
+		kmsg.CreateACLs.Int16():                   {0, 3, handleCreateACLs},
+		kmsg.DeleteACLs.Int16():                   {0, 3, handleDeleteACLs},
 	}
 }

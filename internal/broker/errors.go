@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddy-streaming/eddy/internal/acl"
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
@@ -76,6 +77,8 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidReplicaAssignment
 	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig
+	case errors.Is(err, acl.ErrInvalid):
+		return kerr.InvalidRequest
 	case errors.Is(err, record.ErrCorrupt):
 		return kerr.CorruptMessage
 	case errors.Is(err, record.ErrInvalid), errors.Is(err, record.ErrUnsupportedMagic):

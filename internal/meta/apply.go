@@ -46,6 +46,10 @@ func (img *Image) apply(r Record) error {
 		return img.applyScramCredential(r)
 	case RemoveScramCredentialRecord:
 		return img.applyRemoveScramCredential(r)
+	case ACLRecord:
+		return img.applyACL(r)
+	case RemoveACLRecord:
+		return img.applyRemoveACL(r)
 	}
 	return fmt.Errorf("%w: record of type %T", ErrInvalidRecord, r)
 }

@@ -73,6 +73,9 @@ type Image struct {
 	nextProducerID int64
 	// users holds the SCRAM credentials by user (users.go); nil when none.
 	users map[string]userCredentials
+	// acls holds the ACLs (acls.go); nil when there are none. Shared
+	// with the image it was cloned from until an ACL record changes it.
+	acls *aclTable
 }
 
 // NewImage returns the empty metadata of a new cluster.
@@ -84,7 +87,7 @@ func NewImage(clusterID string) *Image {
 func (img *Image) clone() *Image {
 	return &Image{clusterID: img.clusterID, topics: maps.Clone(img.topics), byID: maps.Clone(img.byID),
 		configs: maps.Clone(img.configs), brokers: maps.Clone(img.brokers), nextProducerID: img.nextProducerID,
-		users: maps.Clone(img.users)}
+		users: maps.Clone(img.users), acls: img.acls}
 }
 
 // ClusterID returns the cluster's ID.

@@ -24,6 +24,8 @@ const (
 	// SCRAM credentials (users.go).
 	typeScramCredential       recordType = 8
 	typeRemoveScramCredential recordType = 9
+	typeACL                   recordType = 10 // acls.go
+	typeRemoveACL             recordType = 11
 )
 
 // TopicRecord creates a topic with its partitions.

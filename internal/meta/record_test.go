@@ -32,6 +32,8 @@ func sampleRecords() map[string]Record {
 		"scram-credential": ScramCredentialRecord{User: "alice", Credential: sampleCredential(auth.ScramSHA512, 3),
 			CreateOnly: true},
 		"remove-scram-credential": RemoveScramCredentialRecord{User: "alice", Mechanism: auth.ScramSHA256},
+		"acl":                     ACLRecord{ID: [16]byte{7, 15: 1}, Binding: sampleBinding("orders-", kmsg.ACLResourcePatternTypePrefixed)},
+		"remove-acl":              RemoveACLRecord{ID: [16]byte{7, 15: 1}},
 	}
 }
 

@@ -64,6 +64,10 @@ func EncodeRecord(r Record) []byte {
 	case RemoveScramCredentialRecord:
 		b = appendString(b, r.User)
 		b = append(b, byte(r.Mechanism))
+	case ACLRecord:
+		b = appendACL(b, r.ID, r.Binding)
+	case RemoveACLRecord:
+		b = append(b, r.ID[:]...)
 	}
 	return b
 }
@@ -119,6 +123,10 @@ func (r *reader) record(typ recordType) Record {
 		return r.scramCredentialRecord()
 	case typeRemoveScramCredential:
 		return RemoveScramCredentialRecord{User: r.str(len(r.b)), Mechanism: auth.Mechanism(int8(r.u8()))}
+	case typeACL:
+		return r.acl()
+	case typeRemoveACL:
+		return RemoveACLRecord{ID: r.id()}
 	}
 	r.fail(fmt.Sprintf("unknown record type %d", typ))
 	return nil

@@ -166,8 +166,18 @@ func TestReplicatedStoreSnapshots(t *testing.T) {
 	c.stop(3)
 	user := meta.ScramCredentialRecord{User: "alice",
 		Credential: auth.FromSaltedPassword(auth.ScramSHA256, make([]byte, 32), []byte("salt"), 4096)}
-	if _, err := c.ms[1].store.Apply(user); err != nil {
-		t.Fatal(err)
+	// Stopping a member can cost the leader its lead; the upsert is
+	// idempotent, so it is simply proposed again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.ms[1].store.Apply(user)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, meta.ErrNoQuorum) && !errors.Is(err, quorum.ErrLeaderChanged) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for i := range 30 {
 		if err := c.create(1, fmt.Sprintf("t%d", i+1), byte(i+1)); err != nil {

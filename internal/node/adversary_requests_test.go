@@ -72,6 +72,9 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.DescribeProducers.Int16():       describeProducersReq,
 	kmsg.SASLHandshake.Int16():           saslHandshakeReq,
 	kmsg.SASLAuthenticate.Int16():        saslAuthenticateReq,
+	kmsg.DescribeACLs.Int16():            describeACLsReq, // acl_test.go
+	kmsg.CreateACLs.Int16():              createACLsReq,
+	kmsg.DeleteACLs.Int16():              deleteACLsReq,
 }
 
 // advBatch is an uncompressed batch of n small records.

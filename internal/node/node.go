@@ -188,6 +188,9 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if n.quorum != nil {
 		bcfg.Quorum = n.quorum.status
 	}
+	if settings.AuthorizerEnabled() {
+		bcfg.Authorizer = newAuthorizer(settings, store, n.log)
+	}
 	n.replicas, err = n.startReplicas(effective, ctrl, selfAddr(host, port))
 	if err != nil {
 		ln.Close()
