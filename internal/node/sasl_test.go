@@ -137,3 +137,58 @@ func TestSASLSSLCluster(t *testing.T) {
 	})
 	consumeExactly(t, tc.cfgs[2].KafkaAddr, "sasl-replicated", 300, opts...)
 }
+
+// TestAuthenticatedPrincipalReachesAuthorizer checks the principals the
+// listener sets against the ACL authorizer, through an API that checks them
+// (DescribeUserScramCredentials: DESCRIBE on the cluster): the SASL super
+// user may, a SASL user without ACLs may not until one allows it, and a
+// client certificate's CN is the principal when there is no SASL.
+func TestAuthenticatedPrincipalReachesAuthorizer(t *testing.T) {
+	c := newCerts(t)
+	cert, key := c.issue(t, "server", "localhost")
+	authz := map[string]string{"authorizer.class.name": standardAuthorizer, "super.users": "User:admin"}
+	sasled := map[string]string{"sasl.enabled.mechanisms": "SCRAM-SHA-256"}
+	for k, v := range authz {
+		sasled[k] = v
+	}
+	tn := startNode(t, "", sasled, withTLS(cert, key, ""), withBootstrapUser)
+	dial := kgo.DialTLSConfig(c.clientTLS(t, "", ""))
+	as := func(user, pass string) *kadm.Client {
+		return kadm.NewClient(newClient(t, tn.KafkaAddr(), dial, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism())))
+	}
+	admin := as("admin", "admin-secret")
+	checkLines(t, "create alice", alteredSCRAMs(t, admin, nil, []kadm.UpsertSCRAM{
+		{User: "alice", Mechanism: kadm.ScramSha256, Password: "alice-secret"},
+	}), []string{"alice: ok"})
+	described := func(adm *kadm.Client) error {
+		_, err := adm.DescribeUserSCRAMs(testContext(t))
+		return err
+	}
+	if err := described(admin); err != nil {
+		t.Fatalf("super user: %v", err)
+	}
+	alice := as("alice", "alice-secret")
+	if err := described(alice); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice without ACLs: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+	}
+	res, err := admin.CreateACLs(testContext(t), kadm.NewACLs().Allow("User:alice").Clusters().Operations(kadm.OpDescribe))
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("creating alice's ACL: %v %v", err, res)
+	}
+	if err := described(alice); err != nil {
+		t.Fatalf("alice with DESCRIBE on the cluster: %v", err)
+	}
+
+	// mTLS without SASL: User:<CN>.
+	mt := startNode(t, "", authz, withTLS(cert, key, c.caFile))
+	carolCert, carolKey := c.issue(t, "carol", "carol")
+	adminCert, adminKey := c.issue(t, "admin", "admin")
+	carol := kadm.NewClient(newClient(t, mt.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, carolCert, carolKey))))
+	if err := described(carol); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("carol without ACLs: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+	}
+	certAdmin := kadm.NewClient(newClient(t, mt.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, adminCert, adminKey))))
+	if err := described(certAdmin); err != nil {
+		t.Fatalf("CN=admin, a super user: %v", err)
+	}
+}
