@@ -44,6 +44,10 @@ type Config struct {
 	Rack           string
 	Settings       map[string]string // Kafka broker properties
 	Logger         *slog.Logger
+	// TLSCert and TLSKey (PEM files) put the Kafka listener behind TLS;
+	// TLSClientCA also requires client certificates signed by it (mTLS).
+	// The files are read again when they change.
+	TLSCert, TLSKey, TLSClientCA string
 	// BootstrapUser, "name:password" (EDDY_BOOTSTRAP_USER), is created at
 	// start with SCRAM credentials unless it exists (users.go).
 	BootstrapUser string
@@ -207,6 +211,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	n.broker = b
 	srvCfg, err := serverConfig(n.log, settings)
 	if err == nil {
+		n.listenerSecurity(&srvCfg, settings)
 		n.kafka, err = server.New(srvCfg, b)
 	}
 	if err != nil {

@@ -30,7 +30,15 @@ With no flags it serves 127.0.0.1:9092 with its data in ./eddy-data.
 Settings come from defaults, then the --config file, then EDDY_* environment
 variables (EDDY_DATA_DIR, EDDY_KAFKA_ADDR, EDDY_HTTP_ADDR, EDDY_ADVERTISE_ADDR,
 EDDY_NODE_ID, EDDY_CONTROLLER_ADDR, EDDY_VOTERS, EDDY_RACK, EDDY_LOG_LEVEL,
-EDDY_LOG_FORMAT), then flags; later ones win.
+EDDY_LOG_FORMAT, EDDY_TLS_CERT, EDDY_TLS_KEY, EDDY_TLS_CLIENT_CA), then flags;
+later ones win.
+
+Security: --tls-cert and --tls-key put the Kafka listener behind TLS (1.2+;
+replace the files to rotate, no restart); --tls-client-ca also requires
+client certificates (mTLS, principal User:<subject CN>).
+--set sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 requires SASL
+(SASL_SSL with TLS, SASL_PLAINTEXT without); connections.max.reauth.ms makes
+sessions expire unless the client re-authenticates (KIP-368).
 
 A cluster: every node gets the same --voters list (id@host:port of each
 voter's --controller-addr) and its own --node-id. A node named in --voters
@@ -54,6 +62,8 @@ Examples:
   eddy serve --data-dir /var/lib/eddy --kafka-addr 0.0.0.0:9092 --advertise-addr kafka1.example.com:9092
   eddy serve --set num.partitions=3 --set log.retention.ms=86400000
   eddy serve --config eddy.yaml
+  eddy serve --tls-cert server.pem --tls-key server-key.pem --tls-client-ca ca.pem
+  eddy serve --tls-cert server.pem --tls-key server-key.pem --set sasl.enabled.mechanisms=SCRAM-SHA-512
   EDDY_BOOTSTRAP_USER=admin:admin-secret eddy serve --set super.users=User:admin
   eddy serve --node-id 1 --kafka-addr 10.0.0.1:9092 --controller-addr 10.0.0.1:9093 \
     --voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093 --data-dir /var/lib/eddy
@@ -89,6 +99,9 @@ A config file:
 	f.StringVar(&flags.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	f.StringVar(&flags.LogFormat, "log-format", d.LogFormat, "text or json")
 	f.StringArrayVar(&settings, "set", nil, "Kafka broker property key=value (repeatable)")
+	f.StringVar(&flags.TLSCert, "tls-cert", "", "PEM certificate of the Kafka listener: clients must use TLS (reloaded when the file changes)")
+	f.StringVar(&flags.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&flags.TLSClientCA, "tls-client-ca", "", "PEM CA certificates: clients must present a certificate they signed (mTLS); the principal is User:<subject CN>")
 	return cmd
 }
 
@@ -110,6 +123,9 @@ func run(ctx context.Context, s Settings) error {
 		Rack:           s.Rack,
 		Settings:       s.Broker,
 		Logger:         logger,
+		TLSCert:        s.TLSCert,
+		TLSKey:         s.TLSKey,
+		TLSClientCA:    s.TLSClientCA,
 		BootstrapUser:  s.BootstrapUser,
 	})
 	if err != nil {
