@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -365,17 +366,24 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", n.healthz)
 		mux.HandleFunc("/readyz", n.readyz)
-		// Profiles reveal internals and cost CPU: they are served to
-		// loopback only, unless the operator names their own address.
-		withPprof := pprofAddr == "" && isLoopback(ln.Addr())
+		// Profiles reveal internals and cost CPU: they are served on
+		// loopback, or to super users (httpauth.go), unless the operator
+		// names their own address.
+		loopback := isLoopback(ln.Addr())
+		withPprof := pprofAddr == ""
 		if withPprof {
 			addPprof(mux)
 		}
-		n.http = n.serveHTTP(ln, mux)
-		n.log.Info("http listener started", "http_addr", n.httpAddr.String(), "pprof", withPprof)
-		if pprofAddr == "" && !withPprof {
-			n.log.Warn("pprof not served: the http listener is not on loopback; set eddy.pprof.addr to serve it")
+		tlsCfg, err := n.httpTLS()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http listener: %w", err)
 		}
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		n.http = n.serveHTTP(ln, n.newHTTPAuth(settings).wrap(mux, loopback || !withPprof))
+		n.log.Info("http listener started", "http_addr", n.httpAddr.String(), "tls", tlsCfg != nil, "pprof", withPprof, "pprof_super_users_only", withPprof && !loopback)
 	}
 	if pprofAddr == "" {
 		return nil
@@ -387,7 +395,7 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 	n.pprofAddr = ln.Addr()
 	mux := http.NewServeMux()
 	addPprof(mux)
-	n.pprof = n.serveHTTP(ln, mux)
+	n.pprof = n.serveHTTP(ln, n.newHTTPAuth(settings).wrap(mux, isLoopback(ln.Addr())))
 	n.log.Info("pprof listener started", "pprof_addr", n.pprofAddr.String())
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -193,3 +194,14 @@ func (c *conn) handshake(ctx context.Context, tc *tls.Conn) error {
 // looksLikeTLS reports whether a frame size is really the start of a TLS
 // record (handshake, version 3.x): a TLS client on a plaintext port.
 func looksLikeTLS(size int32) bool { return uint32(size)>>16 == 0x1603 }
+
+// ReloadingTLS returns a server tls.Config over the files, reloaded when
+// they change as the Kafka listener's is, for the node's other listeners
+// (HTTP) that take the same certificate.
+func ReloadingTLS(files TLSConfig, log *slog.Logger) (*tls.Config, error) {
+	r, err := newCertReloader(files, newRateLog(log))
+	if err != nil {
+		return nil, err
+	}
+	return r.serverConfig(), nil
+}
