@@ -219,7 +219,7 @@ func (k *Keyring) seal(dst, plain []byte) []byte {
 	appendAAD(aad[:0], st)
 	dst = key.aead.Seal(dst, nonce[:], plain[record.HeaderSize:], aad[:])
 	st = dst[start:]
-	binary.BigEndian.PutUint32(st[offStoredCRC:], crc32.Checksum(st[offStoredAttr:], castagnoli))
+	binary.BigEndian.PutUint32(st[offStoredCRC:], crcOf(st[offStoredAttr:]))
 	return dst
 }
 
@@ -243,7 +243,7 @@ func unitKeyID(st []byte) (KeyID, error) {
 	if h.Size() != len(st) || len(st) < record.HeaderSize+envelopeOverhead {
 		return id, fmt.Errorf("%w: encrypted batch of %d bytes, length says %d", record.ErrInvalid, len(st), h.Size())
 	}
-	if sum := crc32.Checksum(st[offStoredAttr:], castagnoli); sum != h.CRC {
+	if sum := crcOf(st[offStoredAttr:]); sum != h.CRC {
 		return id, fmt.Errorf("%w: encrypted batch crc %08x, computed %08x", record.ErrCorrupt, h.CRC, sum)
 	}
 	if v := st[record.HeaderSize]; v != envelopeVersion {
@@ -331,3 +331,5 @@ func checkWireAttributes(h record.BatchHeader) error {
 	}
 	return nil
 }
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
