@@ -429,3 +429,68 @@ func FuzzOpenUnit(f *testing.F) {
 		}
 	})
 }
+
+// Rotation: data under key A, then key B first; Reencrypt moves every
+// segment (plain ones too) to B, after which A can go.
+func TestReencryptRotation(t *testing.T) {
+	dir := t.TempDir()
+	a, b := testKey(1), testKey(2)
+	write := func(keys *Keyring, marker string, n int) {
+		m, err := openEncrypted(t, dir, keys)
+		must(t, err)
+		l := m.Log("t", 0)
+		if l == nil {
+			l = createLog(t, m, smallConfig())
+		}
+		for i := range n {
+			mustAppend(t, l, markerBatch(marker, i, recordtest.Options{Codec: record.Codec(i % 3)}), false)
+		}
+		must(t, m.Close())
+	}
+	write(nil, "PLAINMARK", 30)
+	write(mustKeyring(t, a), "AMARK", 30)
+	write(mustKeyring(t, b, a), "BMARK", 30)
+	if _, err := openEncrypted(t, dir, mustKeyring(t, b)); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("old key dropped before reencrypt: %v, want ErrKeyMismatch", err)
+	}
+	m, err := openEncrypted(t, dir, mustKeyring(t, b, a))
+	must(t, err)
+	want := readAllBytes(t, m.Log("t", 0))
+	must(t, m.Close())
+
+	if _, err := Reencrypt(context.Background(), dir, mustKeyring(t, b), testLogger(t)); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("reencrypt without the old key: %v, want ErrKeyMismatch", err)
+	}
+	st, err := Reencrypt(context.Background(), dir, mustKeyring(t, b, a), testLogger(t))
+	must(t, err)
+	if st.Rewritten == 0 || st.Rewritten > st.Segments {
+		t.Fatalf("reencrypt stats %+v", st)
+	}
+	grepDir(t, dir, "PLAINMARK")
+	again, err := Reencrypt(context.Background(), dir, mustKeyring(t, b, a), testLogger(t))
+	must(t, err)
+	if again.Rewritten != 0 {
+		t.Fatalf("second reencrypt rewrote %d segments", again.Rewritten)
+	}
+
+	m, err = openEncrypted(t, dir, mustKeyring(t, b))
+	must(t, err)
+	defer m.Close()
+	l := m.Log("t", 0)
+	if got := readAllBytes(t, l); !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes after rotation, want %d identical", len(got), len(want))
+	}
+	for _, off := range []int64{0, 17, 45, 89} { // through the rebuilt indexes
+		res, err := l.Read(off, 1, true)
+		must(t, err)
+		if len(res.Chunks) != 1 {
+			t.Fatalf("read at %d: %d chunks", off, len(res.Chunks))
+		}
+		c, _ := res.Chunks[0].ReadAll()
+		if h := mustHeader(t, c); h.BaseOffset > off || h.LastOffset() < off {
+			t.Fatalf("read at %d got batch %d..%d", off, h.BaseOffset, h.LastOffset())
+		}
+		res.Release()
+	}
+	mustAppend(t, l, markerBatch("AFTER", 0, recordtest.Options{}), true)
+}

@@ -103,6 +103,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, files: newFileCache(cfg.MaxOpenFiles), deleter: newDeleter(cfg.Logger), now: cfg.Now}
 	m.files.keys = cfg.Keys
+	if cfg.Keys != nil {
+		m.logger.Info("encryption at rest on", "key_id", cfg.Keys.Primary().String(), "keys", len(cfg.Keys.IDs()))
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.logs = map[topicPartition]*Log{}
 	m.cleaner = newCleaner(m)

@@ -22,12 +22,15 @@ type Settings struct {
 	// ControllerAddr is this node's metadata quorum listener; Voters the
 	// initial quorum voters, "1@host:port,2@host:port,..."; Rack the
 	// node's rack. No voters: a standalone single-node cluster.
-	ControllerAddr string            `yaml:"controller-addr"`
-	Voters         string            `yaml:"voters"`
-	Rack           string            `yaml:"rack"`
-	LogLevel       string            `yaml:"log-level"`
-	LogFormat      string            `yaml:"log-format"`
-	Broker         map[string]string `yaml:"broker"`
+	ControllerAddr string `yaml:"controller-addr"`
+	Voters         string `yaml:"voters"`
+	Rack           string `yaml:"rack"`
+	LogLevel       string `yaml:"log-level"`
+	LogFormat      string `yaml:"log-format"`
+	// EncryptionKeyFile names the keys of encryption at rest (one 64-hex
+	// key a line, the first encrypts); empty: encryption off.
+	EncryptionKeyFile string            `yaml:"encryption-key-file"`
+	Broker            map[string]string `yaml:"broker"`
 }
 
 // Defaults are the settings of a first run: a single node on loopback.
@@ -86,6 +89,7 @@ func (s *Settings) applyEnv(lookup func(string) (string, bool)) error {
 		"EDDY_DATA_DIR": &s.DataDir, "EDDY_KAFKA_ADDR": &s.KafkaAddr, "EDDY_HTTP_ADDR": &s.HTTPAddr,
 		"EDDY_ADVERTISE_ADDR": &s.AdvertiseAddr, "EDDY_LOG_LEVEL": &s.LogLevel, "EDDY_LOG_FORMAT": &s.LogFormat,
 		"EDDY_CONTROLLER_ADDR": &s.ControllerAddr, "EDDY_VOTERS": &s.Voters, "EDDY_RACK": &s.Rack,
+		"EDDY_ENCRYPTION_KEY_FILE": &s.EncryptionKeyFile,
 	} {
 		if v, ok := lookup(name); ok {
 			*dst = v
@@ -106,6 +110,7 @@ func (s *Settings) applyFlags(set func(string) bool, f Settings) {
 		"data-dir": {&s.DataDir, &f.DataDir}, "kafka-addr": {&s.KafkaAddr, &f.KafkaAddr}, "http-addr": {&s.HTTPAddr, &f.HTTPAddr},
 		"advertise-addr": {&s.AdvertiseAddr, &f.AdvertiseAddr}, "log-level": {&s.LogLevel, &f.LogLevel}, "log-format": {&s.LogFormat, &f.LogFormat},
 		"controller-addr": {&s.ControllerAddr, &f.ControllerAddr}, "voters": {&s.Voters, &f.Voters}, "rack": {&s.Rack, &f.Rack},
+		"encryption-key-file": {&s.EncryptionKeyFile, &f.EncryptionKeyFile},
 	} {
 		if set(name) {
 			*pair[0] = *pair[1]
