@@ -209,32 +209,39 @@ func (k *Keyring) seal(dst, plain []byte) []byte {
 	st := dst[start:]
 	binary.BigEndian.PutUint32(st[offStoredLen:], binary.BigEndian.Uint32(st[offStoredLen:])+envelopeOverhead)
 	binary.BigEndian.PutUint16(st[offStoredAttr:], binary.BigEndian.Uint16(st[offStoredAttr:])|attrEncrypted)
+	binary.BigEndian.PutUint32(st[offStoredCRC:], 0) // as the additional data has it
 	dst = append(dst, envelopeVersion)
 	dst = append(dst, key.id[:]...)
 	var nonce [nonceSize]byte
 	rand.Read(nonce[:]) // never fails (crypto/rand)
 	dst = append(dst, nonce[:]...)
-	var aad [record.HeaderSize - 4 + 1 + keyIDSize]byte
-	st = dst[start:]
-	appendAAD(aad[:0], st)
-	dst = key.aead.Seal(dst, nonce[:], plain[record.HeaderSize:], aad[:])
+	// The additional data is dst's own prefix: Seal appends after it.
+	aad := dst[start : start+aadSize]
+	dst = key.aead.Seal(dst, nonce[:], plain[record.HeaderSize:], aad)
 	st = dst[start:]
 	binary.BigEndian.PutUint32(st[offStoredCRC:], crcOf(st[offStoredAttr:]))
 	return dst
 }
 
-// appendAAD appends the additional data of a stored unit: its header
-// without the CRC, and the envelope's version and key id.
+// aadSize is the size of a unit's additional data: its stored header with
+// the CRC field zero, the envelope version and the key id.
+const aadSize = record.HeaderSize + 1 + keyIDSize
+
+// appendAAD appends the additional data of the stored unit st.
 func appendAAD(dst, st []byte) []byte {
-	dst = append(dst, st[:offStoredCRC]...)
-	dst = append(dst, st[offStoredAttr:record.HeaderSize+1+keyIDSize]...)
+	at := len(dst)
+	dst = append(dst, st[:aadSize]...)
+	binary.BigEndian.PutUint32(dst[at+offStoredCRC:], 0)
 	return dst
 }
 
 // unitKeyID returns the key id of the stored encrypted batch st, checking
 // its framing and CRC first, so that damage (a torn write) is reported as
 // record.ErrCorrupt and not as a missing key.
-func unitKeyID(st []byte) (KeyID, error) {
+func unitKeyID(st []byte) (KeyID, error) { return unitKeyIDCRC(st, true) }
+
+// unitKeyIDCRC is unitKeyID, checking the stored CRC only with checkCRC.
+func unitKeyIDCRC(st []byte, checkCRC bool) (KeyID, error) {
 	var id KeyID
 	h, err := record.ParseHeader(st)
 	if err != nil {
@@ -243,7 +250,9 @@ func unitKeyID(st []byte) (KeyID, error) {
 	if h.Size() != len(st) || len(st) < record.HeaderSize+envelopeOverhead {
 		return id, fmt.Errorf("%w: encrypted batch of %d bytes, length says %d", record.ErrInvalid, len(st), h.Size())
 	}
-	if sum := crcOf(st[offStoredAttr:]); sum != h.CRC {
+	if !checkCRC {
+		// The tag covers every byte the CRC does.
+	} else if sum := crcOf(st[offStoredAttr:]); sum != h.CRC {
 		return id, fmt.Errorf("%w: encrypted batch crc %08x, computed %08x", record.ErrCorrupt, h.CRC, sum)
 	}
 	if v := st[record.HeaderSize]; v != envelopeVersion {
@@ -266,7 +275,7 @@ func (k *Keyring) open(dst, st []byte) ([]byte, error) {
 	if key == nil {
 		return dst, fmt.Errorf("%w: key id %s", errNoKey, id)
 	}
-	var aad [record.HeaderSize - 4 + 1 + keyIDSize]byte
+	var aad [aadSize]byte
 	appendAAD(aad[:0], st)
 	start := len(dst)
 	dst = append(dst, st[:record.HeaderSize]...)
@@ -289,8 +298,13 @@ func restoreHeader(b []byte) {
 
 // openInPlace decrypts the stored encrypted batch st where it lies and
 // returns the wire batch, a prefix of st (shorter by envelopeOverhead).
+// It allocates nothing: the additional data is st's own prefix, its CRC
+// field zeroed (restoreHeader rewrites it). It serves reads, so it skips
+// the stored CRC, which the tag makes redundant: damage is still an error
+// (a failed tag, or a key id no key has), only not told from a wrong key,
+// which recovery needs and a read does not.
 func (k *Keyring) openInPlace(st []byte) ([]byte, error) {
-	id, err := unitKeyID(st)
+	id, err := unitKeyIDCRC(st, false)
 	if err != nil {
 		return nil, err
 	}
@@ -298,13 +312,13 @@ func (k *Keyring) openInPlace(st []byte) ([]byte, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: key id %s", errNoKey, id)
 	}
-	var aad [record.HeaderSize - 4 + 1 + keyIDSize]byte
-	appendAAD(aad[:0], st)
-	var nonce [nonceSize]byte
-	copy(nonce[:], st[record.HeaderSize+1+keyIDSize:])
+	crc := binary.BigEndian.Uint32(st[offStoredCRC:])
+	binary.BigEndian.PutUint32(st[offStoredCRC:], 0)
+	nonce := st[record.HeaderSize+1+keyIDSize : record.HeaderSize+envelopeHeader]
 	ct := st[record.HeaderSize+envelopeHeader:]
-	pt, err := key.aead.Open(ct[:0], nonce[:], ct, aad[:])
+	pt, err := key.aead.Open(ct[:0], nonce, ct, st[:aadSize])
 	if err != nil {
+		binary.BigEndian.PutUint32(st[offStoredCRC:], crc)
 		return nil, fmt.Errorf("%w: encrypted batch fails authentication with key %s", record.ErrCorrupt, id)
 	}
 	n := copy(st[record.HeaderSize:], pt)

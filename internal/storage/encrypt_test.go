@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -421,8 +422,9 @@ func FuzzOpenUnit(f *testing.F) {
 			t.Fatalf("opened %d bytes from %d", len(got), len(b))
 		}
 		got2, err2 := k.openInPlace(bytes.Clone(b))
-		if (err == nil) != (err2 == nil) || err == nil && !bytes.Equal(got, got2) {
-			t.Fatalf("open and openInPlace disagree: %v, %v", err, err2)
+		// openInPlace skips the stored CRC, which the tag covers anyway.
+		if err == nil && (err2 != nil || !bytes.Equal(got, got2)) {
+			t.Fatalf("openInPlace refused what open took: %v", err2)
 		}
 		if _, _, err := openBatches(k, bytes.Clone(b)); err == nil && len(b) > 0 && isEncrypted(mustHeader(t, b)) && err2 != nil {
 			t.Fatalf("openBatches took a unit open refused: %v", err2)
@@ -493,4 +495,52 @@ func TestReencryptRotation(t *testing.T) {
 		res.Release()
 	}
 	mustAppend(t, l, markerBatch("AFTER", 0, recordtest.Options{}), true)
+}
+
+// BenchmarkReadServe measures what a fetch of 1 MiB costs the broker in
+// this package, plain against encrypted at rest: plain chunks are read
+// from the page cache into a reused buffer (a stand-in for sendfile's
+// in-kernel copy), encrypted ones are read and decrypted in memory by Read.
+// Batches are 16 records of 1 KiB.
+func BenchmarkReadServe(b *testing.B) {
+	for _, enc := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "encrypted"}[enc], func(b *testing.B) {
+			var keys *Keyring
+			if enc {
+				keys = mustKeyring(b, testKey(1))
+			}
+			m, err := Open(context.Background(), Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler), Keys: keys})
+			must(b, err)
+			b.Cleanup(func() { m.Close() })
+			l, err := m.CreateLog("bench", 0, DefaultLogConfig())
+			must(b, err)
+			const n = 2000
+			batch := benchBatch()
+			for range n {
+				if _, err := l.Append(context.Background(), batch, AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			buf := make([]byte, 2<<20)
+			var off, served int64
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := l.Read(off, 1<<20, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, c := range res.Chunks {
+					if c.File != nil {
+						if _, err := c.File.ReadAt(buf[:c.Len], c.Pos); err != nil {
+							b.Fatal(err)
+						}
+					}
+					served += c.Len
+				}
+				res.Release()
+				off = (off + 16*37) % (n * 16)
+			}
+			b.SetBytes(served / int64(b.N))
+		})
+	}
 }
