@@ -170,11 +170,17 @@ func segmentKeyIDs(dir string) ([]KeyID, error) {
 		if err != nil {
 			return nil, fmt.Errorf("storage: read partition dir: %w", err)
 		}
+		var logs []string
 		for _, s := range segs {
-			if _, ok := parseSegmentName(s.Name()); !ok {
-				continue
+			if _, ok := parseSegmentName(s.Name()); ok {
+				logs = append(logs, s.Name())
 			}
-			id, ok, err := firstBatchKeyID(filepath.Join(dir, e.Name(), s.Name()))
+		}
+		for i, name := range logs { // sorted by base offset: ReadDir sorts
+			// Only the last segment may end in a torn write; the others
+			// were fsynced, so their key id is read without its CRC
+			// (which would cost reading their whole first batch).
+			id, ok, err := firstBatchKeyID(filepath.Join(dir, e.Name(), name), i == len(logs)-1)
 			if err != nil {
 				return nil, err
 			}
@@ -187,8 +193,8 @@ func segmentKeyIDs(dir string) ([]KeyID, error) {
 }
 
 // firstBatchKeyID returns the key id of the segment file's first batch if
-// it is encrypted and intact.
-func firstBatchKeyID(path string) (KeyID, bool, error) {
+// it is encrypted (and, with checkCRC, intact).
+func firstBatchKeyID(path string, checkCRC bool) (KeyID, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return KeyID{}, false, fmt.Errorf("storage: open segment: %w", err)
@@ -202,15 +208,25 @@ func firstBatchKeyID(path string) (KeyID, bool, error) {
 		return KeyID{}, false, fmt.Errorf("storage: read segment %s: %w", path, err)
 	}
 	h, _ := record.ParseHeader(hb)
-	if !isEncrypted(h) || h.Length < 0 || h.Size() > 1<<30 {
+	if !isEncrypted(h) || h.Length < 0 || h.Size() > 1<<30 || h.Size() < record.HeaderSize+envelopeOverhead {
 		return KeyID{}, false, nil
 	}
-	b := make([]byte, h.Size())
+	size := h.Size()
+	if !checkCRC {
+		size = record.HeaderSize + envelopeHeader
+	}
+	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil {
 		if errors.Is(err, io.EOF) {
 			return KeyID{}, false, nil
 		}
 		return KeyID{}, false, fmt.Errorf("storage: read segment %s: %w", path, err)
+	}
+	if !checkCRC {
+		if v := b[record.HeaderSize]; v != envelopeVersion {
+			return KeyID{}, false, fmt.Errorf("storage: segment %s: %w: %d", path, errEnvelopeVersion, v)
+		}
+		return KeyID(b[record.HeaderSize+1 : record.HeaderSize+1+keyIDSize]), true, nil
 	}
 	id, err := unitKeyID(b)
 	if errors.Is(err, errEnvelopeVersion) {
