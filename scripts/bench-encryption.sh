@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # W1 and W2 (../shared/BENCHMARKS.md) against two eddy nodes started side by
 # side, one plain and one with encryption at rest (--encryption-key-file),
-# in two rounds (plain first, then encrypted first) so that neither always
+# in rounds (odd ones plain first, even ones encrypted first) so that neither always
 # runs on a warmer machine. Each line is one `eddy bench` JSON object plus
 # the broker's CPU seconds (utime+stime from /proc) spent in that workload.
-#   usage: scripts/bench-encryption.sh [DURATION]   (default 30s)
+#   usage: [ROUNDS=2] scripts/bench-encryption.sh [DURATION]   (default 30s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-30s}
@@ -42,11 +42,11 @@ run() { # mode workload topic
 		out=$("$eddy" bench consume --against "${addr[$1]}" --topic "$3" --format json)
 	fi
 	after=$(cpu_seconds "${pid[$1]}")
-	echo "{\"mode\":\"$1\",\"workload\":\"$2\",\"broker_cpu_s\":$(echo "$after - $before" | bc),\"result\":$out}" | tee -a "$work/results.json"
+	echo "{\"mode\":\"$1\",\"workload\":\"$2\",\"broker_cpu_s\":$(awk -v a="$after" -v b="$before" 'BEGIN {printf "%.2f", a - b}'),\"result\":$out}" | tee -a "$work/results.json"
 }
-for round in 1 2; do
+for round in $(seq 1 "${ROUNDS:-2}"); do
 	order=(plain encrypted)
-	[ "$round" = 2 ] && order=(encrypted plain)
+	[ $((round % 2)) = 0 ] && order=(encrypted plain)
 	for mode in "${order[@]}"; do
 		run "$mode" W1 "w1-r$round"
 		run "$mode" W2 "w1-r$round"
