@@ -547,3 +547,29 @@ func BenchmarkReadServe(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendEncryption is BenchmarkAppend (no fsync) plain against
+// encrypted at rest: the writer seals each batch before it writes.
+func BenchmarkAppendEncryption(b *testing.B) {
+	for _, enc := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "encrypted"}[enc], func(b *testing.B) {
+			var keys *Keyring
+			if enc {
+				keys = mustKeyring(b, testKey(1))
+			}
+			m, err := Open(context.Background(), Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler), Keys: keys})
+			must(b, err)
+			b.Cleanup(func() { m.Close() })
+			l, err := m.CreateLog("bench", 0, DefaultLogConfig())
+			must(b, err)
+			batch := benchBatch()
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Append(context.Background(), batch, AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
