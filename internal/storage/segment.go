@@ -301,8 +301,8 @@ func newBatchReader(f fileReader, limit int64, window int) *batchReader {
 
 // batch reads the batch at pos whose stored header is h and returns it as
 // on the wire: decrypted, with its header restored, if it is stored
-// encrypted. The bytes are valid until the next call. The returned header
-// is h; the wire batch's own is parsed by whoever validates it.
+// encrypted. The bytes are valid until the next call; callers that need
+// the wire header parse (or validate) them, and advance by h.Size().
 func (r *batchReader) batch(pos int64, h record.BatchHeader) ([]byte, error) {
 	b, err := r.read(pos, h.Size())
 	if err != nil || !isEncrypted(h) {
