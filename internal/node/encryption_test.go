@@ -345,3 +345,42 @@ func TestEncryptedCluster(t *testing.T) {
 	}
 	sameRecordsInOrder(t, want, consumeAll(t, live[0], "rep", len(want), kgo.SeedBrokers(live...)))
 }
+
+// TestEncryptedTornTailTruncatedOnStart is TestTornTailTruncatedOnStart on
+// an encrypted log: a crash leaves the last unit cut short (its tag torn);
+// restarting with the key truncates it and keeps the rest.
+func TestEncryptedTornTailTruncatedOnStart(t *testing.T) {
+	dir := t.TempDir()
+	key := newKeyFile(t, randomKey(t))
+	cb := startChild(t, dir, "--encryption-key-file", key)
+	createTopic(t, newAdmin(t, cb.addr), "torn", 1, nil)
+	cl := newClient(t, cb.addr, kgo.MaxBufferedRecords(1))
+	for i := range 10 {
+		if err := cl.ProduceSync(testContext(t), &kgo.Record{Topic: "torn", Value: fmt.Appendf(nil, "%s-%d", encMarker, i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	cb.kill() // a crash: no clean shutdown marker
+	damageFile(t, activeSegment(t, filepath.Join(dir, "logs", "torn-0")), "cut")
+
+	again := startChild(t, dir, "--encryption-key-file", key)
+	for i, r := range consumeAll(t, again.addr, "torn", 9) {
+		if string(r.Value) != fmt.Sprintf("%s-%d", encMarker, i) {
+			t.Fatalf("offset %d holds %q", r.Offset, r.Value)
+		}
+	}
+	end, err := newAdmin(t, again.addr).ListEndOffsets(testContext(t), "torn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := end["torn"][0].Offset; got != 9 {
+		t.Fatalf("end offset after recovery %d, want 9", got)
+	}
+	if err := newClient(t, again.addr).ProduceSync(testContext(t), &kgo.Record{Topic: "torn", Value: []byte("next")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if last := consumeAll(t, again.addr, "torn", 10)[9]; string(last.Value) != "next" || last.Offset != 9 {
+		t.Fatalf("append after recovery landed at %d as %q", last.Offset, last.Value)
+	}
+}

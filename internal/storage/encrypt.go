@@ -250,10 +250,10 @@ func unitKeyIDCRC(st []byte, checkCRC bool) (KeyID, error) {
 	if h.Size() != len(st) || len(st) < record.HeaderSize+envelopeOverhead {
 		return id, fmt.Errorf("%w: encrypted batch of %d bytes, length says %d", record.ErrInvalid, len(st), h.Size())
 	}
-	if !checkCRC {
-		// The tag covers every byte the CRC does.
-	} else if sum := crcOf(st[offStoredAttr:]); sum != h.CRC {
-		return id, fmt.Errorf("%w: encrypted batch crc %08x, computed %08x", record.ErrCorrupt, h.CRC, sum)
+	if checkCRC {
+		if sum := crcOf(st[offStoredAttr:]); sum != h.CRC {
+			return id, fmt.Errorf("%w: encrypted batch crc %08x, computed %08x", record.ErrCorrupt, h.CRC, sum)
+		}
 	}
 	if v := st[record.HeaderSize]; v != envelopeVersion {
 		return id, fmt.Errorf("%w: %d", errEnvelopeVersion, v)
