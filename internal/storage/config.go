@@ -128,4 +128,7 @@ type Config struct {
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.
 	swapHook func(step string) error
+	// plain, set only by tests, keeps a Manager without Keys plain under
+	// EDDY_TEST_ENCRYPTION (testKeys).
+	plain bool
 }

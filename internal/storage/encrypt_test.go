@@ -30,7 +30,7 @@ func mustKeyring(t testing.TB, keys ...[]byte) *Keyring {
 
 func openEncrypted(t testing.TB, dir string, keys *Keyring) (*Manager, error) {
 	t.Helper()
-	return Open(context.Background(), Config{Dir: dir, Logger: testLogger(t), RetentionCheckInterval: time.Hour, Keys: keys, CleanerThreads: -1})
+	return Open(context.Background(), Config{Dir: dir, Logger: testLogger(t), RetentionCheckInterval: time.Hour, Keys: keys, CleanerThreads: -1, plain: keys == nil})
 }
 
 // markerBatch is a batch whose keys, values and headers all hold marker.
@@ -512,7 +512,7 @@ func BenchmarkReadServe(b *testing.B) {
 			if enc {
 				keys = mustKeyring(b, testKey(1))
 			}
-			m, err := Open(context.Background(), Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler), Keys: keys})
+			m, err := Open(context.Background(), Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler), Keys: keys, plain: keys == nil})
 			must(b, err)
 			b.Cleanup(func() { m.Close() })
 			l, err := m.CreateLog("bench", 0, DefaultLogConfig())
@@ -557,7 +557,7 @@ func BenchmarkAppendEncryption(b *testing.B) {
 			if enc {
 				keys = mustKeyring(b, testKey(1))
 			}
-			m, err := Open(context.Background(), Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler), Keys: keys})
+			m, err := Open(context.Background(), Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler), Keys: keys, plain: keys == nil})
 			must(b, err)
 			b.Cleanup(func() { m.Close() })
 			l, err := m.CreateLog("bench", 0, DefaultLogConfig())
@@ -571,5 +571,33 @@ func BenchmarkAppendEncryption(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Damage to a stored key id is corruption, found when the unit is read,
+// not a missing key that refuses the start.
+func TestDamagedKeyIDIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	keys := mustKeyring(t, testKey(1))
+	m, err := openEncrypted(t, dir, keys)
+	must(t, err)
+	l := createLog(t, m, smallConfig())
+	for i := range 60 {
+		mustAppend(t, l, markerBatch("KID", i, recordtest.Options{}), false)
+	}
+	if len(l.mu.segments) < 2 {
+		t.Fatal("want several segments")
+	}
+	must(t, m.Close())
+	seg := filepath.Join(dir, "t-0", segmentName(0, logExt))
+	b, err := os.ReadFile(seg)
+	must(t, err)
+	b[record.HeaderSize+3] ^= 0x20 // in the key id
+	must(t, os.WriteFile(seg, b, 0o644))
+	m, err = openEncrypted(t, dir, keys)
+	must(t, err)
+	defer m.Close()
+	if _, err := m.Log("t", 0).Read(0, 1<<20, true); !errors.Is(err, ErrLogCorrupt) {
+		t.Fatalf("read of the damaged unit: %v, want ErrLogCorrupt", err)
 	}
 }

@@ -95,7 +95,7 @@ func CheckKeys(dir string, keys *Keyring) ([]KeyID, error) {
 	if err != nil {
 		return nil, err
 	}
-	found, err := segmentKeyIDs(dir)
+	found, err := segmentKeyIDs(dir, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +151,12 @@ func prepareKeys(dir string, keys *Keyring) error {
 }
 
 // segmentKeyIDs returns the key ids named by the first batch of every
-// segment under dir (those whose stored CRC holds: a torn first batch is
-// recovery's business), without writing anything.
-func segmentKeyIDs(dir string) ([]KeyID, error) {
+// segment under dir, without writing anything. A key id keys has is taken
+// from the header as is; any other is believed only if its unit's stored
+// CRC holds, so that a torn or damaged first batch (recovery's or the
+// verifier's business) is not taken for a missing key. So a start with the
+// right keys reads one small header per segment.
+func segmentKeyIDs(dir string, keys *Keyring) ([]KeyID, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -170,17 +173,11 @@ func segmentKeyIDs(dir string) ([]KeyID, error) {
 		if err != nil {
 			return nil, fmt.Errorf("storage: read partition dir: %w", err)
 		}
-		var logs []string
 		for _, s := range segs {
-			if _, ok := parseSegmentName(s.Name()); ok {
-				logs = append(logs, s.Name())
+			if _, ok := parseSegmentName(s.Name()); !ok {
+				continue
 			}
-		}
-		for i, name := range logs { // sorted by base offset: ReadDir sorts
-			// Only the last segment may end in a torn write; the others
-			// were fsynced, so their key id is read without its CRC
-			// (which would cost reading their whole first batch).
-			id, ok, err := firstBatchKeyID(filepath.Join(dir, e.Name(), name), i == len(logs)-1)
+			id, ok, err := firstBatchKeyID(filepath.Join(dir, e.Name(), s.Name()), keys)
 			if err != nil {
 				return nil, err
 			}
@@ -193,14 +190,14 @@ func segmentKeyIDs(dir string) ([]KeyID, error) {
 }
 
 // firstBatchKeyID returns the key id of the segment file's first batch if
-// it is encrypted (and, with checkCRC, intact).
-func firstBatchKeyID(path string, checkCRC bool) (KeyID, bool, error) {
+// it is encrypted (and, for a key keys lacks, intact).
+func firstBatchKeyID(path string, keys *Keyring) (KeyID, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return KeyID{}, false, fmt.Errorf("storage: open segment: %w", err)
 	}
 	defer f.Close()
-	hb := make([]byte, record.HeaderSize)
+	hb := make([]byte, record.HeaderSize+envelopeHeader)
 	if _, err := f.ReadAt(hb, 0); err != nil {
 		if errors.Is(err, io.EOF) {
 			return KeyID{}, false, nil // empty or torn: recovery's business
@@ -211,22 +208,15 @@ func firstBatchKeyID(path string, checkCRC bool) (KeyID, bool, error) {
 	if !isEncrypted(h) || h.Length < 0 || h.Size() > 1<<30 || h.Size() < record.HeaderSize+envelopeOverhead {
 		return KeyID{}, false, nil
 	}
-	size := h.Size()
-	if !checkCRC {
-		size = record.HeaderSize + envelopeHeader
+	if id := KeyID(hb[record.HeaderSize+1:]); hb[record.HeaderSize] == envelopeVersion && keys.find(id) != nil {
+		return id, true, nil
 	}
-	b := make([]byte, size)
+	b := make([]byte, h.Size())
 	if _, err := f.ReadAt(b, 0); err != nil {
 		if errors.Is(err, io.EOF) {
 			return KeyID{}, false, nil
 		}
 		return KeyID{}, false, fmt.Errorf("storage: read segment %s: %w", path, err)
-	}
-	if !checkCRC {
-		if v := b[record.HeaderSize]; v != envelopeVersion {
-			return KeyID{}, false, fmt.Errorf("storage: segment %s: %w: %d", path, errEnvelopeVersion, v)
-		}
-		return KeyID(b[record.HeaderSize+1 : record.HeaderSize+1+keyIDSize]), true, nil
 	}
 	id, err := unitKeyID(b)
 	if errors.Is(err, errEnvelopeVersion) {

@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create data dir: %w", err)
 	}
-	if cfg.Keys == nil {
+	if cfg.Keys == nil && !cfg.plain {
 		cfg.Keys = testKeys
 	}
 	// Before recovery writes anything: a wrong or missing key leaves the
