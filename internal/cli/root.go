@@ -12,6 +12,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/cli/group"
 	"github.com/eddy-streaming/eddy/internal/cli/produce"
 	"github.com/eddy-streaming/eddy/internal/cli/serve"
+	"github.com/eddy-streaming/eddy/internal/cli/storage"
 	"github.com/eddy-streaming/eddy/internal/cli/topic"
 	"github.com/eddy-streaming/eddy/internal/cli/txn"
 )
@@ -35,6 +36,7 @@ func Execute(args []string) error {
 		txn.Command(),
 		cluster.Command(),
 		bench.Command(),
+		storage.Command(),
 	)
 	return root.Execute()
 }

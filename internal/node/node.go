@@ -52,6 +52,9 @@ type Config struct {
 	// BootstrapUser, "name:password" (EDDY_BOOTSTRAP_USER), is created at
 	// start with SCRAM credentials unless it exists (users.go).
 	BootstrapUser string
+	// EncryptionKeyFile turns on encryption at rest with the keys it
+	// lists (storage.LoadKeys); empty: off.
+	EncryptionKeyFile string
 }
 
 // Validate checks the config before anything is opened.
@@ -122,6 +125,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
+	// Keys first, before anything in the data directory is created,
+	// locked or written: a wrong or missing key leaves it as it was.
+	var keys *storage.Keyring
+	if n.cfg.EncryptionKeyFile != "" {
+		var err error
+		if keys, err = storage.LoadKeys(n.cfg.EncryptionKeyFile); err != nil {
+			return err
+		}
+	}
+	if _, err := storage.CheckKeys(filepath.Join(n.cfg.DataDir, "logs"), keys); err != nil {
+		return err
+	}
 	metaDir := filepath.Join(n.cfg.DataDir, "meta")
 	if err := os.MkdirAll(metaDir, 0o755); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
@@ -141,6 +156,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
+	scfg.Keys = keys
 	// On a cluster the high watermark is the replicas' (internal/replica),
 	// not the log end.
 	scfg.ManualHighWatermark = n.quorum != nil

@@ -37,6 +37,9 @@ type Settings struct {
 	// a password belongs in neither a config file nor the process's
 	// arguments, which other users can read.
 	BootstrapUser string `yaml:"-"`
+	// EncryptionKeyFile names the keys of encryption at rest (one 64-hex
+	// key a line, the first encrypts); empty: encryption off.
+	EncryptionKeyFile string `yaml:"encryption-key-file"`
 }
 
 // Defaults are the settings of a first run: a single node on loopback.
@@ -96,6 +99,7 @@ func (s *Settings) applyEnv(lookup func(string) (string, bool)) error {
 		"EDDY_ADVERTISE_ADDR": &s.AdvertiseAddr, "EDDY_LOG_LEVEL": &s.LogLevel, "EDDY_LOG_FORMAT": &s.LogFormat,
 		"EDDY_CONTROLLER_ADDR": &s.ControllerAddr, "EDDY_VOTERS": &s.Voters, "EDDY_RACK": &s.Rack,
 		"EDDY_TLS_CERT": &s.TLSCert, "EDDY_TLS_KEY": &s.TLSKey, "EDDY_TLS_CLIENT_CA": &s.TLSClientCA,
+		"EDDY_ENCRYPTION_KEY_FILE": &s.EncryptionKeyFile,
 	} {
 		if v, ok := lookup(name); ok {
 			*dst = v
@@ -120,6 +124,7 @@ func (s *Settings) applyFlags(set func(string) bool, f Settings) {
 		"advertise-addr": {&s.AdvertiseAddr, &f.AdvertiseAddr}, "log-level": {&s.LogLevel, &f.LogLevel}, "log-format": {&s.LogFormat, &f.LogFormat},
 		"controller-addr": {&s.ControllerAddr, &f.ControllerAddr}, "voters": {&s.Voters, &f.Voters}, "rack": {&s.Rack, &f.Rack},
 		"tls-cert": {&s.TLSCert, &f.TLSCert}, "tls-key": {&s.TLSKey, &f.TLSKey}, "tls-client-ca": {&s.TLSClientCA, &f.TLSClientCA},
+		"encryption-key-file": {&s.EncryptionKeyFile, &f.EncryptionKeyFile},
 	} {
 		if set(name) {
 			*pair[0] = *pair[1]

@@ -42,6 +42,33 @@ func TestResolveLayers(t *testing.T) {
 	}
 }
 
+func TestResolveEncryptionKeyFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "eddy.yaml")
+	if err := os.WriteFile(file, []byte("encryption-key-file: /from/file.hex\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) bool { return false }
+	for _, c := range []struct {
+		name, env, flag, want string
+	}{
+		{"file", "", "", "/from/file.hex"},
+		{"env over file", "/from/env.hex", "", "/from/env.hex"},
+		{"flag over env", "/from/env.hex", "/from/flag.hex", "/from/flag.hex"},
+	} {
+		if c.env != "" {
+			t.Setenv("EDDY_ENCRYPTION_KEY_FILE", c.env)
+		}
+		set := none
+		if c.flag != "" {
+			set = func(n string) bool { return n == "encryption-key-file" }
+		}
+		s, err := resolve(file, set, Settings{EncryptionKeyFile: c.flag}, nil)
+		if err != nil || s.EncryptionKeyFile != c.want {
+			t.Errorf("%s: got %q (%v), want %q", c.name, s.EncryptionKeyFile, err, c.want)
+		}
+	}
+}
+
 func TestResolveRejects(t *testing.T) {
 	dir := t.TempDir()
 	unknown := filepath.Join(dir, "unknown.yaml")
