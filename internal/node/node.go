@@ -146,7 +146,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		return err
 	}
 	n.dirLock = lock
-	store, err := n.openMeta(ctx, metaDir)
+	store, err := n.openMeta(ctx, metaDir, settings)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"errors"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -136,6 +137,18 @@ func TestSASLSSLCluster(t *testing.T) {
 		return true
 	})
 	consumeExactly(t, tc.cfgs[2].KafkaAddr, "sasl-replicated", 300, opts...)
+
+	// A node given another bootstrap password holds another quorum
+	// secret: the voters refuse it, and it never catches up to start.
+	stranger := tc.cfgs[0]
+	stranger.NodeID, stranger.DataDir, stranger.KafkaAddr, stranger.ControllerAddr, stranger.HTTPAddr = 9, t.TempDir(), "127.0.0.1:0", "", ""
+	stranger.BootstrapUser = "admin:guess"
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if n, err := node.Start(sctx, stranger); err == nil {
+		n.Close()
+		t.Error("a node with another bootstrap password joined the quorum")
+	}
 }
 
 // TestAuthenticatedPrincipalReachesAuthorizer checks the principals the
