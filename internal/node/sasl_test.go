@@ -1,9 +1,10 @@
 package node_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -142,12 +143,19 @@ func TestSASLSSLCluster(t *testing.T) {
 	// secret: the voters refuse it, and it never catches up to start.
 	stranger := tc.cfgs[0]
 	stranger.NodeID, stranger.DataDir, stranger.KafkaAddr, stranger.ControllerAddr, stranger.HTTPAddr = 9, t.TempDir(), "127.0.0.1:0", "", ""
-	stranger.BootstrapUser = "admin:guess"
+	stranger.BootstrapUser, stranger.Voters, stranger.Logger = "admin:guess", tc.voters, slog.New(slog.DiscardHandler)
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if n, err := node.Start(sctx, stranger); err == nil {
 		n.Close()
 		t.Error("a node with another bootstrap password joined the quorum")
+	}
+	refused := false
+	for _, n := range tc.nodes {
+		refused = refused || strings.Contains(n.logs.String(), "wrong proof")
+	}
+	if !refused {
+		t.Error("no voter logged the stranger's hello refused")
 	}
 }
 
