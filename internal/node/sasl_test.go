@@ -1,8 +1,8 @@
 package node_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
