@@ -11,6 +11,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/cli/consume"
 	"github.com/eddy-streaming/eddy/internal/cli/group"
 	"github.com/eddy-streaming/eddy/internal/cli/produce"
+	"github.com/eddy-streaming/eddy/internal/cli/profile"
 	"github.com/eddy-streaming/eddy/internal/cli/serve"
 	"github.com/eddy-streaming/eddy/internal/cli/topic"
 	"github.com/eddy-streaming/eddy/internal/cli/txn"
@@ -35,6 +36,7 @@ func Execute(args []string) error {
 		txn.Command(),
 		cluster.Command(),
 		bench.Command(),
+		profile.Command(),
 	)
 	return root.Execute()
 }

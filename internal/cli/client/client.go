@@ -1,5 +1,6 @@
-// Package client holds what every client subcommand shares: the broker
-// flags, the franz-go clients built from them, and the table/JSON printers.
+// Package client holds what every client subcommand shares: the connection
+// flags (brokers, TLS, SASL) and the profiles that supply their defaults,
+// the franz-go clients built from them, and the table/JSON printers.
 package client
 
 import (
@@ -42,13 +43,20 @@ func (o *Options) Register(cmd *cobra.Command) {
 // Validate rejects unknown output formats and unusable connection settings
 // before anything connects.
 func (o *Options) Validate() error {
-	switch o.Format {
-	case "text", "json":
-	default:
-		return fmt.Errorf("unknown --format %q (want text or json)", o.Format)
+	if err := CheckFormat(o.Format); err != nil {
+		return err
 	}
 	_, err := o.Resolve()
 	return err
+}
+
+// CheckFormat rejects a --format other than text and json.
+func CheckFormat(format string) error {
+	switch format {
+	case "text", "json":
+		return nil
+	}
+	return fmt.Errorf("unknown --format %q (want text or json)", format)
 }
 
 // Resolve returns the connection settings this command uses, checked: the
@@ -75,23 +83,36 @@ func (o *Options) Resolve() (Conn, error) {
 }
 
 // resolveConn layers the profile, EDDY_PASSWORD and the flags given, then
-// checks the result. An error caused by a profile says which one.
+// checks the result. An error that the flags alone do not cause names the
+// profile, so the user knows where to look.
 func resolveConn(flags Conn, changed func(string) bool, envPassword string, profiles *Profiles, profile string) (Conn, error) {
-	name, c, err := profiles.pick(profile)
+	name, prof, err := profiles.pick(profile)
 	if err != nil {
 		return Conn{}, err
 	}
-	if envPassword != "" {
+	c, err := layer(prof, flags, changed, envPassword)
+	if err == nil || name == "" {
+		return c, err
+	}
+	if _, alone := layer(Conn{}, flags, changed, envPassword); alone != nil && alone.Error() == err.Error() {
+		return Conn{}, err
+	}
+	return Conn{}, fmt.Errorf("%w (with profile %q)", err, name)
+}
+
+// layer puts the flags given over base, then EDDY_PASSWORD unless
+// --password was given, fills in the default broker, and checks the
+// result. EDDY_PASSWORD without a user is ignored: it may be exported for
+// another cluster.
+func layer(base, flags Conn, changed func(string) bool, envPassword string) (Conn, error) {
+	c := base.overlay(flags, changed)
+	if envPassword != "" && c.User != "" && !changed(flagPassword) {
 		c.Password = envPassword
 	}
-	c = c.overlay(flags, changed)
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{DefaultBroker}
 	}
 	if err := c.Check(); err != nil {
-		if name != "" {
-			return Conn{}, fmt.Errorf("%w (with profile %q)", err, name)
-		}
 		return Conn{}, err
 	}
 	return c, nil

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/spf13/pflag"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -122,4 +124,53 @@ func (p *Profiles) pick(name string) (string, Conn, error) {
 		return "", Conn{}, fmt.Errorf("no profile %q (eddy profile list shows them)", name)
 	}
 	return name, c, nil
+}
+
+// CheckProfile rejects a profile that could never connect, as Check does,
+// and reads its certificate files so that a wrong path shows at creation.
+// A user without a password is fine: EDDY_PASSWORD or --password may
+// supply it when the profile is used. The mechanism's name is
+// canonicalised in place.
+func (c *Conn) CheckProfile() error {
+	check := *c
+	if len(check.Brokers) == 0 {
+		check.Brokers = []string{DefaultBroker}
+	}
+	if check.User != "" && check.Password == "" {
+		check.Password = "supplied later"
+	}
+	if err := check.Check(); err != nil {
+		return err
+	}
+	if check.TLS() {
+		if _, err := check.tlsConfig(); err != nil {
+			return err
+		}
+	}
+	if c.SASLMechanism != "" {
+		c.SASLMechanism = check.SASLMechanism
+	}
+	return nil
+}
+
+// AbsPaths returns c with its certificate paths made absolute, so that a
+// profile works from any directory.
+func (c Conn) AbsPaths() (Conn, error) {
+	for _, p := range []*string{&c.TLSCA, &c.TLSCert, &c.TLSKey} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return Conn{}, fmt.Errorf("resolving %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return c, nil
+}
+
+// Given returns the connection flags set on fs's command line, for a
+// profile to store: defaults are not stored, so they stay defaults.
+func Given(fs *pflag.FlagSet, flags Conn) Conn {
+	return Conn{}.overlay(flags, fs.Changed)
 }
