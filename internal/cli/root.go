@@ -6,6 +6,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/eddy-streaming/eddy/internal/cli/acl"
 	"github.com/eddy-streaming/eddy/internal/cli/bench"
 	"github.com/eddy-streaming/eddy/internal/cli/cluster"
 	"github.com/eddy-streaming/eddy/internal/cli/consume"
@@ -15,6 +16,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/cli/serve"
 	"github.com/eddy-streaming/eddy/internal/cli/topic"
 	"github.com/eddy-streaming/eddy/internal/cli/txn"
+	"github.com/eddy-streaming/eddy/internal/cli/user"
 )
 
 // Execute runs the command line and returns the error of the command that
@@ -37,6 +39,8 @@ func Execute(args []string) error {
 		cluster.Command(),
 		bench.Command(),
 		profile.Command(),
+		user.Command(),
+		acl.Command(),
 	)
 	return root.Execute()
 }
