@@ -8,6 +8,7 @@ import (
 
 	"github.com/eddy-streaming/eddy/internal/cli/acl"
 	"github.com/eddy-streaming/eddy/internal/cli/bench"
+	"github.com/eddy-streaming/eddy/internal/cli/client"
 	"github.com/eddy-streaming/eddy/internal/cli/cluster"
 	"github.com/eddy-streaming/eddy/internal/cli/consume"
 	"github.com/eddy-streaming/eddy/internal/cli/group"
@@ -22,13 +23,19 @@ import (
 // Execute runs the command line and returns the error of the command that
 // ran; main turns it into an exit status.
 func Execute(args []string) error {
+	root := newRoot()
+	root.SetArgs(args)
+	return client.Explain(root.Execute())
+}
+
+// newRoot builds the whole command tree.
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "eddy",
 		Short:         "Eddy: an event streaming platform that speaks the Kafka protocol",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
 	root.AddCommand(
 		serve.Command(),
 		topic.Command(),
@@ -42,5 +49,5 @@ func Execute(args []string) error {
 		user.Command(),
 		acl.Command(),
 	)
-	return root.Execute()
+	return root
 }

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/eddy-streaming/eddy/internal/cli/client"
+	"github.com/eddy-streaming/eddy/internal/cli/client/clienttest"
+)
+
+// noBroker lists the commands that do not talk to a broker, so take no
+// connection flags. A new command missing from here must take them.
+var noBroker = []string{
+	"eddy bench disk", "eddy bench idle", "eddy bench net",
+	"eddy completion bash", "eddy completion fish", "eddy completion powershell", "eddy completion zsh",
+	"eddy help",
+	"eddy profile create", "eddy profile delete", "eddy profile list", "eddy profile use",
+	"eddy serve",
+}
+
+// Every command that builds a client takes the same connection flags.
+func TestEveryClientCommandTakesConnectionFlags(t *testing.T) {
+	root := newRoot()
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var without []string
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if !c.Runnable() {
+			return
+		}
+		for _, name := range []string{"brokers", "tls-enabled", "tls-ca", "tls-cert", "tls-key", "user", "password", "sasl-mechanism", "profile"} {
+			if c.Flag(name) == nil {
+				without = append(without, c.CommandPath())
+				return
+			}
+		}
+	}
+	walk(root)
+	slices.Sort(without)
+	if !slices.Equal(without, noBroker) {
+		t.Errorf("commands without the connection flags:\n  %s\nwant:\n  %s", strings.Join(without, "\n  "), strings.Join(noBroker, "\n  "))
+	}
+}
+
+// secureKfake starts kfake serving TLS (with client certificates required
+// when mtls) and SASL, with admin as a SCRAM-SHA-256 superuser.
+func secureKfake(t *testing.T, f clienttest.TLSFiles, mtls bool) string {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(f.ServerCert, f.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if mtls {
+		pem, err := os.ReadFile(f.CA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		cfg.ClientCAs.AppendCertsFromPEM(pem)
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return clienttest.Cluster(t, kfake.NumBrokers(1), kfake.TLS(cfg), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "admin-secret"),
+		kfake.Superuser("SCRAM-SHA-512", "admin512", "admin-secret"),
+		kfake.Superuser("PLAIN", "plain", "plain-secret"),
+		kfake.SeedTopics(1, "seeded"))
+}
+
+// Each client command connects over SASL_SSL with the flags alone.
+func TestClientCommandsOverSASLSSL(t *testing.T) {
+	f := clienttest.TLS(t, "alice")
+	addr := secureKfake(t, f, false)
+	conn := []string{"-b", addr, "--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret"}
+	for _, tt := range []struct {
+		args  []string
+		stdin string
+		want  string
+	}{
+		{args: []string{"topic", "create", "sec", "-p", "1"}, want: "sec"},
+		{args: []string{"topic", "list"}, want: "seeded"},
+		{args: []string{"produce", "sec"}, stdin: "one\ntwo\n"},
+		{args: []string{"consume", "sec", "-n", "2"}, want: "one\ntwo\n"},
+		{args: []string{"group", "list"}},
+		{args: []string{"cluster", "info"}, want: "BROKER"},
+		{args: []string{"txn", "list"}},
+		{args: []string{"user", "list"}, want: "admin"},
+		{args: []string{"acl", "list"}, want: "PRINCIPAL"},
+		{args: []string{"bench", "produce", "--topic", "sec", "--duration", "300ms", "--format", "json"}, want: `"bench": "produce"`},
+		{args: []string{"bench", "consume", "--topic", "sec", "--records", "2", "--format", "json"}, want: `"bench": "consume"`},
+	} {
+		r := clienttest.Run(t, newRoot, tt.stdin, append(tt.args, conn...)...)
+		if r.Err != nil {
+			t.Errorf("%v: %v", tt.args, r.Err)
+			continue
+		}
+		if !strings.Contains(r.Stdout, tt.want) {
+			t.Errorf("%v: output %q lacks %q", tt.args, r.Stdout, tt.want)
+		}
+	}
+}
+
+// The mechanisms connect as their users; each mistake fails, and the
+// common ones with a hint naming the flag to fix.
+func TestConnectionFlagsAgainstSecureBroker(t *testing.T) {
+	f := clienttest.TLS(t, "alice")
+	other := clienttest.TLS(t, "mallory") // a CA the broker does not use
+	addr := secureKfake(t, f, false)
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		wantErr  string // "" succeeds; "*" fails with any error
+		wantHint string
+	}{
+		{name: "scram-sha-256", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret"}},
+		{name: "scram-sha-512", args: []string{"--tls-ca", f.CA, "--user", "admin512", "--password", "admin-secret", "--sasl-mechanism", "scram-sha-512"}},
+		{name: "plain", args: []string{"--tls-ca", f.CA, "--user", "plain", "--password", "plain-secret", "--sasl-mechanism", "PLAIN"}},
+		{name: "wrong password", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "wrong"}, wantErr: "*"},
+		{name: "wrong mechanism", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret", "--sasl-mechanism", "SCRAM-SHA-512"}, wantErr: "*"},
+		{name: "no sasl", args: []string{"--tls-ca", f.CA}, wantErr: "SASL"},
+		{name: "no tls", args: []string{"--user", "admin", "--password", "admin-secret"}, wantErr: "TLS"},
+		{name: "system roots", args: []string{"--tls-enabled", "--user", "admin", "--password", "admin-secret"},
+			wantErr: "certificate signed by unknown authority", wantHint: "--tls-ca"},
+		{name: "another CA", args: []string{"--tls-ca", other.CA, "--user", "admin", "--password", "admin-secret"},
+			wantErr: "certificate signed by unknown authority", wantHint: "--tls-ca"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := clienttest.Run(t, newRoot, "", append([]string{"topic", "list", "-b", addr}, tt.args...)...)
+			checkRun(t, r, tt.wantErr, tt.wantHint)
+		})
+	}
+}
+
+// With client certificates required, the certificate flags connect and
+// their absence does not.
+func TestMutualTLS(t *testing.T) {
+	f := clienttest.TLS(t, "alice")
+	addr := secureKfake(t, f, true)
+	sasl := []string{"--user", "admin", "--password", "admin-secret"}
+	ok := clienttest.Run(t, newRoot, "", append([]string{"topic", "list", "-b", addr, "--tls-ca", f.CA, "--tls-cert", f.ClientCert, "--tls-key", f.ClientKey}, sasl...)...)
+	checkRun(t, ok, "", "")
+	without := clienttest.Run(t, newRoot, "", append([]string{"topic", "list", "-b", addr, "--tls-ca", f.CA}, sasl...)...)
+	checkRun(t, without, "*", "")
+}
+
+func checkRun(t *testing.T, r clienttest.Result, wantErr, wantHint string) {
+	t.Helper()
+	if wantErr == "" {
+		if r.Err != nil {
+			t.Fatalf("err = %v", r.Err)
+		}
+		if !strings.Contains(r.Stdout, "seeded") {
+			t.Fatalf("output %q lacks the seeded topic", r.Stdout)
+		}
+		return
+	}
+	if r.Err == nil {
+		t.Fatalf("no error; output %q", r.Stdout)
+	}
+	msg := client.Explain(r.Err).Error()
+	if wantErr != "*" && !strings.Contains(msg, wantErr) {
+		t.Errorf("err = %v, want it to contain %q", msg, wantErr)
+	}
+	if !strings.Contains(msg, "hint: ") != (wantHint == "") || !strings.Contains(msg, wantHint) {
+		t.Errorf("err = %v, want hint %q", msg, wantHint)
+	}
+}
