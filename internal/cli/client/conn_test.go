@@ -123,16 +123,19 @@ func TestOptionsOverProfile(t *testing.T) {
 		{[]string{"--user", "dave"}, Conn{Brokers: []string{"k1:9093", "k2:9093"}, TLSCA: "/ca.pem", User: "dave", Password: "from-profile", SASLMechanism: MechanismScram512}},
 		{[]string{"--profile", "local", "-b", "h:1"}, Conn{Brokers: []string{"h:1"}}},
 	} {
+		// The flags are registered on a noun and given to its verb, as
+		// every client command has them.
 		var opts Options
 		var got Conn
-		cmd := &cobra.Command{Use: "x", RunE: func(*cobra.Command, []string) error {
+		noun := &cobra.Command{Use: "noun"}
+		noun.AddCommand(&cobra.Command{Use: "verb", RunE: func(*cobra.Command, []string) error {
 			var err error
 			got, err = opts.Resolve()
 			return err
-		}}
-		opts.Register(cmd)
-		cmd.SetArgs(tt.args)
-		if err := cmd.Execute(); err != nil {
+		}})
+		opts.Register(noun)
+		noun.SetArgs(append([]string{"verb"}, tt.args...))
+		if err := noun.Execute(); err != nil {
 			t.Fatalf("%v: %v", tt.args, err)
 		}
 		if !reflect.DeepEqual(got, tt.want) {
