@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,10 +80,13 @@ func secureKfake(t *testing.T, f clienttest.TLSFiles, mtls bool) string {
 }
 
 // Each client command connects over SASL_SSL with the flags alone.
-func TestClientCommandsOverSASLSSL(t *testing.T) {
+func TestClientCommandsOverSASLSSLKfake(t *testing.T) {
 	f := clienttest.TLS(t, "alice")
 	addr := secureKfake(t, f, false)
-	conn := []string{"-b", addr, "--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret"}
+	checkCommands(t, []string{"-b", addr, "--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret"})
+}
+
+func checkCommands(t *testing.T, conn []string) {
 	for _, tt := range []struct {
 		args  []string
 		stdin string
@@ -111,23 +115,42 @@ func TestClientCommandsOverSASLSSL(t *testing.T) {
 	}
 }
 
+// secureBroker is a SASL_SSL broker under test and what it answers a
+// failed authentication with: Kafka's SASL_AUTHENTICATION_FAILED (Eddy),
+// or a closed connection (kfake).
+type secureBroker struct {
+	addr     string
+	users    map[string]string // mechanism → a user with that credential
+	authFail string            // the error a wrong password gives; "*" any
+	authHint string
+}
+
 // The mechanisms connect as their users; each mistake fails, and the
 // common ones with a hint naming the flag to fix.
-func TestConnectionFlagsAgainstSecureBroker(t *testing.T) {
+func TestConnectionFlagsKfake(t *testing.T) {
 	f := clienttest.TLS(t, "alice")
+	testConnectionFlags(t, f, secureBroker{addr: secureKfake(t, f, false), authFail: "*",
+		users: map[string]string{"SCRAM-SHA-256": "admin", "SCRAM-SHA-512": "admin512", "PLAIN": "plain"}})
+}
+
+func testConnectionFlags(t *testing.T, f clienttest.TLSFiles, b secureBroker) {
 	other := clienttest.TLS(t, "mallory") // a CA the broker does not use
-	addr := secureKfake(t, f, false)
+	password := map[string]string{"admin": "admin-secret", "admin512": "admin-secret", "plain": "plain-secret"}
+	as := func(mech string) []string {
+		u := b.users[mech]
+		return []string{"--tls-ca", f.CA, "--user", u, "--password", password[u], "--sasl-mechanism", strings.ToLower(mech)}
+	}
 	for _, tt := range []struct {
 		name     string
 		args     []string
 		wantErr  string // "" succeeds; "*" fails with any error
 		wantHint string
 	}{
-		{name: "scram-sha-256", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret"}},
-		{name: "scram-sha-512", args: []string{"--tls-ca", f.CA, "--user", "admin512", "--password", "admin-secret", "--sasl-mechanism", "scram-sha-512"}},
-		{name: "plain", args: []string{"--tls-ca", f.CA, "--user", "plain", "--password", "plain-secret", "--sasl-mechanism", "PLAIN"}},
-		{name: "wrong password", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "wrong"}, wantErr: "*"},
-		{name: "wrong mechanism", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "admin-secret", "--sasl-mechanism", "SCRAM-SHA-512"}, wantErr: "*"},
+		{name: "scram-sha-256", args: as("SCRAM-SHA-256")},
+		{name: "scram-sha-512", args: as("SCRAM-SHA-512")},
+		{name: "plain", args: as("PLAIN")},
+		{name: "wrong password", args: []string{"--tls-ca", f.CA, "--user", "admin", "--password", "wrong"}, wantErr: b.authFail, wantHint: b.authHint},
+		{name: "unknown user", args: []string{"--tls-ca", f.CA, "--user", "nobody", "--password", "admin-secret"}, wantErr: b.authFail, wantHint: b.authHint},
 		{name: "no sasl", args: []string{"--tls-ca", f.CA}, wantErr: "SASL"},
 		{name: "no tls", args: []string{"--user", "admin", "--password", "admin-secret"}, wantErr: "TLS"},
 		{name: "system roots", args: []string{"--tls-enabled", "--user", "admin", "--password", "admin-secret"},
@@ -136,7 +159,7 @@ func TestConnectionFlagsAgainstSecureBroker(t *testing.T) {
 			wantErr: "certificate signed by unknown authority", wantHint: "--tls-ca"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := clienttest.Run(t, newRoot, "", append([]string{"topic", "list", "-b", addr}, tt.args...)...)
+			r := clienttest.Run(t, newRoot, "", append([]string{"topic", "list", "-b", b.addr}, tt.args...)...)
 			checkRun(t, r, tt.wantErr, tt.wantHint)
 		})
 	}
@@ -144,7 +167,7 @@ func TestConnectionFlagsAgainstSecureBroker(t *testing.T) {
 
 // With client certificates required, the certificate flags connect and
 // their absence does not.
-func TestMutualTLS(t *testing.T) {
+func TestMutualTLSKfake(t *testing.T) {
 	f := clienttest.TLS(t, "alice")
 	addr := secureKfake(t, f, true)
 	sasl := []string{"--user", "admin", "--password", "admin-secret"}
@@ -175,4 +198,35 @@ func checkRun(t *testing.T, r clienttest.Result, wantErr, wantHint string) {
 	if !strings.Contains(msg, "hint: ") != (wantHint == "") || !strings.Contains(msg, wantHint) {
 		t.Errorf("err = %v, want hint %q", msg, wantHint)
 	}
+}
+
+// A profile supplies the connection flags; EDDY_PASSWORD supplies the
+// password it does not store; a flag on the command line wins over both.
+func TestProfileConnectsOverSASLSSL(t *testing.T) {
+	f := clienttest.TLS(t, "alice")
+	addr := secureKfake(t, f, false)
+	t.Setenv(client.ConfigEnv, filepath.Join(t.TempDir(), "profiles.yaml"))
+	t.Setenv(client.PasswordEnv, "")
+	run := func(args ...string) clienttest.Result { return clienttest.Run(t, newRoot, "", args...) }
+
+	if r := run("profile", "create", "secure", "-b", addr, "--tls-ca", f.CA, "--user", "admin"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := run("topic", "list"); r.Err == nil || !strings.Contains(r.Err.Error(), `needs a password: give --password or set EDDY_PASSWORD (with profile "secure")`) {
+		t.Fatalf("no password anywhere: %v", r.Err)
+	}
+	t.Setenv(client.PasswordEnv, "admin-secret")
+	checkRun(t, run("topic", "list"), "", "")
+	checkRun(t, run("topic", "list", "--password", "wrong"), "*", "")
+	checkRun(t, run("topic", "list", "--user", "admin512", "--sasl-mechanism", "SCRAM-SHA-512"), "", "")
+
+	if r := run("profile", "create", "plaintext", "-b", addr); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	checkRun(t, run("topic", "list"), "*", "") // the new profile is current
+	checkRun(t, run("topic", "list", "--profile", "secure"), "", "")
+	if r := run("profile", "use", "secure"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	checkRun(t, run("topic", "list"), "", "")
 }

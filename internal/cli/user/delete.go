@@ -55,29 +55,37 @@ func runDelete(cmd *cobra.Command, opts *client.Options, name, mechanism string)
 			return err
 		}
 	}
-	dels := make([]kadm.DeleteSCRAM, 0, len(mechs))
-	for _, m := range mechs {
-		dels = append(dels, kadm.DeleteSCRAM{User: name, Mechanism: m})
-	}
-	altered, err := adm.AlterUserSCRAMs(cmd.Context(), dels, nil)
-	if err != nil {
-		return fmt.Errorf("deleting user %q: %w", name, err)
-	}
-	var errs []error
-	if a, ok := altered[name]; !ok {
-		errs = append(errs, fmt.Errorf("deleting user %q: missing from the broker's response", name))
-	} else if a.Err != nil {
-		errs = append(errs, fmt.Errorf("deleting user %q: %w", name, client.BrokerError(a.Err, a.ErrMessage)))
-	}
-	out := make([]result, 0, len(mechs))
+	// One request per mechanism: kadm keys results by user, so only
+	// separate requests tell which mechanism's deletion failed.
+	var (
+		out  = make([]result, 0, len(mechs))
+		errs []error
+	)
 	for _, m := range mechs {
 		r := result{User: name, Mechanism: m.String(), Status: "deleted"}
-		if len(errs) > 0 {
-			r.Status, r.Error = "", errs[0].Error()
+		if err := deleteCredential(cmd, adm, name, m); err != nil {
+			r.Status, r.Error = "", err.Error()
+			errs = append(errs, err)
 		}
 		out = append(out, r)
 	}
 	return printResults(cmd, opts, out, errs)
+}
+
+// deleteCredential deletes name's credential for mechanism m.
+func deleteCredential(cmd *cobra.Command, adm *kadm.Client, name string, m kadm.ScramMechanism) error {
+	altered, err := adm.AlterUserSCRAMs(cmd.Context(), []kadm.DeleteSCRAM{{User: name, Mechanism: m}}, nil)
+	if err != nil {
+		return fmt.Errorf("deleting user %q (%s): %w", name, m, err)
+	}
+	a, ok := altered[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("deleting user %q (%s): missing from the broker's response", name, m)
+	case a.Err != nil:
+		return fmt.Errorf("deleting user %q (%s): %w", name, m, client.BrokerError(a.Err, a.ErrMessage))
+	}
+	return nil
 }
 
 // mechanismsOf returns the mechanisms name has credentials for; a user

@@ -20,8 +20,12 @@ func saslKfake(t *testing.T) []string {
 	return []string{"-b", addr, "--user", "admin", "--password", "admin-secret"}
 }
 
-func TestUserLifecycle(t *testing.T) {
-	admin := saslKfake(t)
+func TestUserLifecycleKfake(t *testing.T) { testUserLifecycle(t, saslKfake(t)) }
+
+// testUserLifecycle creates, changes, lists and deletes alice through the
+// broker that admin (the flags connecting as its admin) reaches, and
+// checks each step by logging in as her.
+func testUserLifecycle(t *testing.T, admin []string) {
 	run := func(args ...string) clienttest.Result {
 		t.Helper()
 		return clienttest.Run(t, Command, "", append(args, admin...)...)

@@ -24,6 +24,10 @@ type TLSFiles struct {
 	ServerKey  string
 	ClientCert string
 	ClientKey  string
+
+	dir   string
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
 }
 
 // TLS makes a fresh CA and the certificates it signs; the client
@@ -49,7 +53,7 @@ func TLS(t testing.TB, clientCN string) TLSFiles {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := TLSFiles{CA: writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)}
+	f := TLSFiles{CA: writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER), dir: dir, ca: ca, caKey: caKey}
 	server := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "localhost"},
@@ -58,13 +62,24 @@ func TLS(t testing.TB, clientCN string) TLSFiles {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	f.ServerCert, f.ServerKey = signed(t, dir, "server", server, ca, caKey)
-	cl := &x509.Certificate{
-		SerialNumber: big.NewInt(3),
-		Subject:      pkix.Name{CommonName: clientCN},
+	f.ClientCert, f.ClientKey = f.Client(t, clientCN)
+	return f
+}
+
+// Client issues another client certificate under the same CA, with
+// subject CN cn, and returns its certificate and key files.
+func (f TLSFiles) Client(t testing.TB, cn string) (cert, key string) {
+	t.Helper()
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	f.ClientCert, f.ClientKey = signed(t, dir, "client", cl, ca, caKey)
-	return f
+	return signed(t, f.dir, "client-"+cn, tmpl, f.ca, f.caKey)
 }
 
 // signed issues tmpl under ca and writes NAME.pem and NAME-key.pem.
