@@ -46,11 +46,51 @@ gotest() {
 	return 1
 }
 
+# internal/node is the long pole of both passes (most of its tests wait on
+# real processes, timeouts and kills rather than burn CPU), so its tests
+# are split into NODE_SHARDS groups that run beside the other packages.
+NODE_SHARDS=${NODE_SHARDS:-2}
+node_shards() {
+	go test -list '.*' ./internal/node | grep '^Test' | sort |
+		awk -v n="$NODE_SHARDS" '{ s[NR % n] = s[NR % n] (s[NR % n] == "" ? "" : "|") $0 }
+			END { for (i = 0; i < n; i++) if (s[i] != "") print "^(" s[i] ")$" }'
+}
+
+# gotest_split FLAGS... -- PACKAGES... runs go test with FLAGS on the
+# packages but internal/node, and on each shard of internal/node, all at
+# once; their logs are printed one after another so they do not interleave.
+gotest_split() {
+	local flags=() pkgs pids=() logs=() shard i
+	while [ "$1" != "--" ]; do flags+=("$1"); shift; done
+	shift
+	pkgs=$(go list "$@" | grep -v '/internal/node$')
+	logs+=("$(mktemp)")
+	gotest "${flags[@]}" $pkgs >"${logs[0]}" 2>&1 &
+	pids+=($!)
+	while read -r shard; do
+		logs+=("$(mktemp)")
+		gotest "${flags[@]}" -run "$shard" ./internal/node >"${logs[-1]}" 2>&1 &
+		pids+=($!)
+	done < <(node_shards)
+	local failed=()
+	for i in "${!pids[@]}"; do
+		if wait "${pids[$i]}"; then
+			cat "${logs[$i]}"
+		else
+			failed+=("${logs[$i]}")
+		fi
+	done
+	# Failed runs last, where a CI log's tail shows them.
+	[ ${#failed[@]} -eq 0 ] || cat "${failed[@]}"
+	rm -f "${logs[@]}"
+	[ ${#failed[@]} -eq 0 ]
+}
+
 echo "== go test (race detector on the concurrent packages; long fault runs shortened)"
-gotest -race -short -count=1 -timeout 20m ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/controller/... ./internal/replica/... ./internal/txn/... ./internal/group/... ./internal/coordinator/... ./internal/node/... ./internal/quorum/... ./internal/netfault/...
+gotest_split -race -short -count=1 -timeout 20m -- ./internal/storage/... ./internal/server/... ./internal/broker/... ./internal/meta/... ./internal/controller/... ./internal/replica/... ./internal/txn/... ./internal/group/... ./internal/coordinator/... ./internal/node/... ./internal/quorum/... ./internal/netfault/...
 
 echo "== go test (everything)"
-gotest -count=1 -timeout 30m ./...
+gotest_split -count=1 -timeout 30m -- ./...
 
 # A count, not a duration: Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" when a duration runs out (golang/go#75804).

@@ -55,5 +55,11 @@ func init() {
 		kmsg.DescribeTransactions.Int16():    {0, 0, handleTxnRequest},
 		kmsg.ListTransactions.Int16():        {0, 2, handleTxnRequest},
 		kmsg.DescribeProducers.Int16():       {0, 0, handleDescribeProducers},
+		// SCRAM users (KIP-554).
+		kmsg.DescribeUserSCRAMCredentials.Int16(): {0, 0, handleDescribeUserSCRAMCredentials},
+		kmsg.AlterUserSCRAMCredentials.Int16():    {0, 0, handleAlterUserSCRAMCredentials},
+		kmsg.DescribeACLs.Int16():                 {0, 3, handleDescribeACLs},
+		kmsg.CreateACLs.Int16():                   {0, 3, handleCreateACLs},
+		kmsg.DeleteACLs.Int16():                   {0, 3, handleDeleteACLs},
 	}
 }

@@ -27,11 +27,11 @@ import (
 
 // Request is one decoded Kafka request with the header fields handlers use.
 type Request struct {
-	ClientID      string
-	ClientHost    string // the peer's IP address, as group descriptions show it
+	ClientID   string
+	ClientHost string // the peer's IP address, as group descriptions show it
 	// Principal is the authenticated identity, Kafka's "User:<name>"
 	// (AnonymousPrincipal on a connection that did not authenticate).
-	Principal string
+	Principal     string
 	CorrelationID int32
 	Msg           kmsg.Request // version already set
 	// Hangup closes when the client has hung up; waits that only serve

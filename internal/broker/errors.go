@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddy-streaming/eddy/internal/acl"
 	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
@@ -56,6 +57,14 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.EligibleLeadersNotAvailable
 	case errors.Is(err, controller.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition
+	case errors.Is(err, controller.ErrUnacceptableCredential):
+		return kerr.UnacceptableCredential
+	case errors.Is(err, controller.ErrUnsupportedMechanism):
+		return kerr.UnsupportedSaslMechanism
+	case errors.Is(err, controller.ErrDuplicateUser):
+		return kerr.DuplicateResource
+	case errors.Is(err, meta.ErrUnknownScramCredential):
+		return kerr.ResourceNotFound
 	case errors.Is(err, meta.ErrNoQuorum):
 		return kerr.RequestTimedOut
 	case errors.Is(err, meta.ErrInvalidTopic):
@@ -68,6 +77,8 @@ func kafkaError(err error) *kerr.Error {
 		return kerr.InvalidReplicaAssignment
 	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig
+	case errors.Is(err, acl.ErrInvalid):
+		return kerr.InvalidRequest
 	case errors.Is(err, record.ErrCorrupt):
 		return kerr.CorruptMessage
 	case errors.Is(err, record.ErrInvalid), errors.Is(err, record.ErrUnsupportedMagic):

@@ -1,5 +1,5 @@
 // Package controller turns admin intents (create and delete topics, add
-// partitions, change configs) into metadata records: it validates them
+// partitions, change configs, alter SCRAM users) into metadata records: it validates them
 // against the current image, chooses what the records carry (topic IDs,
 // partition placement) and applies them through the meta.Store. Later it
 // proposes the same records to the Raft quorum. It sits above meta and

@@ -85,6 +85,11 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		return result(h.c.AlterGroupConfigs(arg(td, "name", ""), configsArg(td), td.HasArg("validate-only")), "")
 	case "image":
 		return dump(h.store.Image())
+	case "alter-scram":
+		return alterScram(h.c, td)
+	case "bootstrap-user":
+		created, err := h.c.BootstrapUser(arg(td, "user", ""), arg(td, "password", ""))
+		return result(err, fmt.Sprintf("created=%v", created))
 	case "register":
 		b := meta.Broker{ID: int32(intArg(td, "id", 0)), Host: "h", Port: 9092, Rack: arg(td, "rack", ""), Epoch: int64(intArg(td, "epoch", 1))}
 		return result(h.c.RegisterBroker(b), "")
@@ -148,6 +153,10 @@ func result(err error, ok string) string {
 		{"election-not-needed", errors.Is(err, ErrElectionNotNeeded)},
 		{"preferred-leader-not-available", errors.Is(err, ErrPreferredLeaderNotAvailable)},
 		{"eligible-leaders-not-available", errors.Is(err, ErrEligibleLeadersNotAvailable)},
+		{"unacceptable-credential", errors.Is(err, ErrUnacceptableCredential)},
+		{"unsupported-mechanism", errors.Is(err, ErrUnsupportedMechanism)},
+		{"duplicate-user", errors.Is(err, ErrDuplicateUser)},
+		{"unknown-credential", errors.Is(err, meta.ErrUnknownScramCredential)},
 	} {
 		if c.is {
 			class = c.name
@@ -174,6 +183,13 @@ func dump(img *meta.Image) string {
 				fmt.Fprintf(&b, "%v %q configs=%s\n", typ, name, formatMap(cfg))
 			}
 		}
+	}
+	for _, user := range img.ScramUsers() {
+		fmt.Fprintf(&b, "user %q", user)
+		for _, c := range img.ScramCredentials(user) {
+			fmt.Fprintf(&b, " %v/%d", c.Mechanism, c.Iterations)
+		}
+		b.WriteString("\n")
 	}
 	if b.Len() == 0 {
 		return "empty"

@@ -48,6 +48,8 @@ var rules = []rule{
 	{from: "internal/quorum", forbidden: []string{"internal/meta", "internal/controller", "internal/replica",
 		"internal/broker", "internal/server", "internal/storage", "internal/group", "internal/txn"},
 		why: "the quorum replicates opaque commands; the metadata it carries is meta's"},
+	{from: "internal/acl", forbidden: []string{"internal"},
+		why: "the ACL model is pure; the metadata image stores it"},
 	{from: "internal/netfault", forbidden: []string{"internal"},
 		why: "the fault proxy is plain TCP, for tests of any layer"},
 	{from: "internal/replica", forbidden: []string{"internal/broker", "internal/server"},

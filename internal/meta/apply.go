@@ -42,6 +42,14 @@ func (img *Image) apply(r Record) error {
 		return img.applyProducerIDs(r)
 	case BrokerFenceRecord:
 		return img.applyBrokerFence(r)
+	case ScramCredentialRecord:
+		return img.applyScramCredential(r)
+	case RemoveScramCredentialRecord:
+		return img.applyRemoveScramCredential(r)
+	case ACLRecord:
+		return img.applyACL(r)
+	case RemoveACLRecord:
+		return img.applyRemoveACL(r)
 	}
 	return fmt.Errorf("%w: record of type %T", ErrInvalidRecord, r)
 }

@@ -23,11 +23,12 @@ import (
 // version 3, written always, adds each partition's replicas and
 // leadership to its topic and always has the resource section; version 4
 // adds the registered brokers and the next producer id; version 5 follows
-// each broker with a flags byte (fenced). Files of versions 1 and 2 load
+// each broker with a flags byte (fenced); version 6 adds the SCRAM
+// credentials of users (users.go); version 7 the ACLs (acls.go). Files of versions 1 and 2 load
 // with every partition on this node, brokers of version 4 fenced.
 const (
 	fileMagic     = "EDMT"
-	formatVersion = 5 // the newest version this build reads and writes
+	formatVersion = 7 // the newest version this build reads and writes
 	headerLen     = 4 + 2 + 4
 	trailerLen    = 4
 	// maxBodyLen bounds the allocation a length prefix can ask for; at
@@ -54,6 +55,8 @@ func encodeState(img *Image) []byte {
 		body = append(body, brokerFlags(br))
 	}
 	body = binary.BigEndian.AppendUint64(body, uint64(img.nextProducerID))
+	body = appendUsers(body, img.users)
+	body = appendACLs(body, img)
 	out := make([]byte, 0, headerLen+len(body)+trailerLen)
 	out = append(out, fileMagic...)
 	out = binary.BigEndian.AppendUint16(out, formatVersion)
@@ -169,6 +172,12 @@ func decodeBody(body []byte, version uint16, node int32) (*Image, error) {
 		if img.nextProducerID = int64(r.u64()); img.nextProducerID < 0 {
 			r.fail("negative next producer id")
 		}
+	}
+	if version >= 6 {
+		r.users(img)
+	}
+	if version >= 7 {
+		r.readACLs(img)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))

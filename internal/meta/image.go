@@ -71,6 +71,11 @@ type Image struct {
 	brokers map[int32]Broker
 	// nextProducerID starts the next block of producer ids (broker.go).
 	nextProducerID int64
+	// users holds the SCRAM credentials by user (users.go); nil when none.
+	users map[string]userCredentials
+	// acls holds the ACLs (acls.go); nil when there are none. Shared
+	// with the image it was cloned from until an ACL record changes it.
+	acls *aclTable
 }
 
 // NewImage returns the empty metadata of a new cluster.
@@ -81,7 +86,8 @@ func NewImage(clusterID string) *Image {
 // clone copies the maps, not the topics: Apply replaces a topic whole.
 func (img *Image) clone() *Image {
 	return &Image{clusterID: img.clusterID, topics: maps.Clone(img.topics), byID: maps.Clone(img.byID),
-		configs: maps.Clone(img.configs), brokers: maps.Clone(img.brokers), nextProducerID: img.nextProducerID}
+		configs: maps.Clone(img.configs), brokers: maps.Clone(img.brokers), nextProducerID: img.nextProducerID,
+		users: maps.Clone(img.users), acls: img.acls}
 }
 
 // ClusterID returns the cluster's ID.

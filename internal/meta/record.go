@@ -21,6 +21,11 @@ const (
 	typeBroker      recordType = 5
 	typeProducerIDs recordType = 6
 	typeBrokerFence recordType = 7
+	// SCRAM credentials (users.go).
+	typeScramCredential       recordType = 8
+	typeRemoveScramCredential recordType = 9
+	typeACL                   recordType = 10 // acls.go
+	typeRemoveACL             recordType = 11
 )
 
 // TopicRecord creates a topic with its partitions.

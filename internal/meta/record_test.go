@@ -1,12 +1,15 @@
 package meta
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/auth"
 )
 
 func sampleRecords() map[string]Record {
@@ -26,6 +29,11 @@ func sampleRecords() map[string]Record {
 		"broker":       BrokerRecord{Broker{ID: 3, Host: "h", Port: 9092, Rack: "r1", Epoch: 42}},
 		"producer-ids": ProducerIDsRecord{Broker: 2, Start: 1000, End: 2000},
 		"broker-fence": BrokerFenceRecord{ID: 3, Epoch: 42, Fenced: true},
+		"scram-credential": ScramCredentialRecord{User: "alice", Credential: sampleCredential(auth.ScramSHA512, 3),
+			CreateOnly: true},
+		"remove-scram-credential": RemoveScramCredentialRecord{User: "alice", Mechanism: auth.ScramSHA256},
+		"acl":                     ACLRecord{ID: [16]byte{7, 15: 1}, Binding: sampleBinding("orders-", kmsg.ACLResourcePatternTypePrefixed)},
+		"remove-acl":              RemoveACLRecord{ID: [16]byte{7, 15: 1}},
 	}
 }
 
@@ -52,11 +60,33 @@ func TestDecodeRecordErrors(t *testing.T) {
 		"huge count":    {recordVersion, byte(typeTopic), 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"remove short":  {recordVersion, byte(typeRemoveTopic), 1, 2, 3},
 		"config no map": {recordVersion, byte(typeConfig), 4, 0},
+		"scram flags":   withLastByte(EncodeRecord(sampleRecords()["scram-credential"]), 2),
+		"scram huge salt": {recordVersion, byte(typeScramCredential), 1, 'u', 1, 0, 0, 0x10, 0,
+			0xff, 0xff, 0xff, 0xff, 0x0f},
+		"remove scram short": {recordVersion, byte(typeRemoveScramCredential), 1, 'u'},
 	} {
 		if _, err := DecodeRecord(b); !errors.Is(err, ErrInvalidRecord) {
 			t.Errorf("%s: DecodeRecord = %v, want ErrInvalidRecord", name, err)
 		}
 	}
+}
+
+// sampleCredential is a credential of mechanism m made from a salted
+// password of seed bytes (no key derivation: fast enough to fuzz with).
+func sampleCredential(m auth.Mechanism, seed byte) auth.Credential {
+	salted := bytes.Repeat([]byte{seed}, m.Hash()().Size())
+	return auth.FromSaltedPassword(m, salted, []byte{seed, 's', 'a', 'l', 't'}, 4096+int32(seed))
+}
+
+func withCredential(c auth.Credential, change func(*auth.Credential)) auth.Credential {
+	change(&c)
+	return c
+}
+
+// withLastByte returns b with its last byte replaced by v.
+func withLastByte(b []byte, v byte) []byte {
+	b[len(b)-1] = v
+	return b
 }
 
 // FuzzRecordDecode checks that no input panics DecodeRecord, that what it
@@ -147,8 +177,53 @@ func TestApply(t *testing.T) {
 		{"producer id block", ProducerIDsRecord{Broker: 1, Start: 5000, End: 6000}, nil,
 			func(img *Image) bool { return img.NextProducerID() == 6000 }},
 		{"stale producer id block", ProducerIDsRecord{Broker: 1, Start: 4000, End: 5000}, ErrStaleProducerIDs, nil},
+		{"create a user", ScramCredentialRecord{User: "bob", Credential: sampleCredential(auth.ScramSHA256, 7)}, nil,
+			func(img *Image) bool {
+				c, ok := img.ScramCredential("bob", auth.ScramSHA256)
+				return ok && reflect.DeepEqual(c, sampleCredential(auth.ScramSHA256, 7)) &&
+					slices.Equal(img.ScramUsers(), []string{"alice", "bob", "carol"})
+			}},
+		{"replace a credential", ScramCredentialRecord{User: "alice", Credential: sampleCredential(auth.ScramSHA256, 9)}, nil,
+			func(img *Image) bool {
+				c, _ := img.ScramCredential("alice", auth.ScramSHA256)
+				return c.StoredKey[0] != sampleCredential(auth.ScramSHA256, 1).StoredKey[0] && len(img.ScramCredentials("alice")) == 2
+			}},
+		{"create only, new", ScramCredentialRecord{User: "carol", Credential: sampleCredential(auth.ScramSHA512, 4), CreateOnly: true}, nil,
+			func(img *Image) bool { return len(img.ScramCredentials("carol")) == 2 }},
+		{"create only, existing", ScramCredentialRecord{User: "alice", Credential: sampleCredential(auth.ScramSHA512, 4), CreateOnly: true},
+			ErrScramCredentialExists, nil},
+		{"remove a credential", RemoveScramCredentialRecord{User: "alice", Mechanism: auth.ScramSHA256}, nil,
+			func(img *Image) bool {
+				_, ok := img.ScramCredential("alice", auth.ScramSHA256)
+				creds := img.ScramCredentials("alice")
+				return !ok && len(creds) == 1 && creds[0].Mechanism == auth.ScramSHA512
+			}},
+		{"remove the last credential", RemoveScramCredentialRecord{User: "carol", Mechanism: auth.ScramSHA256}, nil,
+			func(img *Image) bool {
+				return slices.Equal(img.ScramUsers(), []string{"alice"}) && len(img.ScramCredentials("carol")) == 0
+			}},
+		{"remove a missing credential", RemoveScramCredentialRecord{User: "carol", Mechanism: auth.ScramSHA512},
+			ErrUnknownScramCredential, nil},
+		{"remove from a missing user", RemoveScramCredentialRecord{User: "dave", Mechanism: auth.ScramSHA256},
+			ErrUnknownScramCredential, nil},
+		{"credential without user", ScramCredentialRecord{Credential: sampleCredential(auth.ScramSHA256, 1)}, ErrInvalidRecord, nil},
+		{"credential of unknown mechanism", ScramCredentialRecord{User: "bob",
+			Credential: withCredential(sampleCredential(auth.ScramSHA256, 1), func(c *auth.Credential) { c.Mechanism = 3 })},
+			ErrInvalidRecord, nil},
+		{"too few iterations", ScramCredentialRecord{User: "bob",
+			Credential: withCredential(sampleCredential(auth.ScramSHA256, 1), func(c *auth.Credential) { c.Iterations = 4095 })},
+			ErrInvalidRecord, nil},
+		{"too many iterations", ScramCredentialRecord{User: "bob",
+			Credential: withCredential(sampleCredential(auth.ScramSHA256, 1), func(c *auth.Credential) { c.Iterations = 16385 })},
+			ErrInvalidRecord, nil},
+		{"empty salt", ScramCredentialRecord{User: "bob",
+			Credential: withCredential(sampleCredential(auth.ScramSHA256, 1), func(c *auth.Credential) { c.Salt = nil })},
+			ErrInvalidRecord, nil},
+		{"short key", ScramCredentialRecord{User: "bob",
+			Credential: withCredential(sampleCredential(auth.ScramSHA512, 1), func(c *auth.Credential) { c.ServerKey = c.ServerKey[:32] })},
+			ErrInvalidRecord, nil},
 	} {
-		img := sampleImageV4()
+		img := sampleImageV6()
 		before := encodeState(img)
 		next, err := Apply(img, tc.r)
 		if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {

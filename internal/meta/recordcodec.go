@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streaming/eddy/internal/auth"
 )
 
 // A record's binary form, the future Raft log entry
@@ -51,6 +53,21 @@ func EncodeRecord(r Record) []byte {
 		b = binary.BigEndian.AppendUint32(b, uint32(r.Broker))
 		b = binary.BigEndian.AppendUint64(b, uint64(r.Start))
 		b = binary.BigEndian.AppendUint64(b, uint64(r.End))
+	case ScramCredentialRecord:
+		b = appendString(b, r.User)
+		b = appendCredential(b, r.Credential)
+		if r.CreateOnly {
+			b = append(b, scramFlagCreateOnly)
+		} else {
+			b = append(b, 0)
+		}
+	case RemoveScramCredentialRecord:
+		b = appendString(b, r.User)
+		b = append(b, byte(r.Mechanism))
+	case ACLRecord:
+		b = appendACL(b, r.ID, r.Binding)
+	case RemoveACLRecord:
+		b = append(b, r.ID[:]...)
 	}
 	return b
 }
@@ -102,6 +119,14 @@ func (r *reader) record(typ recordType) Record {
 		return BrokerFenceRecord{ID: int32(r.u32()), Epoch: int64(r.u64()), Fenced: r.u8()&brokerFenced != 0}
 	case typeProducerIDs:
 		return ProducerIDsRecord{Broker: int32(r.u32()), Start: int64(r.u64()), End: int64(r.u64())}
+	case typeScramCredential:
+		return r.scramCredentialRecord()
+	case typeRemoveScramCredential:
+		return RemoveScramCredentialRecord{User: r.str(len(r.b)), Mechanism: auth.Mechanism(int8(r.u8()))}
+	case typeACL:
+		return r.acl()
+	case typeRemoveACL:
+		return RemoveACLRecord{ID: r.id()}
 	}
 	r.fail(fmt.Sprintf("unknown record type %d", typ))
 	return nil

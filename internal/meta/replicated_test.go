@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-streaming/eddy/internal/auth"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/quorum"
 )
@@ -163,6 +164,21 @@ func TestReplicatedStoreSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.stop(3)
+	user := meta.ScramCredentialRecord{User: "alice",
+		Credential: auth.FromSaltedPassword(auth.ScramSHA256, make([]byte, 32), []byte("salt"), 4096)}
+	// Stopping a member can cost the leader its lead; the upsert is
+	// idempotent, so it is simply proposed again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.ms[1].store.Apply(user)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, meta.ErrNoQuorum) && !errors.Is(err, quorum.ErrLeaderChanged) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for i := range 30 {
 		if err := c.create(1, fmt.Sprintf("t%d", i+1), byte(i+1)); err != nil {
 			t.Fatal(err)
@@ -172,6 +188,9 @@ func TestReplicatedStoreSnapshots(t *testing.T) {
 	c.waitTopic(3, "t30")
 	if n := len(c.ms[3].store.Topics()); n != 31 {
 		t.Errorf("member 3 holds %d topics after catching up, want 31", n)
+	}
+	if _, ok := c.ms[3].store.Image().ScramCredential("alice", auth.ScramSHA256); !ok {
+		t.Error("member 3 caught up without the SCRAM user")
 	}
 	for id := uint64(1); id <= 3; id++ {
 		c.stop(id)
@@ -187,6 +206,9 @@ func TestReplicatedStoreSnapshots(t *testing.T) {
 		}
 		if n := len(c.ms[id].store.Topics()); n != 31 {
 			t.Errorf("member %d holds %d topics after a full restart, want 31", id, n)
+		}
+		if _, ok := c.ms[id].store.Image().ScramCredential("alice", auth.ScramSHA256); !ok {
+			t.Errorf("member %d lost the SCRAM user in a full restart", id)
 		}
 	}
 }

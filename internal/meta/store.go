@@ -1,6 +1,7 @@
 // Package meta owns the cluster metadata: the cluster ID, topics with their
-// IDs, partitions (replicas, leader, epochs) and config overrides, and the
-// dynamic configs of BROKER and GROUP resources. The definitions and
+// IDs, partitions (replicas, leader, epochs) and config overrides, the
+// dynamic configs of BROKER and GROUP resources, and the users' SCRAM
+// credentials (users.go). The definitions and
 // validation of configs live in internal/config; the checks of admin
 // requests and the choices records carry, in internal/controller.
 //

@@ -70,6 +70,9 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.DescribeTransactions.Int16():    describeTransactionsReq,
 	kmsg.ListTransactions.Int16():        listTransactionsReq,
 	kmsg.DescribeProducers.Int16():       describeProducersReq,
+	kmsg.DescribeACLs.Int16():            describeACLsReq, // acl_test.go
+	kmsg.CreateACLs.Int16():              createACLsReq,
+	kmsg.DeleteACLs.Int16():              deleteACLsReq,
 }
 
 // advBatch is an uncompressed batch of n small records.

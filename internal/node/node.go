@@ -44,6 +44,9 @@ type Config struct {
 	Rack           string
 	Settings       map[string]string // Kafka broker properties
 	Logger         *slog.Logger
+	// BootstrapUser, "name:password" (EDDY_BOOTSTRAP_USER), is created at
+	// start with SCRAM credentials unless it exists (users.go).
+	BootstrapUser string
 }
 
 // Validate checks the config before anything is opened.
@@ -57,6 +60,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: node id must not be negative, got %d", c.NodeID)
 	case c.Logger == nil:
 		return errors.New("node: no logger")
+	}
+	if c.BootstrapUser != "" {
+		if _, _, err := parseBootstrapUser(c.BootstrapUser); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -73,6 +81,7 @@ type Node struct {
 	http      *http.Server
 	httpAddr  net.Addr
 	dirLock   *dirLock
+	meta      *meta.Store
 	quorum    *metaQuorum // nil on a standalone node
 	member    *membership // nil on a standalone node
 	pprof     *http.Server
@@ -121,6 +130,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return err
 	}
+	n.meta = store
 	// Storage starts with the dynamic settings stored; later changes reach
 	// its log cleaner through OnSettingsChange.
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
@@ -164,11 +174,18 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 			return err
 		}
 	}
+	if err := n.bootstrapUser(ctrl); err != nil {
+		ln.Close()
+		return err
+	}
 	bcfg := broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
 		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID,
 		Ctrl: ctrl}
 	if n.quorum != nil {
 		bcfg.Quorum = n.quorum.status
+	}
+	if settings.AuthorizerEnabled() {
+		bcfg.Authorizer = newAuthorizer(settings, store, n.log)
 	}
 	n.replicas, err = n.startReplicas(effective, ctrl, selfAddr(host, port))
 	if err != nil {

@@ -40,11 +40,21 @@ observer) and needs no --controller-addr.
 Kafka broker properties (num.partitions, log.retention.ms, ...) are set with
 --set or under "broker:" in the config file.
 
+The first user: EDDY_BOOTSTRAP_USER=name:password creates that user with
+SCRAM-SHA-256 and SCRAM-SHA-512 credentials (4096 iterations) when the node
+starts, unless the user has credentials already (they are kept, never
+overwritten; on a cluster every node may be given it). Only the SCRAM keys
+are stored, never the password. It is read from the environment only, so
+the password stays out of config files and the process list. Make the user
+a super user with --set super.users=User:name; change or add users later
+with AlterUserScramCredentials (kafka-configs.sh, kadm).
+
 Examples:
   eddy serve
   eddy serve --data-dir /var/lib/eddy --kafka-addr 0.0.0.0:9092 --advertise-addr kafka1.example.com:9092
   eddy serve --set num.partitions=3 --set log.retention.ms=86400000
   eddy serve --config eddy.yaml
+  EDDY_BOOTSTRAP_USER=admin:admin-secret eddy serve --set super.users=User:admin
   eddy serve --node-id 1 --kafka-addr 10.0.0.1:9092 --controller-addr 10.0.0.1:9093 \
     --voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093 --data-dir /var/lib/eddy
   eddy serve --node-id 4 --kafka-addr 10.0.0.4:9092 \
@@ -100,6 +110,7 @@ func run(ctx context.Context, s Settings) error {
 		Rack:           s.Rack,
 		Settings:       s.Broker,
 		Logger:         logger,
+		BootstrapUser:  s.BootstrapUser,
 	})
 	if err != nil {
 		return err

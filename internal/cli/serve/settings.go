@@ -28,6 +28,10 @@ type Settings struct {
 	LogLevel       string            `yaml:"log-level"`
 	LogFormat      string            `yaml:"log-format"`
 	Broker         map[string]string `yaml:"broker"`
+	// BootstrapUser, "name:password", comes from EDDY_BOOTSTRAP_USER only:
+	// a password belongs in neither a config file nor the process's
+	// arguments, which other users can read.
+	BootstrapUser string `yaml:"-"`
 }
 
 // Defaults are the settings of a first run: a single node on loopback.
@@ -90,6 +94,9 @@ func (s *Settings) applyEnv(lookup func(string) (string, bool)) error {
 		if v, ok := lookup(name); ok {
 			*dst = v
 		}
+	}
+	if v, ok := lookup("EDDY_BOOTSTRAP_USER"); ok {
+		s.BootstrapUser = v
 	}
 	if v, ok := lookup("EDDY_NODE_ID"); ok {
 		id, err := strconv.ParseInt(v, 10, 32)

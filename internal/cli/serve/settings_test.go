@@ -14,6 +14,7 @@ func TestResolveLayers(t *testing.T) {
 	}
 	t.Setenv("EDDY_KAFKA_ADDR", "127.0.0.1:2222")
 	t.Setenv("EDDY_NODE_ID", "8")
+	t.Setenv("EDDY_BOOTSTRAP_USER", "admin:admin:secret")
 	changed := map[string]bool{"node-id": true}
 	s, err := resolve(file, func(n string) bool { return changed[n] }, Settings{NodeID: 9}, []string{"log.retention.ms=5"})
 	if err != nil {
@@ -25,6 +26,7 @@ func TestResolveLayers(t *testing.T) {
 		{"http-addr default", s.HTTPAddr, "127.0.0.1:8080"},
 		{"num.partitions from file", s.Broker["num.partitions"], "3"},
 		{"--set", s.Broker["log.retention.ms"], "5"},
+		{"bootstrap user from env", s.BootstrapUser, "admin:admin:secret"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
@@ -42,6 +44,12 @@ func TestResolveRejects(t *testing.T) {
 	none := func(string) bool { return false }
 	if _, err := resolve(unknown, none, Settings{}, nil); err == nil {
 		t.Error("unknown config key accepted")
+	}
+	// The bootstrap user's password comes from the environment only.
+	withUser := filepath.Join(dir, "user.yaml")
+	os.WriteFile(withUser, []byte("BootstrapUser: a:b\n"), 0o644)
+	if _, err := resolve(withUser, none, Settings{}, nil); err == nil {
+		t.Error("bootstrap user accepted from a config file")
 	}
 	if _, err := resolve("", none, Settings{}, []string{"novalue"}); err == nil {
 		t.Error("--set without = accepted")
