@@ -55,8 +55,11 @@ func runDelete(cmd *cobra.Command, opts *client.Options, name, mechanism string)
 			return err
 		}
 	}
-	// One request per mechanism: kadm keys results by user, so only
-	// separate requests tell which mechanism's deletion failed.
+	// One request per mechanism: a KRaft controller (Kafka's
+	// ScramControlManager, and Eddy's) refuses a user named twice in one
+	// request with DUPLICATE_RESOURCE, even for two mechanisms; and kadm
+	// keys results by user, so separate requests also tell which
+	// mechanism's deletion failed.
 	var (
 		out  = make([]result, 0, len(mechs))
 		errs []error
