@@ -87,14 +87,14 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 
 	// An API we do not serve, whose answer has a top-level error code, gets
 	// UNSUPPORTED_VERSION rather than a dropped connection.
-	acls := kmsg.NewPtrDescribeACLsRequest()
-	body, err = exchange(t, tn.KafkaAddr(), frame(kmsg.DescribeACLs.Int16(), 0, acls.AppendTo(nil)))
+	tokens := kmsg.NewPtrDescribeDelegationTokenRequest()
+	body, err = exchange(t, tn.KafkaAddr(), frame(kmsg.DescribeDelegationToken.Int16(), 0, tokens.AppendTo(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	da := kmsg.NewPtrDescribeACLsResponse()
-	if err := da.ReadFrom(body[4:]); err != nil || da.ErrorCode != kerr.UnsupportedVersion.Code {
-		t.Fatalf("DescribeACLs v0: err %v code %d", err, da.ErrorCode)
+	dt := kmsg.NewPtrDescribeDelegationTokenResponse()
+	if err := dt.ReadFrom(body[4:]); err != nil || dt.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("DescribeDelegationToken v0: err %v code %d", err, dt.ErrorCode)
 	}
 }
 
