@@ -3,7 +3,8 @@
 # (../shared/TESTING.md): one standalone node, or with an argument N a
 # cluster of N nodes (`eddy serve --voters`). On a cluster the suite's topics
 # are replicated (KGO_TEST_RF: 3, or N if smaller); standalone they have
-# replication factor 1. No test is skipped. Further arguments go to
+# replication factor 1; the SCRAM tests run against one more node with SASL.
+# No test is skipped. Further arguments go to
 # `go test`, e.g. scripts/kgo-suite.sh 3 -run TestTxnEtl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +43,13 @@ for i in $(seq "$nodes"); do
 	pids+=($!)
 	seeds+=("127.0.0.1:$port")
 done
-for port in "${ports[@]}"; do
+# The suite's SCRAM tests (KGO_TEST_SCRAM_SEEDS) get a node of their own
+# with SASL on and a bootstrap user.
+scram_port=$(free_port)
+EDDY_BOOTSTRAP_USER=kgo:kgo-secret "$work/eddy" serve --data-dir "$work/data-scram" --kafka-addr "127.0.0.1:$scram_port" \
+	--http-addr "" --set sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 >"$work/broker-scram.log" 2>&1 &
+pids+=($!)
+for port in "${ports[@]}" "$scram_port"; do
 	for _ in $(seq 300); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
 		sleep 0.1
@@ -68,6 +75,7 @@ cp -r "$(go env GOMODCACHE)/github.com/twmb/franz-go@$version" "$work/franz-go"
 chmod -R u+w "$work/franz-go"
 suite() { # go test of the suite, extra flags appended; its output also in $work/suite.out
 	(cd "$work/franz-go" && KGO_SEEDS="$(IFS=,; echo "${seeds[*]}")" KGO_TEST_RF=$rf KGO_TEST_RECORDS=20000 \
+		KGO_TEST_SCRAM_SEEDS="127.0.0.1:$scram_port" KGO_TEST_SCRAM=kgo:kgo-secret:512 \
 		go test ./pkg/kgo -count=1 -timeout 15m "$@") 2>&1 | tee "$work/suite.out"
 	return "${PIPESTATUS[0]}"
 }
@@ -95,7 +103,7 @@ if [ "$status" -ne 0 ] && [ "$nodes" -gt 1 ] && [ -n "$failed" ] && ! grep -Evq 
 	suite -run "^($(paste -sd'|' <<<"$failed"))\$" || status=$?
 fi
 if [ "$status" -ne 0 ]; then
-	for i in $(seq "$nodes"); do
+	for i in $(seq "$nodes") scram; do
 		echo "---- broker $i log (last 100 lines) ----"; tail -100 "$work/broker-$i.log"
 	done
 fi

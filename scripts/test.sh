@@ -120,4 +120,7 @@ bash scripts/conformance/with-broker.sh
 echo "== client conformance against a 3-node cluster"
 EDDY_NODES=3 bash scripts/conformance/with-broker.sh
 
+echo "== security conformance (kcat, confluent-kafka-python, kafka-python over SASL_SSL and SASL_PLAINTEXT)"
+bash scripts/conformance/security.sh
+
 echo "== all tests passed"

@@ -20,6 +20,12 @@ package broker
 // Records rejected one by one (no key on a compacted topic) are listed in
 // ErrorRecords (v8+, KIP-467) so a client fails only those. zstd needs v7+
 // (UNSUPPORTED_COMPRESSION_TYPE before).
+//
+// ACLs, as Kafka: a transactional batch needs WRITE on the request's
+// transactional id (else the whole request answers
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED); each topic needs WRITE, else its
+// partitions answer TOPIC_AUTHORIZATION_FAILED. An idempotent producer was
+// checked when it got its producer id (InitProducerId).
 
 import (
 	"context"
@@ -45,7 +51,11 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 		fail = kerr.InvalidRequiredAcks
 	case req.TransactionID == nil && hasTransactionalBatch(req):
 		fail = kerr.TransactionalIDAuthorizationFailed
+	case req.TransactionID != nil && !b.authorized(r, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID) &&
+		hasTransactionalBatch(req):
+		fail = kerr.TransactionalIDAuthorizationFailed
 	}
+	mayWrite := b.authorizer(r, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic)
 	opts := replica.AppendOptions{
 		Acks:    req.Acks,
 		Timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond,
@@ -59,6 +69,9 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
+		if nameErr == nil && !mayWrite(name) {
+			nameErr = kerr.TopicAuthorizationFailed
+		}
 		if nameErr == nil && meta.IsInternalTopic(name) {
 			nameErr = kerr.InvalidTopicException // only the broker writes internal topics
 		}

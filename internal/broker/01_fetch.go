@@ -17,6 +17,10 @@ package broker
 // sending full fetch requests; a request naming a session we never handed
 // out gets FETCH_SESSION_ID_NOT_FOUND. Data is sent as byte ranges of the
 // segment files (see Splice); the broker never decodes it.
+//
+// ACLs, as Kafka: a consumer needs READ on each topic, a follower
+// CLUSTER_ACTION on the cluster; denied partitions answer
+// TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
@@ -41,7 +45,7 @@ func handleFetch(b *Broker, ctx context.Context, r *Request) (*Response, error) 
 		resp.ErrorCode = code
 		return respond(resp)
 	}
-	f := b.newFetch(req)
+	f := b.newFetch(req, b.fetchAuthorizer(r, req))
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		wakeups := f.watch()
@@ -91,13 +95,27 @@ type fetch struct {
 	replica int32
 }
 
-func (b *Broker) newFetch(req *kmsg.FetchRequest) *fetch {
+// fetchAuthorizer says which topics r may fetch, as Kafka: a follower
+// (replica id >= 0) needs CLUSTER_ACTION on the cluster, a consumer READ on
+// each topic; the others answer TOPIC_AUTHORIZATION_FAILED.
+func (b *Broker) fetchAuthorizer(r *Request, req *kmsg.FetchRequest) func(topic string) bool {
+	if fetchReplicaID(req) >= 0 {
+		ok := b.authorizedCluster(r, kmsg.ACLOperationClusterAction)
+		return func(string) bool { return ok }
+	}
+	return b.authorizer(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic)
+}
+
+func (b *Broker) newFetch(req *kmsg.FetchRequest, mayRead func(topic string) bool) *fetch {
 	f := &fetch{b: b, req: req, replica: fetchReplicaID(req)}
 	for i, rt := range req.Topics {
 		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
 		f.topics = append(f.topics, kmsg.FetchResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID})
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{topicIdx: i, topic: name, req: rp, err: nameErr}
+			if fp.err == nil && !mayRead(name) {
+				fp.err = kerr.TopicAuthorizationFailed
+			}
 			if fp.err == nil {
 				var err error
 				fp.log, err = b.partition(name, rp.Partition)

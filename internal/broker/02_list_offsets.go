@@ -6,7 +6,8 @@ package broker
 // local) and latest tiered (-5, none: offset -1), and by timestamp. The
 // leader epoch is the partition's (0 until replication exists); a
 // CurrentLeaderEpoch (v4+) other than it is refused as Kafka does
-// (FENCED_LEADER_EPOCH below it, UNKNOWN_LEADER_EPOCH above).
+// (FENCED_LEADER_EPOCH below it, UNKNOWN_LEADER_EPOCH above). Each topic
+// needs DESCRIBE, else its partitions answer TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
@@ -18,14 +19,27 @@ import (
 func handleListOffsets(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	mayDescribe := b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
 	for _, rt := range req.Topics {
 		ot := kmsg.ListOffsetsResponseTopic{Topic: rt.Topic}
+		allowed := mayDescribe(rt.Topic)
 		for _, rp := range rt.Partitions {
+			if !allowed {
+				ot.Partitions = append(ot.Partitions, listOffsetError(rp.Partition, kerr.TopicAuthorizationFailed.Code))
+				continue
+			}
 			ot.Partitions = append(ot.Partitions, b.listOffset(rt.Topic, req.IsolationLevel, rp))
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return respond(resp)
+}
+
+func listOffsetError(partition int32, code int16) kmsg.ListOffsetsResponseTopicPartition {
+	out := kmsg.NewListOffsetsResponseTopicPartition()
+	out.Partition, out.ErrorCode = partition, code
+	out.Timestamp, out.Offset = -1, -1
+	return out
 }
 
 func (b *Broker) listOffset(topic string, isolation int8, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {

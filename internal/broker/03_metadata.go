@@ -11,6 +11,13 @@ package broker
 // Authorized operations (v8+) are reported when asked for: the cluster's in
 // v8–v10 only (later versions moved them to DescribeCluster), each named
 // topic's in every version from v8; topics unknown by ID keep INT32_MIN.
+//
+// ACLs, as Kafka: a topic the principal may not DESCRIBE is left out of
+// an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED when named
+// (without its ID when named by name, without its name when named by ID,
+// so its existence is not disclosed). Auto-creation needs CREATE on the
+// cluster or on the topic, else TOPIC_AUTHORIZATION_FAILED. The cluster's
+// authorized operations are 0 without DESCRIBE on the cluster.
 
 import (
 	"context"
@@ -31,14 +38,18 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = b.clusterOperations(r, req.IncludeClusterAuthorizedOperations && req.Version <= 10)
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	acl := metadataACL{describe: b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)}
 	if allTopics {
 		for _, t := range b.meta.Topics() {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			if acl.describe(t.Name) {
+				resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			}
 		}
 	} else {
 		var auto *autoCreate // nil: no auto-creation
 		if (req.Version < 4 || req.AllowAutoTopicCreation) && b.cfg.Settings.Bool("auto.create.topics.enable") {
 			auto = &autoCreate{left: maxPartitionsPerRequest}
+			acl.create = b.createAuthorizer(r)
 		}
 		// Kafka answers each distinct topic once: a request naming one
 		// topic a million times must not cost a million answers.
@@ -52,11 +63,11 @@ func handleMetadata(b *Broker, _ context.Context, r *Request) (*Response, error)
 			} else {
 				seenIDs[rt.TopicID] = true
 			}
-			resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, auto))
+			resp.Topics = append(resp.Topics, b.metadataRequestedTopic(rt, auto, acl))
 		}
 	}
 	for i := range resp.Topics {
-		if t := &resp.Topics[i]; t.Topic != nil {
+		if t := &resp.Topics[i]; t.Topic != nil && t.ErrorCode != kerr.TopicAuthorizationFailed.Code {
 			t.AuthorizedOperations = b.topicOperations(r, req.IncludeTopicAuthorizedOperations, *t.Topic)
 		}
 	}
@@ -67,16 +78,53 @@ func (b *Broker) self() kmsg.MetadataResponseBroker {
 	return kmsg.MetadataResponseBroker{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertiseHost, Port: b.cfg.AdvertisePort}
 }
 
-func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, auto *autoCreate) kmsg.MetadataResponseTopic {
+// metadataACL holds a Metadata request's checks: DESCRIBE on each topic,
+// and CREATE (cluster or topic) when it may auto-create.
+type metadataACL struct {
+	describe func(topic string) bool
+	create   func(topic string) bool
+}
+
+// createAuthorizer says which topics r may create: all of them with CREATE
+// on the cluster, else those it may CREATE by name (Kafka's CreateTopics
+// and auto-creation rule).
+// The cluster is asked at the first topic, so that a Metadata request that
+// creates nothing costs no call.
+func (b *Broker) createAuthorizer(r *Request) func(topic string) bool {
+	perTopic := b.authorizer(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic)
+	var cluster *bool
+	return func(topic string) bool {
+		if cluster == nil {
+			ok := b.authorizedCluster(r, kmsg.ACLOperationCreate)
+			cluster = &ok
+		}
+		return *cluster || perTopic(topic)
+	}
+}
+
+func metadataDenied(name *string, id [16]byte) kmsg.MetadataResponseTopic {
+	return kmsg.MetadataResponseTopic{ErrorCode: kerr.TopicAuthorizationFailed.Code, Topic: name, TopicID: id, AuthorizedOperations: authorizedOperationsOmitted}
+}
+
+func (b *Broker) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, auto *autoCreate, acl metadataACL) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil {
 		t, ok := b.meta.TopicByID(rt.TopicID)
 		if !ok {
 			return kmsg.MetadataResponseTopic{ErrorCode: kerr.UnknownTopicID.Code, TopicID: rt.TopicID, AuthorizedOperations: authorizedOperationsOmitted}
 		}
+		if !acl.describe(t.Name) {
+			return metadataDenied(nil, t.ID) // Kafka: an ID is not sensitive, its name is
+		}
 		return b.metadataTopic(t)
 	}
 	name := *rt.Topic
+	if !acl.describe(name) {
+		return metadataDenied(&name, [16]byte{})
+	}
 	t, ok := b.meta.Topic(name)
+	if !ok && auto != nil && !acl.create(name) {
+		return metadataDenied(&name, [16]byte{})
+	}
 	if !ok && auto != nil {
 		created, err := b.autoCreateTopic(name, auto)
 		switch {

@@ -5,7 +5,9 @@ package broker
 // transactional ids (1) by the leader of their __transaction_state
 // partition; both topics are created at the first request that needs
 // them on a cluster. Share-group (2) coordinators do not exist yet and are
-// refused with a non-retriable error.
+// refused with a non-retriable error. ACLs, as Kafka: DESCRIBE on the
+// group (else GROUP_AUTHORIZATION_FAILED) or on the transactional id (else
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), per key from v4.
 
 import (
 	"context"
@@ -22,20 +24,35 @@ func handleFindCoordinator(b *Broker, _ context.Context, r *Request) (*Response,
 	req := r.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := b.coordinatorFor(req.CoordinatorKey, req.CoordinatorType)
+		c := b.coordinatorFor(r, req.CoordinatorKey, req.CoordinatorType)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return respond(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, b.coordinatorFor(key, req.CoordinatorType))
+		resp.Coordinators = append(resp.Coordinators, b.coordinatorFor(r, key, req.CoordinatorType))
 	}
 	return respond(resp)
 }
 
-func (b *Broker) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
+// coordinatorDenied is the error a key the principal may not DESCRIBE
+// answers, 0 if it may.
+func (b *Broker) coordinatorDenied(r *Request, key string, keyType int8) int16 {
+	switch {
+	case keyType == 0 && !b.authorized(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key):
+		return kerr.GroupAuthorizationFailed.Code
+	case keyType == 1 && !b.authorized(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key):
+		return kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	return 0
+}
+
+func (b *Broker) coordinatorFor(r *Request, key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID = key, -1
+	if c.ErrorCode = b.coordinatorDenied(r, key, keyType); c.ErrorCode != 0 {
+		return c
+	}
 	var leader kmsg.MetadataResponseBroker
 	var ok bool
 	switch keyType {

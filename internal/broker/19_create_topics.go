@@ -3,7 +3,10 @@ package broker
 // CreateTopics v0–v7. Replication factor 1 only (single node); manual
 // replica assignments must name this node once per partition. validate_only
 // checks everything and creates nothing. From v5 the answer carries the
-// topic's resolved configs.
+// topic's resolved configs. ACLs, as Kafka: CREATE on the cluster or on
+// the topic (else TOPIC_AUTHORIZATION_FAILED), and DESCRIBE_CONFIGS on the
+// topic for the configs in the answer (else ConfigErrorCode
+// TOPIC_AUTHORIZATION_FAILED and none).
 
 import (
 	"context"
@@ -28,16 +31,20 @@ func handleCreateTopics(b *Broker, _ context.Context, r *Request) (*Response, er
 	}
 	// As Kafka does, a request over the cap fails as a whole.
 	tooMany := checkRequestPartitions(total)
+	mayCreate := b.createAuthorizer(r)
+	mayDescribeConfigs := b.authorizer(r, kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic)
 	for _, rt := range req.Topics {
 		out := kmsg.NewCreateTopicsResponseTopic()
 		out.Topic = rt.Topic
 		switch {
-		case tooMany != nil:
-			setCreateError(&out, tooMany)
 		case seen[rt.Topic] > 1:
 			setCreateError(&out, fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic))
+		case !mayCreate(rt.Topic):
+			setCreateError(&out, kerr.TopicAuthorizationFailed)
+		case tooMany != nil:
+			setCreateError(&out, tooMany)
 		default:
-			b.createRequestedTopic(rt, req.ValidateOnly, req.Version, &out)
+			b.createRequestedTopic(rt, req.ValidateOnly, req.Version, mayDescribeConfigs(rt.Topic), &out)
 		}
 		resp.Topics = append(resp.Topics, out)
 	}
@@ -49,7 +56,7 @@ func setCreateError(out *kmsg.CreateTopicsResponseTopic, err error) {
 	out.NumPartitions, out.ReplicationFactor = -1, -1
 }
 
-func (b *Broker) createRequestedTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, version int16, out *kmsg.CreateTopicsResponseTopic) {
+func (b *Broker) createRequestedTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, version int16, showConfigs bool, out *kmsg.CreateTopicsResponseTopic) {
 	spec, err := b.topicShape(rt)
 	if err != nil {
 		setCreateError(out, err)
@@ -72,7 +79,10 @@ func (b *Broker) createRequestedTopic(rt kmsg.CreateTopicsRequestTopic, validate
 		return
 	}
 	out.TopicID, out.NumPartitions, out.ReplicationFactor = t.ID, t.Partitions, t.ReplicationFactor
-	if version >= 5 {
+	switch {
+	case version >= 5 && !showConfigs:
+		out.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+	case version >= 5:
 		out.Configs = b.createdTopicConfigs(t)
 	}
 }

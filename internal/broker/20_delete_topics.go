@@ -2,7 +2,9 @@ package broker
 
 // DeleteTopics v0–v6 (v6 may name topics by ID). Deletion is immediate:
 // the topic leaves the metadata and its logs leave the disk before the
-// answer.
+// answer. ACLs, as Kafka: DELETE on the topic, else
+// TOPIC_AUTHORIZATION_FAILED; a topic named by ID also needs DESCRIBE, else
+// it is answered without its name.
 
 import (
 	"context"
@@ -24,13 +26,20 @@ func handleDeleteTopics(b *Broker, _ context.Context, r *Request) (*Response, er
 			topics = append(topics, kmsg.DeleteTopicsRequestTopic{Topic: &name})
 		}
 	}
+	acl := deleteACL{
+		describe: b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic),
+		delete:   b.authorizer(r, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic),
+	}
 	for _, rt := range topics {
-		resp.Topics = append(resp.Topics, b.deleteRequestedTopic(rt, b.cfg.Settings.Bool("delete.topic.enable")))
+		resp.Topics = append(resp.Topics, b.deleteRequestedTopic(rt, b.cfg.Settings.Bool("delete.topic.enable"), acl))
 	}
 	return respond(resp)
 }
 
-func (b *Broker) deleteRequestedTopic(rt kmsg.DeleteTopicsRequestTopic, enabled bool) kmsg.DeleteTopicsResponseTopic {
+// deleteACL holds a DeleteTopics request's checks.
+type deleteACL struct{ describe, delete func(topic string) bool }
+
+func (b *Broker) deleteRequestedTopic(rt kmsg.DeleteTopicsRequestTopic, enabled bool, acl deleteACL) kmsg.DeleteTopicsResponseTopic {
 	out := kmsg.NewDeleteTopicsResponseTopic()
 	out.Topic, out.TopicID = rt.Topic, rt.TopicID
 	name := ""
@@ -38,9 +47,17 @@ func (b *Broker) deleteRequestedTopic(rt kmsg.DeleteTopicsRequestTopic, enabled 
 		name = *rt.Topic
 	} else if t, ok := b.meta.TopicByID(rt.TopicID); ok {
 		name = t.Name
+		if !acl.describe(name) {
+			out.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			return out
+		}
 		out.Topic = &name
 	} else {
 		out.ErrorCode = kerr.UnknownTopicID.Code
+		return out
+	}
+	if !acl.delete(name) {
+		out.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		return out
 	}
 	if !enabled || meta.IsInternalTopic(name) {

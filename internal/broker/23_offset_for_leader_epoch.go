@@ -7,22 +7,37 @@ package broker
 // log truncation, followers to truncate. A CurrentLeaderEpoch (v2+) other
 // than the partition's is refused (FENCED_LEADER_EPOCH below it,
 // UNKNOWN_LEADER_EPOCH above). The answer is not bounded by the high
-// watermark whatever the ReplicaID (v3+), as in Kafka; with no authorizer
-// yet, ReplicaID selects no permission check either.
+// watermark whatever the ReplicaID (v3+), as in Kafka. ACLs, as Kafka
+// (whatever the ReplicaID): CLUSTER_ACTION on the cluster (a follower) or
+// DESCRIBE on each topic (a consumer, KIP-320); other topics' partitions
+// answer TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	mayDescribe := func(string) bool { return true }
+	if !b.authorizedCluster(r, kmsg.ACLOperationClusterAction) {
+		mayDescribe = b.authorizer(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
+	}
 	for _, rt := range req.Topics {
 		ot := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		ot.Topic = rt.Topic
+		allowed := mayDescribe(rt.Topic)
 		for _, rp := range rt.Partitions {
+			if !allowed {
+				p := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+				p.Partition, p.LeaderEpoch, p.EndOffset = rp.Partition, -1, -1
+				p.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				ot.Partitions = append(ot.Partitions, p)
+				continue
+			}
 			ot.Partitions = append(ot.Partitions, b.offsetForLeaderEpoch(rt.Topic, rp))
 		}
 		resp.Topics = append(resp.Topics, ot)

@@ -8,13 +8,15 @@ package broker
 // coordinator retries at the new leader. v2's transaction version is not
 // needed by the log: it takes the marker's epoch as given. A marker in a
 // __consumer_offsets partition also ends the transaction's offset
-// commits (offsetsMarker).
+// commits (offsetsMarker). ACLs, as Kafka: ALTER or CLUSTER_ACTION on the
+// cluster, else every partition answers CLUSTER_AUTHORIZATION_FAILED.
 
 import (
 	"context"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/meta"
@@ -32,6 +34,7 @@ func handleWriteTxnMarkers(b *Broker, ctx context.Context, r *Request) (*Respons
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	opts := replica.AppendOptions{Acks: -1, Timeout: markerTimeout, Hangup: r.Hangup,
 		Storage: storage.AppendOptions{Sync: b.cfg.Settings.Bool("eddy.fsync.acks.all")}}
+	denied := !b.authorizedCluster(r, kmsg.ACLOperationAlter) && !b.authorizedCluster(r, kmsg.ACLOperationClusterAction)
 	var wg sync.WaitGroup
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(req.Markers))
 	for i, m := range req.Markers {
@@ -50,6 +53,10 @@ func handleWriteTxnMarkers(b *Broker, ctx context.Context, r *Request) (*Respons
 				rp := &rt.Partitions[k]
 				*rp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
+				if denied {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				wg.Go(func() {
 					rp.ErrorCode = errorCode(b.writeMarker(ctx, t.Topic, p, marker, opts))
 				})

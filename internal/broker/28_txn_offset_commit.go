@@ -8,7 +8,9 @@ package broker
 // producer added the group's offsets partition (AddOffsetsToTxn) to its
 // open transaction at this epoch: a zombie or a late retry is refused
 // instead of leaving offsets no marker ends. v5 (transaction version 2)
-// adds the partition to the transaction instead of verifying it.
+// adds the partition to the transaction instead of verifying it. ACLs are
+// checked first, as Kafka (authz_groups.go): WRITE on the transactional
+// id, READ on the group and on each topic.
 
 import (
 	"context"
@@ -22,11 +24,13 @@ import (
 )
 
 func handleTxnOffsetCommit(b *Broker, ctx context.Context, r *Request) (*Response, error) {
-	req := r.Msg.(*kmsg.TxnOffsetCommitRequest)
-	if code := b.verifyTxnOffsets(ctx, req); code != 0 {
-		return respond(group.TxnOffsetCommitError(req, code))
+	allowed, finish := b.authorizeGroupRequest(r)
+	if sub, ok := allowed.(*kmsg.TxnOffsetCommitRequest); ok {
+		if code := b.verifyTxnOffsets(ctx, sub); code != 0 {
+			return respond(finish(group.TxnOffsetCommitError(sub, code)))
+		}
 	}
-	return handleGroupRequest(b, ctx, r)
+	return b.routeGroupRequest(ctx, r, allowed, finish)
 }
 
 // verifyTxnOffsets checks the producer's transaction includes the group's

@@ -12,6 +12,9 @@ package broker
 // Synonyms (v1+) list, highest precedence first, the topic override, the
 // broker's dynamic configs, the cluster's dynamic defaults, the properties
 // set at start, then defaults; ConfigType and Documentation are v3+.
+// ACLs, as Kafka's ConfigHelper: DESCRIBE_CONFIGS on the topic, the group,
+// or the cluster for BROKER (and BROKER_LOGGER, CLIENT_METRICS) resources;
+// a denial answers TOPIC_, GROUP_ or CLUSTER_AUTHORIZATION_FAILED.
 
 import (
 	"context"
@@ -29,15 +32,19 @@ func handleDescribeConfigs(b *Broker, _ context.Context, r *Request) (*Response,
 	req := r.Msg.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
-		resp.Resources = append(resp.Resources, b.describeConfigResource(req, rr))
+		resp.Resources = append(resp.Resources, b.describeConfigResource(r, req, rr))
 	}
 	return respond(resp)
 }
 
-func (b *Broker) describeConfigResource(req *kmsg.DescribeConfigsRequest, rr kmsg.DescribeConfigsRequestResource) kmsg.DescribeConfigsResponseResource {
+func (b *Broker) describeConfigResource(r *Request, req *kmsg.DescribeConfigsRequest, rr kmsg.DescribeConfigsRequestResource) kmsg.DescribeConfigsResponseResource {
 	out := kmsg.NewDescribeConfigsResponseResource()
 	out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-	values, err := b.describeConfigValues(rr)
+	err := b.authorizeConfig(r, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+	var values []config.ConfigValue
+	if err == nil {
+		values, err = b.describeConfigValues(rr)
+	}
 	if err != nil {
 		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 		return out

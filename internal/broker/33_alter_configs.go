@@ -9,7 +9,9 @@ package broker
 // property Kafka does not let AlterConfigs change, or a bad value for one,
 // answers INVALID_REQUEST as in Kafka; a bad topic or group config
 // INVALID_CONFIG. A resource named twice, a key named twice, or a null
-// value answer INVALID_REQUEST. This file also holds the pieces
+// value answer INVALID_REQUEST. ACLs, as Kafka: ALTER_CONFIGS on the topic,
+// the group, or the cluster for BROKER resources; a denial answers TOPIC_,
+// GROUP_ or CLUSTER_AUTHORIZATION_FAILED. This file also holds the pieces
 // IncrementalAlterConfigs shares.
 
 import (
@@ -30,7 +32,12 @@ func handleAlterConfigs(b *Broker, _ context.Context, r *Request) (*Response, er
 		func(rr kmsg.AlterConfigsRequestResource) resourceKey {
 			return resourceKey{rr.ResourceType, rr.ResourceName}
 		},
-		func(rr kmsg.AlterConfigsRequestResource) error { return b.alterConfigResource(rr, req.ValidateOnly) },
+		func(rr kmsg.AlterConfigsRequestResource) error {
+			if err := b.authorizeConfig(r, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); err != nil {
+				return err
+			}
+			return b.alterConfigResource(rr, req.ValidateOnly)
+		},
 		func(k resourceKey, err error) {
 			out := kmsg.NewAlterConfigsResponseResource()
 			out.ResourceType, out.ResourceName = k.typ, k.name

@@ -1,12 +1,14 @@
 package broker
 
 // CreatePartitions v0–v3. Manual assignments must place each new partition
-// on this node alone (single node).
+// on this node alone (single node). ACLs, as Kafka: ALTER on the topic,
+// else TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/controller"
@@ -16,11 +18,15 @@ import (
 func handleCreatePartitions(b *Broker, _ context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	mayAlter := b.authorizer(r, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic)
 	tooMany := checkRequestPartitions(b.newPartitions(req))
 	for _, rt := range req.Topics {
 		out := kmsg.NewCreatePartitionsResponseTopic()
 		out.Topic = rt.Topic
 		err := tooMany
+		if !mayAlter(rt.Topic) {
+			err = kerr.TopicAuthorizationFailed
+		}
 		if err == nil {
 			err = b.createPartitions(rt, req.ValidateOnly)
 		}

@@ -11,7 +11,9 @@ package broker
 // top-level error (v1+) and every named partition's error.
 // An election computed on an image that a concurrent partition change
 // made stale is refused by the quorum and tried again. TimeoutMillis is
-// not used: the answer comes once the quorum committed.
+// not used: the answer comes once the quorum committed. ACLs, as Kafka:
+// ALTER on the cluster, else CLUSTER_AUTHORIZATION_FAILED as the failure of
+// the whole election.
 
 import (
 	"context"
@@ -36,7 +38,10 @@ func handleElectLeaders(b *Broker, _ context.Context, r *Request) (*Response, er
 	unclean := req.Version >= 1 && req.ElectionType == 1
 	var results map[controller.TopicPartition]error
 	err := fmt.Errorf("%w: election type %d", kerr.InvalidRequest, req.ElectionType)
-	if req.Version == 0 || req.ElectionType == 0 || req.ElectionType == 1 {
+	switch {
+	case !b.authorizedCluster(r, kmsg.ACLOperationAlter):
+		err = kerr.ClusterAuthorizationFailed
+	case req.Version == 0 || req.ElectionType == 0 || req.ElectionType == 1:
 		results, err = b.electLeaders(asked, unclean)
 	}
 	if err != nil {

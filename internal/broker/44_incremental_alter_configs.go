@@ -8,7 +8,8 @@ package broker
 // INVALID_CONFIG; they start from the config's current value (override,
 // broker setting or default) and treat the operand as a comma-separated
 // list. A null value with SET, APPEND or SUBTRACT, an unknown op, or a key
-// named twice answer INVALID_REQUEST. validate_only is honoured.
+// named twice answer INVALID_REQUEST. validate_only is honoured. ACLs as
+// AlterConfigs: ALTER_CONFIGS on the topic, group or cluster.
 
 import (
 	"context"
@@ -30,6 +31,9 @@ func handleIncrementalAlterConfigs(b *Broker, _ context.Context, r *Request) (*R
 			return resourceKey{rr.ResourceType, rr.ResourceName}
 		},
 		func(rr kmsg.IncrementalAlterConfigsRequestResource) error {
+			if err := b.authorizeConfig(r, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); err != nil {
+				return err
+			}
 			return b.incrementalAlterResource(rr, req.ValidateOnly)
 		},
 		func(k resourceKey, err error) {

@@ -8,7 +8,8 @@ package broker
 // progress, so another member answers NOT_CONTROLLER and clients go to
 // the controller Metadata names (the leader). Fetch and catch-up times
 // are not tracked (-1). A standalone node is a quorum of itself with no
-// log: it answers itself as leader, offsets unknown (-1).
+// log: it answers itself as leader, offsets unknown (-1). ACLs, as Kafka's
+// controller: DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED.
 
 import (
 	"context"
@@ -41,6 +42,10 @@ type QuorumVoter struct {
 func handleDescribeQuorum(b *Broker, ctx context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.DescribeQuorumRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	if !b.authorizedCluster(r, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	st := b.quorumStatus(ctx)
 	if st.Leader != b.cfg.NodeID {
 		resp.ErrorCode = kerr.NotController.Code

@@ -8,13 +8,14 @@ package broker
 // leader unless told a broker); a broker without a replica of an existing
 // partition answers NOT_LEADER_OR_FOLLOWER, an unknown topic or partition
 // UNKNOWN_TOPIC_OR_PARTITION, an invalid topic name INVALID_TOPIC_EXCEPTION.
-// Kafka authorizes it as Read on the topic; with no authorizer yet (see
-// authorize.go) every principal may.
+// ACLs, as Kafka: READ on the topic, else its partitions answer
+// TOPIC_AUTHORIZATION_FAILED.
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/meta"
@@ -24,10 +25,17 @@ import (
 func handleDescribeProducers(b *Broker, ctx context.Context, r *Request) (*Response, error) {
 	req := r.Msg.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	mayRead := b.authorizer(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewDescribeProducersResponseTopic()
 		ot.Topic = rt.Topic
-		topicErr := meta.ValidateTopicName(rt.Topic)
+		var topicErr error
+		if !mayRead(rt.Topic) {
+			topicErr = kerr.TopicAuthorizationFailed
+		}
+		if topicErr == nil {
+			topicErr = meta.ValidateTopicName(rt.Topic)
+		}
 		if _, ok := b.meta.Topic(rt.Topic); topicErr == nil && !ok {
 			topicErr = fmt.Errorf("%w: %s", meta.ErrUnknownTopic, rt.Topic)
 		}

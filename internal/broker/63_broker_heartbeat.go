@@ -5,7 +5,9 @@ package broker
 // (Kafka serves it on the controller listener; Eddy's controllers are its
 // brokers, so it is served here). Only the metadata quorum's leader keeps
 // broker sessions: another node answers NOT_CONTROLLER. An unknown broker
-// or an older incarnation of one gets STALE_BROKER_EPOCH.
+// or an older incarnation of one gets STALE_BROKER_EPOCH. ACLs, as Kafka's
+// controller: CLUSTER_ACTION on the cluster, else
+// CLUSTER_AUTHORIZATION_FAILED (the broker stays fenced).
 
 import (
 	"context"
@@ -22,6 +24,10 @@ func handleBrokerHeartbeat(b *Broker, _ context.Context, r *Request) (*Response,
 	req := r.Msg.(*kmsg.BrokerHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	resp.IsFenced = true
+	if !b.authorizedCluster(r, kmsg.ACLOperationClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	if !b.cfg.Clustered || b.controllerID() != b.cfg.NodeID {
 		resp.ErrorCode = kerr.NotController.Code
 		return respond(resp)

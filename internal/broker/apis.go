@@ -21,6 +21,8 @@ func init() {
 		kmsg.ListOffsets.Int16():             {1, 11, handleListOffsets},
 		kmsg.Metadata.Int16():                {0, 13, handleMetadata},
 		kmsg.ApiVersions.Int16():             {0, 5, handleApiVersions},
+		kmsg.SASLHandshake.Int16():           {0, 1, handleSASLHandshake},
+		kmsg.SASLAuthenticate.Int16():        {0, 2, handleSASLAuthenticate},
 		kmsg.CreateTopics.Int16():            {0, 7, handleCreateTopics},
 		kmsg.DeleteTopics.Int16():            {0, 6, handleDeleteTopics},
 		kmsg.DeleteRecords.Int16():           {0, 2, handleDeleteRecords},

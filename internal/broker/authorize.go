@@ -45,7 +45,7 @@ type Authorizer interface {
 // authorized reports whether r's principal may perform op on the named
 // resource; without an authorizer everyone may do everything.
 func (b *Broker) authorized(r *Request, op kmsg.ACLOperation, typ kmsg.ACLResourceType, name string) bool {
-	if b.cfg.Authorizer == nil {
+	if b.cfg.Authorizer == nil || r.internal {
 		return true
 	}
 	return b.cfg.Authorizer.Authorize(r.principal(), r.ClientHost, op, typ, name)
@@ -79,10 +79,14 @@ func (b *Broker) topicOperations(r *Request, asked bool, topic string) int32 {
 	return b.authorizedOperations(r, kmsg.ACLResourceTypeTopic, topic)
 }
 
-// clusterOperations answers the cluster's authorized operations if asked.
+// clusterOperations answers the cluster's authorized operations if asked:
+// none (0) without DESCRIBE on the cluster, as Kafka's AuthHelper.
 func (b *Broker) clusterOperations(r *Request, asked bool) int32 {
 	if !asked {
 		return authorizedOperationsOmitted
+	}
+	if !b.authorized(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, ClusterResource) {
+		return 0
 	}
 	return b.authorizedOperations(r, kmsg.ACLResourceTypeCluster, ClusterResource)
 }

@@ -37,6 +37,9 @@ type Request struct {
 	// Hangup closes when the client has hung up; waits that only serve
 	// the client (long polls) end there. Nil never closes.
 	Hangup <-chan struct{}
+	// internal marks a request this broker sent itself (send, in txns.go):
+	// a coordinator's own markers and verifications, which no ACL guards.
+	internal bool
 }
 
 // Response is a handler's answer. Splices, used by Fetch only, name byte

@@ -8,7 +8,8 @@ package broker
 // versions are listed in apis.go. One routing function stands in for the
 // usual file per API key because each would hold the same three lines.
 // Authorized operations in group descriptions are the broker's to answer
-// (authorize.go), as Kafka's KafkaApis adds them to the coordinator's reply.
+// (authorize.go), as Kafka's KafkaApis adds them to the coordinator's reply,
+// and so are the ACL checks (authz_groups.go).
 
 import (
 	"context"
@@ -23,11 +24,22 @@ import (
 )
 
 func handleGroupRequest(b *Broker, ctx context.Context, r *Request) (*Response, error) {
-	ctx = group.WithClient(ctx, group.ClientInfo{ClientID: r.ClientID, Host: "/" + r.ClientHost})
-	resp, err := b.groups.Handle(ctx, r.Msg)
-	if err != nil {
-		return nil, err
+	req, finish := b.authorizeGroupRequest(r)
+	return b.routeGroupRequest(ctx, r, req, finish)
+}
+
+// routeGroupRequest sends req, the part of r its ACL checks let through
+// (authz_groups.go; nil: none), to the coordinators, and finishes the answer.
+func (b *Broker) routeGroupRequest(ctx context.Context, r *Request, req kmsg.Request, finish groupFinish) (*Response, error) {
+	var resp kmsg.Response
+	if req != nil {
+		ctx = group.WithClient(ctx, group.ClientInfo{ClientID: r.ClientID, Host: "/" + r.ClientHost})
+		var err error
+		if resp, err = b.groups.Handle(ctx, req); err != nil {
+			return nil, err
+		}
 	}
+	resp = finish(resp)
 	b.setGroupOperations(r, resp)
 	return respond(resp)
 }

@@ -33,11 +33,15 @@ import (
 )
 
 func handleTxnRequest(b *Broker, ctx context.Context, r *Request) (*Response, error) {
-	resp, err := b.txns.Handle(ctx, r.Msg)
-	if err != nil {
-		return nil, err
+	req, finish := b.authorizeTxnRequest(r) // authz_txns.go
+	var resp kmsg.Response
+	if req != nil {
+		var err error
+		if resp, err = b.txns.Handle(ctx, req); err != nil {
+			return nil, err
+		}
 	}
-	return respond(resp)
+	return respond(finish(resp))
 }
 
 // startTxns starts the transaction coordinators' manager and, where the
@@ -197,7 +201,7 @@ func (b *Broker) send(ctx context.Context, broker int32, req kmsg.Request) (kmsg
 		return nil, fmt.Errorf("broker: no handler for api key %d", req.Key())
 	}
 	req.SetVersion(a.max)
-	resp, err := b.Handle(ctx, &Request{ClientID: "eddy-internal", Msg: req})
+	resp, err := b.Handle(ctx, &Request{ClientID: "eddy-internal", Msg: req, internal: true})
 	if err != nil {
 		return nil, err
 	}

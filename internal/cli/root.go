@@ -15,6 +15,7 @@ import (
 	"github.com/eddy-streaming/eddy/internal/cli/produce"
 	"github.com/eddy-streaming/eddy/internal/cli/profile"
 	"github.com/eddy-streaming/eddy/internal/cli/serve"
+	"github.com/eddy-streaming/eddy/internal/cli/storage"
 	"github.com/eddy-streaming/eddy/internal/cli/topic"
 	"github.com/eddy-streaming/eddy/internal/cli/txn"
 	"github.com/eddy-streaming/eddy/internal/cli/user"
@@ -48,6 +49,7 @@ func newRoot() *cobra.Command {
 		profile.Command(),
 		user.Command(),
 		acl.Command(),
+		storage.Command(),
 	)
 	return root
 }

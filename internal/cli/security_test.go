@@ -24,6 +24,7 @@ var noBroker = []string{
 	"eddy help",
 	"eddy profile create", "eddy profile delete", "eddy profile list", "eddy profile use",
 	"eddy serve",
+	"eddy storage reencrypt",
 }
 
 // Every command that builds a client takes the same connection flags.

@@ -119,3 +119,7 @@ func offsetFetchError(r *kmsg.OffsetFetchRequest, code int16) *kmsg.OffsetFetchR
 	}
 	return resp
 }
+
+// ErrorResponse answers req, a group API request, with code everywhere an
+// error can go; the broker answers its ACL denials with it.
+func ErrorResponse(req kmsg.Request, code int16) kmsg.Response { return errorResponse(req, code) }

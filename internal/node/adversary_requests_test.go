@@ -70,6 +70,8 @@ var requestBuilders = map[int16]func(int16, fuzzTarget) kmsg.Request{
 	kmsg.DescribeTransactions.Int16():    describeTransactionsReq,
 	kmsg.ListTransactions.Int16():        listTransactionsReq,
 	kmsg.DescribeProducers.Int16():       describeProducersReq,
+	kmsg.SASLHandshake.Int16():           saslHandshakeReq,
+	kmsg.SASLAuthenticate.Int16():        saslAuthenticateReq,
 	kmsg.DescribeACLs.Int16():            describeACLsReq, // acl_test.go
 	kmsg.CreateACLs.Int16():              createACLsReq,
 	kmsg.DeleteACLs.Int16():              deleteACLsReq,
@@ -450,5 +452,19 @@ func writeTxnMarkersReq(v int16, tg fuzzTarget) kmsg.Request {
 	m.ProducerID, m.ProducerEpoch, m.Committed = 1, 0, false
 	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: tg.topic, Partitions: []int32{0, 1}}}
 	req.Markers = append(req.Markers, m)
+	return req
+}
+
+// On a listener without SASL both SASL requests are answered
+// ILLEGAL_SASL_STATE; mutated, they must not upset it either.
+func saslHandshakeReq(v int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrSASLHandshakeRequest()
+	req.Mechanism = "SCRAM-SHA-512"
+	return req
+}
+
+func saslAuthenticateReq(v int16, _ fuzzTarget) kmsg.Request {
+	req := kmsg.NewPtrSASLAuthenticateRequest()
+	req.SASLAuthBytes = []byte("n,,n=admin,r=fyko+d2lbbFgONRv9qkxdawL")
 	return req
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eddy-streaming/eddy/internal/broker"
+	"github.com/eddy-streaming/eddy/internal/config"
 	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/meta"
 	"github.com/eddy-streaming/eddy/internal/quorum"
@@ -121,7 +122,7 @@ type quorumMember interface {
 // listening on addr, and waits until it has a leader and has applied what
 // was committed before it started: a node serves no metadata older than
 // the cluster's.
-func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, voters map[int32]string, clusterID string, store *meta.Store, logger *slog.Logger) (*metaQuorum, error) {
+func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, voters map[int32]string, clusterID string, store *meta.Store, sec quorum.Security, logger *slog.Logger) (*metaQuorum, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: quorum listener: %w", err)
@@ -134,7 +135,7 @@ func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, v
 			peers[raftID(id)] = a
 		}
 	}
-	tr := quorum.NewTCPTransport(quorum.TCPConfig{ID: raftID(self), ClusterID: clusterID, Listener: ln, Peers: peers, Logger: logger})
+	tr := quorum.NewTCPTransport(quorum.TCPConfig{ID: raftID(self), ClusterID: clusterID, Listener: ln, Peers: peers, Logger: logger, Security: sec})
 	q, err := quorum.Start(quorum.Config{ID: raftID(self), Voters: ids, Dir: dir, Logger: logger, TickInterval: quorumTick,
 		StateMachine: store.Machine(), Transport: tr})
 	if err != nil {
@@ -148,13 +149,13 @@ func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, v
 // startObserver starts this node's observer of the metadata quorum: a
 // broker outside --voters follows the voters' committed metadata and
 // proposes through them.
-func startObserver(ctx context.Context, dir string, self int32, voters map[int32]string, clusterID string, store *meta.Store, logger *slog.Logger) (*metaQuorum, error) {
+func startObserver(ctx context.Context, dir string, self int32, voters map[int32]string, clusterID string, store *meta.Store, sec quorum.Security, logger *slog.Logger) (*metaQuorum, error) {
 	addrs := map[uint64]string{}
 	for id, a := range voters {
 		addrs[raftID(id)] = a
 	}
 	o, err := quorum.StartObserver(quorum.ObserverConfig{ID: raftID(self), ClusterID: clusterID, Voters: addrs, Dir: dir,
-		Logger: logger, StateMachine: store.Machine()})
+		Logger: logger, StateMachine: store.Machine(), Security: sec})
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +211,7 @@ func (mq *metaQuorum) close() error {
 // openMeta opens the metadata: the state file of a standalone node, or a
 // replicated store fed by the metadata quorum on a cluster member. A data
 // directory of one kind is refused by the other.
-func (n *Node) openMeta(ctx context.Context, metaDir string) (*meta.Store, error) {
+func (n *Node) openMeta(ctx context.Context, metaDir string, settings config.BrokerConfig) (*meta.Store, error) {
 	quorumDir := filepath.Join(n.cfg.DataDir, "quorum")
 	if n.cfg.Voters == "" {
 		if _, err := os.Stat(quorumDir); err == nil {
@@ -240,15 +241,19 @@ func (n *Node) openMeta(ctx context.Context, metaDir string) (*meta.Store, error
 	if err := checkClusterID(quorumDir, clusterID); err != nil {
 		return nil, err
 	}
+	sec, err := n.quorumSecurity(settings)
+	if err != nil {
+		return nil, err
+	}
 	store, err := meta.OpenReplicated(metaDir, n.cfg.NodeID, clusterID, n.log)
 	if err != nil {
 		return nil, fmt.Errorf("opening metadata: %w", err)
 	}
 	if voter {
-		n.quorum, err = startMetaQuorum(ctx, quorumDir, n.cfg.NodeID, n.cfg.ControllerAddr, voters, clusterID, store, n.log)
+		n.quorum, err = startMetaQuorum(ctx, quorumDir, n.cfg.NodeID, n.cfg.ControllerAddr, voters, clusterID, store, sec, n.log)
 	} else {
 		n.log.Info("not in --voters: joining as an observer of the metadata quorum", "node_id", n.cfg.NodeID)
-		n.quorum, err = startObserver(ctx, quorumDir, n.cfg.NodeID, voters, clusterID, store, n.log)
+		n.quorum, err = startObserver(ctx, quorumDir, n.cfg.NodeID, voters, clusterID, store, sec, n.log)
 	}
 	return store, err
 }

@@ -112,7 +112,8 @@ func TestIdleConnectionsClose(t *testing.T) {
 }
 
 // TestPprofOnlyOnLoopback serves pprof on a loopback HTTP listener, not on
-// one bound to every interface, and on eddy.pprof.addr when that is set.
+// one bound to every interface (but to super users, TestHTTPSecurity), and
+// on eddy.pprof.addr when that is set.
 func TestPprofOnlyOnLoopback(t *testing.T) {
 	httpAt := func(addr string) func(*node.Config) { return func(c *node.Config) { c.HTTPAddr = addr } }
 	status := func(addr, path string) int {
@@ -131,14 +132,14 @@ func TestPprofOnlyOnLoopback(t *testing.T) {
 		t.Errorf("pprof on a loopback http listener: %d", code)
 	}
 	all := startNode(t, "", nil, httpAt(":0"))
-	if code := status(all.HTTPAddr(), "/debug/pprof/"); code != http.StatusNotFound {
+	if code := status(all.HTTPAddr(), "/debug/pprof/"); code != http.StatusForbidden {
 		t.Errorf("pprof on an http listener on every interface: %d", code)
 	}
 	if code := status(all.HTTPAddr(), "/readyz"); code != http.StatusOK {
 		t.Errorf("readyz: %d", code)
 	}
-	if !strings.Contains(all.logs.String(), "pprof not served") {
-		t.Error("no log line saying pprof is not served")
+	if !strings.Contains(all.logs.String(), "pprof_super_users_only=true") {
+		t.Error("no log line saying pprof is for super users only")
 	}
 	own := startNode(t, "", map[string]string{"eddy.pprof.addr": "127.0.0.1:0"}, httpAt(":0"))
 	if code := status(own.PprofAddr(), "/debug/pprof/"); code != http.StatusOK {

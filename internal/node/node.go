@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,9 +45,16 @@ type Config struct {
 	Rack           string
 	Settings       map[string]string // Kafka broker properties
 	Logger         *slog.Logger
+	// TLSCert and TLSKey (PEM files) put the Kafka listener behind TLS;
+	// TLSClientCA also requires client certificates signed by it (mTLS).
+	// The files are read again when they change.
+	TLSCert, TLSKey, TLSClientCA string
 	// BootstrapUser, "name:password" (EDDY_BOOTSTRAP_USER), is created at
 	// start with SCRAM credentials unless it exists (users.go).
 	BootstrapUser string
+	// EncryptionKeyFile turns on encryption at rest with the keys it
+	// lists (storage.LoadKeys); empty: off.
+	EncryptionKeyFile string
 }
 
 // Validate checks the config before anything is opened.
@@ -117,6 +125,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
+	// Keys first, before anything in the data directory is created,
+	// locked or written: a wrong or missing key leaves it as it was.
+	var keys *storage.Keyring
+	if n.cfg.EncryptionKeyFile != "" {
+		var err error
+		if keys, err = storage.LoadKeys(n.cfg.EncryptionKeyFile); err != nil {
+			return err
+		}
+	}
+	if _, err := storage.CheckKeys(filepath.Join(n.cfg.DataDir, "logs"), keys); err != nil {
+		return err
+	}
 	metaDir := filepath.Join(n.cfg.DataDir, "meta")
 	if err := os.MkdirAll(metaDir, 0o755); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
@@ -126,7 +146,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		return err
 	}
 	n.dirLock = lock
-	store, err := n.openMeta(ctx, metaDir)
+	store, err := n.openMeta(ctx, metaDir, settings)
 	if err != nil {
 		return err
 	}
@@ -136,6 +156,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
+	scfg.Keys = keys
 	// On a cluster the high watermark is the replicas' (internal/replica),
 	// not the log end.
 	scfg.ManualHighWatermark = n.quorum != nil
@@ -207,6 +228,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	n.broker = b
 	srvCfg, err := serverConfig(n.log, settings)
 	if err == nil {
+		n.listenerSecurity(&srvCfg, settings)
 		n.kafka, err = server.New(srvCfg, b)
 	}
 	if err != nil {
@@ -360,17 +382,24 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", n.healthz)
 		mux.HandleFunc("/readyz", n.readyz)
-		// Profiles reveal internals and cost CPU: they are served to
-		// loopback only, unless the operator names their own address.
-		withPprof := pprofAddr == "" && isLoopback(ln.Addr())
+		// Profiles reveal internals and cost CPU: they are served on
+		// loopback, or to super users (httpauth.go), unless the operator
+		// names their own address.
+		loopback := isLoopback(ln.Addr())
+		withPprof := pprofAddr == ""
 		if withPprof {
 			addPprof(mux)
 		}
-		n.http = n.serveHTTP(ln, mux)
-		n.log.Info("http listener started", "http_addr", n.httpAddr.String(), "pprof", withPprof)
-		if pprofAddr == "" && !withPprof {
-			n.log.Warn("pprof not served: the http listener is not on loopback; set eddy.pprof.addr to serve it")
+		tlsCfg, err := n.httpTLS()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http listener: %w", err)
 		}
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		n.http = n.serveHTTP(ln, n.newHTTPAuth(settings).wrap(mux, loopback || !withPprof))
+		n.log.Info("http listener started", "http_addr", n.httpAddr.String(), "tls", tlsCfg != nil, "pprof", withPprof, "pprof_super_users_only", withPprof && !loopback)
 	}
 	if pprofAddr == "" {
 		return nil
@@ -382,7 +411,7 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 	n.pprofAddr = ln.Addr()
 	mux := http.NewServeMux()
 	addPprof(mux)
-	n.pprof = n.serveHTTP(ln, mux)
+	n.pprof = n.serveHTTP(ln, n.newHTTPAuth(settings).wrap(mux, isLoopback(ln.Addr())))
 	n.log.Info("pprof listener started", "pprof_addr", n.pprofAddr.String())
 	return nil
 }

@@ -43,12 +43,23 @@ func (n *Node) startReplicas(settings config.BrokerConfig, ctrl *controller.Cont
 	if n.quorum == nil {
 		return &replicas{Manager: replica.NewManager(cfg)}, nil
 	}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(selfAddr),
-		kgo.ClientID("eddy-replica-"+strconv.Itoa(int(n.cfg.NodeID))),
-		kgo.MetadataMaxAge(10*time.Second),
-		kgo.MetadataMinAge(100*time.Millisecond),
-	)
+		kgo.ClientID("eddy-replica-" + strconv.Itoa(int(n.cfg.NodeID))),
+		kgo.MetadataMaxAge(10 * time.Second),
+		kgo.MetadataMinAge(100 * time.Millisecond),
+	}
+	peerTLS, err := n.peerTLS()
+	if err != nil {
+		return nil, err
+	}
+	if peerTLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(peerTLS))
+	}
+	if mech := n.peerSASL(settings); mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: replica fetch client: %w", err)
 	}

@@ -32,6 +32,8 @@ type procCluster struct {
 	dirs   []string
 	sets   []string
 	nodes  []*childBroker
+	// nodeArgs, if set, adds serve arguments of node i (from 0).
+	nodeArgs func(i int) []string
 }
 
 // clusterTestSettings make failures show within seconds, not Kafka's
@@ -49,7 +51,14 @@ func newProcCluster(t *testing.T, size int, sets ...string) *procCluster {
 // nodes outside --voters.
 func newProcClusterObserved(t *testing.T, voters, observers int, sets ...string) *procCluster {
 	t.Helper()
-	c := &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...)}
+	return newProcClusterArgs(t, voters, observers, nil, sets...)
+}
+
+// newProcClusterArgs is newProcClusterObserved whose node i (from 0) also
+// gets the serve arguments nodeArgs(i), if set.
+func newProcClusterArgs(t *testing.T, voters, observers int, nodeArgs func(i int) []string, sets ...string) *procCluster {
+	t.Helper()
+	c := &procCluster{t: t, sets: append(slices.Clone(clusterTestSettings), sets...), nodeArgs: nodeArgs}
 	size := voters + observers
 	for i := range size {
 		// Below the ephemeral range: a node's port is free again when it
@@ -90,6 +99,9 @@ func (c *procCluster) start(i int) {
 	}
 	for _, s := range c.sets {
 		args = append(args, "--set", s)
+	}
+	if c.nodeArgs != nil {
+		args = append(args, c.nodeArgs(i)...)
 	}
 	c.nodes[i] = spawnChild(c.t, c.kafka[i], exec.Command(eddyBinary(c.t), args...))
 }

@@ -22,6 +22,7 @@ type ObserverConfig struct {
 	Voters    map[uint64]string // voter id → quorum listener
 	Dir       string
 	Logger    *slog.Logger
+	Security  Security // of its connections to the voters (security.go)
 
 	StateMachine StateMachine
 	// SnapshotBytes takes a local snapshot once this many bytes of
@@ -237,13 +238,12 @@ func (e *localError) Error() string { return e.err.Error() }
 // fetchFrom follows voter until it fails, names another leader, or loses
 // its own for longer than an election.
 func (o *Observer) fetchFrom(voter uint64) error {
-	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.Dial("tcp", o.cfg.Voters[voter])
+	c, err := o.cfg.Security.dial(context.Background(), o.cfg.Voters[voter])
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Write(appendHelloAs(nil, observerMagic, o.cfg.ID, voter, o.cfg.ClusterID)); err != nil {
+	if _, err := c.Write(o.cfg.Security.hello(observerMagic, o.cfg.ID, voter, o.cfg.ClusterID)); err != nil {
 		return err
 	}
 	writeMu := &sync.Mutex{}

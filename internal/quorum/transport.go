@@ -38,6 +38,7 @@ type TCPConfig struct {
 	Listener net.Listener
 	Peers    map[uint64]string // member id → quorum address, this member excluded
 	Logger   *slog.Logger
+	Security Security
 }
 
 // TCPTransport carries raft messages between members over TCP. Each
@@ -55,6 +56,8 @@ type TCPTransport struct {
 	// votersHeard is set by the first voter's connection accepted,
 	// votersReached by the first connection to a voter made.
 	votersHeard, votersReached atomic.Bool
+
+	guard replayGuard // hellos' nonces (security.go)
 
 	mu struct {
 		sync.Mutex
@@ -186,8 +189,7 @@ func (t *TCPTransport) sendLoop(p *peer) {
 }
 
 func (t *TCPTransport) dial(p *peer) (net.Conn, error) {
-	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	c, err := t.cfg.Security.dial(t.ctx, p.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +197,7 @@ func (t *TCPTransport) dial(p *peer) (net.Conn, error) {
 		c.Close()
 		return nil, t.ctx.Err()
 	}
-	if _, err := c.Write(appendHello(nil, t.cfg.ID, p.id, t.cfg.ClusterID)); err != nil {
+	if _, err := c.Write(t.cfg.Security.hello(helloMagic, t.cfg.ID, p.id, t.cfg.ClusterID)); err != nil {
 		t.untrack(c)
 		return nil, err
 	}
@@ -246,13 +248,9 @@ func (t *TCPTransport) write(p *peer, c net.Conn) {
 	}
 }
 
-func appendHello(b []byte, from, to uint64, cluster string) []byte {
-	return appendHelloAs(b, helloMagic, from, to, cluster)
-}
-
-func appendHelloAs(b []byte, magic string, from, to uint64, cluster string) []byte {
+func appendHelloAs(b []byte, magic string, version uint16, from, to uint64, cluster string) []byte {
 	b = append(b, magic...)
-	b = binary.BigEndian.AppendUint16(b, helloVersion)
+	b = binary.BigEndian.AppendUint16(b, version)
 	b = binary.BigEndian.AppendUint64(b, from)
 	b = binary.BigEndian.AppendUint64(b, to)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(cluster)))
@@ -288,8 +286,13 @@ func (t *TCPTransport) acceptLoop() {
 			c.Close()
 			return
 		}
+		// The tracked connection is the raw one: closing it ends the TLS
+		// one too.
+		raw := c
+		c = t.cfg.Security.accept(c)
 		t.wg.Go(func() {
-			defer t.untrack(c)
+			defer t.untrack(raw)
+			defer c.Close()
 			if err := t.receive(c); err != nil && t.ctx.Err() == nil {
 				t.log.Warn("quorum connection refused", "remote", c.RemoteAddr().String(), "err", err)
 			}
@@ -338,6 +341,9 @@ func (t *TCPTransport) receive(c net.Conn) error {
 func (t *TCPTransport) readHello(r *bufio.Reader) (from uint64, observer bool, err error) {
 	var h [len(helloMagic) + 20]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if t.cfg.Security.ServerTLS != nil {
+			return 0, false, fmt.Errorf("%w (TLS): %v", errHello, err)
+		}
 		return 0, false, fmt.Errorf("%w: %v", errHello, err)
 	}
 	switch string(h[:len(helloMagic)]) {
@@ -348,13 +354,22 @@ func (t *TCPTransport) readHello(r *bufio.Reader) (from uint64, observer bool, e
 		return 0, false, fmt.Errorf("%w: not a quorum member", errHello)
 	}
 	b := h[len(helloMagic):]
-	if v := binary.BigEndian.Uint16(b); v != helloVersion {
-		return 0, false, fmt.Errorf("%w: version %d", errHello, v)
+	version := binary.BigEndian.Uint16(b)
+	if version != helloVersion && version != helloProofVersion {
+		return 0, false, fmt.Errorf("%w: version %d", errHello, version)
 	}
 	from, to := binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint64(b[10:])
 	cluster := make([]byte, binary.BigEndian.Uint16(b[18:]))
 	if _, err := io.ReadFull(r, cluster); err != nil {
 		return 0, false, fmt.Errorf("%w: %v", errHello, err)
+	}
+	switch {
+	case version == helloProofVersion:
+		if err := t.cfg.Security.checkProof(r, append(h[:], cluster...), &t.guard, time.Now()); err != nil {
+			return 0, false, fmt.Errorf("member %d: %w", from, err)
+		}
+	case len(t.cfg.Security.Secret) > 0:
+		return 0, false, fmt.Errorf("member %d: %w: it sent no proof (a node without this cluster's credentials?)", from, errProof)
 	}
 	switch {
 	case to != t.cfg.ID:

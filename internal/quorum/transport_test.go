@@ -32,6 +32,13 @@ func startTCP(t *testing.T, clusters []string, logs *syncBuf) []*tcpMember {
 // snapshotBytes of commands (0: the default).
 func startTCPSnapshotting(t *testing.T, clusters []string, logs *syncBuf, snapshotBytes int64) []*tcpMember {
 	t.Helper()
+	return startTCPSecured(t, clusters, logs, snapshotBytes, make([]Security, len(clusters)))
+}
+
+// startTCPSecured is startTCPSnapshotting with member i's connections
+// secured by secs[i].
+func startTCPSecured(t *testing.T, clusters []string, logs *syncBuf, snapshotBytes int64, secs []Security) []*tcpMember {
+	t.Helper()
 	var lns []net.Listener
 	addrs := map[uint64]string{}
 	var ids []uint64
@@ -54,7 +61,7 @@ func startTCPSnapshotting(t *testing.T, clusters []string, logs *syncBuf, snapsh
 			}
 		}
 		logger := slog.New(slog.NewTextHandler(logs, nil))
-		tr := NewTCPTransport(TCPConfig{ID: id, ClusterID: cl, Listener: lns[i], Peers: peers, Logger: logger})
+		tr := NewTCPTransport(TCPConfig{ID: id, ClusterID: cl, Listener: lns[i], Peers: peers, Logger: logger, Security: secs[i]})
 		sm := &listMachine{}
 		n, err := Start(Config{ID: id, Voters: ids, Dir: filepath.Join(t.TempDir(), fmt.Sprint(id)), StateMachine: sm,
 			Transport: tr, TickInterval: 10 * time.Millisecond, Logger: logger, SnapshotBytes: snapshotBytes, CatchUpEntries: 5})

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,10 +36,15 @@ const (
 // conn is one client connection.
 type conn struct {
 	s    *Server
-	c    net.Conn
-	host string // peer IP, without the port
-	log  *slog.Logger
-	w    *bufio.Writer
+	c    net.Conn // the TLS layer on a TLS listener
+	raw  net.Conn // the socket
+	host string   // peer IP, without the port
+	// principal is who the requests come from: "" (anonymous) until a
+	// client certificate or SASL names someone.
+	principal string
+	sasl      *saslConn // nil when the listener has no SASL
+	log       *slog.Logger
+	w         *bufio.Writer
 	// hangup closes when the client stops sending (EOF or a bad frame).
 	hangup chan struct{}
 	// inflight counts frames read and not yet answered: a connection
@@ -52,16 +58,32 @@ type request struct {
 	claim *claim // its bytes of s.frames
 }
 
-func newConn(s *Server, c net.Conn, host string) *conn {
-	return &conn{s: s, c: c, host: host, log: s.log.With("remote", c.RemoteAddr().String()), w: bufio.NewWriterSize(c, writeBufferBytes), hangup: make(chan struct{})}
+func newConn(s *Server, raw net.Conn, host string) *conn {
+	c := &conn{s: s, c: raw, raw: raw, host: host, log: s.log.With("remote", raw.RemoteAddr().String()), hangup: make(chan struct{})}
+	if s.tls != nil {
+		c.c = tls.Server(raw, s.tls.serverConfig())
+	}
+	if s.cfg.SASL != nil {
+		c.sasl = &saslConn{}
+	}
+	c.w = bufio.NewWriterSize(c.c, writeBufferBytes)
+	return c
 }
 
-// serve runs the connection until it fails or the server closes: a reader
-// goroutine fills frames, this goroutine handles them in order.
+func (c *conn) remote() string { return c.raw.RemoteAddr().String() }
+
+// serve runs the connection until it fails or the server closes: once TLS
+// and SASL (if any) have admitted the client, a reader goroutine fills
+// frames and this goroutine handles them in order.
 func (c *conn) serve() {
-	frames := make(chan request, pipelineDepth)
 	ctx, cancel := context.WithCancel(c.s.ctx)
 	defer cancel()
+	r := bufio.NewReaderSize(c.c, readBufferBytes)
+	if err := c.admit(ctx, r); err != nil {
+		c.raw.Close()
+		return
+	}
+	frames := make(chan request, pipelineDepth)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -70,14 +92,16 @@ func (c *conn) serve() {
 		// a long-polling fetch; requests it sent are still carried out,
 		// as an acks=0 producer that closes at once expects.
 		defer close(c.hangup)
-		c.readFrames(ctx, frames)
+		c.readFrames(ctx, r, frames)
 	}()
 	for req := range frames {
 		err := c.handle(ctx, req.frame)
 		c.s.frames.release(req.claim)
 		c.inflight.Add(-1)
 		if err != nil {
-			c.s.rl.info("conn_closed", "closing kafka connection", "remote", c.c.RemoteAddr().String(), "err", err)
+			if !errors.Is(err, errSASLClosed) && !errors.Is(err, errSessionExpired) {
+				c.s.rl.info("conn_closed", "closing kafka connection", "remote", c.remote(), "err", err)
+			}
 			break
 		}
 	}
@@ -89,16 +113,29 @@ func (c *conn) serve() {
 	<-done
 }
 
-func (c *conn) readFrames(ctx context.Context, frames chan<- request) {
-	r := bufio.NewReaderSize(c.c, readBufferBytes)
-	for {
+// admit runs the TLS handshake and the first SASL exchange, whichever the
+// listener has.
+func (c *conn) admit(ctx context.Context, r *bufio.Reader) error {
+	if tc, ok := c.c.(*tls.Conn); ok {
+		if err := c.handshake(ctx, tc); err != nil {
+			return err
+		}
+	}
+	if c.sasl != nil {
+		return c.authenticate(ctx, r)
+	}
+	return nil
+}
+
+func (c *conn) readFrames(ctx context.Context, r *bufio.Reader, frames chan<- request) {
+	for first := c.sasl == nil; ; first = false {
 		n, ft, err := c.readSize(r)
 		if err != nil {
 			c.readFailed(ctx, err)
 			return
 		}
 		if n < 8 || n > c.s.cfg.MaxRequestBytes {
-			c.s.rl.warn("bad_frame", "closing kafka connection: bad frame size", "remote", c.c.RemoteAddr().String(), "size", n, "max", c.s.cfg.MaxRequestBytes)
+			c.badFrameSize(n, c.s.cfg.MaxRequestBytes, first)
 			return
 		}
 		cl := c.s.frames.open(int64(n))
@@ -120,6 +157,17 @@ func (c *conn) readFrames(ctx context.Context, frames chan<- request) {
 			return
 		}
 	}
+}
+
+// badFrameSize logs a frame size out of bounds, which closes the
+// connection. As the first bytes of a connection it may be a TLS handshake
+// sent to this plaintext listener: the log says so.
+func (c *conn) badFrameSize(n, limit int32, first bool) {
+	if first && c.s.tls == nil && looksLikeTLS(n) {
+		c.s.rl.warn("tls_mismatch", "closing kafka connection: client is speaking TLS to this plaintext listener (configured for SSL?)", "remote", c.remote())
+		return
+	}
+	c.s.rl.warn("bad_frame", "closing kafka connection: bad frame size", "remote", c.remote(), "size", n, "max", limit)
 }
 
 func (c *conn) readFailed(ctx context.Context, err error) {
@@ -237,6 +285,17 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return err
 	}
+	return c.handleParsed(ctx, h)
+}
+
+func (c *conn) handleParsed(ctx context.Context, h header) error {
+	intercept := false
+	if c.sasl != nil {
+		var err error
+		if intercept, err = c.saslGate(h); err != nil {
+			return err
+		}
+	}
 	if !broker.Supported(h.key, h.version) {
 		return c.unsupported(h)
 	}
@@ -244,6 +303,9 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	defer c.s.decoded.release(charge)
 	if err != nil {
 		return err
+	}
+	if intercept {
+		return c.handleSASL(ctx, h)
 	}
 	resp, err := c.dispatch(ctx, h)
 	if err != nil {
@@ -289,7 +351,7 @@ func (c *conn) dispatch(ctx context.Context, h header) (resp *broker.Response, e
 			resp, err = nil, fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return c.s.broker.Handle(ctx, &broker.Request{ClientID: h.clientID, ClientHost: c.host, CorrelationID: h.correlationID, Msg: h.req, Hangup: c.hangup})
+	return c.s.broker.Handle(ctx, &broker.Request{ClientID: h.clientID, ClientHost: c.host, CorrelationID: h.correlationID, Msg: h.req, Hangup: c.hangup, Principal: c.principal})
 }
 
 // unsupported answers a version we do not serve. ApiVersions gets the v0

@@ -18,6 +18,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,10 @@ type Config struct {
 	// reads no response for this long; 0 means never.
 	IdleTimeout time.Duration
 	Limits      Limits
+	// TLS, if set, wraps every connection in TLS; SASL, if set, requires
+	// clients to authenticate. Both: Kafka's SASL_SSL.
+	TLS  *TLSConfig
+	SASL *SASLConfig
 }
 
 // Validate checks the config.
@@ -77,6 +82,10 @@ func (c Config) Validate() error {
 		return errors.New("server: negative timeout")
 	case c.Limits.MaxConnections < 0 || c.Limits.MaxConnectionsPerIP < 0 || c.Limits.CreationRate < 0:
 		return errors.New("server: negative connection limit")
+	case c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == ""):
+		return errors.New("server: TLS needs both a certificate and a key file")
+	case c.SASL != nil:
+		return c.SASL.validate()
 	}
 	return nil
 }
@@ -87,11 +96,14 @@ type Server struct {
 	log     *slog.Logger
 	rl      *rateLog
 	broker  *broker.Broker
-	frames  *framePool // bytes of frames read and not yet answered
-	decoded *pool      // their decoded form
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	frames  *framePool    // bytes of frames read and not yet answered
+	decoded *pool         // their decoded form
+	tls     *certReloader // nil: plaintext
+	// secret keys the fake SCRAM salts of unknown users.
+	secret []byte
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -113,6 +125,14 @@ func New(cfg Config, b *broker.Broker) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: newRateLog(cfg.Logger), broker: b,
 		frames: newFramePool(cfg.MaxQueuedBytes, int64(cfg.MaxRequestBytes)), decoded: newPool(cfg.MaxQueuedBytes)}
+	if cfg.TLS != nil {
+		var err error
+		if s.tls, err = newCertReloader(*cfg.TLS, s.rl); err != nil {
+			return nil, err
+		}
+	}
+	s.secret = make([]byte, 32)
+	rand.Read(s.secret)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.conns = map[net.Conn]struct{}{}
 	s.mu.perIP = map[string]int{}

@@ -48,7 +48,7 @@ func splice(buf []byte, splices []broker.Splice, flexible bool) ([]part, error) 
 		parts = append(parts, part{bytes: head})
 		total += int64(len(head))
 		for _, c := range s.Chunks {
-			parts = append(parts, part{chunk: c})
+			parts = append(parts, part{bytes: c.Data, chunk: c}) // Data: an encrypted log's, in memory
 		}
 		total += n
 		rest = rest[i+len(s.Marker):]

@@ -229,21 +229,25 @@ func scanSegment(ctx context.Context, c *cleaner, s *segment, st segState, full 
 		if err != nil {
 			return fmt.Errorf("segment %d at %d: %w", s.base, pos, err)
 		}
+		size := int64(h.Size())
 		var b []byte
 		if full {
 			if err := c.throttle.wait(ctx, h.Size()); err != nil {
 				return err
 			}
-			if b, err = r.read(pos, h.Size()); err != nil {
+			if b, err = r.batch(pos, h); err != nil {
+				return fmt.Errorf("segment %d at %d: %w", s.base, pos, err)
+			}
+			if h, err = record.ParseHeader(b); err != nil {
 				return err
 			}
 		} else if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(h, b); err != nil {
+		if err := fn(wireHeader(h), b); err != nil {
 			return err
 		}
-		pos += int64(h.Size())
+		pos += size
 	}
 	return nil
 }
@@ -402,12 +406,18 @@ func (w *cleanedWriter) add(ctx context.Context, b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	h, err := record.ParseHeader(b)
+	start := len(w.buf)
+	if keys := w.seg.log.c.keys; keys != nil {
+		w.buf = keys.seal(w.buf, b) // kept batches move to the first key too
+	} else {
+		w.buf = append(w.buf, b...)
+	}
+	h, err := record.ParseHeader(w.buf[start:])
 	if err != nil {
+		w.buf = w.buf[:start]
 		return err
 	}
-	w.seg.addBatch(&w.seg.st, h, w.pos+int64(len(w.buf)), w.interval)
-	w.buf = append(w.buf, b...)
+	w.seg.addBatch(&w.seg.st, h, w.pos+int64(start), w.interval)
 	if len(w.buf) >= 1<<20 {
 		return w.flush(ctx)
 	}

@@ -119,8 +119,16 @@ type Config struct {
 	// persisted in its high-watermark file, instead of following the log
 	// end offset as on a single node.
 	ManualHighWatermark bool
+	// Keys turns on encryption at rest: batches are written encrypted with
+	// the first key, and read with whichever key they name. Nil leaves new
+	// data plain, and Open refuses a directory holding encrypted data
+	// (docs/format/encryption.md).
+	Keys *Keyring
 
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.
 	swapHook func(step string) error
+	// plain, set only by tests, keeps a Manager without Keys plain under
+	// EDDY_TEST_ENCRYPTION (testKeys).
+	plain bool
 }

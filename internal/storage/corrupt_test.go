@@ -133,7 +133,7 @@ func readAllFrom(l *Log) ([]Chunk, error) {
 func assertOffline(t *testing.T, m *Manager, lb *logBuffer, chunks []Chunk, err error, seg string, pos int64) {
 	t.Helper()
 	for _, c := range chunks {
-		if c.File.Name() == seg && c.Pos <= pos && pos < c.Pos+c.Len {
+		if c.File != nil && c.File.Name() == seg && c.Pos <= pos && pos < c.Pos+c.Len {
 			t.Fatalf("served the damaged byte at %d in chunk [%d, %d)", pos, c.Pos, c.Pos+c.Len)
 		}
 	}

@@ -8,7 +8,11 @@
 // transaction, a per-segment aborted transaction index, and the last
 // stable offset (Log.LastStableOffset, Log.ReadCommitted, Log.AppendMarker).
 // File formats are in docs/format/segment.md and docs/format/txnindex.md;
-// compaction is described in docs/compaction.md.
+// compaction is described in docs/compaction.md. With Config.Keys every
+// batch is stored encrypted (AES-256-GCM, its header in the clear; see
+// docs/format/encryption.md): the writer, the cleaner and follower appends
+// encrypt, everything that reads records decrypts, and reads of an
+// encrypted log return Chunks in memory instead of file ranges.
 //
 // Concurrency contract:
 //   - A Manager and its Logs are safe for concurrent use.

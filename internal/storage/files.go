@@ -33,7 +33,11 @@ type osFile interface {
 // rest is bounded by the I/O in flight (writes, fsyncs, fetched Chunks).
 type fileCache struct {
 	limit int
-	mu    struct {
+	// keys encrypt and decrypt the batches of the Manager's segments (nil:
+	// encryption off). It lives here because every segment file knows its
+	// cache; it never changes after Open.
+	keys *Keyring
+	mu   struct {
 		sync.Mutex
 		open int       // segment files open, pinned or not
 		idle list.List // of *segFile open and unpinned, most recent first

@@ -93,7 +93,19 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create data dir: %w", err)
 	}
+	if cfg.Keys == nil && !cfg.plain {
+		cfg.Keys = testKeys
+	}
+	// Before recovery writes anything: a wrong or missing key leaves the
+	// directory as it was.
+	if err := prepareKeys(cfg.Dir, cfg.Keys); err != nil {
+		return nil, err
+	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, files: newFileCache(cfg.MaxOpenFiles), deleter: newDeleter(cfg.Logger), now: cfg.Now}
+	m.files.keys = cfg.Keys
+	if cfg.Keys != nil {
+		m.logger.Info("encryption at rest on", "key_id", cfg.Keys.Primary().String(), "keys", len(cfg.Keys.IDs()))
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.logs = map[topicPartition]*Log{}
 	m.cleaner = newCleaner(m)

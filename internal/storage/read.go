@@ -5,28 +5,40 @@ import (
 	"math"
 	"os"
 	"sort"
+	"sync"
 
 	"github.com/eddy-streaming/eddy/internal/record"
 )
 
-// Chunk is a byte range of a segment file holding whole batches. File stays
-// open, even if its segment is deleted or the file cache is full, until
-// Release; whoever receives a Chunk releases it exactly once.
+// Chunk is whole batches: a byte range of a segment file or, when the log
+// is encrypted at rest, the decrypted batches in memory (Data, and File is
+// nil). File stays open, even if its segment is deleted or the file cache
+// is full, until Release; Data is reused after Release. Whoever receives a
+// Chunk releases it exactly once.
 type Chunk struct {
 	File     *os.File
 	Pos, Len int64
+	Data     []byte
 	pinned   *segFile
+	buf      *[]byte // Data's buffer, back to chunkBufs on Release
 }
 
-// Release lets the file cache close the chunk's file again.
+// Release lets the file cache close the chunk's file again, or reuses the
+// memory of Data.
 func (c Chunk) Release() {
 	if c.pinned != nil {
 		c.pinned.unpin()
 	}
+	if c.buf != nil {
+		chunkBufs.Put(c.buf)
+	}
 }
 
-// ReadAll reads the chunk into memory.
+// ReadAll returns the chunk's bytes in memory of the caller's own.
 func (c Chunk) ReadAll() ([]byte, error) {
+	if c.File == nil {
+		return append([]byte(nil), c.Data...), nil
+	}
 	b := make([]byte, c.Len)
 	if _, err := c.File.ReadAt(b, c.Pos); err != nil {
 		return nil, fmt.Errorf("read chunk of %s: %w", c.File.Name(), err)
@@ -286,7 +298,12 @@ func readSegment(s *segment, st segState, offset, budget int64, minOne bool, el 
 			next = min(h.BaseOffset, next)
 		}
 	}
-	c, err := s.chunk(start, end-start)
+	var c Chunk
+	if s.log.c.keys != nil {
+		c, err = s.plainChunk(start, end-start)
+	} else {
+		c, err = s.chunk(start, end-start)
+	}
 	return c, end == st.size, next, err
 }
 
@@ -306,18 +323,24 @@ func chunkEnd(r *batchReader, s *segment, st segState, start, budget int64, minO
 			end = int64(e.pos)
 		}
 	}
+	// Served bytes are counted as on the wire: an encrypted batch is
+	// served without its envelope. (Skipping by the index counted stored
+	// bytes, never fewer.)
+	served := end - start
 	for end < st.size {
 		h, err := r.header(end)
 		if err != nil {
 			return 0, s.corrupt(end, -1, err)
 		}
-		if end+int64(h.Size()) > limit {
+		wire := int64(wireHeader(h).Size())
+		if served+wire > budget {
 			if end == start && minOne {
 				end += int64(h.Size())
 			}
 			break
 		}
 		end += int64(h.Size())
+		served += wire
 	}
 	return end, nil
 }
@@ -408,7 +431,7 @@ func scanForTimestamp(s *segment, st segState, from, ts int64) (int64, int64, er
 			return -1, -1, s.corrupt(pos, -1, err)
 		}
 		if h.MaxTimestamp >= ts {
-			b, err := r.read(pos, h.Size())
+			b, err := r.batch(pos, h)
 			if err != nil {
 				return -1, -1, s.corrupt(pos, h.BaseOffset, err)
 			}
@@ -439,4 +462,55 @@ func firstRecordAtOrAfter(b []byte, from, ts int64) (int64, int64, bool) {
 		}
 	}
 	return -1, -1, false
+}
+
+// chunkBufs recycles the memory of decrypted chunks between fetches.
+var chunkBufs sync.Pool // of *[]byte
+
+// plainChunk reads the whole batches at [pos, pos+n) of an encrypted log
+// into memory with one read and decrypts the encrypted ones in place
+// (plain ones, written before encryption was on, are kept): a fetch of an
+// encrypted log cannot sendfile, and decrypts only what it serves.
+func (s *segment) plainChunk(pos, n int64) (Chunk, error) {
+	bp, _ := chunkBufs.Get().(*[]byte)
+	if bp == nil || int64(cap(*bp)) < n {
+		b := make([]byte, max(n, 64<<10))
+		bp = &b
+	}
+	b := (*bp)[:n]
+	if _, err := s.log.ReadAt(b, pos); err != nil {
+		chunkBufs.Put(bp)
+		return Chunk{}, fmt.Errorf("read segment %d at %d: %w", s.base, pos, err)
+	}
+	out, at, err := openBatches(s.log.c.keys, b)
+	if err != nil {
+		chunkBufs.Put(bp)
+		return Chunk{}, s.corrupt(pos+at, -1, err)
+	}
+	return Chunk{Data: out, Len: int64(len(out)), buf: bp}, nil
+}
+
+// openBatches decrypts, in place, the stored batches filling b and returns
+// the wire batches, a prefix of b; on failure, also where the bad batch is.
+func openBatches(k *Keyring, b []byte) ([]byte, int64, error) {
+	w := 0
+	for r := 0; r < len(b); {
+		h, err := record.ParseHeader(b[r:])
+		if err != nil {
+			return nil, int64(r), err
+		}
+		n := h.Size()
+		if h.Length < record.HeaderSize-12 || n > len(b)-r {
+			return nil, int64(r), fmt.Errorf("%w: batch of %d bytes, %d remain", record.ErrInvalid, n, len(b)-r)
+		}
+		unit := b[r : r+n]
+		if isEncrypted(h) {
+			if unit, err = k.openInPlace(unit); err != nil {
+				return nil, int64(r), err
+			}
+		}
+		w += copy(b[w:], unit)
+		r += n
+	}
+	return b[:w], 0, nil
 }

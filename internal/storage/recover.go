@@ -71,7 +71,7 @@ func (s *segment) readValid(r *batchReader, pos int64, contiguous bool, end int6
 	if err != nil {
 		return h, err
 	}
-	b, err := r.read(pos, h.Size())
+	b, err := r.batch(pos, h)
 	if err != nil {
 		return h, err
 	}
@@ -79,7 +79,7 @@ func (s *segment) readValid(r *batchReader, pos int64, contiguous bool, end int6
 	if contiguous {
 		validate = record.Validate
 	}
-	if h, err = validate(b); err != nil {
+	if _, err = validate(b); err != nil {
 		return h, err
 	}
 	if h.PartitionLeaderEpoch < 0 {
@@ -437,7 +437,7 @@ func replayMarker(r *batchReader, s *segment, pos int64, h record.BatchHeader) (
 	if !h.IsControl() || h.ProducerID < 0 {
 		return nil, nil
 	}
-	b, err := r.read(pos, h.Size())
+	b, err := r.batch(pos, h)
 	if err != nil {
 		return nil, s.corrupt(pos, h.BaseOffset, err)
 	}

@@ -281,6 +281,8 @@ type batchReader struct {
 	window int
 	buf    []byte
 	bufPos int64
+	keys   *Keyring // decrypts encrypted batches; nil: encryption off
+	plain  []byte   // batch decrypts into it
 }
 
 // fileReader is a file read by position: *os.File or *segFile.
@@ -290,7 +292,24 @@ type fileReader interface {
 }
 
 func newBatchReader(f fileReader, limit int64, window int) *batchReader {
-	return &batchReader{f: f, limit: limit, window: window, bufPos: -1}
+	r := &batchReader{f: f, limit: limit, window: window, bufPos: -1}
+	if sf, ok := f.(*segFile); ok {
+		r.keys = sf.c.keys
+	}
+	return r
+}
+
+// batch reads the batch at pos whose stored header is h and returns it as
+// on the wire: decrypted, with its header restored, if it is stored
+// encrypted. The bytes are valid until the next call; callers that need
+// the wire header parse (or validate) them, and advance by h.Size().
+func (r *batchReader) batch(pos int64, h record.BatchHeader) ([]byte, error) {
+	b, err := r.read(pos, h.Size())
+	if err != nil || !isEncrypted(h) {
+		return b, err
+	}
+	r.plain, err = r.keys.open(r.plain[:0], b)
+	return r.plain, err
 }
 
 // read returns n bytes at pos, valid until the next call.

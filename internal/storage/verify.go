@@ -65,11 +65,11 @@ func verifyBatch(r *batchReader, pos, from, end int64, el epochList) (record.Bat
 	if err != nil {
 		return h, err
 	}
-	b, err := r.read(pos, h.Size())
+	b, err := r.batch(pos, h)
 	if err != nil {
 		return h, err
 	}
-	if h, err = record.ValidateStored(b); err != nil {
+	if _, err = record.ValidateStored(b); err != nil {
 		return h, err
 	}
 	if err := el.check(h.BaseOffset, h.PartitionLeaderEpoch); err != nil {

@@ -66,7 +66,8 @@ type writerState struct {
 	unflushedMsgs  int64
 	unflushedSince time.Time
 	buf            []byte
-	epochsStale    bool // the epoch file may differ from Log.mu.epochs
+	plain          []byte // a batch being encrypted
+	epochsStale    bool   // the epoch file may differ from Log.mu.epochs
 }
 
 // Append validates batches (one or more whole v2 batches; exactly one with
@@ -182,6 +183,9 @@ func eachBatch(b []byte, maxBytes int64, check func(batch []byte, before []recor
 	for len(b) > 0 {
 		h, err := record.ParseHeader(b)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkWireAttributes(h); err != nil {
 			return nil, err
 		}
 		if h.Length < 0 || int64(h.Size()) > int64(len(b)) {
@@ -514,6 +518,13 @@ func (l *Log) stageBatch(g *group, b []byte, h record.BatchHeader, cfg LogConfig
 			h.MaxTimestamp = now.UnixMilli()
 		}
 	}
+	if keys := l.m.files.keys; keys != nil {
+		// Stamped first: the header is sealed with the records.
+		l.w.plain = append(l.w.plain[:0], g.buf[start:]...)
+		g.buf = keys.seal(g.buf[:start], l.w.plain)
+		h.Length += envelopeOverhead
+		h.Attributes |= attrEncrypted
+	}
 	if h.PartitionLeaderEpoch > g.latest {
 		g.newEpochs = append(g.newEpochs, epochEntry{h.PartitionLeaderEpoch, g.next})
 		g.latest = h.PartitionLeaderEpoch
@@ -530,6 +541,9 @@ func (l *Log) needsRoll(p *piece, h record.BatchHeader, next int64, cfg LogConfi
 		return false
 	}
 	size := int64(h.Size())
+	if l.m.files.keys != nil {
+		size += envelopeOverhead
+	}
 	maxEntries := max(cfg.SegmentIndexBytes/timeIndexEntrySize, 1)
 	rolledAt := p.seg.created
 	if p.seg.firstTs > 0 {

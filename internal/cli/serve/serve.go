@@ -30,7 +30,22 @@ With no flags it serves 127.0.0.1:9092 with its data in ./eddy-data.
 Settings come from defaults, then the --config file, then EDDY_* environment
 variables (EDDY_DATA_DIR, EDDY_KAFKA_ADDR, EDDY_HTTP_ADDR, EDDY_ADVERTISE_ADDR,
 EDDY_NODE_ID, EDDY_CONTROLLER_ADDR, EDDY_VOTERS, EDDY_RACK, EDDY_LOG_LEVEL,
-EDDY_LOG_FORMAT), then flags; later ones win.
+EDDY_LOG_FORMAT, EDDY_TLS_CERT, EDDY_TLS_KEY, EDDY_TLS_CLIENT_CA,
+EDDY_ENCRYPTION_KEY_FILE), then flags; later ones win.
+
+Security: --tls-cert and --tls-key put the Kafka listener behind TLS (1.2+;
+replace the files to rotate, no restart); --tls-client-ca also requires
+client certificates (mTLS, principal User:<subject CN>).
+--set sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 requires SASL
+(SASL_SSL with TLS, SASL_PLAINTEXT without); connections.max.reauth.ms makes
+sessions expire unless the client re-authenticates (KIP-368).
+
+Encryption at rest: --encryption-key-file names a file of 256-bit keys, 64
+hex characters a line (# comments allowed). Record data is written encrypted
+(AES-256-GCM) with the first key; every key listed decrypts. A node refuses
+to start, touching nothing, without the keys its data needs. Rotate by
+putting a new key first, then run "eddy storage reencrypt" while the node is
+stopped, then drop the old key. Make a key with: openssl rand -hex 32
 
 A cluster: every node gets the same --voters list (id@host:port of each
 voter's --controller-addr) and its own --node-id. A node named in --voters
@@ -54,7 +69,10 @@ Examples:
   eddy serve --data-dir /var/lib/eddy --kafka-addr 0.0.0.0:9092 --advertise-addr kafka1.example.com:9092
   eddy serve --set num.partitions=3 --set log.retention.ms=86400000
   eddy serve --config eddy.yaml
+  eddy serve --tls-cert server.pem --tls-key server-key.pem --tls-client-ca ca.pem
+  eddy serve --tls-cert server.pem --tls-key server-key.pem --set sasl.enabled.mechanisms=SCRAM-SHA-512
   EDDY_BOOTSTRAP_USER=admin:admin-secret eddy serve --set super.users=User:admin
+  eddy serve --encryption-key-file /etc/eddy/keys.hex
   eddy serve --node-id 1 --kafka-addr 10.0.0.1:9092 --controller-addr 10.0.0.1:9093 \
     --voters 1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093 --data-dir /var/lib/eddy
   eddy serve --node-id 4 --kafka-addr 10.0.0.4:9092 \
@@ -88,7 +106,11 @@ A config file:
 	f.StringVar(&flags.Rack, "rack", "", "this node's rack (broker.rack)")
 	f.StringVar(&flags.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	f.StringVar(&flags.LogFormat, "log-format", d.LogFormat, "text or json")
+	f.StringVar(&flags.EncryptionKeyFile, "encryption-key-file", "", "file of encryption-at-rest keys (64 hex characters a line; the first encrypts)")
 	f.StringArrayVar(&settings, "set", nil, "Kafka broker property key=value (repeatable)")
+	f.StringVar(&flags.TLSCert, "tls-cert", "", "PEM certificate of the Kafka listener: clients must use TLS (reloaded when the file changes)")
+	f.StringVar(&flags.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&flags.TLSClientCA, "tls-client-ca", "", "PEM CA certificates: clients must present a certificate they signed (mTLS); the principal is User:<subject CN>")
 	return cmd
 }
 
@@ -100,17 +122,21 @@ func run(ctx context.Context, s Settings) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Config{
-		DataDir:        s.DataDir,
-		KafkaAddr:      s.KafkaAddr,
-		HTTPAddr:       s.HTTPAddr,
-		AdvertiseAddr:  s.AdvertiseAddr,
-		NodeID:         s.NodeID,
-		ControllerAddr: s.ControllerAddr,
-		Voters:         s.Voters,
-		Rack:           s.Rack,
-		Settings:       s.Broker,
-		Logger:         logger,
-		BootstrapUser:  s.BootstrapUser,
+		DataDir:           s.DataDir,
+		KafkaAddr:         s.KafkaAddr,
+		HTTPAddr:          s.HTTPAddr,
+		AdvertiseAddr:     s.AdvertiseAddr,
+		NodeID:            s.NodeID,
+		ControllerAddr:    s.ControllerAddr,
+		Voters:            s.Voters,
+		Rack:              s.Rack,
+		Settings:          s.Broker,
+		Logger:            logger,
+		TLSCert:           s.TLSCert,
+		TLSKey:            s.TLSKey,
+		TLSClientCA:       s.TLSClientCA,
+		BootstrapUser:     s.BootstrapUser,
+		EncryptionKeyFile: s.EncryptionKeyFile,
 	})
 	if err != nil {
 		return err

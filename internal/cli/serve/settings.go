@@ -28,10 +28,18 @@ type Settings struct {
 	LogLevel       string            `yaml:"log-level"`
 	LogFormat      string            `yaml:"log-format"`
 	Broker         map[string]string `yaml:"broker"`
+	// TLS on the Kafka listener: PEM certificate and key, and a client
+	// CA that makes client certificates required (mTLS).
+	TLSCert     string `yaml:"tls-cert"`
+	TLSKey      string `yaml:"tls-key"`
+	TLSClientCA string `yaml:"tls-client-ca"`
 	// BootstrapUser, "name:password", comes from EDDY_BOOTSTRAP_USER only:
 	// a password belongs in neither a config file nor the process's
 	// arguments, which other users can read.
 	BootstrapUser string `yaml:"-"`
+	// EncryptionKeyFile names the keys of encryption at rest (one 64-hex
+	// key a line, the first encrypts); empty: encryption off.
+	EncryptionKeyFile string `yaml:"encryption-key-file"`
 }
 
 // Defaults are the settings of a first run: a single node on loopback.
@@ -90,6 +98,8 @@ func (s *Settings) applyEnv(lookup func(string) (string, bool)) error {
 		"EDDY_DATA_DIR": &s.DataDir, "EDDY_KAFKA_ADDR": &s.KafkaAddr, "EDDY_HTTP_ADDR": &s.HTTPAddr,
 		"EDDY_ADVERTISE_ADDR": &s.AdvertiseAddr, "EDDY_LOG_LEVEL": &s.LogLevel, "EDDY_LOG_FORMAT": &s.LogFormat,
 		"EDDY_CONTROLLER_ADDR": &s.ControllerAddr, "EDDY_VOTERS": &s.Voters, "EDDY_RACK": &s.Rack,
+		"EDDY_TLS_CERT": &s.TLSCert, "EDDY_TLS_KEY": &s.TLSKey, "EDDY_TLS_CLIENT_CA": &s.TLSClientCA,
+		"EDDY_ENCRYPTION_KEY_FILE": &s.EncryptionKeyFile,
 	} {
 		if v, ok := lookup(name); ok {
 			*dst = v
@@ -113,6 +123,8 @@ func (s *Settings) applyFlags(set func(string) bool, f Settings) {
 		"data-dir": {&s.DataDir, &f.DataDir}, "kafka-addr": {&s.KafkaAddr, &f.KafkaAddr}, "http-addr": {&s.HTTPAddr, &f.HTTPAddr},
 		"advertise-addr": {&s.AdvertiseAddr, &f.AdvertiseAddr}, "log-level": {&s.LogLevel, &f.LogLevel}, "log-format": {&s.LogFormat, &f.LogFormat},
 		"controller-addr": {&s.ControllerAddr, &f.ControllerAddr}, "voters": {&s.Voters, &f.Voters}, "rack": {&s.Rack, &f.Rack},
+		"tls-cert": {&s.TLSCert, &f.TLSCert}, "tls-key": {&s.TLSKey, &f.TLSKey}, "tls-client-ca": {&s.TLSClientCA, &f.TLSClientCA},
+		"encryption-key-file": {&s.EncryptionKeyFile, &f.EncryptionKeyFile},
 	} {
 		if set(name) {
 			*pair[0] = *pair[1]
