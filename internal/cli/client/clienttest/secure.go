@@ -20,6 +20,8 @@ type Node struct {
 	// Admin, "name:password", is created as the bootstrap user
 	// (EDDY_BOOTSTRAP_USER); with SASL on, Topics are created as it.
 	Admin string
+	TLS   *TLSFiles // the listener serves TLS with TLS.ServerCert
+	MTLS  bool      // and requires client certificates signed by TLS.CA
 }
 
 // EddyNode starts n in-process on a free loopback port, closed when t
@@ -34,6 +36,12 @@ func EddyNode(t testing.TB, n Node) string {
 		Logger:        slog.New(slog.DiscardHandler),
 		BootstrapUser: n.Admin,
 	}
+	if n.TLS != nil {
+		cfg.TLSCert, cfg.TLSKey = n.TLS.ServerCert, n.TLS.ServerKey
+		if n.MTLS {
+			cfg.TLSClientCA = n.TLS.CA
+		}
+	}
 	nd, err := node.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("starting eddy: %v", err)
@@ -46,7 +54,7 @@ func EddyNode(t testing.TB, n Node) string {
 }
 
 // admin is how setup connects to the node at addr: as the bootstrap user
-// when SASL is on.
+// when SASL is on, over TLS when the node serves it.
 func (n Node) admin(addr string) client.Conn {
 	c := client.Conn{Brokers: []string{addr}}
 	if mechs := n.Settings["sasl.enabled.mechanisms"]; n.Admin != "" && mechs != "" {
@@ -54,6 +62,12 @@ func (n Node) admin(addr string) client.Conn {
 		// The first mechanism the node enables; the bootstrap user has
 		// credentials for both SCRAM ones, and PLAIN checks those.
 		c.SASLMechanism, _, _ = strings.Cut(mechs, ",")
+	}
+	if n.TLS != nil {
+		c.TLSCA = n.TLS.CA
+		if n.MTLS {
+			c.TLSCert, c.TLSKey = n.TLS.ClientCert, n.TLS.ClientKey
+		}
 	}
 	return c
 }
