@@ -57,7 +57,11 @@ Examples:
 			}
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
-			r, err := runCompare(ctx, realTarget(f.brokers()), f.cfg)
+			tgt, err := f.realTarget()
+			if err != nil {
+				return err
+			}
+			r, err := runCompare(ctx, tgt, f.cfg)
 			if err != nil {
 				return err
 			}

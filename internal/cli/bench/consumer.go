@@ -21,8 +21,7 @@ type consumeConfig struct {
 
 // runConsume consumes from tgt and returns the figures.
 func runConsume(ctx context.Context, tgt target, cfg consumeConfig) (consumeResult, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(tgt.seeds...),
+	cl, err := tgt.conn.NewClient(
 		kgo.ConsumeTopics(cfg.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)

@@ -47,11 +47,11 @@ func runProduce(ctx context.Context, tgt target, cfg produceConfig) (produceResu
 		return produceResult{}, err
 	}
 	if cfg.create {
-		if err := createTopic(ctx, tgt.seeds, cfg.topic, cfg.partitions, cfg.replicationFactor); err != nil {
+		if err := createTopic(ctx, tgt.conn, cfg.topic, cfg.partitions, cfg.replicationFactor); err != nil {
 			return produceResult{}, err
 		}
 	}
-	ps, err := newProducers(tgt.seeds, cfg)
+	ps, err := newProducers(tgt.conn, cfg)
 	if err != nil {
 		return produceResult{}, err
 	}
@@ -88,8 +88,8 @@ func (cfg produceConfig) validate() error {
 	return nil
 }
 
-func newProducers(seeds []string, cfg produceConfig) ([]*producer, error) {
-	opts, err := producerOpts(seeds, cfg)
+func newProducers(conn client.Conn, cfg produceConfig) ([]*producer, error) {
+	opts, err := producerOpts(conn, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -148,19 +148,22 @@ func closeProducers(ps []*producer) {
 // broker ends the run with errors instead of hanging the final flush.
 const deliveryTimeout = 30 * time.Second
 
-func producerOpts(seeds []string, cfg produceConfig) ([]kgo.Opt, error) {
+func producerOpts(conn client.Conn, cfg produceConfig) ([]kgo.Opt, error) {
 	codec, err := client.Compression(cfg.compression)
 	if err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(seeds...),
+	opts, err := conn.KgoOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
 		kgo.DefaultProduceTopic(cfg.topic),
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MaxBufferedRecords(cfg.maxBuffered),
 		kgo.ProducerBatchCompression(codec),
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
-	}
+	)
 	switch cfg.acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

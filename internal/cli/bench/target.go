@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streaming/eddy/internal/cli/client"
 )
@@ -34,25 +33,30 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 // useKfake reports whether the run targets an in-process kfake.
 func (t *targetFlags) useKfake() bool { return t.kfake || t.against == kfakeName }
 
-// brokers returns the seed brokers of a real target.
-func (t *targetFlags) brokers() []string {
-	if t.against != "" {
-		return strings.Split(t.against, ",")
+// realTarget returns the broker the connection flags (and profile) name,
+// --against replacing the seeds when given; TLS and SASL apply either way.
+func (t *targetFlags) realTarget() (target, error) {
+	c, err := t.Resolve()
+	if err != nil {
+		return target{}, err
 	}
-	return t.Brokers
+	if t.against != "" {
+		c.Brokers = strings.Split(t.against, ",")
+	}
+	return realTarget(c), nil
 }
 
-// target is a resolved broker: its seeds, the name printed in results, and
-// how to stop it when it was started here.
+// target is a resolved broker: how to connect to it, the name printed in
+// results, and how to stop it when it was started here.
 type target struct {
-	seeds []string
-	name  string
-	stop  func()
+	conn client.Conn
+	name string
+	stop func()
 }
 
 // realTarget is a broker that runs elsewhere.
-func realTarget(seeds []string) target {
-	return target{seeds: seeds, name: strings.Join(seeds, ","), stop: func() {}}
+func realTarget(conn client.Conn) target {
+	return target{conn: conn, name: strings.Join(conn.Brokers, ","), stop: func() {}}
 }
 
 // startKfake starts a one-broker kfake on a free loopback port with topic
@@ -62,7 +66,7 @@ func startKfake(topic string, partitions int) (target, error) {
 	if err != nil {
 		return target{}, fmt.Errorf("starting kfake: %w", err)
 	}
-	return target{seeds: c.ListenAddrs(), name: kfakeName, stop: c.Close}, nil
+	return target{conn: client.Conn{Brokers: c.ListenAddrs()}, name: kfakeName, stop: c.Close}, nil
 }
 
 // resolve returns the target the flags name, starting kfake if asked.
@@ -70,13 +74,13 @@ func (t *targetFlags) resolve(topic string, partitions int) (target, error) {
 	if t.useKfake() {
 		return startKfake(topic, partitions)
 	}
-	return realTarget(t.brokers()), nil
+	return t.realTarget()
 }
 
 // createTopic creates topic with rf replicas (-1: the broker's default); an
 // existing topic is left as it is.
-func createTopic(ctx context.Context, seeds []string, topic string, partitions, rf int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+func createTopic(ctx context.Context, conn client.Conn, topic string, partitions, rf int) error {
+	cl, err := conn.NewClient()
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ Examples:
 func runTxn(ctx context.Context, tgt target, cfg txnConfig) (txnResult, error) {
 	r := txnResult{Bench: "txn", Target: tgt.name, CommitIntervalMs: ms(cfg.commitInterval)}
 	if cfg.create {
-		if err := createTopic(ctx, tgt.seeds, cfg.topic, cfg.partitions, cfg.replicationFactor); err != nil {
+		if err := createTopic(ctx, tgt.conn, cfg.topic, cfg.partitions, cfg.replicationFactor); err != nil {
 			return r, err
 		}
 	}

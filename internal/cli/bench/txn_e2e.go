@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streaming/eddy/internal/cli/client"
 )
 
 // stampSize is the length of the send time (Unix nanoseconds, big-endian)
@@ -59,9 +61,8 @@ type e2eConsumer struct {
 }
 
 // newE2EConsumer reads topic from the given offsets, without a group.
-func newE2EConsumer(seeds []string, topic string, from map[int32]kgo.Offset, iso kgo.IsolationLevel, name string) (*e2eConsumer, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(seeds...),
+func newE2EConsumer(conn client.Conn, topic string, from map[int32]kgo.Offset, iso kgo.IsolationLevel, name string) (*e2eConsumer, error) {
+	cl, err := conn.NewClient(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
 		kgo.FetchIsolationLevel(iso),
 	)
@@ -111,11 +112,11 @@ func runE2E(ctx context.Context, tgt target, cfg txnConfig) (e2eResult, error) {
 	pc := cfg.produceConfig
 	pc.topic = cfg.e2eTopic()
 	if cfg.create {
-		if err := createTopic(ctx, tgt.seeds, pc.topic, pc.partitions, pc.replicationFactor); err != nil {
+		if err := createTopic(ctx, tgt.conn, pc.topic, pc.partitions, pc.replicationFactor); err != nil {
 			return r, err
 		}
 	}
-	p, err := newTxnProducer(tgt.seeds, pc, "e2e")
+	p, err := newTxnProducer(tgt.conn, pc, "e2e")
 	if err != nil {
 		return r, err
 	}
@@ -125,11 +126,11 @@ func runE2E(ctx context.Context, tgt target, cfg txnConfig) (e2eResult, error) {
 	}
 	// The consumers start at the end of the log as it is after the warm-up,
 	// so they read exactly the records timed below.
-	from, err := endOffsets(ctx, tgt.seeds, pc.topic)
+	from, err := endOffsets(ctx, tgt.conn, pc.topic)
 	if err != nil {
 		return r, err
 	}
-	cs, err := newE2EConsumers(tgt.seeds, pc.topic, from)
+	cs, err := newE2EConsumers(tgt.conn, pc.topic, from)
 	if err != nil {
 		return r, err
 	}
@@ -144,12 +145,12 @@ func runE2E(ctx context.Context, tgt target, cfg txnConfig) (e2eResult, error) {
 
 // newE2EConsumers returns the read_committed and the read_uncommitted
 // consumer, in that order.
-func newE2EConsumers(seeds []string, topic string, from map[int32]kgo.Offset) ([]*e2eConsumer, error) {
-	committed, err := newE2EConsumer(seeds, topic, from, kgo.ReadCommitted(), "read_committed")
+func newE2EConsumers(conn client.Conn, topic string, from map[int32]kgo.Offset) ([]*e2eConsumer, error) {
+	committed, err := newE2EConsumer(conn, topic, from, kgo.ReadCommitted(), "read_committed")
 	if err != nil {
 		return nil, err
 	}
-	uncommitted, err := newE2EConsumer(seeds, topic, from, kgo.ReadUncommitted(), "read_uncommitted")
+	uncommitted, err := newE2EConsumer(conn, topic, from, kgo.ReadUncommitted(), "read_uncommitted")
 	if err != nil {
 		committed.cl.Close()
 		return nil, err
@@ -249,8 +250,8 @@ func stamped(padding []byte, t time.Time) []byte {
 }
 
 // endOffsets returns the high watermark of every partition of topic.
-func endOffsets(ctx context.Context, seeds []string, topic string) (map[int32]kgo.Offset, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+func endOffsets(ctx context.Context, conn client.Conn, topic string) (map[int32]kgo.Offset, error) {
+	cl, err := conn.NewClient()
 	if err != nil {
 		return nil, err
 	}

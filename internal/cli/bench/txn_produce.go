@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-streaming/eddy/internal/cli/client"
 )
 
 // txnProducer is a transactional client and what it measured. Its records
@@ -24,8 +26,8 @@ type txnProducer struct {
 // newTxnProducer builds a transactional client with the produce workload's
 // options. Its transactional ID is fresh, so runs against the same broker
 // (even at the same time) never fence each other.
-func newTxnProducer(seeds []string, cfg produceConfig, phase string) (*txnProducer, error) {
-	opts, err := producerOpts(seeds, cfg)
+func newTxnProducer(conn client.Conn, cfg produceConfig, phase string) (*txnProducer, error) {
+	opts, err := producerOpts(conn, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +91,7 @@ func (p *txnProducer) commit(ctx context.Context) error {
 // runTxnProduce is phase 1 of bench txn: one transactional producer sends
 // as fast as it can for cfg.duration, committing every cfg.commitInterval.
 func runTxnProduce(ctx context.Context, tgt target, cfg txnConfig) (txnProduced, error) {
-	p, err := newTxnProducer(tgt.seeds, cfg.produceConfig, "txn")
+	p, err := newTxnProducer(tgt.conn, cfg.produceConfig, "txn")
 	if err != nil {
 		return txnProduced{}, err
 	}

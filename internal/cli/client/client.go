@@ -1,46 +1,141 @@
-// Package client holds what every client subcommand shares: the broker
-// flags, the franz-go clients built from them, and the table/JSON printers.
+// Package client holds what every client subcommand shares: the connection
+// flags (brokers, TLS, SASL) and the profiles that supply their defaults,
+// the franz-go clients built from them, and the table/JSON printers.
 package client
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Options are the connection and output flags shared by client commands.
+// The connection settings a command uses come from three places, the first
+// that has a value winning: the flags on its command line, the
+// EDDY_PASSWORD environment variable (for the password only), and the
+// profile chosen by --profile or made current by "eddy profile use".
 type Options struct {
-	Brokers []string
+	Flags   Conn // connection flags as given on the command line
 	Format  string
+	Profile string
+
+	fs       *pflag.FlagSet // to tell flags given from defaults
+	resolved *Conn          // set by Resolve
 }
 
-// Register adds -b/--brokers and --format to cmd's persistent flags.
+// Register adds the connection flags, --profile and --format to cmd's
+// persistent flags, so every verb under cmd has them.
 func (o *Options) Register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringSliceVarP(&o.Brokers, "brokers", "b", []string{"127.0.0.1:9092"}, "comma-separated seed brokers")
-	cmd.PersistentFlags().StringVar(&o.Format, "format", "text", "output format: text or json")
+	o.fs = cmd.PersistentFlags()
+	RegisterConn(o.fs, &o.Flags)
+	o.fs.StringVar(&o.Profile, "profile", "", "connection profile to use instead of the current one (see eddy profile)")
+	o.fs.StringVar(&o.Format, "format", "text", "output format: text or json")
 }
 
-// Validate rejects unknown output formats before anything connects.
+// Validate rejects unknown output formats and unusable connection settings
+// before anything connects.
 func (o *Options) Validate() error {
-	switch o.Format {
+	if err := CheckFormat(o.Format); err != nil {
+		return err
+	}
+	_, err := o.Resolve()
+	return err
+}
+
+// CheckFormat rejects a --format other than text and json.
+func CheckFormat(format string) error {
+	switch format {
 	case "text", "json":
 		return nil
 	}
-	return fmt.Errorf("unknown --format %q (want text or json)", o.Format)
+	return fmt.Errorf("unknown --format %q (want text or json)", format)
 }
 
-// NewClient builds a kgo client seeded with the configured brokers.
-func (o *Options) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
-	all := append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, opts...)
-	cl, err := kgo.NewClient(all...)
+// Resolve returns the connection settings this command uses, checked: the
+// flags given over the profile, with the defaults for what neither sets.
+func (o *Options) Resolve() (Conn, error) {
+	if o.resolved != nil {
+		return *o.resolved, nil
+	}
+	path, err := ProfilePath()
 	if err != nil {
-		return nil, fmt.Errorf("creating client for %s: %w", strings.Join(o.Brokers, ","), err)
+		return Conn{}, err
+	}
+	profiles, err := LoadProfiles(path)
+	if err != nil {
+		return Conn{}, err
+	}
+	changed := func(name string) bool { return o.fs != nil && o.fs.Changed(name) }
+	c, err := resolveConn(o.Flags, changed, os.Getenv(PasswordEnv), profiles, o.Profile)
+	if err != nil {
+		return Conn{}, err
+	}
+	o.resolved = &c
+	return c, nil
+}
+
+// resolveConn layers the profile, EDDY_PASSWORD and the flags given, then
+// checks the result. An error that the flags alone do not cause names the
+// profile, so the user knows where to look.
+func resolveConn(flags Conn, changed func(string) bool, envPassword string, profiles *Profiles, profile string) (Conn, error) {
+	name, prof, err := profiles.pick(profile)
+	if err != nil {
+		return Conn{}, err
+	}
+	c, err := layer(prof, flags, changed, envPassword)
+	if err == nil || name == "" {
+		return c, err
+	}
+	if _, alone := layer(Conn{}, flags, changed, envPassword); alone != nil && alone.Error() == err.Error() {
+		return Conn{}, err
+	}
+	return Conn{}, fmt.Errorf("%w (with profile %q)", err, name)
+}
+
+// layer puts the flags given over base, then EDDY_PASSWORD unless
+// --password was given, fills in the default broker, and checks the
+// result. EDDY_PASSWORD without a user is ignored: it may be exported for
+// another cluster.
+func layer(base, flags Conn, changed func(string) bool, envPassword string) (Conn, error) {
+	c := base.overlay(flags, changed)
+	if envPassword != "" && c.User != "" && !changed(flagPassword) {
+		c.Password = envPassword
+	}
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{DefaultBroker}
+	}
+	if err := c.Check(); err != nil {
+		return Conn{}, err
+	}
+	return c, nil
+}
+
+// NewClient builds a kgo client that connects as the resolved settings say.
+func (o *Options) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	c, err := o.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	return c.NewClient(opts...)
+}
+
+// NewClient builds a kgo client connecting as c, with opts after c's own.
+func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	conn, err := c.KgoOpts()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(conn, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating client for %s: %w", strings.Join(c.Brokers, ","), err)
 	}
 	return cl, nil
 }

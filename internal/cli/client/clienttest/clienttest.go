@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddy-streaming/eddy/internal/cli/client"
 	"github.com/eddy-streaming/eddy/internal/node"
 )
 
@@ -51,6 +54,7 @@ func Run(t testing.TB, newCmd func() *cobra.Command, stdin string, args ...strin
 // RunContext is Run under ctx, for commands that run until cancelled.
 func RunContext(ctx context.Context, t testing.TB, newCmd func() *cobra.Command, stdin string, args ...string) Result {
 	t.Helper()
+	isolateProfiles(t)
 	cmd := newCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetIn(strings.NewReader(stdin))
@@ -61,6 +65,14 @@ func RunContext(ctx context.Context, t testing.TB, newCmd func() *cobra.Command,
 	cmd.SilenceErrors = true
 	err := cmd.ExecuteContext(ctx)
 	return Result{Stdout: out.String(), Stderr: errOut.String(), Err: err}
+}
+
+// isolateProfiles points the profile file at an empty temporary path unless
+// the test chose one, so a developer's own profiles never reach a test.
+func isolateProfiles(t testing.TB) {
+	if os.Getenv(client.ConfigEnv) == "" {
+		t.Setenv(client.ConfigEnv, filepath.Join(t.TempDir(), "profiles.yaml"))
+	}
 }
 
 // Eddy starts a real single-node Eddy broker in-process on a free loopback
