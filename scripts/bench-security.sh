@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # W1 and W2 (../shared/BENCHMARKS.md) against two eddy nodes started side by
-# side, one plain and one with encryption at rest (--encryption-key-file),
-# in rounds (odd ones plain first, even ones encrypted first) so that neither always
-# runs on a warmer machine. Each line is one `eddy bench` JSON object plus
-# the broker's CPU seconds (utime+stime from /proc) spent in that workload.
-#   usage: [ROUNDS=2] scripts/bench-encryption.sh [DURATION]   (default 30s)
+# side, one plain and one secured: with encryption at rest
+# (--encryption-key-file), or with TLS on the Kafka listener (certificates
+# made here with openssl; the clients verify them). Rounds alternate which
+# goes first (odd ones plain first) so that neither always runs on a warmer
+# machine. Each line is one `eddy bench` JSON object plus the broker's CPU
+# seconds (utime+stime from /proc) spent in that workload.
+#   usage: [ROUNDS=2] scripts/bench-security.sh encryption|tls [DURATION]   (default 30s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-30s}
+secured=${1:?usage: scripts/bench-security.sh encryption|tls [DURATION]}
+case $secured in encryption | tls) ;; *) echo "unknown mode $secured (want encryption or tls)" >&2; exit 2 ;; esac
+duration=${2:-30s}
 work=$(mktemp -d -p "${BENCH_DIR:-$PWD}" .bench.XXXXXX)
 pids=()
 cleanup() {
@@ -20,12 +24,28 @@ eddy="$work/eddy"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 python3 -c 'import secrets; print(secrets.token_hex(32))' >"$work/key.hex"
+if [ "$secured" = tls ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
+		-keyout "$work/ca-key.pem" -out "$work/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+		-keyout "$work/server-key.pem" -out "$work/server.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/san.ext"
+	openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" -CAcreateserial \
+		-days 1 -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
+fi
 
-declare -A addr pid
-for mode in plain encrypted; do
+declare -A addr pid client
+for mode in plain "$secured"; do
 	port=$(free_port)
 	args=(serve --data-dir "$work/$mode" --kafka-addr "127.0.0.1:$port" --http-addr "")
-	[ "$mode" = encrypted ] && args+=(--encryption-key-file "$work/key.hex")
+	client[$mode]=""
+	case $mode in
+	encryption) args+=(--encryption-key-file "$work/key.hex") ;;
+	tls)
+		args+=(--tls-cert "$work/server.pem" --tls-key "$work/server-key.pem")
+		client[$mode]="--tls-ca $work/ca.pem"
+		;;
+	esac
 	"$eddy" "${args[@]}" >"$work/$mode.log" 2>&1 &
 	pid[$mode]=$!
 	pids+=("$!")
@@ -37,16 +57,16 @@ run() { # mode workload topic
 	local before after out
 	before=$(cpu_seconds "${pid[$1]}")
 	if [ "$2" = W1 ]; then
-		out=$("$eddy" bench produce --against "${addr[$1]}" --topic "$3" --create --partitions 6 --record-size 1024 --acks all --duration "$duration" --format json)
+		out=$("$eddy" bench produce ${client[$1]} --against "${addr[$1]}" --topic "$3" --create --partitions 6 --record-size 1024 --acks all --duration "$duration" --format json)
 	else
-		out=$("$eddy" bench consume --against "${addr[$1]}" --topic "$3" --format json)
+		out=$("$eddy" bench consume ${client[$1]} --against "${addr[$1]}" --topic "$3" --format json)
 	fi
 	after=$(cpu_seconds "${pid[$1]}")
 	echo "{\"mode\":\"$1\",\"workload\":\"$2\",\"broker_cpu_s\":$(awk -v a="$after" -v b="$before" 'BEGIN {printf "%.2f", a - b}'),\"result\":$out}" | tee -a "$work/results.json"
 }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-	order=(plain encrypted)
-	[ $((round % 2)) = 0 ] && order=(encrypted plain)
+	order=(plain "$secured")
+	[ $((round % 2)) = 0 ] && order=("$secured" plain)
 	for mode in "${order[@]}"; do
 		run "$mode" W1 "w1-r$round"
 		run "$mode" W2 "w1-r$round"
