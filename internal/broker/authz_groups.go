@@ -102,14 +102,10 @@ func (b *Broker) authorizeOffsetCommit(r *Request, req *kmsg.OffsetCommitRequest
 		return denyWhole(req, kerr.GroupAuthorizationFailed.Code)
 	}
 	mayRead := b.authorizer(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic)
-	sub := *req
-	sub.Topics = nil
-	var denied []kmsg.OffsetCommitResponseTopic
-	for _, t := range req.Topics {
-		if name, ok := b.topicName(t.Topic, t.TopicID, req.Version >= 10); !ok || mayRead(name) {
-			sub.Topics = append(sub.Topics, t)
-			continue
-		}
+	kept, denied := splitTopics(req.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
+		name, ok := b.topicName(t.Topic, t.TopicID, req.Version >= 10)
+		return !ok || mayRead(name)
+	}, func(t kmsg.OffsetCommitRequestTopic) kmsg.OffsetCommitResponseTopic {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
@@ -117,23 +113,18 @@ func (b *Broker) authorizeOffsetCommit(r *Request, req *kmsg.OffsetCommitRequest
 			rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
 			rt.Partitions = append(rt.Partitions, rp)
 		}
-		denied = append(denied, rt)
-	}
+		return rt
+	})
 	if len(denied) == 0 {
 		return req, unchanged
 	}
-	finish := func(resp kmsg.Response) kmsg.Response {
-		out, _ := resp.(*kmsg.OffsetCommitResponse)
-		if out == nil {
-			out = req.ResponseKind().(*kmsg.OffsetCommitResponse)
-		}
+	sub := *req
+	sub.Topics = kept
+	return partial(&sub, len(kept) == 0, func(resp kmsg.Response) kmsg.Response {
+		out := orBlank[*kmsg.OffsetCommitResponse](resp, req)
 		out.Topics = append(out.Topics, denied...)
 		return out
-	}
-	if len(sub.Topics) == 0 {
-		return nil, finish // Kafka asks the coordinator nothing then
-	}
-	return &sub, finish
+	})
 }
 
 // authorizeTxnOffsetCommit checks the transactional id, the group and the
@@ -147,38 +138,27 @@ func (b *Broker) authorizeTxnOffsetCommit(r *Request, req *kmsg.TxnOffsetCommitR
 		return denyWhole(req, kerr.GroupAuthorizationFailed.Code)
 	}
 	mayRead := b.authorizer(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic)
-	sub := *req
-	sub.Topics = nil
-	var denied []kmsg.TxnOffsetCommitResponseTopic
-	for _, t := range req.Topics {
-		if mayRead(t.Topic) {
-			sub.Topics = append(sub.Topics, t)
-			continue
-		}
-		rt := kmsg.NewTxnOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		denied = append(denied, rt)
-	}
+	kept, denied := splitTopics(req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return mayRead(t.Topic) },
+		func(t kmsg.TxnOffsetCommitRequestTopic) kmsg.TxnOffsetCommitResponseTopic {
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			return rt
+		})
 	if len(denied) == 0 {
 		return req, unchanged
 	}
-	finish := func(resp kmsg.Response) kmsg.Response {
-		out, _ := resp.(*kmsg.TxnOffsetCommitResponse)
-		if out == nil {
-			out = req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		}
+	sub := *req
+	sub.Topics = kept
+	return partial(&sub, len(kept) == 0, func(resp kmsg.Response) kmsg.Response {
+		out := orBlank[*kmsg.TxnOffsetCommitResponse](resp, req)
 		out.Topics = append(out.Topics, denied...)
 		return out
-	}
-	if len(sub.Topics) == 0 {
-		return nil, finish
-	}
-	return &sub, finish
+	})
 }
 
 func (b *Broker) authorizeOffsetDelete(r *Request, req *kmsg.OffsetDeleteRequest) (kmsg.Request, groupFinish) {
@@ -186,38 +166,59 @@ func (b *Broker) authorizeOffsetDelete(r *Request, req *kmsg.OffsetDeleteRequest
 		return denyWhole(req, kerr.GroupAuthorizationFailed.Code)
 	}
 	mayRead := b.authorizer(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic)
-	sub := *req
-	sub.Topics = nil
-	var denied []kmsg.OffsetDeleteResponseTopic
-	for _, t := range req.Topics {
-		if mayRead(t.Topic) {
-			sub.Topics = append(sub.Topics, t)
-			continue
-		}
-		rt := kmsg.NewOffsetDeleteResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		denied = append(denied, rt)
-	}
+	kept, denied := splitTopics(req.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool { return mayRead(t.Topic) },
+		func(t kmsg.OffsetDeleteRequestTopic) kmsg.OffsetDeleteResponseTopic {
+			rt := kmsg.NewOffsetDeleteResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			return rt
+		})
 	if len(denied) == 0 {
 		return req, unchanged
 	}
-	finish := func(resp kmsg.Response) kmsg.Response {
-		out, _ := resp.(*kmsg.OffsetDeleteResponse)
-		if out == nil {
-			out = req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-		}
+	sub := *req
+	sub.Topics = kept
+	return partial(&sub, len(kept) == 0, func(resp kmsg.Response) kmsg.Response {
+		out := orBlank[*kmsg.OffsetDeleteResponse](resp, req)
 		out.Topics = append(out.Topics, denied...)
 		return out
+	})
+}
+
+// splitTopics divides a request's topics into those allowed lets through
+// and the answers deny makes for the others.
+func splitTopics[T, D any](topics []T, allowed func(T) bool, deny func(T) D) (kept []T, denied []D) {
+	for _, t := range topics {
+		if allowed(t) {
+			kept = append(kept, t)
+		} else {
+			denied = append(denied, deny(t))
+		}
 	}
-	if len(sub.Topics) == 0 {
+	return kept, denied
+}
+
+// partial sends sub, the allowed part of a request, to the coordinator,
+// or nothing when that part is empty (as Kafka asks the coordinator
+// nothing then); finish adds the denied part to the answer.
+func partial(sub kmsg.Request, empty bool, finish groupFinish) (kmsg.Request, groupFinish) {
+	if empty {
 		return nil, finish
 	}
-	return &sub, finish
+	return sub, finish
+}
+
+// orBlank is the coordinator's answer as R, or a blank answer to req when
+// the coordinator was not asked.
+func orBlank[R kmsg.Response](resp kmsg.Response, req kmsg.Request) R {
+	if out, ok := resp.(R); ok {
+		return out
+	}
+	return req.ResponseKind().(R)
 }
 
 // mergeGroups answers each of names in order: the coordinator's answer
