@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/eddy-streaming/eddy/internal/node"
+	"github.com/eddy-streaming/eddy/internal/testpki"
 )
 
 // httpStatus GETs path over cl, with basic auth when user is set.
@@ -35,12 +36,12 @@ func httpStatus(t *testing.T, cl *http.Client, url, user, password string) int {
 // changed password stops working at once); profiles on a listener that is
 // not loopback are for super users only.
 func TestHTTPSecurity(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "server", "localhost")
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "server", "localhost")
 	tn := startNode(t, "", map[string]string{"sasl.enabled.mechanisms": "SCRAM-SHA-512", "super.users": "User:admin"},
 		withTLS(cert, key, ""), withBootstrapUser, func(cfg *node.Config) { cfg.HTTPAddr = "0.0.0.0:0" })
 	base := "https://" + strings.Replace(tn.HTTPAddr(), "0.0.0.0", "localhost", 1)
-	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: c.clientTLS(t, "", "")}}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: c.ClientTLS(t, "", "")}}
 
 	// Plain HTTP gets Go's answer for a TLS port, nothing else.
 	if got := httpStatus(t, http.DefaultClient, "http://"+strings.Replace(tn.HTTPAddr(), "0.0.0.0", "127.0.0.1", 1)+"/healthz", "admin", "admin-secret"); got != http.StatusBadRequest {
@@ -68,7 +69,7 @@ func TestHTTPSecurity(t *testing.T) {
 	// alice is a user, not a super user: health yes, profiles no. Her
 	// password changes and the old one stops working.
 	admin := scram.Auth{User: "admin", Pass: "admin-secret"}
-	adm := kadm.NewClient(newClient(t, tn.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, "", "")), kgo.SASL(admin.AsSha512Mechanism())))
+	adm := kadm.NewClient(newClient(t, tn.KafkaAddr(), kgo.DialTLSConfig(c.ClientTLS(t, "", "")), kgo.SASL(admin.AsSha512Mechanism())))
 	setPassword := func(p string) {
 		t.Helper()
 		res, err := adm.AlterUserSCRAMs(testContext(t), nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha512, Password: p}})
@@ -98,15 +99,15 @@ func TestHTTPSecurity(t *testing.T) {
 // TestHTTPMutualTLS: with a client CA the HTTP listener wants a client
 // certificate, whose CN is the principal (a super user's gets profiles).
 func TestHTTPMutualTLS(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "server", "localhost")
-	ops, opsKey := c.issue(t, "ops", "ops")
-	dev, devKey := c.issue(t, "dev", "dev")
-	tn := startNode(t, "", map[string]string{"super.users": "User:ops"}, withTLS(cert, key, c.caFile),
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "server", "localhost")
+	ops, opsKey := c.Issue(t, "ops", "ops")
+	dev, devKey := c.Issue(t, "dev", "dev")
+	tn := startNode(t, "", map[string]string{"super.users": "User:ops"}, withTLS(cert, key, c.File),
 		func(cfg *node.Config) { cfg.HTTPAddr = "0.0.0.0:0" })
 	base := "https://" + strings.Replace(tn.HTTPAddr(), "0.0.0.0", "localhost", 1)
 	client := func(cert, key string) *http.Client {
-		return &http.Client{Transport: &http.Transport{TLSClientConfig: c.clientTLS(t, cert, key)}}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: c.ClientTLS(t, cert, key)}}
 	}
 	if _, err := client("", "").Get(base + "/healthz"); err == nil {
 		t.Error("a client without a certificate was served")

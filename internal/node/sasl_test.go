@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/eddy-streaming/eddy/internal/node"
+	"github.com/eddy-streaming/eddy/internal/testpki"
 )
 
 const allMechanisms = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
@@ -37,10 +38,10 @@ func refusedAuth(t *testing.T, addr string, mech sasl.Mechanism, opts ...kgo.Opt
 // each mechanism, a user created through the running node, wrong and
 // deleted credentials refused, and a client without SASL getting nowhere.
 func TestSASLSSLClients(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "server", "localhost")
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "server", "localhost")
 	tn := startNode(t, "", map[string]string{"sasl.enabled.mechanisms": allMechanisms}, withTLS(cert, key, ""), withBootstrapUser)
-	addr, dial := tn.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, "", ""))
+	addr, dial := tn.KafkaAddr(), kgo.DialTLSConfig(c.ClientTLS(t, "", ""))
 	admin := scram.Auth{User: "admin", Pass: "admin-secret"}
 	for _, mech := range []sasl.Mechanism{plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism(),
 		admin.AsSha256Mechanism(), admin.AsSha512Mechanism()} {
@@ -104,16 +105,16 @@ func TestSASLReauthenticationNode(t *testing.T) {
 // mTLS: followers authenticate to leaders as the bootstrap user, so acks=all
 // records reach every replica and the ISR stays full.
 func TestSASLSSLCluster(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "node", "eddy-node")
-	tc := newTestCluster(t, 3, withTLS(cert, key, c.caFile), withBootstrapUser, func(cfg *node.Config) {
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "node", "eddy-node")
+	tc := newTestCluster(t, 3, withTLS(cert, key, c.File), withBootstrapUser, func(cfg *node.Config) {
 		cfg.Settings = map[string]string{"sasl.enabled.mechanisms": allMechanisms}
 	})
 	if t.Failed() {
 		t.FailNow()
 	}
-	cc, ck := c.issue(t, "client", "client")
-	opts := []kgo.Opt{kgo.DialTLSConfig(c.clientTLS(t, cc, ck)), kgo.SeedBrokers(tc.seeds()...),
+	cc, ck := c.Issue(t, "client", "client")
+	opts := []kgo.Opt{kgo.DialTLSConfig(c.ClientTLS(t, cc, ck)), kgo.SeedBrokers(tc.seeds()...),
 		kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha256Mechanism())}
 	adm := kadm.NewClient(newClient(t, tc.cfgs[0].KafkaAddr, opts...))
 	createTopicRF(t, adm, "sasl-replicated", 3, 3, nil)
@@ -165,15 +166,15 @@ func TestSASLSSLCluster(t *testing.T) {
 // user may, a SASL user without ACLs may not until one allows it, and a
 // client certificate's CN is the principal when there is no SASL.
 func TestAuthenticatedPrincipalReachesAuthorizer(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "server", "localhost")
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "server", "localhost")
 	authz := map[string]string{"authorizer.class.name": standardAuthorizer, "super.users": "User:admin"}
 	sasled := map[string]string{"sasl.enabled.mechanisms": "SCRAM-SHA-256"}
 	for k, v := range authz {
 		sasled[k] = v
 	}
 	tn := startNode(t, "", sasled, withTLS(cert, key, ""), withBootstrapUser)
-	dial := kgo.DialTLSConfig(c.clientTLS(t, "", ""))
+	dial := kgo.DialTLSConfig(c.ClientTLS(t, "", ""))
 	as := func(user, pass string) *kadm.Client {
 		return kadm.NewClient(newClient(t, tn.KafkaAddr(), dial, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism())))
 	}
@@ -201,14 +202,14 @@ func TestAuthenticatedPrincipalReachesAuthorizer(t *testing.T) {
 	}
 
 	// mTLS without SASL: User:<CN>.
-	mt := startNode(t, "", authz, withTLS(cert, key, c.caFile))
-	carolCert, carolKey := c.issue(t, "carol", "carol")
-	adminCert, adminKey := c.issue(t, "admin", "admin")
-	carol := kadm.NewClient(newClient(t, mt.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, carolCert, carolKey))))
+	mt := startNode(t, "", authz, withTLS(cert, key, c.File))
+	carolCert, carolKey := c.Issue(t, "carol", "carol")
+	adminCert, adminKey := c.Issue(t, "admin", "admin")
+	carol := kadm.NewClient(newClient(t, mt.KafkaAddr(), kgo.DialTLSConfig(c.ClientTLS(t, carolCert, carolKey))))
 	if err := described(carol); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
 		t.Fatalf("carol without ACLs: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
 	}
-	certAdmin := kadm.NewClient(newClient(t, mt.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, adminCert, adminKey))))
+	certAdmin := kadm.NewClient(newClient(t, mt.KafkaAddr(), kgo.DialTLSConfig(c.ClientTLS(t, adminCert, adminKey))))
 	if err := described(certAdmin); err != nil {
 		t.Fatalf("CN=admin, a super user: %v", err)
 	}

@@ -1,18 +1,7 @@
 package node_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,88 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streaming/eddy/internal/node"
+	"github.com/eddy-streaming/eddy/internal/testpki"
 )
 
 // certs is a CA made for one test and the files of the certificates it
 // issued.
-type certs struct {
-	dir    string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	caFile string
-	pool   *x509.CertPool
-	serial int64
-}
-
-func newCerts(t *testing.T) *certs {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "eddy test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	c := &certs{dir: t.TempDir(), ca: ca, caKey: key, pool: x509.NewCertPool(), serial: 1}
-	c.pool.AddCert(ca)
-	c.caFile = filepath.Join(c.dir, "ca.pem")
-	writePEMFile(t, c.caFile, "CERTIFICATE", der)
-	return c
-}
-
-// issue writes name.pem and name-key.pem, a certificate for cn valid for
-// localhost and 127.0.0.1, as server or client.
-func (c *certs) issue(t *testing.T, name, cn string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(c.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &key.PublicKey, c.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(c.dir, name+".pem"), filepath.Join(c.dir, name+"-key.pem")
-	writePEMFile(t, certFile, "CERTIFICATE", der)
-	writePEMFile(t, keyFile, "EC PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func writePEMFile(t *testing.T, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// clientTLS trusts the CA and presents certFile if given.
-func (c *certs) clientTLS(t *testing.T, certFile, keyFile string) *tls.Config {
-	t.Helper()
-	cfg := &tls.Config{RootCAs: c.pool, ServerName: "localhost"}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg
-}
-
 func withTLS(cert, key, ca string) func(*node.Config) {
 	return func(c *node.Config) { c.TLSCert, c.TLSKey, c.TLSClientCA = cert, key, ca }
 }
@@ -132,10 +44,10 @@ func produceConsume(t *testing.T, addr, topic string, n, size int, opts ...kgo.O
 // records large enough that fetches copy many segment bytes through the
 // TLS layer (no sendfile there).
 func TestTLSProduceConsume(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "server", "localhost")
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "server", "localhost")
 	tn := startNode(t, "", nil, withTLS(cert, key, ""))
-	produceConsume(t, tn.KafkaAddr(), "tls", 2000, 1000, kgo.DialTLSConfig(c.clientTLS(t, "", "")))
+	produceConsume(t, tn.KafkaAddr(), "tls", 2000, 1000, kgo.DialTLSConfig(c.ClientTLS(t, "", "")))
 
 	// A plaintext client gets nowhere, and the log names it.
 	cl := newClient(t, tn.KafkaAddr(), kgo.RetryTimeout(time.Second))
@@ -150,15 +62,15 @@ func TestTLSProduceConsume(t *testing.T) {
 // TestMutualTLSNode requires client certificates: one from the CA is
 // served, none is refused.
 func TestMutualTLSNode(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "server", "localhost")
-	tn := startNode(t, "", nil, withTLS(cert, key, c.caFile))
-	cc, ck := c.issue(t, "alice", "alice")
-	produceConsume(t, tn.KafkaAddr(), "mtls", 100, 10, kgo.DialTLSConfig(c.clientTLS(t, cc, ck)))
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "server", "localhost")
+	tn := startNode(t, "", nil, withTLS(cert, key, c.File))
+	cc, ck := c.Issue(t, "alice", "alice")
+	produceConsume(t, tn.KafkaAddr(), "mtls", 100, 10, kgo.DialTLSConfig(c.ClientTLS(t, cc, ck)))
 	if !strings.Contains(tn.logs.String(), "principal=User:alice") {
 		t.Fatalf("no principal User:alice in the log:\n%s", tn.logs.String())
 	}
-	cl := newClient(t, tn.KafkaAddr(), kgo.DialTLSConfig(c.clientTLS(t, "", "")), kgo.RetryTimeout(time.Second))
+	cl := newClient(t, tn.KafkaAddr(), kgo.DialTLSConfig(c.ClientTLS(t, "", "")), kgo.RetryTimeout(time.Second))
 	if err := cl.Ping(testContext(t)); err == nil {
 		t.Fatal("client without a certificate served under mTLS")
 	}
@@ -169,14 +81,14 @@ func TestMutualTLSNode(t *testing.T) {
 // leaders over TLS, so acks=all records reach every replica and the ISR
 // stays full.
 func TestTLSCluster(t *testing.T) {
-	c := newCerts(t)
-	cert, key := c.issue(t, "node", "eddy-node")
-	tc := newTestCluster(t, 3, withTLS(cert, key, c.caFile))
+	c := testpki.New(t)
+	cert, key := c.Issue(t, "node", "eddy-node")
+	tc := newTestCluster(t, 3, withTLS(cert, key, c.File))
 	if t.Failed() {
 		t.FailNow()
 	}
-	cc, ck := c.issue(t, "client", "client")
-	dial := kgo.DialTLSConfig(c.clientTLS(t, cc, ck))
+	cc, ck := c.Issue(t, "client", "client")
+	dial := kgo.DialTLSConfig(c.ClientTLS(t, cc, ck))
 	adm := kadm.NewClient(newClient(t, tc.cfgs[0].KafkaAddr, dial, kgo.SeedBrokers(tc.seeds()...)))
 	createTopicRF(t, adm, "tls-replicated", 3, 3, nil)
 	cl := newClient(t, tc.cfgs[0].KafkaAddr, dial, kgo.SeedBrokers(tc.seeds()...), kgo.DefaultProduceTopic("tls-replicated"),

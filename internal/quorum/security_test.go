@@ -3,67 +3,24 @@ package quorum
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eddy-streaming/eddy/internal/testpki"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
+// security returns mTLS both ways with a node certificate ca signs for
+// 127.0.0.1, trusting ca only.
+func security(t *testing.T, ca *testpki.CA, secret []byte) Security {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// security returns mTLS both ways with a node certificate this CA signs
-// for 127.0.0.1, trusting this CA only.
-func (ca *testCA) security(t *testing.T, secret []byte) Security {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	cert := ca.Pair(t, "node")
 	return Security{
-		ServerTLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca.pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
-		ClientTLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.pool, MinVersion: tls.VersionTLS12},
+		ServerTLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca.Pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+		ClientTLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.Pool, MinVersion: tls.VersionTLS12},
 		Secret:    secret,
 	}
 }
@@ -85,7 +42,7 @@ func waitRefused(t *testing.T, logs *syncBuf, want string) {
 // quorum over TLS; a third with a certificate from another CA, or with a
 // wrong secret, or with none, is refused and the two commit without it.
 func TestTCPTransportSecured(t *testing.T) {
-	ca, other := newTestCA(t), newTestCA(t)
+	ca, other := testpki.New(t), testpki.New(t)
 	secret := []byte("cluster secret")
 	for _, tc := range []struct {
 		name     string
@@ -93,15 +50,15 @@ func TestTCPTransportSecured(t *testing.T) {
 		stranger Security
 		refusal  string
 	}{
-		{"certificate of another CA", secret, other.security(t, secret), "TLS"},
-		{"wrong secret", secret, ca.security(t, []byte("guess")), "wrong proof"},
-		{"no secret", secret, ca.security(t, nil), "sent no proof"},
-		{"a secret the others lack", nil, ca.security(t, secret), "has no secret"},
+		{"certificate of another CA", secret, security(t, other, secret), "TLS"},
+		{"wrong secret", secret, security(t, ca, []byte("guess")), "wrong proof"},
+		{"no secret", secret, security(t, ca, nil), "sent no proof"},
+		{"a secret the others lack", nil, security(t, ca, secret), "has no secret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &syncBuf{}
 			ms := startTCPSecured(t, []string{"c", "c", "c"}, logs, 0,
-				[]Security{ca.security(t, tc.secret), ca.security(t, tc.secret), tc.stranger})
+				[]Security{security(t, ca, tc.secret), security(t, ca, tc.secret), tc.stranger})
 			proposeRetry(t, ms[0].node, "x")
 			proposeRetry(t, ms[1].node, "y")
 			waitRefused(t, logs, tc.refusal)
@@ -112,7 +69,7 @@ func TestTCPTransportSecured(t *testing.T) {
 	}
 	t.Run("all members", func(t *testing.T) {
 		ms := startTCPSecured(t, []string{"c", "c", "c"}, &syncBuf{}, 0,
-			[]Security{ca.security(t, secret), ca.security(t, secret), ca.security(t, secret)})
+			[]Security{security(t, ca, secret), security(t, ca, secret), security(t, ca, secret)})
 		for i := range 10 {
 			proposeRetry(t, ms[i%3].node, "m")
 		}
@@ -122,11 +79,11 @@ func TestTCPTransportSecured(t *testing.T) {
 // An observer follows voters over TLS with the secret, and one without
 // the secret is refused.
 func TestObserverSecured(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testpki.New(t)
 	secret := []byte("cluster secret")
 	logs := &syncBuf{}
 	ms := startTCPSecured(t, []string{"c", "c", "c"}, logs, 0,
-		[]Security{ca.security(t, secret), ca.security(t, secret), ca.security(t, secret)})
+		[]Security{security(t, ca, secret), security(t, ca, secret), security(t, ca, secret)})
 	proposeRetry(t, ms[0].node, "a")
 	voters := map[uint64]string{}
 	for i, m := range ms {
@@ -134,7 +91,7 @@ func TestObserverSecured(t *testing.T) {
 	}
 	sm := &listMachine{}
 	o, err := StartObserver(ObserverConfig{ID: 9, ClusterID: "c", Voters: voters, Dir: filepath.Join(t.TempDir(), "o"),
-		StateMachine: sm, Security: ca.security(t, secret)})
+		StateMachine: sm, Security: security(t, ca, secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +99,7 @@ func TestObserverSecured(t *testing.T) {
 	waitList(t, "the secured observer", sm, []string{"a"})
 
 	bad, err := StartObserver(ObserverConfig{ID: 10, ClusterID: "c", Voters: voters, Dir: filepath.Join(t.TempDir(), "bad"),
-		StateMachine: &listMachine{}, Security: ca.security(t, nil)})
+		StateMachine: &listMachine{}, Security: security(t, ca, nil)})
 	if err == nil {
 		defer bad.Close()
 	}

@@ -1,101 +1,18 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eddy-streaming/eddy/internal/testpki"
 )
-
-// testPKI is a CA made for one test, issuing server and client
-// certificates into PEM files.
-type testPKI struct {
-	dir    string
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	caFile string
-	pool   *x509.CertPool
-	serial int64
-}
-
-func newPKI(t *testing.T) *testPKI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "eddy test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := &testPKI{dir: t.TempDir(), cert: cert, key: key, pool: x509.NewCertPool(), serial: 1}
-	p.pool.AddCert(cert)
-	p.caFile = filepath.Join(p.dir, "ca.pem")
-	writePEM(t, p.caFile, "CERTIFICATE", der)
-	return p
-}
-
-// issue makes a certificate for cn (valid for localhost and 127.0.0.1)
-// and writes it and its key as name.pem and name-key.pem.
-func (p *testPKI) issue(t *testing.T, name, cn string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"eddy"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// clientTLS trusts the test CA, with a client certificate if files given.
-func (p *testPKI) clientTLS(t *testing.T, certFile, keyFile string) *tls.Config {
-	cfg := &tls.Config{RootCAs: p.pool, ServerName: "localhost"}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg
-}
 
 func dialTLS(t *testing.T, addr string, cfg *tls.Config) (*tls.Conn, error) {
 	t.Helper()
@@ -114,10 +31,10 @@ func tlsConfig(log *slog.Logger, certFile, keyFile, caFile string) Config {
 }
 
 func TestTLSServes(t *testing.T) {
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
 	_, addr := startServer(t, tlsConfig(slog.New(slog.DiscardHandler), cert, key, ""))
-	c, err := dialTLS(t, addr, pki.clientTLS(t, "", ""))
+	c, err := dialTLS(t, addr, pki.ClientTLS(t, "", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +44,7 @@ func TestTLSServes(t *testing.T) {
 	newKafkaConn(t, c).served()
 
 	// TLS 1.1 and older are refused.
-	old := pki.clientTLS(t, "", "")
+	old := pki.ClientTLS(t, "", "")
 	old.MaxVersion = tls.VersionTLS11
 	if _, err := dialTLS(t, addr, old); err == nil {
 		t.Fatal("TLS 1.1 handshake succeeded")
@@ -136,12 +53,12 @@ func TestTLSServes(t *testing.T) {
 
 func TestMutualTLSPrincipal(t *testing.T) {
 	var logs logBuffer
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
-	_, addr := startServer(t, tlsConfig(logs.logger(), cert, key, pki.caFile))
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
+	_, addr := startServer(t, tlsConfig(logs.logger(), cert, key, pki.File))
 
 	// No client certificate: refused during or right after the handshake.
-	if c, err := dialTLS(t, addr, pki.clientTLS(t, "", "")); err == nil {
+	if c, err := dialTLS(t, addr, pki.ClientTLS(t, "", "")); err == nil {
 		k := newKafkaConn(t, c)
 		if _, err := k.c.Write(unknownAPIVersions(0)); err == nil {
 			if _, err := k.readRaw(); err == nil {
@@ -150,9 +67,9 @@ func TestMutualTLSPrincipal(t *testing.T) {
 		}
 	}
 	// A certificate from another CA: refused too.
-	other := newPKI(t)
-	oc, ok := other.issue(t, "mallory", "mallory")
-	if c, err := dialTLS(t, addr, pki.clientTLS(t, oc, ok)); err == nil {
+	other := testpki.New(t)
+	oc, ok := other.Issue(t, "mallory", "mallory")
+	if c, err := dialTLS(t, addr, pki.ClientTLS(t, oc, ok)); err == nil {
 		k := newKafkaConn(t, c)
 		k.c.Write(unknownAPIVersions(0))
 		if _, err := k.readRaw(); err == nil {
@@ -161,8 +78,8 @@ func TestMutualTLSPrincipal(t *testing.T) {
 	}
 	logs.waitLog(t, "TLS handshake failed", "remote=127.0.0.1:")
 
-	cc, ck := pki.issue(t, "alice", "alice")
-	c, err := dialTLS(t, addr, pki.clientTLS(t, cc, ck))
+	cc, ck := pki.Issue(t, "alice", "alice")
+	c, err := dialTLS(t, addr, pki.ClientTLS(t, cc, ck))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +92,11 @@ func TestMutualTLSPrincipal(t *testing.T) {
 // does not load keeps the old certificate and is logged.
 func TestTLSCertificateRotation(t *testing.T) {
 	var logs logBuffer
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
 	_, addr := startServer(t, tlsConfig(logs.logger(), cert, key, ""))
 	served := func() *x509.Certificate {
-		c, err := dialTLS(t, addr, pki.clientTLS(t, "", ""))
+		c, err := dialTLS(t, addr, pki.ClientTLS(t, "", ""))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +115,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 	}
 
 	// A good new pair, written over the old files.
-	nc, nk := pki.issue(t, "rotated", "localhost")
+	nc, nk := pki.Issue(t, "rotated", "localhost")
 	for _, f := range [][2]string{{nc, cert}, {nk, key}} {
 		b, err := os.ReadFile(f[0])
 		if err != nil {
@@ -235,8 +152,8 @@ func (b *logBuffer) waitLogWhile(t *testing.T, action func(), parts ...string) {
 // plaintext one: each is closed, with a log line naming the peer.
 func TestTLSMismatch(t *testing.T) {
 	var logs logBuffer
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
 	_, tlsAddr := startServer(t, tlsConfig(logs.logger(), cert, key, ""))
 	_, plainAddr := startServer(t, testConfig(logs.logger()))
 
@@ -247,13 +164,13 @@ func TestTLSMismatch(t *testing.T) {
 
 	raw := dialServer(t, plainAddr)
 	raw.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := tls.Client(raw, pki.clientTLS(t, "", "")).Handshake(); err == nil {
+	if err := tls.Client(raw, pki.ClientTLS(t, "", "")).Handshake(); err == nil {
 		t.Fatal("TLS handshake with a plaintext listener succeeded")
 	}
 	logs.waitLog(t, "speaking TLS to this plaintext listener", "remote=127.0.0.1:")
 	// Both keep serving.
 	newKafkaConn(t, dialServer(t, plainAddr)).served()
-	c, err := dialTLS(t, tlsAddr, pki.clientTLS(t, "", ""))
+	c, err := dialTLS(t, tlsAddr, pki.ClientTLS(t, "", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,15 +180,15 @@ func TestTLSMismatch(t *testing.T) {
 // TestTLSHandshakeTimeout opens connections that never finish the
 // handshake: they are closed at the timeout, others are served meanwhile.
 func TestTLSHandshakeTimeout(t *testing.T) {
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
 	cfg := tlsConfig(slog.New(slog.DiscardHandler), cert, key, "")
 	cfg.TLS.HandshakeTimeout = 300 * time.Millisecond
 	_, addr := startServer(t, cfg)
 	silent := newKafkaConn(t, dialServer(t, addr))
 	partial := newKafkaConn(t, dialServer(t, addr))
 	partial.c.Write([]byte{0x16, 0x03, 0x01, 0x00}) // a record header, cut short
-	c, err := dialTLS(t, addr, pki.clientTLS(t, "", ""))
+	c, err := dialTLS(t, addr, pki.ClientTLS(t, "", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,13 +200,13 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 // TestSASLOverTLS is SASL_SSL with mTLS: the SASL principal wins.
 func TestSASLOverTLS(t *testing.T) {
 	var logs logBuffer
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
 	cfg := saslConfig(t, logs.logger())
-	cfg.TLS = &TLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: pki.caFile}
+	cfg.TLS = &TLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: pki.File}
 	_, addr := startServer(t, cfg)
-	cc, ck := pki.issue(t, "carol", "carol")
-	c, err := dialTLS(t, addr, pki.clientTLS(t, cc, ck))
+	cc, ck := pki.Issue(t, "carol", "carol")
+	c, err := dialTLS(t, addr, pki.ClientTLS(t, cc, ck))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +217,7 @@ func TestSASLOverTLS(t *testing.T) {
 	k.served()
 	logs.waitLog(t, "SASL authentication succeeded", "principal=User:bob")
 
-	c, err = dialTLS(t, addr, pki.clientTLS(t, cc, ck))
+	c, err = dialTLS(t, addr, pki.ClientTLS(t, cc, ck))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,13 +229,13 @@ func TestSASLOverTLS(t *testing.T) {
 }
 
 func TestTLSConfigRefusesBadFiles(t *testing.T) {
-	pki := newPKI(t)
-	cert, key := pki.issue(t, "server", "localhost")
+	pki := testpki.New(t)
+	cert, key := pki.Issue(t, "server", "localhost")
 	for _, files := range [][3]string{
 		{cert, "", ""},
 		{cert, cert, ""},
 		{cert, key, key},
-		{cert, key, filepath.Join(pki.dir, "missing.pem")},
+		{cert, key, filepath.Join(pki.Dir, "missing.pem")},
 	} {
 		if _, err := New(tlsConfig(slog.New(slog.DiscardHandler), files[0], files[1], files[2]), nil); err == nil {
 			t.Errorf("files %q accepted", files)
