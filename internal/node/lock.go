@@ -68,14 +68,3 @@ func (l *dirLock) release() error {
 	}
 	return l.f.Close()
 }
-
-// LockDataDir takes the data directory's lock for an offline tool (eddy
-// storage reencrypt) as a starting node does, so that the tool and a node
-// never work on the directory at once. The returned function releases it.
-func LockDataDir(dir string) (release func() error, err error) {
-	l, err := lockDataDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return l.release, nil
-}

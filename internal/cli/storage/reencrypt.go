@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/eddy-streaming/eddy/internal/node"
-	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
 func reencryptCommand() *cobra.Command {
@@ -49,24 +47,12 @@ func runReencrypt(cmd *cobra.Command, dataDir, keyFile string) error {
 	if keyFile == "" {
 		return fmt.Errorf("--encryption-key-file is required")
 	}
-	keys, err := storage.LoadKeys(keyFile)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(dataDir); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	release, err := node.LockDataDir(dataDir)
-	if err != nil {
-		return err
-	}
-	defer release()
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-	st, err := storage.Reencrypt(cmd.Context(), filepath.Join(dataDir, "logs"), keys, logger)
+	st, err := node.Reencrypt(cmd.Context(), dataDir, keyFile, logger)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %d of %d segments (%d batches, %d bytes) with key %s\n",
-		st.Rewritten, st.Segments, st.Batches, st.Bytes, keys.Primary())
+		st.Rewritten, st.Segments, st.Batches, st.Bytes, st.Key)
 	return nil
 }
