@@ -135,12 +135,16 @@ func TestTransactions(t *testing.T) {
 		t.Fatalf("read_committed consumed %v, want %v", values, want)
 	}
 
-	listed, err := adm.ListTransactions(testContext(t), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l, ok := listed["tx-1"]; !ok || l.State != "CompleteCommit" || l.ProducerID != d.ProducerID {
-		t.Errorf("listed %+v, want tx-1 CompleteCommit with producer %d", listed, d.ProducerID)
+	// The commit answered once PrepareCommit was written; the coordinator
+	// writes CompleteCommit when the markers are, a moment later.
+	var listed kadm.ListedTransactions
+	waitFor(t, "tx-1 to list as CompleteCommit", func() bool {
+		listed, err = adm.ListTransactions(testContext(t), nil, nil)
+		l, ok := listed["tx-1"]
+		return err == nil && ok && l.State == "CompleteCommit"
+	})
+	if l := listed["tx-1"]; l.ProducerID != d.ProducerID {
+		t.Errorf("listed %+v, want tx-1 with producer %d", listed, d.ProducerID)
 	}
 }
 
