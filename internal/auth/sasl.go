@@ -107,17 +107,25 @@ func (s *plainServer) Step(token []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	s.user = user
-	cred, ok := s.lookup(user, ScramSHA512)
-	if !ok {
-		cred, ok = s.lookup(user, ScramSHA256)
-	}
-	if !ok {
-		cred = unknownUserCredential
-	}
+	cred, ok := PasswordCredential(s.lookup, user)
 	if !cred.VerifyPassword(password) || !ok {
 		return nil, false, fmt.Errorf("%w: PLAIN password for %q", ErrBadCredentials, user)
 	}
 	return []byte{}, true, nil
+}
+
+// PasswordCredential is the credential a password of user is checked
+// against (PLAIN, HTTP basic auth): the SCRAM-SHA-512 one, else the
+// SCRAM-SHA-256 one. For an unknown user ok is false and the credential a
+// stand-in, so that checking it costs as much as checking a real one.
+func PasswordCredential(lookup Lookup, user string) (cred Credential, ok bool) {
+	if cred, ok = lookup(user, ScramSHA512); !ok {
+		cred, ok = lookup(user, ScramSHA256)
+	}
+	if !ok {
+		return unknownUserCredential, false
+	}
+	return cred, true
 }
 
 // unknownUserCredential is checked in place of a missing user's, so a

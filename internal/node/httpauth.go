@@ -95,17 +95,12 @@ func (a *httpAuth) principal(r *http.Request) (string, bool) {
 	return broker.AnonymousPrincipal, true
 }
 
-// check verifies a password against the user's SCRAM credential, the
-// strongest first, as SASL/PLAIN does.
+// check verifies a password against the user's SCRAM credential, as
+// SASL/PLAIN does.
 func (a *httpAuth) check(user, password string) bool {
-	var cred auth.Credential
-	found := false
-	for _, m := range []auth.Mechanism{auth.ScramSHA512, auth.ScramSHA256} {
-		if cred, found = a.lookup(user, m); found {
-			break
-		}
-	}
+	cred, found := auth.PasswordCredential(a.lookup, user)
 	if !found {
+		cred.VerifyPassword(password) // as long as for a known user
 		return false
 	}
 	sum := sha256.Sum256([]byte(password))
