@@ -25,9 +25,9 @@ func handleCreateACLs(b *Broker, _ context.Context, r *Request) (*Response, erro
 	var errs []error
 	switch {
 	case !b.authorized(r, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, ClusterResource):
-		errs = sameError(len(req.Creations), kerr.ClusterAuthorizationFailed)
+		errs = repeated[error](len(req.Creations), kerr.ClusterAuthorizationFailed)
 	case b.cfg.Authorizer == nil:
-		errs = sameError(len(req.Creations), errNoAuthorizer)
+		errs = repeated(len(req.Creations), errNoAuthorizer)
 	default:
 		bindings := make([]acl.Binding, len(req.Creations))
 		for i, c := range req.Creations {
@@ -47,11 +47,11 @@ func handleCreateACLs(b *Broker, _ context.Context, r *Request) (*Response, erro
 	return respond(resp)
 }
 
-// sameError is n copies of err.
-func sameError(n int, err error) []error {
-	out := make([]error, n)
+// repeated is n copies of v: one answer for every item of a refused request.
+func repeated[T any](n int, v T) []T {
+	out := make([]T, n)
 	for i := range out {
-		out[i] = err
+		out[i] = v
 	}
 	return out
 }

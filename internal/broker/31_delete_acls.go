@@ -27,9 +27,9 @@ func handleDeleteACLs(b *Broker, _ context.Context, r *Request) (*Response, erro
 	var results []controller.ACLDeletion
 	switch {
 	case !b.authorized(r, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, ClusterResource):
-		results = sameDeletion(len(req.Filters), kerr.ClusterAuthorizationFailed)
+		results = repeated(len(req.Filters), controller.ACLDeletion{Err: kerr.ClusterAuthorizationFailed})
 	case b.cfg.Authorizer == nil:
-		results = sameDeletion(len(req.Filters), errNoAuthorizer)
+		results = repeated(len(req.Filters), controller.ACLDeletion{Err: errNoAuthorizer})
 	default:
 		filters := make([]acl.Filter, len(req.Filters))
 		for i, f := range req.Filters {
@@ -53,13 +53,4 @@ func handleDeleteACLs(b *Broker, _ context.Context, r *Request) (*Response, erro
 		resp.Results = append(resp.Results, res)
 	}
 	return respond(resp)
-}
-
-// sameDeletion is n copies of a deletion that failed with err.
-func sameDeletion(n int, err error) []controller.ACLDeletion {
-	out := make([]controller.ACLDeletion, n)
-	for i := range out {
-		out[i].Err = err
-	}
-	return out
 }
