@@ -47,10 +47,14 @@ var brokerOnly = []ConfigDef{
 		Validate: longAtLeast(1), Doc: "Eddy extension: close a SASL connection that has not authenticated this long after it connected (or after it began re-authenticating)."},
 	{Name: "eddy.transaction.version", Type: kmsg.ConfigTypeShort, Default: "2", HasDefault: true,
 		Validate: intRange(16, 0, 2), Doc: "Eddy extension: the transaction.version feature the cluster finalizes, as kafka-features.sh would (set alike on every node). At 2 clients that support it run KIP-890 part 2 (an epoch bump per transaction, partitions added by the produce itself); 0 keeps every client on the original protocol."},
+	{Name: "eddy.log.requests", Type: kmsg.ConfigTypeString, Default: "false", HasDefault: true,
+		Validate: isRequestLog, Doc: "Eddy extension: log every Kafka request answered (client id, principal, API, version, latency, error code): true for all APIs, false for none, or a comma-separated list of API names such as Produce,Fetch."},
 	{Name: "eddy.log.max.open.files", Type: kmsg.ConfigTypeInt, Default: "0", HasDefault: true,
 		Validate: intAtLeast(0), Doc: "Eddy extension: segment files kept open at once, least recently used closed first; 0 means half the process's open-file limit (RLIMIT_NOFILE)."},
 	{Name: "eddy.log.verify.bytes.per.second", Type: kmsg.ConfigTypeLong, Default: "67108864", HasDefault: true,
 		Validate: longAtLeast(0), Doc: "Eddy extension: rate at which segments found on disk at start-up are verified in the background (CRC of every batch); 0 turns it off (reads still verify what they serve)."},
+	{Name: "eddy.metrics.topic.labels", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
+		Validate: isBool, Doc: "Eddy extension: export eddy_ series per topic and partition (bytes in/out, log size); false keeps only node totals, for clusters with many partitions. The kafka_ offset and lag series are always per partition."},
 	{Name: "eddy.pprof.addr", Type: kmsg.ConfigTypeString,
 		Validate: isString, Doc: "Eddy extension: serve Go's pprof profiles on their own listener at this address; unset, they are served on the HTTP listener only when it is on loopback."},
 	{Name: "eddy.request.read.timeout.ms", Type: kmsg.ConfigTypeLong, Default: "30000", HasDefault: true,
@@ -508,3 +512,42 @@ var dynamicRules = map[string]func(string) error{
 
 // LookupBrokerConfig returns the definition of a broker property.
 func LookupBrokerConfig(name string) (ConfigDef, bool) { return lookupBrokerConfig(name) }
+
+// RequestLogAPIs returns the API keys eddy.log.requests logs: all of them
+// (true), none (false) or those it names.
+func (c BrokerConfig) RequestLogAPIs() map[int16]bool {
+	keys, _ := parseRequestLog(c.String("eddy.log.requests"))
+	return keys
+}
+
+func isRequestLog(s string) error {
+	_, err := parseRequestLog(s)
+	return err
+}
+
+func parseRequestLog(s string) (map[int16]bool, error) {
+	byName := map[string]int16{}
+	for key := int16(0); key <= kmsg.MaxKey; key++ {
+		if name := kmsg.NameForKey(key); name != "Unknown" {
+			byName[strings.ToLower(name)] = key
+		}
+	}
+	keys := map[int16]bool{}
+	switch v := strings.ToLower(strings.TrimSpace(s)); v {
+	case "", "false":
+		return keys, nil
+	case "true":
+		for _, key := range byName {
+			keys[key] = true
+		}
+		return keys, nil
+	}
+	for _, name := range parseList(s) {
+		key, ok := byName[strings.ToLower(name)]
+		if !ok {
+			return nil, fmt.Errorf("unknown API %q: give true, false or API names such as Produce,Fetch", name)
+		}
+		keys[key] = true
+	}
+	return keys, nil
+}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/broker"
@@ -94,6 +95,7 @@ type Node struct {
 	member    *membership // nil on a standalone node
 	pprof     *http.Server
 	pprofAddr net.Addr
+	metrics   *prometheus.Registry // every component's series (metrics.go)
 	wg        sync.WaitGroup
 }
 
@@ -106,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker settings: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, metrics: newRegistry()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -382,6 +384,7 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", n.healthz)
 		mux.HandleFunc("/readyz", n.readyz)
+		mux.Handle("/metrics", metricsHandler(n.metrics, n.log))
 		// Profiles reveal internals and cost CPU: they are served on
 		// loopback, or to super users (httpauth.go), unless the operator
 		// names their own address.
