@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eddy-streaming/eddy/internal/atomicfile"
 )
 
@@ -124,6 +126,13 @@ type Config struct {
 	// data plain, and Open refuses a directory holding encrypted data
 	// (docs/format/encryption.md).
 	Keys *Keyring
+	// Registerer receives the Manager's series (metrics.go), unregistered
+	// at Close; nil leaves metrics off.
+	Registerer prometheus.Registerer
+	// MetricsTopicLabels adds eddy_log_size_bytes and eddy_log_segments
+	// per partition (eddy.metrics.topic.labels); the node totals are
+	// always reported.
+	MetricsTopicLabels bool
 
 	// swapHook, set only by tests, runs after each step of a cleaned
 	// segment swap; an error stops the swap there, as a crash would.

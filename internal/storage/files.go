@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,7 +40,10 @@ type fileCache struct {
 	// encryption off). It lives here because every segment file knows its
 	// cache; it never changes after Open.
 	keys *Keyring
-	mu   struct {
+	// fsync observes the time of each segment file fsync (nil: not
+	// observed); set at Open like keys.
+	fsync prometheus.Observer
+	mu    struct {
 		sync.Mutex
 		open int       // segment files open, pinned or not
 		idle list.List // of *segFile open and unpinned, most recent first
@@ -343,7 +349,10 @@ func (sf *segFile) Truncate(size int64) error {
 // error no descriptor has seen yet (errseq, since 4.16). A file not created
 // yet has nothing to sync.
 func (sf *segFile) Sync() error {
-	err := sf.do(false, func(f *os.File) error { return f.Sync() })
+	err := sf.do(false, func(f *os.File) error {
+		defer sf.c.observeSince(time.Now())
+		return f.Sync()
+	})
 	if errors.Is(err, errNotCreated) {
 		return nil
 	}

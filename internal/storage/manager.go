@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Default intervals of the Manager's background work.
@@ -32,7 +34,10 @@ type Manager struct {
 	files   *fileCache
 	deleter *deleter
 	cleaner *cleaner
-	now     func() time.Time
+	// collectors are the series registered on cfg.Registerer, taken off
+	// it at Close so that a registry outlives a Manager reopened on it.
+	collectors []prometheus.Collector
+	now        func() time.Time
 	ctx     context.Context // canceled by Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -103,12 +108,18 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, files: newFileCache(cfg.MaxOpenFiles), deleter: newDeleter(cfg.Logger), now: cfg.Now}
 	m.files.keys = cfg.Keys
+	fsync := newFsyncHistogram()
+	m.files.fsync = fsync
 	if cfg.Keys != nil {
 		m.logger.Info("encryption at rest on", "key_id", cfg.Keys.Primary().String(), "keys", len(cfg.Keys.IDs()))
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.logs = map[topicPartition]*Log{}
 	m.cleaner = newCleaner(m)
+	if err := m.registerMetrics(fsync); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("storage: registering metrics: %w", err)
+	}
 	if err := m.openAll(ctx); err != nil {
 		m.Close()
 		return nil, err
@@ -227,7 +238,10 @@ func (m *Manager) CreateLogs(topic string, from, to int32, lc LogConfig) (*NewLo
 		}
 		n.logs = append(n.logs, l)
 	}
-	if err := syncFS(m.cfg.Dir); err != nil {
+	start := time.Now()
+	err := syncFS(m.cfg.Dir)
+	m.files.observeSince(start)
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("%w: creating logs of %s: %w", ErrStorage, topic, err), n.Discard())
 	}
 	return n, nil
@@ -356,6 +370,9 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.mu.closed = true
+	for _, c := range m.collectors {
+		m.cfg.Registerer.Unregister(c)
+	}
 	logs := m.mu.logs
 	m.mu.logs = map[topicPartition]*Log{}
 	m.mu.Unlock()
