@@ -38,9 +38,9 @@ type Manager struct {
 	// it at Close so that a registry outlives a Manager reopened on it.
 	collectors []prometheus.Collector
 	now        func() time.Time
-	ctx     context.Context // canceled by Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	ctx        context.Context // canceled by Close
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu struct {
 		sync.RWMutex
