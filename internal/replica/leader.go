@@ -143,6 +143,7 @@ func (p *Partition) isrChanged(c ISRChange, epoch int32, err error, old []int32,
 		p.logger.Info("ISR change refused", "topic", c.Topic, "partition", c.Partition, "isr", c.ISR, "err", err)
 		return
 	}
+	p.isrMetrics.committed(old, c.ISR)
 	p.logger.Info("ISR changed", "topic", c.Topic, "partition", c.Partition, "from", old, "to", c.ISR, "why", why, "partition_epoch", epoch)
 	if few != nil {
 		p.waiters.failAll(few)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/storage"
@@ -39,6 +40,9 @@ type Config struct {
 	// for more, so that what the leader acknowledges at acks=all is on
 	// the disks of the whole ISR (eddy.fsync.acks.all).
 	SyncFollower bool
+	// Registerer receives the ISR change counters (metrics.go); nil
+	// leaves them off.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +72,7 @@ type topicPartition struct {
 // fetchers: one goroutine per leader this node follows partitions of.
 type Manager struct {
 	cfg    Config
+	isr    *isrMetrics
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -85,7 +90,7 @@ type Manager struct {
 // Close.
 func NewManager(cfg Config) *Manager {
 	cfg.setDefaults()
-	m := &Manager{cfg: cfg}
+	m := &Manager{cfg: cfg, isr: newISRMetrics(cfg.Registerer, cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.parts = make(map[topicPartition]*Partition)
 	m.mu.fetchers = make(map[int32]*fetcher)
@@ -177,6 +182,7 @@ func (m *Manager) replica(topic string, partition int32) (*Partition, error) {
 		return nil, fmt.Errorf("%w: %s-%d has no log on this node", ErrUnknownPartition, topic, partition)
 	}
 	p := newPartition(topic, partition, m.cfg.NodeID, l, m.cfg.AlterISR, m.cfg.Logger)
+	p.isrMetrics = m.isr
 	m.mu.parts[tp] = p
 	return p, nil
 }

@@ -51,6 +51,9 @@ type Partition struct {
 	// node, whose ISR is itself alone.
 	alter  AlterISR
 	logger *slog.Logger
+	// isrMetrics counts committed ISR changes; nil in tests of a bare
+	// Partition. Set before the partition is shared.
+	isrMetrics *isrMetrics
 
 	// mu guards the role, epochs, replicas, ISR and follower states. lead
 	// and stop also start and stop the purgatory under it (mu first, then

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -27,6 +28,7 @@ type testCluster struct {
 	t      *testing.T
 	nodes  map[int32]*Manager
 	logs   map[int32]*storage.Manager
+	regs   map[int32]*prometheus.Registry
 	minISR int64
 
 	mu    sync.Mutex
@@ -36,7 +38,7 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T, minISR int64, ids ...int32) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, nodes: map[int32]*Manager{}, logs: map[int32]*storage.Manager{}, minISR: minISR, cut: map[int32]bool{}}
+	c := &testCluster{t: t, nodes: map[int32]*Manager{}, logs: map[int32]*storage.Manager{}, regs: map[int32]*prometheus.Registry{}, minISR: minISR, cut: map[int32]bool{}}
 	lc := storage.DefaultLogConfig()
 	lc.MinInsyncReplicas = minISR
 	for _, id := range ids {
@@ -47,9 +49,10 @@ func newTestCluster(t *testing.T, minISR int64, ids ...int32) *testCluster {
 		if _, err := logs.CreateLog("t", 0, lc); err != nil {
 			t.Fatal(err)
 		}
+		reg := prometheus.NewRegistry()
 		m := NewManager(Config{NodeID: id, Logs: logs, Logger: slog.New(slog.DiscardHandler), Send: c.sender(id),
-			AlterISR: c.alterISR, LagTimeMax: 300 * time.Millisecond, FetchWait: 50 * time.Millisecond})
-		c.nodes[id], c.logs[id] = m, logs
+			AlterISR: c.alterISR, LagTimeMax: 300 * time.Millisecond, FetchWait: 50 * time.Millisecond, Registerer: reg})
+		c.nodes[id], c.logs[id], c.regs[id] = m, logs, reg
 		t.Cleanup(func() { m.Close(); logs.Close() })
 	}
 	c.elect(ids[0], ids)
@@ -263,9 +266,30 @@ func TestReplicationAcksAllWaitsForTheISR(t *testing.T) {
 	}
 }
 
+// isrChanges reads node id's ISR shrink and expand counters.
+func (c *testCluster) isrChanges(id int32) (shrinks, expands float64) {
+	c.t.Helper()
+	mfs, err := c.regs[id].Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "eddy_isr_shrinks_total":
+			shrinks = mf.GetMetric()[0].GetCounter().GetValue()
+		case "eddy_isr_expands_total":
+			expands = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return shrinks, expands
+}
+
 func TestReplicationISRShrinksAndGrows(t *testing.T) {
 	c := newTestCluster(t, 2, 1, 2, 3)
 	p := c.leader(1)
+	if s, e := c.isrChanges(1); s != 0 || e != 0 {
+		t.Fatalf("ISR counters at start: %v shrinks, %v expands", s, e)
+	}
 	if _, err := produce(t, p, 5, -1, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +305,12 @@ func TestReplicationISRShrinksAndGrows(t *testing.T) {
 	c.setCut(2, true)
 	waitFor(t, func() bool { return slices.Equal(c.isr(), []int32{1}) })
 	waitFor(t, func() bool { return slices.Equal(p.ISR(), []int32{1}) })
+	// The leader counts a change once the controller answers it, which
+	// may be a moment after its state shows it.
+	waitFor(t, func() bool { s, _ := c.isrChanges(1); return s >= 2 })
+	if _, e := c.isrChanges(1); e != 0 {
+		t.Fatalf("%v ISR expansions while followers only left", e)
+	}
 	hw := p.HighWatermark()
 	if _, err := produce(t, p, 5, -1, time.Second); !errors.Is(err, ErrNotEnoughReplicas) {
 		t.Fatalf("produce with ISR [1], min 2: %v; want not enough replicas", err)
@@ -296,6 +326,10 @@ func TestReplicationISRShrinksAndGrows(t *testing.T) {
 	c.setCut(2, false)
 	c.setCut(3, false)
 	waitFor(t, func() bool { return len(c.isr()) == 3 })
+	waitFor(t, func() bool { _, e := c.isrChanges(1); return e >= 2 })
+	if s, _ := c.isrChanges(2); s != 0 {
+		t.Fatalf("follower 2 counted %v ISR shrinks of a partition it does not lead", s)
+	}
 	c.converged(1, 2, 3)
 	if hw, end := p.HighWatermark(), c.logs[1].Log("t", 0).LogEndOffset(); hw != end {
 		t.Fatalf("high watermark %d, log end %d after the ISR grew back", hw, end)
