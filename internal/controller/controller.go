@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
@@ -61,6 +62,9 @@ type Config struct {
 	// NewID chooses topic IDs; meta.NewID when nil. Tests make it
 	// predictable.
 	NewID func(taken func([16]byte) bool) [16]byte
+	// Registerer receives the leader election counters (metrics.go); nil
+	// leaves them off.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports a Config that cannot work.
@@ -73,8 +77,9 @@ func (c Config) Validate() error {
 
 // Controller validates admin intents and applies them as records.
 type Controller struct {
-	cfg  Config
-	live liveness
+	cfg     Config
+	live    liveness
+	metrics *electionMetrics
 }
 
 // New returns a controller for cfg.
@@ -85,7 +90,11 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = meta.NewID
 	}
-	return &Controller{cfg: cfg}, nil
+	m, err := newElectionMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("controller: registering metrics: %w", err)
+	}
+	return &Controller{cfg: cfg, metrics: m}, nil
 }
 
 // AlterTopicConfigs validates a topic's new config overrides, all of them,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
@@ -30,6 +31,7 @@ type harness struct {
 	t     *testing.T
 	store *meta.Store
 	c     *Controller
+	reg   *prometheus.Registry
 	ids   byte
 }
 
@@ -47,7 +49,8 @@ func (h *harness) init(td *datadriven.TestData) {
 	}
 	h.ids = 0
 	newID := func(func([16]byte) bool) [16]byte { h.ids++; return [16]byte{15: h.ids} }
-	if h.c, err = New(Config{Store: h.store, Node: 1, Settings: bc, NewID: newID}); err != nil {
+	h.reg = prometheus.NewRegistry()
+	if h.c, err = New(Config{Store: h.store, Node: 1, Settings: bc, NewID: newID, Registerer: h.reg}); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -85,6 +88,8 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		return result(h.c.AlterGroupConfigs(arg(td, "name", ""), configsArg(td), td.HasArg("validate-only")), "")
 	case "image":
 		return dump(h.store.Image())
+	case "metrics":
+		return h.metrics()
 	case "alter-scram":
 		return alterScram(h.c, td)
 	case "bootstrap-user":
@@ -354,4 +359,17 @@ func TestPlaceSpreadsOverBrokers(t *testing.T) {
 			break
 		}
 	}
+}
+
+// metrics prints the election counters, "name value" a line.
+func (h *harness) metrics() string {
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var lines []string
+	for _, mf := range mfs {
+		lines = append(lines, fmt.Sprintf("%s %v", mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue()))
+	}
+	return strings.Join(lines, "\n")
 }

@@ -37,9 +37,24 @@ var (
 // applied first (two brokers fenced or registering at once, a leader's ISR
 // change racing an election), builds them again on the newer image: the
 // checks in propose then judge the change against what is current.
+// The leader changes among the records committed are counted against the
+// image they were built on: the quorum refuses them unless every
+// partition they change is still at the epoch it had there.
 func (c *Controller) proposeLeadership(propose func(img *meta.Image) ([]meta.Record, error)) (*meta.Image, error) {
+	var (
+		built   *meta.Image
+		records []meta.Record
+	)
+	build := func(img *meta.Image) ([]meta.Record, error) {
+		rs, err := propose(img)
+		built, records = img, rs
+		return rs, err
+	}
 	for tries := 1; ; tries++ {
-		img, err := c.cfg.Store.Propose(propose)
+		img, err := c.cfg.Store.Propose(build)
+		if err == nil {
+			c.metrics.committed(built, records)
+		}
 		if !errors.Is(err, meta.ErrStalePartitionEpoch) || tries == 10 {
 			return img, err
 		}
