@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -67,6 +68,9 @@ type Config struct {
 	// (default 1000), so a follower or observer a little behind gets
 	// entries, not the whole snapshot.
 	CatchUpEntries uint64
+	// Registerer receives eddy_quorum_leader_changes_total (metrics.go),
+	// taken off it at Close; nil leaves it off.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -123,7 +127,8 @@ type Node struct {
 	done      chan struct{}
 	stopped   chan struct{}
 	nextSeq   uint64
-	leader    uint64 // the leader last seen by the run loop
+	leader    uint64         // the leader last seen by the run loop
+	changes   *leaderChanges // owned by the run loop
 
 	waiting *waiters
 	mu      struct {
@@ -152,11 +157,16 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, st, err := openWAL(cfg.Dir)
+	changes, err := newLeaderChanges(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, wal: w, mem: raft.NewMemoryStorage(),
+	w, st, err := openWAL(cfg.Dir)
+	if err != nil {
+		changes.unregister()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, wal: w, mem: raft.NewMemoryStorage(), changes: changes,
 		inbox: make(chan *pb.Message, 1024), proposals: make(chan *proposal, 256),
 		statusReq: make(chan chan Status), reports: make(chan report, 256), done: make(chan struct{}), stopped: make(chan struct{})}
 	n.waiting = newWaiters()
@@ -164,6 +174,7 @@ func Start(cfg Config) (*Node, error) {
 	n.progress.observers = map[uint64]observerProgress{}
 	if err := n.restore(st); err != nil {
 		w.close()
+		changes.unregister()
 		return nil, err
 	}
 	go n.run()
@@ -324,6 +335,7 @@ func (n *Node) Close() error {
 		close(n.done)
 	}
 	<-n.stopped
+	n.changes.unregister()
 	return n.wal.close()
 }
 
@@ -387,6 +399,7 @@ func (n *Node) noticeLeader() {
 	if lead == n.leader {
 		return
 	}
+	n.changes.see(lead)
 	old := n.leader
 	n.leader = lead
 	if old == 0 {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
@@ -28,6 +29,9 @@ type ObserverConfig struct {
 	// SnapshotBytes takes a local snapshot once this many bytes of
 	// commands were applied since the last one (default 20 MiB).
 	SnapshotBytes int64
+	// Registerer receives eddy_quorum_leader_changes_total (metrics.go),
+	// taken off it at Close; nil leaves it off.
+	Registerer prometheus.Registerer
 }
 
 // Observer holds the metadata without being a voter (observe.go): it
@@ -57,6 +61,7 @@ type Observer struct {
 		writeMu *sync.Mutex // serializes frames on conn
 		view    memberView  // the voter's last answer, applied: ours
 		commit  uint64      // the voter's applied index
+		changes *leaderChanges
 		err     error
 	}
 }
@@ -78,14 +83,21 @@ func StartObserver(cfg ObserverConfig) (*Observer, error) {
 	case len(cfg.Voters) == 0 || cfg.StateMachine == nil || cfg.Dir == "":
 		return nil, errors.New("quorum: an observer needs voters, a state machine and a directory")
 	}
+	changes, err := newLeaderChanges(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	w, st, err := openWAL(cfg.Dir)
 	if err != nil {
+		changes.unregister()
 		return nil, err
 	}
 	o := &Observer{cfg: cfg, log: cfg.Logger, wal: w, waiting: newWaiters(), done: make(chan struct{}), stopped: make(chan struct{})}
 	o.mu.nextSeq = uint64(time.Now().UnixNano()) // a restart's proposals never match an earlier run's
+	o.mu.changes = changes
 	if err := o.replay(st); err != nil {
 		w.close()
+		changes.unregister()
 		return nil, err
 	}
 	go o.run()
@@ -163,6 +175,7 @@ func (o *Observer) Close() error {
 	}
 	o.mu.Unlock()
 	<-o.stopped
+	o.mu.changes.unregister()
 	return o.wal.close()
 }
 
@@ -359,6 +372,7 @@ func (o *Observer) noteAnswer(m *pb.Message) {
 	newTerm := o.mu.view.term != 0 && m.GetTerm() > o.mu.view.term
 	if m.GetTerm() >= o.mu.view.term {
 		o.mu.view.term, o.mu.view.leader = m.GetTerm(), m.GetVote()
+		o.mu.changes.see(m.GetVote())
 	}
 	o.mu.view.applied, o.mu.commit = o.applied, m.GetCommit()
 	o.mu.Unlock()
