@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -45,6 +46,7 @@ type coreConfig struct {
 	groupConfig     func(group, name string) (string, bool) // a group's dynamic configs; may be nil
 	newUUID         func() string                           // unique part of generated member ids
 	log             *slog.Logger
+	rebalances      prometheus.Counter // may be nil
 }
 
 // coordinator is the deterministic core of one __consumer_offsets

@@ -293,6 +293,7 @@ func (g *group) completeJoin(now time.Time) {
 		return
 	}
 	g.generation++
+	g.c.rebalanced()
 	if len(g.members) == 0 {
 		g.protocol, g.leader = "", ""
 		g.setState(stateEmpty, now)

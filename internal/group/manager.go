@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -49,6 +50,9 @@ type Config struct {
 	// goroutines on every heartbeat, so it must be cheap and never block.
 	// Nil means no group has any.
 	GroupConfig func(group, name string) (string, bool)
+	// Registerer receives eddy_group_rebalances_total (metrics.go), taken
+	// off it at Close; nil leaves it off.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports a configuration that cannot work.
@@ -72,6 +76,9 @@ type Manager struct {
 	now      func() time.Time
 	settings settings
 	runners  *coord.Registry
+	// rebalances is shared by every partition's core, each counting on
+	// its runner's goroutine.
+	rebalances prometheus.Counter
 }
 
 // NewManager returns a Manager coordinating no partition yet; Elect starts
@@ -92,7 +99,10 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.PartitionExists == nil {
 		cfg.PartitionExists = func(string, int32) bool { return true }
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, settings: readSettings(cfg.Settings)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, now: cfg.Now, settings: readSettings(cfg.Settings), rebalances: newRebalances()}
+	if err := m.registerMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
 	runners, err := coord.NewRegistry(coord.Config{
 		Name: "group", Logger: cfg.Logger, Now: cfg.Now, NumPartitions: cfg.NumPartitions, Log: cfg.Log,
 		NewLoader:     func(*coord.Runner) coord.Loader { return loader{m} },
@@ -102,6 +112,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		CancelOnGiveUp: true,
 	})
 	if err != nil {
+		m.unregister()
 		return nil, fmt.Errorf("group: %w", err)
 	}
 	m.runners = runners
@@ -148,7 +159,14 @@ func (m *Manager) WaitLoaded(ctx context.Context) error { return m.runners.WaitL
 // NOT_COORDINATOR, which sends clients to look for the new coordinator.
 func (m *Manager) Close() error {
 	m.runners.Close()
+	m.unregister()
 	return nil
+}
+
+func (m *Manager) unregister() {
+	if m.cfg.Registerer != nil {
+		m.cfg.Registerer.Unregister(m.rebalances)
+	}
 }
 
 // clientKey is the context key of a request's client facts.

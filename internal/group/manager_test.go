@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -69,7 +70,13 @@ const testPartitions = 3
 // openEnv opens the Manager over dir's logs and elects every partition.
 func openEnv(t *testing.T, dir string) *testEnv {
 	t.Helper()
-	e := openUnelected(t, dir)
+	return openEnvWith(t, dir, nil)
+}
+
+// openEnvWith is openEnv with the Manager's series on reg.
+func openEnvWith(t *testing.T, dir string, reg prometheus.Registerer) *testEnv {
+	t.Helper()
+	e := openUnelectedWith(t, dir, reg)
 	for p := range int32(testPartitions) {
 		if err := e.m.Elect(p, 0); err != nil {
 			t.Fatal(err)
@@ -84,6 +91,11 @@ func openEnv(t *testing.T, dir string) *testEnv {
 // openUnelected opens the Manager over dir's logs, led by this node, but
 // coordinating no partition.
 func openUnelected(t *testing.T, dir string) *testEnv {
+	t.Helper()
+	return openUnelectedWith(t, dir, nil)
+}
+
+func openUnelectedWith(t *testing.T, dir string, reg prometheus.Registerer) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	logs, err := storage.Open(ctx, storage.Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
@@ -109,6 +121,7 @@ func openUnelected(t *testing.T, dir string) *testEnv {
 		Topics:          func() map[string]int32 { return map[string]int32{"t": 4} },
 		TopicID:         testTopicID,
 		TopicName:       testTopicName,
+		Registerer:      reg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 func (g *group) bumpEpoch(topics map[string]int32) {
 	cg := g.cg
 	cg.epoch++
+	g.c.rebalanced()
 	cg.targetsDirty = true
 	cg.subscribed = cg.subscribedTopics(topics)
 	cg.assignor = cg.chooseAssignor(g.c.cfg.settings.assignors)

@@ -23,7 +23,7 @@ func (ld loader) Load(ctx context.Context, l *replica.Partition, now time.Time) 
 	m := ld.m
 	core := newCoordinator(coreConfig{settings: m.settings, partitionExists: m.cfg.PartitionExists,
 		topicName: m.cfg.TopicName, topicID: m.cfg.TopicID, topics: m.cfg.Topics,
-		groupConfig: m.cfg.GroupConfig, newUUID: randomUUID, log: m.log})
+		groupConfig: m.cfg.GroupConfig, newUUID: randomUUID, log: m.log, rebalances: m.rebalances})
 	if err := coord.Replay(ctx, l, core.replayBatch); err != nil {
 		return nil, fmt.Errorf("group: load: %w", err)
 	}
