@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -68,9 +67,6 @@ type Config struct {
 	// (default 1000), so a follower or observer a little behind gets
 	// entries, not the whole snapshot.
 	CatchUpEntries uint64
-	// Registerer receives eddy_quorum_leader_changes_total (metrics.go),
-	// taken off it at Close; nil leaves it off.
-	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -127,8 +123,8 @@ type Node struct {
 	done      chan struct{}
 	stopped   chan struct{}
 	nextSeq   uint64
-	leader    uint64         // the leader last seen by the run loop
-	changes   *leaderChanges // owned by the run loop
+	leader    uint64        // the leader last seen by the run loop
+	changes   leaderChanges // owned by the run loop
 
 	waiting *waiters
 	mu      struct {
@@ -157,16 +153,11 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	changes, err := newLeaderChanges(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
 	w, st, err := openWAL(cfg.Dir)
 	if err != nil {
-		changes.unregister()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, wal: w, mem: raft.NewMemoryStorage(), changes: changes,
+	n := &Node{cfg: cfg, log: cfg.Logger, wal: w, mem: raft.NewMemoryStorage(),
 		inbox: make(chan *pb.Message, 1024), proposals: make(chan *proposal, 256),
 		statusReq: make(chan chan Status), reports: make(chan report, 256), done: make(chan struct{}), stopped: make(chan struct{})}
 	n.waiting = newWaiters()
@@ -174,7 +165,6 @@ func Start(cfg Config) (*Node, error) {
 	n.progress.observers = map[uint64]observerProgress{}
 	if err := n.restore(st); err != nil {
 		w.close()
-		changes.unregister()
 		return nil, err
 	}
 	go n.run()
@@ -293,6 +283,11 @@ type Status struct {
 	// Observers is each observer fetching from this member: the last
 	// index it holds.
 	Observers map[uint64]uint64
+	// LeaderChanges counts the times this member saw the leader become
+	// another member than the last it saw, the first leader included (as
+	// etcd's leader_changes_seen_total); losing the leader and finding
+	// the same one again counts nothing.
+	LeaderChanges uint64
 }
 
 // Status reports the node's view of the quorum.
@@ -315,7 +310,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 
 func (n *Node) status() Status {
 	st := n.rn.Status()
-	s := Status{ID: n.cfg.ID, Leader: st.Lead, Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Applied: n.applied}
+	s := Status{ID: n.cfg.ID, Leader: st.Lead, Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(), Applied: n.applied,
+		LeaderChanges: n.changes.count}
 	s.Voters = slices.Sorted(maps.Keys(st.Config.Voters.IDs()))
 	if len(st.Progress) > 0 {
 		s.Match = map[uint64]uint64{}
@@ -335,7 +331,6 @@ func (n *Node) Close() error {
 		close(n.done)
 	}
 	<-n.stopped
-	n.changes.unregister()
 	return n.wal.close()
 }
 

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
@@ -29,9 +28,6 @@ type ObserverConfig struct {
 	// SnapshotBytes takes a local snapshot once this many bytes of
 	// commands were applied since the last one (default 20 MiB).
 	SnapshotBytes int64
-	// Registerer receives eddy_quorum_leader_changes_total (metrics.go),
-	// taken off it at Close; nil leaves it off.
-	Registerer prometheus.Registerer
 }
 
 // Observer holds the metadata without being a voter (observe.go): it
@@ -61,7 +57,7 @@ type Observer struct {
 		writeMu *sync.Mutex // serializes frames on conn
 		view    memberView  // the voter's last answer, applied: ours
 		commit  uint64      // the voter's applied index
-		changes *leaderChanges
+		changes leaderChanges
 		err     error
 	}
 }
@@ -83,21 +79,14 @@ func StartObserver(cfg ObserverConfig) (*Observer, error) {
 	case len(cfg.Voters) == 0 || cfg.StateMachine == nil || cfg.Dir == "":
 		return nil, errors.New("quorum: an observer needs voters, a state machine and a directory")
 	}
-	changes, err := newLeaderChanges(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
 	w, st, err := openWAL(cfg.Dir)
 	if err != nil {
-		changes.unregister()
 		return nil, err
 	}
 	o := &Observer{cfg: cfg, log: cfg.Logger, wal: w, waiting: newWaiters(), done: make(chan struct{}), stopped: make(chan struct{})}
 	o.mu.nextSeq = uint64(time.Now().UnixNano()) // a restart's proposals never match an earlier run's
-	o.mu.changes = changes
 	if err := o.replay(st); err != nil {
 		w.close()
-		changes.unregister()
 		return nil, err
 	}
 	go o.run()
@@ -159,7 +148,8 @@ func (o *Observer) Status(ctx context.Context) (Status, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return Status{ID: o.cfg.ID, Leader: o.mu.view.leader, Term: o.mu.view.term, Commit: o.mu.commit,
-		Applied: o.mu.view.applied, Voters: slices.Sorted(maps.Keys(o.cfg.Voters))}, nil
+		Applied: o.mu.view.applied, Voters: slices.Sorted(maps.Keys(o.cfg.Voters)),
+		LeaderChanges: o.mu.changes.count}, nil
 }
 
 // Close stops following and closes the WAL.
@@ -175,7 +165,6 @@ func (o *Observer) Close() error {
 	}
 	o.mu.Unlock()
 	<-o.stopped
-	o.mu.changes.unregister()
 	return o.wal.close()
 }
 

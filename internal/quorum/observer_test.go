@@ -89,7 +89,7 @@ func TestObserver(t *testing.T) {
 	}
 
 	st, err := o.Status(context.Background())
-	if err != nil || st.Leader == 0 || st.Applied != st.Commit || !slices.Equal(st.Voters, []uint64{1, 2, 3}) {
+	if err != nil || st.Leader == 0 || st.Applied != st.Commit || !slices.Equal(st.Voters, []uint64{1, 2, 3}) || st.LeaderChanges != 1 {
 		t.Fatalf("observer status %+v, %v", st, err)
 	}
 	lead := ms[st.Leader-1]
@@ -111,8 +111,9 @@ func TestObserver(t *testing.T) {
 	want = append(want, "after-loss")
 	proposeVia(t, o, "after-loss")
 	waitList(t, "the observer", sm, want)
-	if st2, _ := o.Status(context.Background()); st2.Leader == st.Leader || st2.Term <= st.Term {
-		t.Errorf("after the leader's loss the observer reports leader %d term %d (was %d, %d)", st2.Leader, st2.Term, st.Leader, st.Term)
+	if st2, _ := o.Status(context.Background()); st2.Leader == st.Leader || st2.Term <= st.Term || st2.LeaderChanges < 2 {
+		t.Errorf("after the leader's loss the observer reports leader %d term %d, %d leader changes (was %d, %d, %d)",
+			st2.Leader, st2.Term, st2.LeaderChanges, st.Leader, st.Term, st.LeaderChanges)
 	}
 
 	// Restarted, it holds everything before it fetches anything.
