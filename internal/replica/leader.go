@@ -131,6 +131,7 @@ func (p *Partition) isrChanged(c ISRChange, epoch int32, err error, old []int32,
 	if p.mu.leader && p.mu.epoch == c.LeaderEpoch {
 		p.mu.pendingISR = nil
 		if err == nil && epoch > p.mu.partitionEpoch {
+			p.isrMetrics.committed(p.mu.isr, c.ISR)
 			p.mu.isr, p.mu.partitionEpoch = slices.Clone(c.ISR), epoch
 		}
 	}
@@ -143,7 +144,6 @@ func (p *Partition) isrChanged(c ISRChange, epoch int32, err error, old []int32,
 		p.logger.Info("ISR change refused", "topic", c.Topic, "partition", c.Partition, "isr", c.ISR, "err", err)
 		return
 	}
-	p.isrMetrics.committed(old, c.ISR)
 	p.logger.Info("ISR changed", "topic", c.Topic, "partition", c.Partition, "from", old, "to", c.ISR, "why", why, "partition_epoch", epoch)
 	if few != nil {
 		p.waiters.failAll(few)

@@ -7,8 +7,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// isrMetrics count the ISR changes of the partitions this node leads that
-// the quorum committed (Kafka's IsrShrinksPerSec and IsrExpandsPerSec).
+// isrMetrics count the committed ISR changes of the partitions this node
+// leads (Kafka's IsrShrinksPerSec and IsrExpandsPerSec): its own, once the
+// quorum answers or the image brings them, whichever is first, and the
+// controller's (a fenced follower taken out).
 type isrMetrics struct {
 	shrinks, expands prometheus.Counter
 }
@@ -20,11 +22,11 @@ func newISRMetrics(reg prometheus.Registerer, log *slog.Logger) *isrMetrics {
 	m := &isrMetrics{
 		shrinks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eddy_isr_shrinks_total",
-			Help: "ISR changes committed for partitions this node leads that removed a replica.",
+			Help: "Committed ISR changes of partitions this node leads that removed a replica (the leader's own, or the controller's for a fenced broker).",
 		}),
 		expands: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eddy_isr_expands_total",
-			Help: "ISR changes committed for partitions this node leads that added a replica.",
+			Help: "Committed ISR changes of partitions this node leads that added a replica.",
 		}),
 	}
 	if reg == nil {

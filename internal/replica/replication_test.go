@@ -435,3 +435,26 @@ func TestReplicationFollowerBelowLeaderLogStart(t *testing.T) {
 		})
 	}
 }
+
+// TestISRMetricsFromImage: an ISR change the controller made (it fenced a
+// follower) reaches the leader through the image and is counted there,
+// once; followers count nothing.
+func TestISRMetricsFromImage(t *testing.T) {
+	c := newTestCluster(t, 1, 1, 2, 3)
+	c.leader(1)
+	c.setCut(3, true) // or it would catch up and be taken back at once
+	c.mu.Lock()
+	c.state.ISR, c.state.PartitionEpoch = []int32{1, 2}, c.state.PartitionEpoch+1
+	s := c.state
+	c.mu.Unlock()
+	c.publish(s)
+	c.publish(s) // a repeated image changes nothing
+	if sh, ex := c.isrChanges(1); sh != 1 || ex != 0 {
+		t.Fatalf("leader counted %v shrinks, %v expands; want 1, 0", sh, ex)
+	}
+	for _, id := range []int32{2, 3} {
+		if sh, ex := c.isrChanges(id); sh != 0 || ex != 0 {
+			t.Fatalf("follower %d counted %v shrinks, %v expands", id, sh, ex)
+		}
+	}
+}

@@ -58,6 +58,12 @@ func (p *Partition) apply(s State, now time.Time) (bool, error) {
 		// A late image: the ISR this leader already changed is newer.
 		return p.mu.leader, nil
 	}
+	if !newLeadership && s.Leader == p.self && s.PartitionEpoch > p.mu.partitionEpoch {
+		// The controller changed the ISR of a partition led here (it
+		// fenced a follower), or this leader's own change arrived before
+		// its answer did: counted here, and not again by isrChanged.
+		p.isrMetrics.committed(p.mu.isr, s.ISR)
+	}
 	p.mu.epoch, p.mu.partitionEpoch, p.mu.leaderID, p.mu.topicID = s.LeaderEpoch, s.PartitionEpoch, s.Leader, s.TopicID
 	p.mu.replicas, p.mu.isr = slices.Clone(s.Replicas), slices.Clone(s.ISR)
 	if s.Leader != p.self {
