@@ -159,6 +159,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	scfg := storageConfig(filepath.Join(n.cfg.DataDir, "logs"), n.log, effective)
 	scfg.Reserve = store.Reserve()
 	scfg.Keys = keys
+	n.internalMetrics(&scfg, settings) // metrics_internal.go
 	// On a cluster the high watermark is the replicas' (internal/replica),
 	// not the log end.
 	scfg.ManualHighWatermark = n.quorum != nil
@@ -172,7 +173,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}
-	ctrl, err := controller.New(controller.Config{Store: store, Node: n.cfg.NodeID, Settings: settings})
+	ctrl, err := controller.New(controller.Config{Store: store, Node: n.cfg.NodeID, Settings: settings, Registerer: n.metrics})
 	if err != nil {
 		return err
 	}
