@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-streaming/eddy/internal/config"
@@ -62,9 +61,6 @@ type Config struct {
 	// NewID chooses topic IDs; meta.NewID when nil. Tests make it
 	// predictable.
 	NewID func(taken func([16]byte) bool) [16]byte
-	// Registerer receives the leader election counters (metrics.go); nil
-	// leaves them off.
-	Registerer prometheus.Registerer
 }
 
 // Validate reports a Config that cannot work.
@@ -90,11 +86,7 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = meta.NewID
 	}
-	m, err := newElectionMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("controller: registering metrics: %w", err)
-	}
-	return &Controller{cfg: cfg, metrics: m}, nil
+	return &Controller{cfg: cfg, metrics: newElectionMetrics()}, nil
 }
 
 // AlterTopicConfigs validates a topic's new config overrides, all of them,

@@ -49,10 +49,11 @@ func (h *harness) init(td *datadriven.TestData) {
 	}
 	h.ids = 0
 	newID := func(func([16]byte) bool) [16]byte { h.ids++; return [16]byte{15: h.ids} }
-	h.reg = prometheus.NewRegistry()
-	if h.c, err = New(Config{Store: h.store, Node: 1, Settings: bc, NewID: newID, Registerer: h.reg}); err != nil {
+	if h.c, err = New(Config{Store: h.store, Node: 1, Settings: bc, NewID: newID}); err != nil {
 		h.t.Fatal(err)
 	}
+	h.reg = prometheus.NewRegistry()
+	h.reg.MustRegister(h.c.Collectors()...)
 }
 
 func (h *harness) run(t *testing.T, td *datadriven.TestData) string {

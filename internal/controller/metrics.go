@@ -17,29 +17,26 @@ type electionMetrics struct {
 	elections, unclean prometheus.Counter
 }
 
-func newElectionMetrics(reg prometheus.Registerer) (*electionMetrics, error) {
-	m := &electionMetrics{
+func newElectionMetrics() *electionMetrics {
+	return &electionMetrics{
 		elections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eddy_leader_elections_total",
 			Help: "Partition leader changes to a new leader committed by this node's controller proposals (fencing, controlled shutdown, elections); the cluster's total is the sum over nodes.",
 		}),
-		// Registered even where unclean.leader.election.enable is off, as
+		// Reported even where unclean.leader.election.enable is off, as
 		// Kafka's UncleanLeaderElectionsPerSec is: dashboards alert on it
-		// moving from 0.
+		// leaving 0.
 		unclean: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eddy_unclean_leader_elections_total",
 			Help: "Leader elections of a replica outside the ISR (unclean.leader.election.enable, or an unclean ElectLeaders) committed by this node's controller proposals.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.elections, m.unclean} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+}
+
+// Collectors are the controller's series, for the node's registry. They
+// count from New, registered or not.
+func (c *Controller) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.metrics.elections, c.metrics.unclean}
 }
 
 // committed counts the leader changes among records, which the quorum

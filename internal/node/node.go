@@ -173,10 +173,11 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}
-	ctrl, err := controller.New(controller.Config{Store: store, Node: n.cfg.NodeID, Settings: settings, Registerer: n.metrics})
+	ctrl, err := controller.New(controller.Config{Store: store, Node: n.cfg.NodeID, Settings: settings})
 	if err != nil {
 		return err
 	}
+	n.metrics.MustRegister(ctrl.Collectors()...)
 	pids, err := n.producerIDs(metaDir, ctrl)
 	if err != nil {
 		return err
