@@ -53,6 +53,8 @@ var brokerOnly = []ConfigDef{
 		Validate: intAtLeast(0), Doc: "Eddy extension: segment files kept open at once, least recently used closed first; 0 means half the process's open-file limit (RLIMIT_NOFILE)."},
 	{Name: "eddy.log.verify.bytes.per.second", Type: kmsg.ConfigTypeLong, Default: "67108864", HasDefault: true,
 		Validate: longAtLeast(0), Doc: "Eddy extension: rate at which segments found on disk at start-up are verified in the background (CRC of every batch); 0 turns it off (reads still verify what they serve)."},
+	{Name: "eddy.metrics.enabled", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
+		Validate: isBool, Doc: "Eddy extension: count and export metrics at /metrics on the HTTP listener; false turns every series off (and /metrics answers 404)."},
 	{Name: "eddy.metrics.topic.labels", Type: kmsg.ConfigTypeBoolean, Default: "true", HasDefault: true,
 		Validate: isBool, Doc: "Eddy extension: export eddy_ series per topic and partition (bytes in/out, log size); false keeps only node totals, for clusters with many partitions. The kafka_ offset and lag series are always per partition."},
 	{Name: "eddy.pprof.addr", Type: kmsg.ConfigTypeString,

@@ -34,6 +34,16 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
+// registerer is what components register their series on: nil (their
+// metrics off) when eddy.metrics.enabled is false. A nil *Registry must not
+// reach them inside a non-nil interface.
+func (n *Node) registerer() prometheus.Registerer {
+	if n.metrics == nil {
+		return nil
+	}
+	return n.metrics
+}
+
 // metricsHandler serves the registry. Two scrapes at most run at once: a
 // third waits its turn rather than doubling the cost of a large cluster's
 // collection.

@@ -95,7 +95,7 @@ type Node struct {
 	member    *membership // nil on a standalone node
 	pprof     *http.Server
 	pprofAddr net.Addr
-	metrics   *prometheus.Registry // every component's series (metrics.go)
+	metrics   *prometheus.Registry // every component's series (metrics.go); nil when off
 	wg        sync.WaitGroup
 }
 
@@ -108,7 +108,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker settings: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, metrics: newRegistry()}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	if settings.Bool("eddy.metrics.enabled") {
+		n.metrics = newRegistry()
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -386,7 +389,9 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", n.healthz)
 		mux.HandleFunc("/readyz", n.readyz)
-		mux.Handle("/metrics", metricsHandler(n.metrics, n.log))
+		if n.metrics != nil {
+			mux.Handle("/metrics", metricsHandler(n.metrics, n.log))
+		}
 		// Profiles reveal internals and cost CPU: they are served on
 		// loopback, or to super users (httpauth.go), unless the operator
 		// names their own address.

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # W1 and W2 (../shared/BENCHMARKS.md) against two eddy nodes started side by
-# side, one plain and one secured: with encryption at rest
-# (--encryption-key-file), or with TLS on the Kafka listener (certificates
-# made here with openssl; the clients verify them). Rounds alternate which
-# goes first (odd ones plain first) so that neither always runs on a warmer
-# machine. Each line is one `eddy bench` JSON object plus the broker's CPU
-# seconds (utime+stime from /proc) spent in that workload.
-#   usage: [ROUNDS=2] scripts/bench-security.sh encryption|tls [DURATION]   (default 30s)
+# side, one plain and one with a feature on: encryption at rest
+# (--encryption-key-file), TLS on the Kafka listener (certificates made here
+# with openssl; the clients verify them), or metrics (the plain node runs
+# with eddy.metrics.enabled=false; the other is scraped every 5 s, three
+# times as often as Prometheus' default). Rounds alternate which goes first
+# (odd ones plain first) so that neither always runs on a warmer machine.
+# Each line is one `eddy bench` JSON object plus the broker's CPU seconds
+# (utime+stime from /proc) spent in that workload.
+#   usage: [ROUNDS=2] scripts/bench-pair.sh encryption|tls|metrics [DURATION]   (default 30s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secured=${1:?usage: scripts/bench-security.sh encryption|tls [DURATION]}
-case $secured in encryption | tls) ;; *) echo "unknown mode $secured (want encryption or tls)" >&2; exit 2 ;; esac
+secured=${1:?usage: scripts/bench-pair.sh encryption|tls|metrics [DURATION]}
+case $secured in encryption | tls | metrics) ;; *) echo "unknown mode $secured (want encryption, tls or metrics)" >&2; exit 2 ;; esac
 duration=${2:-30s}
 work=$(mktemp -d -p "${BENCH_DIR:-$PWD}" .bench.XXXXXX)
 pids=()
@@ -40,6 +42,13 @@ for mode in plain "$secured"; do
 	args=(serve --data-dir "$work/$mode" --kafka-addr "127.0.0.1:$port" --http-addr "")
 	client[$mode]=""
 	case $mode in
+	plain) [ "$secured" = metrics ] && args+=(--set eddy.metrics.enabled=false) ;;
+	metrics)
+		http_port=$(free_port)
+		args[-1]="127.0.0.1:$http_port"
+		(while sleep 5; do curl -sf -o /dev/null "http://127.0.0.1:$http_port/metrics" || true; done) &
+		pids+=("$!")
+		;;
 	encryption) args+=(--encryption-key-file "$work/key.hex") ;;
 	tls)
 		args+=(--tls-cert "$work/server.pem" --tls-key "$work/server-key.pem")
