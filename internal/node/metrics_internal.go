@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-streaming/eddy/internal/config"
+	"github.com/eddy-streaming/eddy/internal/controller"
 	"github.com/eddy-streaming/eddy/internal/storage"
 )
 
@@ -27,10 +28,17 @@ const quorumStatusTimeout = 500 * time.Millisecond
 // series on a cluster member; open calls it once the quorum is joined and
 // before the logs are opened.
 func (n *Node) internalMetrics(scfg *storage.Config, settings config.BrokerConfig) {
-	scfg.Registerer = n.metrics
+	scfg.Registerer = n.registerer()
 	scfg.MetricsTopicLabels = settings.Bool("eddy.metrics.topic.labels")
-	if n.quorum != nil {
+	if n.quorum != nil && n.metrics != nil {
 		n.metrics.MustRegister(&quorumCollector{mq: n.quorum, self: n.cfg.NodeID})
+	}
+}
+
+// controllerMetrics registers the controller's election counters.
+func (n *Node) controllerMetrics(ctrl *controller.Controller) {
+	if n.metrics != nil {
+		n.metrics.MustRegister(ctrl.Collectors()...)
 	}
 }
 

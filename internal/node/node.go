@@ -180,7 +180,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return err
 	}
-	n.metrics.MustRegister(ctrl.Collectors()...)
+	n.controllerMetrics(ctrl) // metrics_internal.go
 	pids, err := n.producerIDs(metaDir, ctrl)
 	if err != nil {
 		return err

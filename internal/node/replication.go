@@ -39,7 +39,7 @@ func (n *Node) startReplicas(settings config.BrokerConfig, ctrl *controller.Cont
 		FetchMaxBytes: int32(settings.Int("replica.fetch.max.bytes")),
 		FetchMinBytes: int32(settings.Int("replica.fetch.min.bytes")),
 		FetchWait:     millis(settings, "replica.fetch.wait.max.ms"),
-		Registerer:    n.metrics,
+		Registerer:    n.registerer(),
 	}
 	if n.quorum == nil {
 		return &replicas{Manager: replica.NewManager(cfg)}, nil
