@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"fmt"
+	"net/http"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -165,6 +167,12 @@ func TestInternalMetricsCluster(t *testing.T) {
 	})
 	if s := tc.scrapeNode(int(q - 1)); s["eddy_unclean_leader_elections_total"] != 0 {
 		t.Errorf("%v unclean leader elections with unclean.leader.election.enable off", s["eddy_unclean_leader_elections_total"])
+	}
+	// The quorum leader's scrape holds every internal series.
+	check := exec.Command(requirePromtool(t), "check", "metrics")
+	check.Stdin = strings.NewReader(httpGet(t, "http://"+tc.nodes[q-1].HTTPAddr()+"/metrics", http.StatusOK))
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 
