@@ -45,17 +45,26 @@ var reasons = [...]string{
 	phaseServing:        "",
 }
 
+// phaseHook, set by tests only, runs at each phase change of the node on
+// data directory dir, once the phase shows: it may hold the node there
+// while the test probes it.
+var phaseHook func(dir, reason string)
+
 // readiness is the node's start phase, and the reason last reported once
 // serving, so that each change is logged once.
 type readiness struct {
 	phase atomic.Int32
-	log   *slog.Logger
-	mu    sync.Mutex
-	last  string // the last reason logged ("" ready)
+	// kafkaStopped is set once the Kafka listener's Serve returned: its
+	// ErrNotServing means for good, not yet to come.
+	kafkaStopped atomic.Bool
+	dir          string // the data directory, for phaseHook
+	log          *slog.Logger
+	mu           sync.Mutex
+	last         string // the last reason logged ("" ready)
 }
 
-func newReadiness(log *slog.Logger) *readiness {
-	return &readiness{log: log, last: reasons[phaseStarting]}
+func newReadiness(dir string, log *slog.Logger) *readiness {
+	return &readiness{dir: dir, log: log, last: reasons[phaseStarting]}
 }
 
 // set moves to phase p. Everything Start wrote before set is visible to a
@@ -63,6 +72,9 @@ func newReadiness(log *slog.Logger) *readiness {
 func (r *readiness) set(p phase) {
 	r.phase.Store(int32(p))
 	r.report(reasons[p])
+	if phaseHook != nil {
+		phaseHook(r.dir, reasons[p])
+	}
 }
 
 func (r *readiness) at(p phase) bool { return phase(r.phase.Load()) >= p }
@@ -88,13 +100,24 @@ func (n *Node) notReady() string {
 		return reasons[n.ready.phase.Load()]
 	}
 	reason := ""
-	if err := n.kafka.Health(); err != nil {
+	if err := n.kafkaHealth(); err != nil {
 		reason = "kafka listener: " + err.Error()
 	} else if n.fenced() {
 		reason = "fenced by the controller (heartbeats unanswered)"
 	}
 	n.ready.report(reason)
 	return reason
+}
+
+// kafkaHealth is the Kafka listener's health. Before its Serve has begun
+// it is bound already: connections wait in its backlog, so it counts as
+// serving.
+func (n *Node) kafkaHealth() error {
+	err := n.kafka.Health()
+	if errors.Is(err, server.ErrNotServing) && !n.ready.kafkaStopped.Load() {
+		return nil
+	}
+	return err
 }
 
 // fenced reports whether this node's own metadata shows this incarnation
@@ -110,7 +133,7 @@ func (n *Node) fenced() bool {
 // healthz answers 200 while the process serves HTTP, failing only once
 // the Kafka listener is down for good.
 func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
-	if n.ready.at(phaseServing) && errors.Is(n.kafka.Health(), server.ErrNotServing) {
+	if n.ready.kafkaStopped.Load() {
 		http.Error(w, "kafka listener stopped", http.StatusServiceUnavailable)
 		return
 	}

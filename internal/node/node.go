@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker settings: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, metrics: newRegistry(), ready: newReadiness(cfg.Logger)}
+	n := &Node{cfg: cfg, log: cfg.Logger, metrics: newRegistry(), ready: newReadiness(cfg.DataDir, cfg.Logger)}
 	n.metrics.MustRegister(n.readyGauge())
 	ok := false
 	defer func() {
@@ -248,7 +248,9 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.kafka.Serve(ln); err != nil {
+		err := n.kafka.Serve(ln)
+		n.ready.kafkaStopped.Store(true)
+		if err != nil {
 			n.log.Error("kafka listener stopped", "err", err)
 		}
 	}()
