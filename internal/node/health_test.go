@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddy-streaming/eddy/internal/cli/client/clienttest"
+	"github.com/eddy-streaming/eddy/internal/cli/cluster"
 	"github.com/eddy-streaming/eddy/internal/netfault"
 	"github.com/eddy-streaming/eddy/internal/node"
 )
@@ -297,5 +299,72 @@ func TestReadyzWhenFenced(t *testing.T) {
 	log := c.nodes[victim-1].log.String()
 	if got := readinessLog(log); !slices.Contains(got, "fenced by the controller (heartbeats unanswered)") || got[len(got)-1] != "ready" {
 		t.Errorf("node %d's readiness logged as %q", victim, got)
+	}
+}
+
+// TestClusterHealthCLI runs eddy cluster health against a real cluster of
+// three processes: healthy, it exits 0 and says so; with one broker
+// killed, it lists that broker fenced and its partitions under-replicated
+// and under min ISR, and exits non-zero.
+func TestClusterHealthCLI(t *testing.T) {
+	c := newProcCluster(t, 3)
+	seeds := strings.Join(c.kafka, ",")
+	adm := kadm.NewClient(c.client())
+	createTopicRF(t, adm, adminTopic, 6, 3, map[string]*string{"min.insync.replicas": ptr("3")})
+	md := waitPartitions(t, adm, "every partition fully in sync", 3, func(p kadm.PartitionDetail) bool {
+		return p.Leader > 0 && len(p.ISR) == 3
+	})
+	res := clienttest.Run(t, cluster.Command, "", "health", "-b", seeds)
+	if res.Err != nil || !strings.HasPrefix(res.Stdout, "healthy\n") {
+		t.Fatalf("cluster health of a healthy cluster: %v\n%s", res.Err, res.Stdout)
+	}
+
+	victim := md.Controller%3 + 1
+	c.nodes[victim-1].kill()
+	type partition struct {
+		Topic     string
+		Partition int32
+	}
+	var got struct {
+		Healthy  bool
+		Problems []string
+		Brokers  []struct {
+			ID     int32
+			Fenced bool
+		}
+		Quorum *struct {
+			Leader int32
+			Voters []struct{ ID int32 }
+		}
+		UnderReplicated []partition `json:"under_replicated"`
+		Offline         []partition
+		UnderMinISR     []partition `json:"under_min_isr"`
+	}
+	waitFor(t, fmt.Sprintf("cluster health to see broker %d down", victim), func() bool {
+		res = clienttest.Run(t, cluster.Command, "", "health", "-b", seeds, "--format", "json")
+		decodeJSON(t, res.Stdout, &got)
+		return len(got.UnderReplicated) == 6 && slices.ContainsFunc(got.Brokers, func(b struct {
+			ID     int32
+			Fenced bool
+		}) bool {
+			return b.ID == victim && b.Fenced
+		})
+	})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "unhealthy") {
+		t.Errorf("cluster health with broker %d down: error %v, want unhealthy", victim, res.Err)
+	}
+	if got.Healthy || len(got.Offline) != 0 || len(got.UnderMinISR) != 6 || got.Quorum == nil || got.Quorum.Leader <= 0 ||
+		len(got.Quorum.Voters) != 3 || !slices.Contains(got.Problems, fmt.Sprintf("broker %d is fenced", victim)) {
+		t.Errorf("cluster health with broker %d down: %s", victim, res.Stdout)
+	}
+	res = clienttest.Run(t, cluster.Command, "", "health", "-b", seeds)
+	for _, w := range []string{"unhealthy\n", fmt.Sprintf("broker %d is fenced", victim), "6 partitions are under-replicated",
+		"UNDER-REPLICATED PARTITIONS", "UNDER MIN ISR PARTITIONS", "fenced", "QUORUM"} {
+		if !strings.Contains(res.Stdout, w) {
+			t.Errorf("cluster health text lacks %q:\n%s", w, res.Stdout)
+		}
+	}
+	if res.Err == nil {
+		t.Error("cluster health text with a broker down: no error")
 	}
 }
