@@ -456,7 +456,7 @@ func (c *coordinator) tickConsumer(now time.Time, g *group) {
 		if topics == nil {
 			topics = c.topics()
 		}
-		c.log.Info(reason, "group", g.id, "member", m.id)
+		c.log.Info("consumer group member removed", "reason", reason, "group", g.id, "member", m.id)
 		g.removeConsumer(m, topics)
 	}
 	c.dropIfUnused(g)

@@ -122,7 +122,7 @@ type quorumMember interface {
 // listening on addr, and waits until it has a leader and has applied what
 // was committed before it started: a node serves no metadata older than
 // the cluster's.
-func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, voters map[int32]string, clusterID string, store *meta.Store, sec quorum.Security, logger *slog.Logger) (*metaQuorum, error) {
+func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, voters map[int32]string, clusterID string, store *meta.Store, sec quorum.Security, logger *slog.Logger, ready *readiness) (*metaQuorum, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: quorum listener: %w", err)
@@ -143,13 +143,13 @@ func startMetaQuorum(ctx context.Context, dir string, self int32, addr string, v
 		return nil, err
 	}
 	tr.Attach(q)
-	return joinQuorum(ctx, &metaQuorum{node: q, transport: tr, voters: voters}, store, logger)
+	return joinQuorum(ctx, &metaQuorum{node: q, transport: tr, voters: voters}, store, logger, ready)
 }
 
 // startObserver starts this node's observer of the metadata quorum: a
 // broker outside --voters follows the voters' committed metadata and
 // proposes through them.
-func startObserver(ctx context.Context, dir string, self int32, voters map[int32]string, clusterID string, store *meta.Store, sec quorum.Security, logger *slog.Logger) (*metaQuorum, error) {
+func startObserver(ctx context.Context, dir string, self int32, voters map[int32]string, clusterID string, store *meta.Store, sec quorum.Security, logger *slog.Logger, ready *readiness) (*metaQuorum, error) {
 	addrs := map[uint64]string{}
 	for id, a := range voters {
 		addrs[raftID(id)] = a
@@ -159,19 +159,19 @@ func startObserver(ctx context.Context, dir string, self int32, voters map[int32
 	if err != nil {
 		return nil, err
 	}
-	return joinQuorum(ctx, &metaQuorum{node: o, voters: voters}, store, logger)
+	return joinQuorum(ctx, &metaQuorum{node: o, voters: voters}, store, logger, ready)
 }
 
-func joinQuorum(ctx context.Context, mq *metaQuorum, store *meta.Store, logger *slog.Logger) (*metaQuorum, error) {
+func joinQuorum(ctx context.Context, mq *metaQuorum, store *meta.Store, logger *slog.Logger, ready *readiness) (*metaQuorum, error) {
 	store.SetLog(mq.node)
-	if err := mq.waitCaughtUp(ctx, logger); err != nil {
+	if err := mq.waitCaughtUp(ctx, logger, ready); err != nil {
 		mq.close()
 		return nil, err
 	}
 	return mq, nil
 }
 
-func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger) error {
+func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger, ready *readiness) error {
 	logged, warned := false, false
 	start := time.Now()
 	for {
@@ -182,6 +182,11 @@ func (mq *metaQuorum) waitCaughtUp(ctx context.Context, logger *slog.Logger) err
 		if st.Leader != 0 && st.Applied >= st.Commit {
 			logger.Info("metadata quorum joined", "leader", int32(st.Leader)-1, "term", st.Term, "applied", st.Applied)
 			return nil
+		}
+		if st.Leader == 0 {
+			ready.set(phaseQuorumNoLeader)
+		} else {
+			ready.set(phaseCatchingUp)
 		}
 		if !logged {
 			logger.Info("waiting for a metadata quorum leader", "voters", slices.Sorted(maps.Keys(mq.voters)))
@@ -250,10 +255,10 @@ func (n *Node) openMeta(ctx context.Context, metaDir string, settings config.Bro
 		return nil, fmt.Errorf("opening metadata: %w", err)
 	}
 	if voter {
-		n.quorum, err = startMetaQuorum(ctx, quorumDir, n.cfg.NodeID, n.cfg.ControllerAddr, voters, clusterID, store, sec, n.log)
+		n.quorum, err = startMetaQuorum(ctx, quorumDir, n.cfg.NodeID, n.cfg.ControllerAddr, voters, clusterID, store, sec, n.log, n.ready)
 	} else {
 		n.log.Info("not in --voters: joining as an observer of the metadata quorum", "node_id", n.cfg.NodeID)
-		n.quorum, err = startObserver(ctx, quorumDir, n.cfg.NodeID, voters, clusterID, store, sec, n.log)
+		n.quorum, err = startObserver(ctx, quorumDir, n.cfg.NodeID, voters, clusterID, store, sec, n.log, n.ready)
 	}
 	return store, err
 }

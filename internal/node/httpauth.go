@@ -26,7 +26,8 @@ import (
 // httpAuth authenticates HTTP requests.
 type httpAuth struct {
 	lookup     auth.Lookup
-	basic      bool // SASL is on: basic auth required
+	lookupOpen func() bool // lookup may be called: the metadata is open
+	basic      bool        // SASL is on: basic auth required
 	superUsers []string
 	delay      time.Duration // before a failure's answer, as SASL's
 	logged     atomic.Int64  // unix nanos of the last failure logged
@@ -45,7 +46,7 @@ type verifiedPassword struct {
 }
 
 func (n *Node) newHTTPAuth(settings config.BrokerConfig) *httpAuth {
-	return &httpAuth{lookup: n.scramCredential, basic: len(settings.SASLMechanisms()) > 0,
+	return &httpAuth{lookup: n.scramCredential, lookupOpen: func() bool { return n.ready.at(phaseRecovering) }, basic: len(settings.SASLMechanisms()) > 0,
 		superUsers: settings.SuperUsers(), delay: failedAuthenticationDelay,
 		log: n.log.Warn, verified: map[string]verifiedPassword{}}
 }
@@ -59,10 +60,16 @@ func (n *Node) httpTLS() (*tls.Config, error) {
 }
 
 // wrap guards h: a request without valid credentials (when basic auth is
-// required) gets 401; unless pprofOpen (a loopback listener, or one that
-// serves no profiles), pprof paths also need a super user.
+// required) gets 401, or 503 while the users cannot be looked up yet (the
+// HTTP listener starts before the metadata opens); unless pprofOpen (a
+// loopback listener, or one that serves no profiles), pprof paths also
+// need a super user.
 func (a *httpAuth) wrap(h http.Handler, pprofOpen bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.basic && !a.lookupOpen() {
+			http.Error(w, "not ready: the users are not loaded yet", http.StatusServiceUnavailable)
+			return
+		}
 		principal, ok := a.principal(r)
 		if !ok {
 			a.refuse(w, r)

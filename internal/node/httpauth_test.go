@@ -51,11 +51,14 @@ func TestHTTPSecurity(t *testing.T) {
 		path, user, password string
 		want                 int
 	}{
-		{"/healthz", "", "", http.StatusUnauthorized},
-		{"/healthz", "admin", "wrong", http.StatusUnauthorized},
-		{"/healthz", "nobody", "admin-secret", http.StatusUnauthorized},
-		{"/healthz", "admin", "admin-secret", http.StatusOK},
-		{"/readyz", "admin", "admin-secret", http.StatusOK},
+		{"/metrics", "", "", http.StatusUnauthorized},
+		{"/metrics", "admin", "wrong", http.StatusUnauthorized},
+		{"/metrics", "nobody", "admin-secret", http.StatusUnauthorized},
+		{"/metrics", "admin", "admin-secret", http.StatusOK},
+		// Probes carry no credentials; the answers say only ok or why not.
+		{"/healthz", "", "", http.StatusOK},
+		{"/readyz", "", "", http.StatusOK},
+		{"/readyz", "admin", "wrong", http.StatusOK},
 		{"/debug/pprof/", "admin", "admin-secret", http.StatusOK},
 	} {
 		if got := httpStatus(t, cl, base+tc.path, tc.user, tc.password); got != tc.want {
@@ -66,7 +69,7 @@ func TestHTTPSecurity(t *testing.T) {
 		t.Error("no log line for the failed authentications")
 	}
 
-	// alice is a user, not a super user: health yes, profiles no. Her
+	// alice is a user, not a super user: metrics yes, profiles no. Her
 	// password changes and the old one stops working.
 	admin := scram.Auth{User: "admin", Pass: "admin-secret"}
 	adm := kadm.NewClient(newClient(t, tn.KafkaAddr(), kgo.DialTLSConfig(c.ClientTLS(t, "", "")), kgo.SASL(admin.AsSha512Mechanism())))
@@ -81,17 +84,17 @@ func TestHTTPSecurity(t *testing.T) {
 		}
 	}
 	setPassword("one")
-	if got := httpStatus(t, cl, base+"/healthz", "alice", "one"); got != http.StatusOK {
-		t.Errorf("alice's health: %d", got)
+	if got := httpStatus(t, cl, base+"/metrics", "alice", "one"); got != http.StatusOK {
+		t.Errorf("alice's metrics: %d", got)
 	}
 	if got := httpStatus(t, cl, base+"/debug/pprof/", "alice", "one"); got != http.StatusForbidden {
 		t.Errorf("alice's profiles: %d, want 403", got)
 	}
 	setPassword("two")
-	if got := httpStatus(t, cl, base+"/healthz", "alice", "one"); got != http.StatusUnauthorized {
+	if got := httpStatus(t, cl, base+"/metrics", "alice", "one"); got != http.StatusUnauthorized {
 		t.Errorf("alice's old password after the change: %d, want 401", got)
 	}
-	if got := httpStatus(t, cl, base+"/healthz", "alice", "two"); got != http.StatusOK {
+	if got := httpStatus(t, cl, base+"/metrics", "alice", "two"); got != http.StatusOK {
 		t.Errorf("alice's new password: %d", got)
 	}
 }

@@ -96,6 +96,7 @@ type Node struct {
 	pprof     *http.Server
 	pprofAddr net.Addr
 	metrics   *prometheus.Registry // every component's series (metrics.go); nil when off
+	ready     *readiness           // how far Start has come (health.go)
 	wg        sync.WaitGroup
 }
 
@@ -108,9 +109,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker settings: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, ready: newReadiness(cfg.DataDir, cfg.Logger)}
 	if settings.Bool("eddy.metrics.enabled") {
 		n.metrics = newRegistry()
+		n.metrics.MustRegister(n.readyGauge())
 	}
 	ok := false
 	defer func() {
@@ -118,12 +120,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 		}
 	}()
-	if err := n.open(ctx, settings); err != nil {
-		return nil, err
-	}
+	// HTTP first: probes see a starting node alive, and why it is not
+	// ready yet (health.go).
 	if err := n.startHTTP(settings); err != nil {
 		return nil, err
 	}
+	if err := n.open(ctx, settings); err != nil {
+		return nil, err
+	}
+	n.ready.set(phaseServing)
 	ok = true
 	n.log.Info("eddy node started", "node_id", cfg.NodeID, "kafka_addr", n.kafkaAddr.String(), "data_dir", cfg.DataDir)
 	return n, nil
@@ -151,11 +156,13 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		return err
 	}
 	n.dirLock = lock
+	n.ready.set(phaseOpeningMeta)
 	store, err := n.openMeta(ctx, metaDir, settings)
 	if err != nil {
 		return err
 	}
 	n.meta = store
+	n.ready.set(phaseRecovering)
 	// Storage starts with the dynamic settings stored; later changes reach
 	// its log cleaner through OnSettingsChange.
 	effective := store.BrokerConfig(settings, n.cfg.NodeID)
@@ -176,6 +183,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	if err != nil {
 		return fmt.Errorf("opening logs: %w", err)
 	}
+	n.ready.set(phaseRegistering)
 	ctrl, err := controller.New(controller.Config{Store: store, Node: n.cfg.NodeID, Settings: settings})
 	if err != nil {
 		return err
@@ -245,7 +253,9 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.kafka.Serve(ln); err != nil {
+		err := n.kafka.Serve(ln)
+		n.ready.kafkaStopped.Store(true)
+		if err != nil {
 			n.log.Error("kafka listener stopped", "err", err)
 		}
 	}()
@@ -253,6 +263,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 		// As a Kafka broker does, start only once the controller counts
 		// this node in: before that it leads nothing.
 		n.member = n.startMembership(ctrl, epoch, effective)
+		n.ready.set(phaseFenced)
 		if err := n.member.waitUnfenced(ctx); err != nil {
 			return err
 		}
@@ -387,8 +398,6 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 		}
 		n.httpAddr = ln.Addr()
 		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", n.healthz)
-		mux.HandleFunc("/readyz", n.readyz)
 		if n.metrics != nil {
 			mux.Handle("/metrics", metricsHandler(n.metrics, n.log))
 		}
@@ -408,7 +417,13 @@ func (n *Node) startHTTP(settings config.BrokerConfig) error {
 		if tlsCfg != nil {
 			ln = tls.NewListener(ln, tlsCfg)
 		}
-		n.http = n.serveHTTP(ln, n.newHTTPAuth(settings).wrap(mux, loopback || !withPprof))
+		// Probes carry no credentials, and the answers reveal only a
+		// reason: /healthz and /readyz are open to all.
+		top := http.NewServeMux()
+		top.HandleFunc("/healthz", n.healthz)
+		top.HandleFunc("/readyz", n.readyz)
+		top.Handle("/", n.newHTTPAuth(settings).wrap(mux, loopback || !withPprof))
+		n.http = n.serveHTTP(ln, top)
 		n.log.Info("http listener started", "http_addr", n.httpAddr.String(), "tls", tlsCfg != nil, "pprof", withPprof, "pprof_super_users_only", withPprof && !loopback)
 	}
 	if pprofAddr == "" {
@@ -449,28 +464,6 @@ func (n *Node) serveHTTP(ln net.Listener, h http.Handler) *http.Server {
 		}
 	}()
 	return srv
-}
-
-// healthz fails only when the Kafka listener is down for good; readyz
-// also while it cannot accept connections (out of file descriptors, say).
-func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
-	err := n.kafka.Health()
-	if !errors.Is(err, server.ErrNotServing) {
-		err = nil
-	}
-	writeHealth(w, err)
-}
-
-func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
-	writeHealth(w, n.kafka.Health())
-}
-
-func writeHealth(w http.ResponseWriter, err error) {
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	w.Write([]byte("ok\n"))
 }
 
 // KafkaAddr is the address the Kafka listener is bound to.

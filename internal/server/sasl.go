@@ -303,15 +303,16 @@ func (c *conn) saslStep(token []byte) ([]byte, bool, error) {
 // returns the session's lifetime, 0 for none.
 func (c *conn) completeAuth() time.Duration {
 	s := c.sasl
-	msg := "SASL authentication succeeded"
-	if s.authenticated {
-		msg = "SASL re-authentication succeeded"
-	}
+	reauthenticated := s.authenticated
 	s.principal = "User:" + s.server.User()
 	s.mechanism, s.authenticated, s.server, s.raw = s.pending, true, nil, false
 	c.principal = s.principal
 	c.stopExchangeTimer()
-	c.log.Debug(msg, "principal", s.principal, "mechanism", s.mechanism)
+	if reauthenticated {
+		c.log.Debug("SASL re-authentication succeeded", "principal", s.principal, "mechanism", s.mechanism)
+	} else {
+		c.log.Debug("SASL authentication succeeded", "principal", s.principal, "mechanism", s.mechanism)
+	}
 	s.expires = time.Time{}
 	if d := c.saslCfg().MaxReauth; d > 0 {
 		s.expires = time.Now().Add(d)
@@ -356,8 +357,8 @@ func (c *conn) startExchangeTimer(what string) {
 	c.stopExchangeTimer()
 	c.sasl.timer = time.AfterFunc(c.saslCfg().Timeout, func() {
 		c.sasl.timedOut.Store(true)
-		c.s.rl.warn("sasl_timeout", "closing kafka connection: SASL "+what+" did not finish in time",
-			"remote", c.remote(), "timeout", c.saslCfg().Timeout)
+		c.s.rl.warn("sasl_timeout", "closing kafka connection: SASL authentication did not finish in time",
+			"exchange", what, "remote", c.remote(), "timeout", c.saslCfg().Timeout)
 		c.raw.Close()
 	})
 }

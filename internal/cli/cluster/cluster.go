@@ -21,10 +21,13 @@ Examples:
   eddy cluster info
 
   # The same, as JSON, asking any of several seed brokers
-  eddy cluster info -b kafka-1:9092,kafka-2:9092 --format json`,
+  eddy cluster info -b kafka-1:9092,kafka-2:9092 --format json
+
+  # Is the cluster healthy? (exit status 1 if not)
+  eddy cluster health`,
 		Args: cobra.NoArgs,
 	}
 	opts.Register(cmd)
-	cmd.AddCommand(infoCommand(&opts))
+	cmd.AddCommand(infoCommand(&opts), healthCommand(&opts))
 	return cmd
 }
