@@ -118,6 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.open(ctx, settings); err != nil {
 		return nil, err
 	}
+	n.metrics.MustRegister(newKafkaCollector(n)) // metrics_kafka.go
 	if err := n.startHTTP(settings); err != nil {
 		return nil, err
 	}
