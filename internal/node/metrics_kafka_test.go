@@ -370,6 +370,67 @@ func TestKafkaMetricsCluster(t *testing.T) {
 		}
 	}
 	checkGroupLag(t, merged, group, topic, ends, committed)
+
+	// Stop a node that is neither the controller nor the coordinator: the
+	// partitions it alone held go offline, and the controller exports
+	// them with leader -1 and no offsets; their lag is unknown, so it and
+	// the topic's lag_sum are left out.
+	victim := int32(-1)
+	for id := int32(1); id <= 3; id++ {
+		leads := slices.ContainsFunc(slices.Collect(maps.Values(md.Topics[topic].Partitions)), func(p kadm.PartitionDetail) bool { return p.Leader == id })
+		if id != md.Controller && id != coord.NodeID && leads {
+			victim = id
+		}
+	}
+	if victim < 0 {
+		t.Logf("controller %d and coordinator %d are the same node; skipping the offline phase", md.Controller, coord.NodeID)
+		return
+	}
+	c.stop(int(victim - 1))
+	var offline []string
+	for p, mp := range md.Topics[topic].Partitions {
+		if mp.Leader == victim {
+			offline = append(offline, topic+"/"+strconv.Itoa(int(p)))
+		}
+	}
+	waitFor(t, "the stopped node's partitions to show leader -1", func() bool {
+		merged = scrapeKafkaCluster(t, c, group, coord.NodeID)
+		leaders := merged.byLabels(t, "kafka_topic_partition_leader", "topic", "partition")
+		for _, key := range offline {
+			if v, ok := leaders[key]; !ok || v != -1 {
+				return false
+			}
+		}
+		return true
+	})
+	if b := merged.samples("kafka_brokers"); len(b) != 1 || b[0].value != 2 {
+		t.Errorf("kafka_brokers with one node stopped = %v, want one series, 2", b)
+	}
+	offsets = merged.byLabels(t, "kafka_topic_partition_current_offset", "topic", "partition")
+	lags := merged.byLabels(t, "kafka_consumergroup_lag", "consumergroup", "topic", "partition")
+	replicas := merged.byLabels(t, "kafka_topic_partition_replicas", "topic", "partition")
+	for p := range ends {
+		key := topic + "/" + strconv.Itoa(p)
+		_, hasOffset := offsets[key]
+		lag, hasLag := lags[group+"/"+key]
+		if slices.Contains(offline, key) {
+			if hasOffset || hasLag {
+				t.Errorf("offline %s: current_offset present %v, lag present %v; want neither", key, hasOffset, hasLag)
+			}
+			// As in Kafka, the last replica stays in the ISR of a
+			// partition it alone held: not under-replicated, offline.
+			if v, ok := replicas[key]; !ok || v != 1 {
+				t.Errorf("offline %s: replicas %v (present %v), want 1", key, v, ok)
+			}
+			continue
+		}
+		if committed[p] >= 0 && (!hasLag || int64(lag) != ends[p]-committed[p]) {
+			t.Errorf("%s: lag %v (present %v), want %d", key, lag, hasLag, ends[p]-committed[p])
+		}
+	}
+	if sums := merged.byLabels(t, "kafka_consumergroup_lag_sum", "consumergroup", "topic"); len(sums) != 0 {
+		t.Errorf("lag_sum with partitions offline = %v, want none", sums)
+	}
 }
 
 // scrapeKafkaCluster scrapes every node and merges their kafka_ series;
@@ -378,6 +439,9 @@ func scrapeKafkaCluster(t *testing.T, c *testCluster, group string, coord int32)
 	t.Helper()
 	merged := kafkaScrape{}
 	for i, tn := range c.nodes {
+		if tn == nil || tn.Node == nil {
+			continue // stopped
+		}
 		s := scrapeKafkaMetrics(t, tn.HTTPAddr())
 		for name, f := range s {
 			if !strings.HasPrefix(name, "kafka_") {
