@@ -4,8 +4,9 @@
 # each topic and BENCH_GROUPS groups with committed offsets (group 0 on every
 # partition, the others on a fifth of the topics each), then SCRAPES scrapes
 # of /metrics. Prints one JSON line per scrape (wall time, bytes, series in
-# all and kafka_ series) and the node's RSS (VmRSS from /proc) before the
-# first scrape and after the last. Measures; asserts nothing.
+# all, kafka_ series, lag series, the node's RSS after it: VmRSS from /proc)
+# and the RSS before the first scrape and after the last. Measures; asserts
+# nothing.
 #   usage: [TOPICS=100] [PARTITIONS=100] [BENCH_GROUPS=5] [SCRAPES=5] scripts/bench-metrics.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,6 @@ for s in $(seq 1 "$scrapes"); do
 	series=$(grep -vc '^#' "$work/scrape")
 	kafka=$(grep -c '^kafka_' "$work/scrape")
 	lag=$(grep -c '^kafka_consumergroup_lag{' "$work/scrape")
-	echo "{\"scrape\":$s,\"seconds\":$secs,\"bytes\":$bytes,\"series\":$series,\"kafka_series\":$kafka,\"lag_series\":$lag}"
+	echo "{\"scrape\":$s,\"seconds\":$secs,\"bytes\":$bytes,\"series\":$series,\"kafka_series\":$kafka,\"lag_series\":$lag,\"rss_kib\":$(rss_kib "$pid")}"
 done
 echo "{\"rss_kib_before\":$rss_before,\"rss_kib_after\":$(rss_kib "$pid")}"
