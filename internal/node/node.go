@@ -128,6 +128,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.open(ctx, settings); err != nil {
 		return nil, err
 	}
+	if n.metrics != nil {
+		n.metrics.MustRegister(newKafkaCollector(n)) // metrics_kafka.go
+	}
 	n.ready.set(phaseServing)
 	ok = true
 	n.log.Info("eddy node started", "node_id", cfg.NodeID, "kafka_addr", n.kafkaAddr.String(), "data_dir", cfg.DataDir)
