@@ -44,27 +44,27 @@ func kafkaDesc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	kafkaTPLabels = []string{"topic", "partition"}
 
-	kafkaBrokersDesc    = kafkaDesc("kafka_brokers", "Number of Brokers in the Kafka Cluster.")
-	kafkaBrokerInfoDesc = kafkaDesc("kafka_broker_info", "Information about the Kafka Broker.", "id", "address")
-	kafkaPartitionsDesc = kafkaDesc("kafka_topic_partitions", "Number of partitions for this Topic", "topic")
+	kafkaBrokersDesc    = kafkaDesc("kafka_brokers", "Live (unfenced) brokers in the cluster; exported by the controller.")
+	kafkaBrokerInfoDesc = kafkaDesc("kafka_broker_info", "Always 1 per live broker; its labels give the broker id and advertised address.", "id", "address")
+	kafkaPartitionsDesc = kafkaDesc("kafka_topic_partitions", "Partitions the topic has; exported by the controller.", "topic")
 
-	kafkaCurrentOffsetDesc   = kafkaDesc("kafka_topic_partition_current_offset", "Current Offset of a Broker at Topic/Partition", kafkaTPLabels...)
-	kafkaOldestOffsetDesc    = kafkaDesc("kafka_topic_partition_oldest_offset", "Oldest Offset of a Broker at Topic/Partition", kafkaTPLabels...)
-	kafkaLeaderDesc          = kafkaDesc("kafka_topic_partition_leader", "Leader Broker ID of this Topic/Partition", kafkaTPLabels...)
-	kafkaReplicasDesc        = kafkaDesc("kafka_topic_partition_replicas", "Number of Replicas for this Topic/Partition", kafkaTPLabels...)
-	kafkaInSyncDesc          = kafkaDesc("kafka_topic_partition_in_sync_replica", "Number of In-Sync Replicas for this Topic/Partition", kafkaTPLabels...)
-	kafkaPreferredDesc       = kafkaDesc("kafka_topic_partition_leader_is_preferred", "1 if Topic/Partition is using the Preferred Broker", kafkaTPLabels...)
-	kafkaUnderReplicatedDesc = kafkaDesc("kafka_topic_partition_under_replicated_partition", "1 if Topic/Partition is under Replicated", kafkaTPLabels...)
+	kafkaCurrentOffsetDesc   = kafkaDesc("kafka_topic_partition_current_offset", "High watermark of the partition: the offset the next record consumers can read will get; exported by its leader.", kafkaTPLabels...)
+	kafkaOldestOffsetDesc    = kafkaDesc("kafka_topic_partition_oldest_offset", "Log start offset of the partition: the oldest offset still held; exported by its leader.", kafkaTPLabels...)
+	kafkaLeaderDesc          = kafkaDesc("kafka_topic_partition_leader", "Broker id of the partition leader, -1 when it has none.", kafkaTPLabels...)
+	kafkaReplicasDesc        = kafkaDesc("kafka_topic_partition_replicas", "Replicas assigned to the partition.", kafkaTPLabels...)
+	kafkaInSyncDesc          = kafkaDesc("kafka_topic_partition_in_sync_replica", "Replicas of the partition in its ISR.", kafkaTPLabels...)
+	kafkaPreferredDesc       = kafkaDesc("kafka_topic_partition_leader_is_preferred", "1 when the partition is led by its first (preferred) replica, else 0.", kafkaTPLabels...)
+	kafkaUnderReplicatedDesc = kafkaDesc("kafka_topic_partition_under_replicated_partition", "1 when fewer replicas of the partition are in sync than assigned, else 0.", kafkaTPLabels...)
 
-	kafkaGroupOffsetDesc    = kafkaDesc("kafka_consumergroup_current_offset", "Current Offset of a ConsumerGroup at Topic/Partition", "consumergroup", "topic", "partition")
-	kafkaGroupOffsetSumDesc = kafkaDesc("kafka_consumergroup_current_offset_sum", "Current Offset of a ConsumerGroup at Topic for all partitions", "consumergroup", "topic")
-	kafkaGroupLagDesc       = kafkaDesc("kafka_consumergroup_lag", "Current Approximate Lag of a ConsumerGroup at Topic/Partition", "consumergroup", "topic", "partition")
-	kafkaGroupLagSumDesc    = kafkaDesc("kafka_consumergroup_lag_sum", "Current Approximate Lag of a ConsumerGroup at Topic for all partitions", "consumergroup", "topic")
-	kafkaGroupMembersDesc   = kafkaDesc("kafka_consumergroup_members", "Amount of members in a consumer group", "consumergroup")
+	kafkaGroupOffsetDesc    = kafkaDesc("kafka_consumergroup_current_offset", "Offset the consumer group has committed for the partition; exported by its coordinator.", "consumergroup", "topic", "partition")
+	kafkaGroupOffsetSumDesc = kafkaDesc("kafka_consumergroup_current_offset_sum", "Committed offsets of the consumer group summed over the partitions of the topic.", "consumergroup", "topic")
+	kafkaGroupLagDesc       = kafkaDesc("kafka_consumergroup_lag", "High watermark minus the offset the consumer group committed for the partition.", "consumergroup", "topic", "partition")
+	kafkaGroupLagSumDesc    = kafkaDesc("kafka_consumergroup_lag_sum", "Lag of the consumer group summed over the partitions of the topic.", "consumergroup", "topic")
+	kafkaGroupMembersDesc   = kafkaDesc("kafka_consumergroup_members", "Members the consumer group has now (0 when empty).", "consumergroup")
 )
 
-// kafkaCollector exports kafka_exporter's series with its names, labels,
-// help texts and meanings:
+// kafkaCollector exports kafka_exporter's series with its names, labels
+// and meanings (the help texts are our own):
 //
 //   - kafka_topic_partition_current_offset: the newest offset a consumer
 //     can read (the high watermark, what ListOffsets answers for -1);
