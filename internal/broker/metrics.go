@@ -27,6 +27,8 @@ const (
 	errFetch
 )
 
+// brokerMetrics are the broker's series. A nil *brokerMetrics (a Broker
+// built without New, in tests) counts nothing.
 type brokerMetrics struct {
 	bytesIn, messagesIn, bytesOut, replicationOut prometheus.Counter
 	// With topic labels on: the vectors, and their children by topic
@@ -96,7 +98,7 @@ func (m *brokerMetrics) topic(name string) *topicMetrics {
 // dropTopic forgets a deleted topic's series. A request still in flight
 // for it may bring them back; they stop growing either way.
 func (m *brokerMetrics) dropTopic(name string) {
-	if !m.topicLabels {
+	if m == nil || !m.topicLabels {
 		return
 	}
 	m.topics.Delete(name)
@@ -108,6 +110,9 @@ func (m *brokerMetrics) dropTopic(name string) {
 // produced counts batches appended to topic; first is the header of the
 // first, already parsed.
 func (m *brokerMetrics) produced(topic string, batches []byte, first record.BatchHeader) {
+	if m == nil {
+		return
+	}
 	n := int64(first.NumRecords)
 	for rest := batches[min(first.Size(), len(batches)):]; len(rest) > 0; {
 		h, err := record.ParseHeader(rest)
@@ -128,6 +133,9 @@ func (m *brokerMetrics) produced(topic string, batches []byte, first record.Batc
 // fetched counts bytes of topic sent to a consumer (follower false) or a
 // follower.
 func (m *brokerMetrics) fetched(topic string, n int64, follower bool) {
+	if m == nil {
+		return
+	}
 	if follower {
 		m.replicationOut.Add(float64(n))
 		return
@@ -141,7 +149,7 @@ func (m *brokerMetrics) fetched(topic string, n int64, follower bool) {
 // partitionError counts one partition's error code answered to api
 // (errProduce or errFetch); 0 is not an error.
 func (m *brokerMetrics) partitionError(api int, code int16) {
-	if code == 0 {
+	if m == nil || code == 0 {
 		return
 	}
 	if c, ok := m.errors[api].Load(code); ok {
