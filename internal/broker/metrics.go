@@ -197,6 +197,9 @@ func newRequestLog(bc config.BrokerConfig) *requestLog {
 // LogsRequest reports whether requests of API key are to be logged
 // (eddy.log.requests, which may change at run time).
 func (b *Broker) LogsRequest(key int16) bool {
+	if b == nil {
+		return false
+	}
 	rl := b.requestLog.Load()
 	return rl != nil && key >= 0 && int(key) < len(rl) && rl[key]
 }
