@@ -253,6 +253,19 @@ func TestMetricsServerRequests(t *testing.T) {
 	}
 	promtoolCheck(t, ms.raw(t))
 
+	// A long poll at the log end waits out its max wait: the broker
+	// reports the wait, which the wait phase shows.
+	waitSum := func(m scraped) float64 {
+		s := m.series("eddy_request_phase_seconds", "api", "Fetch", "phase", "wait")
+		if len(s) != 1 {
+			return 0
+		}
+		return s[0].Histogram.GetSampleSum()
+	}
+	waitedBefore := waitSum(m)
+	longPollAtEnd(t, cl, adm, "metered", 300)
+	ms.waitMetric(t, "the long poll's wait observed", func(m scraped) bool { return waitSum(m) > waitedBefore })
+
 	// Deleting the topic drops its series.
 	if _, err := adm.DeleteTopic(ctx, "metered"); err != nil {
 		t.Fatal(err)
@@ -260,6 +273,33 @@ func TestMetricsServerRequests(t *testing.T) {
 	ms.waitMetric(t, "the deleted topic's series dropped", func(m scraped) bool {
 		return len(m.series("eddy_topic_bytes_in_total", "topic", "metered")) == 0
 	})
+}
+
+// longPollAtEnd fetches partition 0 of topic at its end, waiting up to
+// maxWait ms for data that does not come.
+func longPollAtEnd(t *testing.T, cl *kgo.Client, adm *kadm.Client, topic string, maxWait int32) {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, 0)
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis = -1, 1<<20, 1, maxWait
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = 0, end.Offset, 1<<20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	resp, err := cl.Broker(1).Request(testContext(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("long poll at the end: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
 }
 
 // pinnedVersions keeps a client at Produce v9 and Fetch v12, which name

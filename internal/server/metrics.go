@@ -136,8 +136,9 @@ func (a *apiMetrics) count(m *serverMetrics, key, v int16) {
 // observe records a request answered: read is when its frame was read,
 // start and handled when the broker began and ended, written when the
 // answer was (handled if there was none).
+//
+// The duration goes last: once a scrape shows it, the phases are there.
 func (a *apiMetrics) observe(read, start, handled, written time.Time, wait time.Duration, answered bool) {
-	a.duration.Observe(written.Sub(read).Seconds())
 	a.phases[phaseQueue].Observe(start.Sub(read).Seconds())
 	a.phases[phaseHandle].Observe(max(0, handled.Sub(start)-wait).Seconds())
 	if a.phases[phaseWait] != nil {
@@ -146,6 +147,7 @@ func (a *apiMetrics) observe(read, start, handled, written time.Time, wait time.
 	if answered {
 		a.phases[phaseSend].Observe(written.Sub(handled).Seconds())
 	}
+	a.duration.Observe(written.Sub(read).Seconds())
 }
 
 // authFailed counts a failed authentication on the Kafka listener.
