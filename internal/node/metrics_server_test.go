@@ -162,6 +162,23 @@ func (b *batchBytes) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int
 	b.records += m.NumRecords
 }
 
+// wait returns the bytes written once the hook, which franz-go calls
+// after the produce returns, has seen n records.
+func (b *batchBytes) wait(t *testing.T, n int) int {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b.mu.Lock()
+		bytes, records := b.bytes, b.records
+		b.mu.Unlock()
+		if records == n {
+			return bytes
+		}
+		if records > n || time.Now().After(deadline) {
+			t.Fatalf("the producer hook saw %d records, want %d", records, n)
+		}
+	}
+}
+
 // TestMetricsServerRequests produces and consumes with franz-go pinned to
 // Produce v9 and Fetch v12 and checks the request, byte, error and
 // connection series, then runs promtool over the scrape.
@@ -190,9 +207,7 @@ func TestMetricsServerRequests(t *testing.T) {
 		}
 		got += fs.NumRecords()
 	}
-	if written.records != n {
-		t.Fatalf("the producer hook saw %d records, want %d", written.records, n)
-	}
+	writtenBytes := written.wait(t, n)
 
 	m := ms.waitMetric(t, "Produce durations observed", func(m scraped) bool {
 		return m.value("eddy_request_duration_seconds", "api", "Produce")-before.value("eddy_request_duration_seconds", "api", "Produce") >= n
@@ -222,8 +237,8 @@ func TestMetricsServerRequests(t *testing.T) {
 	// Bytes in are the batches written, exactly; the one consumer read
 	// them all at least once.
 	in := m.value("eddy_bytes_in_total") - before.value("eddy_bytes_in_total")
-	if in != float64(written.bytes) || m.value("eddy_topic_bytes_in_total", "topic", "metered") != in {
-		t.Errorf("bytes in: node %v, topic %v, the producer wrote %d", in, m.value("eddy_topic_bytes_in_total", "topic", "metered"), written.bytes)
+	if in != float64(writtenBytes) || m.value("eddy_topic_bytes_in_total", "topic", "metered") != in {
+		t.Errorf("bytes in: node %v, topic %v, the producer wrote %d", in, m.value("eddy_topic_bytes_in_total", "topic", "metered"), writtenBytes)
 	}
 	if got := m.value("eddy_messages_in_total") - before.value("eddy_messages_in_total"); got != n || m.value("eddy_topic_messages_in_total", "topic", "metered") != n {
 		t.Errorf("messages in: node %v, topic %v, want %d", got, m.value("eddy_topic_messages_in_total", "topic", "metered"), n)
