@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,6 +67,7 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 		},
 	}
 	var wg sync.WaitGroup
+	var waited atomic.Int64 // the longest acks=all wait of a partition
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		name, nameErr := b.resolveTopic(rt.Topic, rt.TopicID, req.Version >= 13)
@@ -92,18 +94,37 @@ func handleProduce(b *Broker, ctx context.Context, r *Request) (*Response, error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var wait time.Duration
+				opts := opts
+				opts.Waited = &wait
 				b.producePartition(ctx, name, rp, req, opts, po)
+				maxInt64(&waited, int64(wait))
 			}()
 		}
 	}
 	wg.Wait()
+	b.countProduceErrors(resp)
 	if req.Acks == 0 {
 		return nil, nil
 	}
 	if req.Version >= 10 {
 		b.nameProduceLeaders(resp)
 	}
-	return respond(resp)
+	return &Response{Msg: resp, Wait: time.Duration(waited.Load())}, nil
+}
+
+// maxInt64 raises a to v if v is larger.
+func maxInt64(a *atomic.Int64, v int64) {
+	for cur := a.Load(); v > cur && !a.CompareAndSwap(cur, v); cur = a.Load() {
+	}
+}
+
+func (b *Broker) countProduceErrors(resp *kmsg.ProduceResponse) {
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			b.metrics.partitionError(errProduce, resp.Topics[i].Partitions[j].ErrorCode)
+		}
+	}
 }
 
 // nameProduceLeaders tells a client sent to a broker that does not lead a
@@ -177,6 +198,9 @@ func (b *Broker) producePartition(ctx context.Context, topic string, rp kmsg.Pro
 		return
 	}
 	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+	if !res.Duplicate {
+		b.metrics.produced(topic, rp.Records, h) // appended, so its header parsed
+	}
 }
 
 // refuseProduce fills a partition's error, listing the records to blame

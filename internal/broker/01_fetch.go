@@ -47,16 +47,20 @@ func handleFetch(b *Broker, ctx context.Context, r *Request) (*Response, error) 
 	}
 	f := b.newFetch(req, b.fetchAuthorizer(r, req))
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	var waited time.Duration
 	for {
 		wakeups := f.watch()
 		out := f.read()
 		if out.done(req.MinBytes) || !time.Now().Before(deadline) {
 			out.resp = resp
-			return out.finish(), nil
+			return out.finish(waited), nil
 		}
-		if !waitAny(ctx, r.Hangup, wakeups, deadline) {
+		start := time.Now()
+		woken := waitAny(ctx, r.Hangup, wakeups, deadline)
+		waited += time.Since(start)
+		if !woken {
 			out.resp = resp
-			return out.finish(), nil
+			return out.finish(waited), nil
 		}
 		(&Response{Splices: out.splices}).Release() // read again after the wait
 	}
@@ -154,6 +158,7 @@ type fetchResult struct {
 	f       *fetch
 	resp    *kmsg.FetchResponse
 	parts   []kmsg.FetchResponseTopicPartition
+	sizes   []int64 // bytes of records read, per parts
 	splices []Splice
 	bytes   int64
 	// answerNow: a partition's answer (an error, a diverging epoch) must
@@ -174,13 +179,16 @@ func (f *fetch) read() *fetchResult {
 		rp.Partition = p.req.Partition
 		rp.PreferredReadReplica = -1
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
+		var n int64
 		if p.err != nil {
 			rp.ErrorCode, out.answerNow = p.err.Code, true
 			out.setCurrentLeader(p, &rp)
 		} else {
-			budget -= out.readPartition(p, &rp, min(int64(p.req.PartitionMaxBytes), budget))
+			n = out.readPartition(p, &rp, min(int64(p.req.PartitionMaxBytes), budget))
+			budget -= n
 		}
 		out.parts = append(out.parts, rp)
+		out.sizes = append(out.sizes, n)
 	}
 	return out
 }
@@ -267,11 +275,18 @@ func (o *fetchResult) done(minBytes int32) bool {
 	return o.answerNow || o.bytes >= int64(max(minBytes, 1))
 }
 
-func (o *fetchResult) finish() *Response {
+// finish builds the answer from the last pass, which waited for waited
+// in all.
+func (o *fetchResult) finish(waited time.Duration) *Response {
 	topics := o.f.topics
+	m := o.f.b.metrics
 	for i, p := range o.f.parts {
 		t := &topics[p.topicIdx]
 		t.Partitions = append(t.Partitions, o.parts[i])
+		m.partitionError(errFetch, o.parts[i].ErrorCode)
+		if o.sizes[i] > 0 {
+			m.fetched(p.topic, o.sizes[i], o.f.replica >= 0)
+		}
 	}
 	o.resp.Topics = topics
 	if o.resp.Version >= 16 {
@@ -282,7 +297,7 @@ func (o *fetchResult) finish() *Response {
 			}
 		}
 	}
-	return &Response{Msg: o.resp, Splices: o.splices}
+	return &Response{Msg: o.resp, Splices: o.splices, Wait: waited}
 }
 
 func chunksLen(cs []storage.Chunk) int64 {

@@ -13,6 +13,9 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -48,6 +51,10 @@ type Request struct {
 type Response struct {
 	Msg     kmsg.Response
 	Splices []Splice
+	// Wait is how long the handler blocked on others rather than working:
+	// an acks=all Produce waiting for the followers, a Fetch long poll
+	// waiting for data. The request metrics report it apart.
+	Wait time.Duration
 }
 
 // Release releases the Chunks of the response's splices; whoever sends a
@@ -101,6 +108,9 @@ type Config struct {
 	// (authorize.go); unset, every principal may do everything, as Kafka
 	// without authorizer.class.name.
 	Authorizer Authorizer
+	// Registerer, if set, gets the broker's metrics (metrics.go); their
+	// topic labels follow eddy.metrics.topic.labels in Settings.
+	Registerer prometheus.Registerer
 }
 
 // Broker serves Kafka API requests for one node.
@@ -129,6 +139,10 @@ type Broker struct {
 	// current is the effective broker configuration (cfg.Settings with the
 	// dynamic configs on top); replaced, under topicMu, when they change.
 	current atomic.Pointer[config.BrokerConfig]
+	// requestLog is the API keys eddy.log.requests names in current.
+	requestLog atomic.Pointer[requestLog]
+
+	metrics *brokerMetrics
 }
 
 // New returns a Broker over opened storage and metadata, creating any log
@@ -144,7 +158,8 @@ func New(ctx context.Context, cfg Config, logs *storage.Manager, replicas *repli
 			return nil, err
 		}
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, replicas: replicas, meta: store, ctrl: ctrl, pids: pids}
+	b := &Broker{cfg: cfg, log: cfg.Logger, logs: logs, replicas: replicas, meta: store, ctrl: ctrl, pids: pids,
+		metrics: newBrokerMetrics(cfg.Registerer, cfg.Settings.Bool("eddy.metrics.topic.labels"))}
 	b.loadSettings()
 	if cfg.Clustered {
 		return b, b.startClustered(ctx)

@@ -58,7 +58,7 @@ func (b *Broker) reconcileCluster() error {
 	cur := b.settings()
 	changed := !maps.Equal(next.Dynamic(true), cur.Dynamic(true)) || !maps.Equal(next.Dynamic(false), cur.Dynamic(false))
 	if changed {
-		b.current.Store(&next)
+		b.storeSettings(next)
 	}
 	var errs []error
 	for _, t := range img.Topics() {
@@ -72,6 +72,7 @@ func (b *Broker) reconcileCluster() error {
 			} else {
 				b.log.Info("topic deleted", "topic", name)
 			}
+			b.metrics.dropTopic(name)
 		}
 	}
 	if changed && b.cfg.OnSettingsChange != nil {

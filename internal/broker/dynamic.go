@@ -33,8 +33,7 @@ func (b *Broker) settings() config.BrokerConfig { return *b.current.Load() }
 // loadSettings publishes the static settings with the stored dynamic
 // configs on top.
 func (b *Broker) loadSettings() {
-	bc := b.meta.BrokerConfig(b.cfg.Settings, b.cfg.NodeID)
-	b.current.Store(&bc)
+	b.storeSettings(b.meta.BrokerConfig(b.cfg.Settings, b.cfg.NodeID))
 }
 
 // brokerLevel checks a BROKER resource name and says whether it is this

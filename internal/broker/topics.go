@@ -132,6 +132,7 @@ func (b *Broker) deleteTopic(name string) (meta.Topic, error) {
 		b.log.Error("cannot remove logs of a deleted topic; they are removed at the next start", "topic", name, "err", err)
 	}
 	b.log.Info("topic deleted", "topic", name)
+	b.metrics.dropTopic(name)
 	return t, nil
 }
 

@@ -215,13 +215,18 @@ func isPrincipalList(s string) error {
 var dynamicCleanerConfigs = []string{"log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size",
 	"log.cleaner.io.max.bytes.per.second", "log.cleaner.threads"}
 
+// dynamicEddyConfigs are Eddy's own settings AlterConfigs may change: the
+// broker applies them as they change.
+var dynamicEddyConfigs = []string{"eddy.log.requests"}
+
 var (
 	brokerDefs  []ConfigDef
 	brokerIndex = map[string]int{}
 	// brokerDynamic holds the broker properties AlterConfigs may change
 	// (Kafka's DynamicBrokerConfig.AllDynamicConfigs among those Eddy
 	// knows): the first broker synonym of every topic config, which
-	// Kafka's DynamicLogConfig reconfigures, and dynamicCleanerConfigs.
+	// Kafka's DynamicLogConfig reconfigures, dynamicCleanerConfigs and
+	// dynamicEddyConfigs.
 	// All are cluster-wide (Kafka's per-broker-only ones are listener and
 	// TLS settings, which Eddy does not have).
 	brokerDynamic = map[string]bool{}
@@ -254,7 +259,7 @@ func init() {
 			defs = append(defs, d)
 		}
 	}
-	for _, n := range dynamicCleanerConfigs {
+	for _, n := range append(slices.Clone(dynamicCleanerConfigs), dynamicEddyConfigs...) {
 		brokerDynamic[n] = true
 	}
 	slices.SortFunc(defs, func(a, b ConfigDef) int { return cmp.Compare(a.Name, b.Name) })

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eddy-streaming/eddy/internal/auth"
 	"github.com/eddy-streaming/eddy/internal/broker"
 	"github.com/eddy-streaming/eddy/internal/config"
@@ -32,6 +34,7 @@ type httpAuth struct {
 	delay      time.Duration // before a failure's answer, as SASL's
 	logged     atomic.Int64  // unix nanos of the last failure logged
 	log        func(msg string, args ...any)
+	failures   prometheus.Counter // eddy_authentication_failures_total{listener="http",mechanism="BASIC"}
 
 	// verified remembers passwords already checked (PBKDF2 is slow on
 	// purpose): user → the hash of the password and the stored key it
@@ -48,7 +51,8 @@ type verifiedPassword struct {
 func (n *Node) newHTTPAuth(settings config.BrokerConfig) *httpAuth {
 	return &httpAuth{lookup: n.scramCredential, lookupOpen: func() bool { return n.ready.at(phaseRecovering) }, basic: len(settings.SASLMechanisms()) > 0,
 		superUsers: settings.SuperUsers(), delay: failedAuthenticationDelay,
-		log: n.log.Warn, verified: map[string]verifiedPassword{}}
+		log: n.log.Warn, verified: map[string]verifiedPassword{},
+		failures: server.AuthFailureCounter(n.metrics, "http", "BASIC")}
 }
 
 // httpTLS is the HTTP listener's TLS, nil without certificate files.
@@ -129,6 +133,7 @@ func (a *httpAuth) check(user, password string) bool {
 // refuse answers 401 after the failure delay, logging at most one failure
 // a second with the peer.
 func (a *httpAuth) refuse(w http.ResponseWriter, r *http.Request) {
+	a.failures.Inc()
 	now := time.Now().UnixNano()
 	if last := a.logged.Load(); now-last > int64(time.Second) && a.logged.CompareAndSwap(last, now) {
 		user, _, _ := r.BasicAuth()

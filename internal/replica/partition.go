@@ -99,6 +99,9 @@ type AppendOptions struct {
 	// partition's: batches are stamped with the epoch of the leader that
 	// appended them, as Kafka's appendAsLeader does.
 	Storage storage.AppendOptions
+	// Waited, if set, receives how long an acks=all append waited for the
+	// followers (the request metrics' wait phase).
+	Waited *time.Duration
 }
 
 // Append appends batches to the log if this node leads the partition and,
@@ -129,7 +132,11 @@ func (p *Partition) Append(ctx context.Context, batches []byte, opts AppendOptio
 	if opts.Acks != -1 {
 		return res, nil
 	}
+	waitStart := time.Now()
 	err = p.waiters.wait(ctx, opts.Hangup, res.BaseOffset+recordSpan(batches)-1)
+	if opts.Waited != nil {
+		*opts.Waited = time.Since(waitStart)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// As Kafka's DelayedProduce: a wait that ran out with too few
 		// replicas in sync says so rather than just timing out.

@@ -55,7 +55,8 @@ type conn struct {
 // request is a frame read off the wire with the pool bytes it holds.
 type request struct {
 	frame []byte
-	claim *claim // its bytes of s.frames
+	claim *claim    // its bytes of s.frames
+	read  time.Time // when its last byte was read
 }
 
 func newConn(s *Server, raw net.Conn, host string) *conn {
@@ -95,7 +96,7 @@ func (c *conn) serve() {
 		c.readFrames(ctx, r, frames)
 	}()
 	for req := range frames {
-		err := c.handle(ctx, req.frame)
+		err := c.handle(ctx, req)
 		c.s.frames.release(req.claim)
 		c.inflight.Add(-1)
 		if err != nil {
@@ -151,7 +152,7 @@ func (c *conn) readFrames(ctx context.Context, r *bufio.Reader, frames chan<- re
 		}
 		c.s.frames.finish(cl)
 		select {
-		case frames <- request{frame: frame, claim: cl}:
+		case frames <- request{frame: frame, claim: cl, read: time.Now()}:
 		case <-ctx.Done():
 			c.s.frames.release(cl)
 			return
@@ -280,11 +281,12 @@ func (c *conn) readBody(ctx context.Context, r io.Reader, cl *claim, ft *frameTi
 }
 
 // handle decodes and answers one frame. An error closes the connection.
-func (c *conn) handle(ctx context.Context, frame []byte) error {
-	h, err := parseHeader(frame)
+func (c *conn) handle(ctx context.Context, req request) error {
+	h, err := parseHeader(req.frame)
 	if err != nil {
 		return err
 	}
+	h.read = req.read
 	return c.handleParsed(ctx, h)
 }
 
@@ -299,23 +301,52 @@ func (c *conn) handleParsed(ctx context.Context, h header) error {
 	if !broker.Supported(h.key, h.version) {
 		return c.unsupported(h)
 	}
+	am := c.s.metrics.api(h.key)
+	am.count(c.s.metrics, h.key, h.version)
 	charge, err := c.decode(ctx, h)
 	defer c.s.decoded.release(charge)
 	if err != nil {
 		return err
 	}
 	if intercept {
-		return c.handleSASL(ctx, h)
+		start := time.Now()
+		if err := c.handleSASL(ctx, h); err != nil {
+			return err
+		}
+		now := time.Now()
+		am.observe(h.read, start, now, now, 0, true)
+		return nil
 	}
+	start := time.Now()
 	resp, err := c.dispatch(ctx, h)
 	if err != nil {
 		return fmt.Errorf("handling %s: %w", kmsg.NameForKey(h.key), err)
 	}
+	handled := time.Now()
 	if resp == nil {
+		c.answered(h, am, start, handled, handled, nil)
 		return nil
 	}
 	defer resp.Release()
-	return c.write(h, resp)
+	if err := c.write(h, resp); err != nil {
+		return err
+	}
+	c.answered(h, am, start, handled, time.Now(), resp)
+	return nil
+}
+
+// answered records a request handled from start to handled and answered
+// (resp, nil for no answer) by written: its metrics and, if on for its
+// API, its request log line.
+func (c *conn) answered(h header, am *apiMetrics, start, handled, written time.Time, resp *broker.Response) {
+	var wait time.Duration
+	if resp != nil {
+		wait = resp.Wait
+	}
+	am.observe(h.read, start, handled, written, wait, resp != nil)
+	if c.s.broker.LogsRequest(h.key) {
+		c.logRequest(h, written.Sub(h.read), resp)
+	}
 }
 
 // decode reads the body into h.req. Decoding can take many times the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -20,6 +21,9 @@ type header struct {
 	clientID      string
 	req           kmsg.Request
 	body          []byte
+	// read is when the frame had been read, which the request's latency
+	// counts from; set by the caller of parseHeader.
+	read time.Time
 }
 
 // parseHeader decodes request header v1 (or v2, with tagged fields, for

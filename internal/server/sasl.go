@@ -125,7 +125,7 @@ func (c *conn) authenticate(ctx context.Context, r *bufio.Reader) error {
 		frame, err := c.readBody(ctx, r, cl, ft)
 		if err == nil {
 			c.s.frames.finish(cl)
-			err = c.authFrame(ctx, frame)
+			err = c.authFrame(ctx, frame, time.Now())
 		}
 		c.s.frames.release(cl)
 		if err != nil {
@@ -139,7 +139,7 @@ func (c *conn) authenticate(ctx context.Context, r *bufio.Reader) error {
 }
 
 // authFrame handles one frame of the first exchange.
-func (c *conn) authFrame(ctx context.Context, frame []byte) error {
+func (c *conn) authFrame(ctx context.Context, frame []byte, read time.Time) error {
 	if c.sasl.raw {
 		return c.rawToken(ctx, frame)
 	}
@@ -147,6 +147,7 @@ func (c *conn) authFrame(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return fmt.Errorf("not a Kafka request (client not configured for SASL?): %w", err)
 	}
+	h.read = read
 	switch h.key {
 	case kmsg.ApiVersions.Int16(), kmsg.SASLHandshake.Int16(), kmsg.SASLAuthenticate.Int16():
 		return c.handleParsed(ctx, h)
@@ -340,6 +341,7 @@ func clientMessage(err error, mechanism string, reauth bool) string {
 // gets few tries per connection-second; other connections are not held up.
 func (c *conn) authFailed(ctx context.Context, mechanism, user string, err error) {
 	c.s.rl.warn("sasl_failed", "SASL authentication failed", "remote", c.remote(), "mechanism", mechanism, "user", user, "err", err)
+	c.s.metrics.authFailed(mechanism)
 	if d := c.saslCfg().FailureDelay; d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()

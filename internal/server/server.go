@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eddy-streaming/eddy/internal/broker"
 )
 
@@ -67,6 +69,8 @@ type Config struct {
 	// clients to authenticate. Both: Kafka's SASL_SSL.
 	TLS  *TLSConfig
 	SASL *SASLConfig
+	// Registerer, if set, gets the listener's metrics (metrics.go).
+	Registerer prometheus.Registerer
 }
 
 // Validate checks the config.
@@ -95,6 +99,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	rl      *rateLog
+	metrics *serverMetrics
 	broker  *broker.Broker
 	frames  *framePool    // bytes of frames read and not yet answered
 	decoded *pool         // their decoded form
@@ -136,6 +141,7 @@ func New(cfg Config, b *broker.Broker) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.conns = map[net.Conn]struct{}{}
 	s.mu.perIP = map[string]int{}
+	s.metrics = newServerMetrics(cfg.Registerer, s)
 	return s, nil
 }
 
@@ -251,9 +257,13 @@ func (s *Server) track(c net.Conn, host string) error {
 		return net.ErrClosed
 	}
 	if err := s.admitLocked(host, time.Now()); err != nil {
+		if c, ok := s.metrics.rejected[err]; ok {
+			c.Inc()
+		}
 		return err
 	}
 	s.mu.conns[c] = struct{}{}
+	s.metrics.accepted.Inc()
 	return nil
 }
 

@@ -178,9 +178,11 @@ func (c *conn) handshake(ctx context.Context, tc *tls.Conn) error {
 		c.log.Debug("kafka connection closed during the TLS handshake")
 		return err
 	case errors.As(err, &rh):
+		c.s.metrics.authFailed("TLS")
 		c.s.rl.warn("tls_mismatch", "closing kafka connection: client is not speaking TLS to this TLS listener (configured for PLAINTEXT?)", "remote", remote)
 		return err
 	default:
+		c.s.metrics.authFailed("TLS")
 		c.s.rl.warn("tls_handshake", "closing kafka connection: TLS handshake failed", "remote", remote, "err", err)
 		return err
 	}
