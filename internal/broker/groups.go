@@ -63,6 +63,7 @@ func (b *Broker) startGroups(ctx context.Context) error {
 	groups, err := group.NewManager(ctx, group.Config{
 		Logger:        b.log,
 		NumPartitions: numPartitions,
+		Registerer:    b.cfg.Registerer,
 		Log: func(p int32) *replica.Partition {
 			part, _ := b.replicas.Partition(meta.ConsumerOffsetsTopic, p)
 			return part

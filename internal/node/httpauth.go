@@ -52,7 +52,7 @@ func (n *Node) newHTTPAuth(settings config.BrokerConfig) *httpAuth {
 	return &httpAuth{lookup: n.scramCredential, lookupOpen: func() bool { return n.ready.at(phaseRecovering) }, basic: len(settings.SASLMechanisms()) > 0,
 		superUsers: settings.SuperUsers(), delay: failedAuthenticationDelay,
 		log: n.log.Warn, verified: map[string]verifiedPassword{},
-		failures: server.AuthFailureCounter(n.metrics, "http", "BASIC")}
+		failures: server.AuthFailureCounter(n.registerer(), "http", "BASIC")}
 }
 
 // httpTLS is the HTTP listener's TLS, nil without certificate files.

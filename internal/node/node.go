@@ -219,7 +219,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	}
 	bcfg := broker.Config{NodeID: n.cfg.NodeID, AdvertiseHost: host, AdvertisePort: port, Logger: n.log,
 		Settings: settings, OnSettingsChange: n.settingsChanged, Clustered: n.quorum != nil, Controller: n.controllerID,
-		Ctrl: ctrl, Registerer: n.metrics}
+		Ctrl: ctrl, Registerer: n.registerer()}
 	if n.quorum != nil {
 		bcfg.Quorum = n.quorum.status
 	}
@@ -247,7 +247,7 @@ func (n *Node) open(ctx context.Context, settings config.BrokerConfig) error {
 	srvCfg, err := serverConfig(n.log, settings)
 	if err == nil {
 		n.listenerSecurity(&srvCfg, settings)
-		srvCfg.Registerer = n.metrics
+		srvCfg.Registerer = n.registerer()
 		n.kafka, err = server.New(srvCfg, b)
 	}
 	if err != nil {
