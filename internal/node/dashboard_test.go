@@ -3,7 +3,6 @@ package node_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -114,15 +111,6 @@ func TestMonitoringFilesValid(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
 		t.Fatalf("a dashboard query is not valid PromQL: %v\n%s", err, out)
 	}
-}
-
-func requirePromtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found: install Debian's prometheus package (.ci/run does)")
-	}
-	return p
 }
 
 // TestDashboardSeriesExist runs a 3-node cluster with SASL through what
@@ -265,31 +253,6 @@ func missingSeries(exprs []string, families map[string]*dto.MetricFamily, labels
 // scrapeAuth scrapes a node's /metrics with basic auth.
 func scrapeAuth(t *testing.T, httpAddr, user, password string) map[string]*dto.MetricFamily {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(user, password)
-	cl := &http.Client{Timeout: 30 * time.Second}
-	resp, err := cl.Do(req)
-	if err != nil {
-		t.Fatalf("scraping %s: %v", httpAddr, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scraping %s: %s", httpAddr, resp.Status)
-	}
-	return parseExposition(t, resp.Body)
-}
-
-// parseExposition parses Prometheus' text format; a scrape that does not
-// parse fails the test.
-func parseExposition(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(r)
-	if err != nil {
-		t.Fatalf("parsing a scrape: %v", err)
-	}
-	return families
+	s := &metricsScraper{url: "http://" + httpAddr + "/metrics", client: http.DefaultClient, user: user, password: password}
+	return s.scrape(t)
 }

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -61,12 +59,7 @@ func scrapeReady(t *testing.T, addr, user, password string) float64 {
 	if status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", status, body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(body + "\n"))
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
-	f, ok := families["eddy_ready"]
+	f, ok := parseExposition(t, strings.NewReader(body+"\n"))["eddy_ready"]
 	if !ok || len(f.GetMetric()) != 1 {
 		t.Fatalf("/metrics has no eddy_ready: %v", f)
 	}

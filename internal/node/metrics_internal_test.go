@@ -3,7 +3,6 @@ package node_test
 import (
 	"fmt"
 	"net/http"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -169,11 +168,7 @@ func TestInternalMetricsCluster(t *testing.T) {
 		t.Errorf("%v unclean leader elections with unclean.leader.election.enable off", s["eddy_unclean_leader_elections_total"])
 	}
 	// The quorum leader's scrape holds every internal series.
-	check := exec.Command(requirePromtool(t), "check", "metrics")
-	check.Stdin = strings.NewReader(httpGet(t, "http://"+tc.nodes[q-1].HTTPAddr()+"/metrics", http.StatusOK))
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+	promtoolCheck(t, []byte(httpGet(t, "http://"+tc.nodes[q-1].HTTPAddr()+"/metrics", http.StatusOK)))
 }
 
 // partitionLeaderISR is topic/p's leader and ISR in the metadata, -1 and

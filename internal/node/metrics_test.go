@@ -3,7 +3,6 @@ package node_test
 import (
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ func withHTTP(cfg *node.Config) { cfg.HTTPAddr = "127.0.0.1:0" }
 // promtool accepts, with the Go and process collectors; with
 // eddy.metrics.enabled=false it is not served at all.
 func TestMetricsEndpoint(t *testing.T) {
-	promtool := requirePromtool(t)
 	on := startNode(t, "", nil, withHTTP)
 	body := httpGet(t, "http://"+on.HTTPAddr()+"/metrics", http.StatusOK)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "eddy_build_info"} {
@@ -25,11 +23,7 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	check := exec.Command(promtool, "check", "metrics")
-	check.Stdin = strings.NewReader(body)
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+	promtoolCheck(t, []byte(body))
 	off := startNode(t, "", map[string]string{"eddy.metrics.enabled": "false"}, withHTTP)
 	httpGet(t, "http://"+off.HTTPAddr()+"/metrics", http.StatusNotFound)
 }
