@@ -166,6 +166,10 @@ func TestDashboardSeriesExist(t *testing.T) {
 	for _, miss := range missing {
 		t.Error(miss)
 	}
+	for _, n := range tc.nodes {
+		s := &metricsScraper{url: "http://" + n.HTTPAddr() + "/metrics", client: http.DefaultClient, user: "admin", password: "admin-secret"}
+		promtoolCheck(t, s.raw(t))
+	}
 	for _, lv := range labelValues {
 		if !labels[lv[0]][lv[1]] && lv[1] != "instance" {
 			t.Errorf("variable: %s has no label %q", lv[0], lv[1])

@@ -50,7 +50,11 @@ func (s kafkaScrape) samples(name string) []kafkaSample {
 		for _, l := range m.GetLabel() {
 			ls[l.GetName()] = l.GetValue()
 		}
-		out = append(out, kafkaSample{ls, m.GetGauge().GetValue()})
+		v := m.GetGauge().GetValue()
+		if m.Untyped != nil { // the _sum series
+			v = m.GetUntyped().GetValue()
+		}
+		out = append(out, kafkaSample{ls, v})
 	}
 	return out
 }
