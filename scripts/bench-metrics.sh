@@ -2,18 +2,20 @@
 # Scrape cost at many partitions (issue 12): one eddy node with TOPICS x
 # PARTITIONS partitions (RF 1; default 100 x 100 = 10,000), a few records in
 # each topic and BENCH_GROUPS groups with committed offsets (group 0 on every
-# partition, the others on a fifth of the topics each), then SCRAPES scrapes
-# of /metrics. Prints one JSON line per scrape (wall time, bytes, series in
-# all, kafka_ series, lag series, the node's RSS after it: VmRSS from /proc)
-# and the RSS before the first scrape and after the last. Measures; asserts
-# nothing.
-#   usage: [TOPICS=100] [PARTITIONS=100] [BENCH_GROUPS=5] [SCRAPES=5] scripts/bench-metrics.sh
+# partition, group g on every GROUP_STRIDE-th topic from topic g modulo
+# TOPICS: a fifth of them by default, one each with GROUP_STRIDE=TOPICS),
+# then SCRAPES scrapes of /metrics. Prints one JSON line per scrape (wall
+# time, bytes, series in all, kafka_ series, lag series, the node's RSS
+# after it: VmRSS from /proc) and the RSS before the first scrape and after
+# the last. Measures; asserts nothing.
+#   usage: [TOPICS=100] [PARTITIONS=100] [BENCH_GROUPS=5] [GROUP_STRIDE=5] [SCRAPES=5] scripts/bench-metrics.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 topics=${TOPICS:-100}
 partitions=${PARTITIONS:-100}
 groups=${BENCH_GROUPS:-5}
 scrapes=${SCRAPES:-5}
+stride=${GROUP_STRIDE:-5}
 work=$(mktemp -d -p "${BENCH_DIR:-$PWD}" .bench.XXXXXX)
 pid=
 cleanup() {
@@ -48,7 +50,7 @@ done
 "$eddy" group seek bench-group-0 --to 1 $(printf -- '--topic %s ' "${names[@]}") "${b[@]}" >/dev/null
 for g in $(seq 1 $((groups - 1))); do
 	chosen=()
-	for ((i = g; i < topics; i += 5)); do chosen+=(--topic "${names[$i]}"); done
+	for ((i = g % topics; i < topics; i += stride)); do chosen+=(--topic "${names[$i]}"); done
 	"$eddy" group seek "bench-group-$g" --to start "${chosen[@]}" "${b[@]}" >/dev/null
 done
 
