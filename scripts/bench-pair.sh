@@ -46,7 +46,7 @@ for mode in plain "$secured"; do
 	metrics)
 		http_port=$(free_port)
 		args[-1]="127.0.0.1:$http_port"
-		(while sleep 5; do curl -sf -o /dev/null "http://127.0.0.1:$http_port/metrics" || true; done) &
+		(while sleep 5; do curl -sf -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$http_port/metrics" >>"$work/scrapes" || true; done) &
 		pids+=("$!")
 		;;
 	encryption) args+=(--encryption-key-file "$work/key.hex") ;;
@@ -100,3 +100,6 @@ for n, o in enumerate(rows):
     gb = r["bytes"] / 1e9
     print(f'| {n // 4 + 1} | {o["mode"]} | {o["workload"]} | {r["mb_per_sec"]:.1f} | {r["records_per_sec"]:,.0f} | {lat} | {o["broker_cpu_s"]:.2f} | {o["broker_cpu_s"] / gb:.2f} |')
 PY
+if [ -s "$work/scrapes" ]; then
+	sort -n "$work/scrapes" | awk '{a[NR] = $1} END {printf "scrapes under load: %d, seconds min %.4f median %.4f max %.4f\n", NR, a[1], a[int((NR + 1) / 2)], a[NR]}'
+fi
