@@ -101,5 +101,5 @@ for n, o in enumerate(rows):
     print(f'| {n // 4 + 1} | {o["mode"]} | {o["workload"]} | {r["mb_per_sec"]:.1f} | {r["records_per_sec"]:,.0f} | {lat} | {o["broker_cpu_s"]:.2f} | {o["broker_cpu_s"] / gb:.2f} |')
 PY
 if [ -s "$work/scrapes" ]; then
-	sort -n "$work/scrapes" | awk '{a[NR] = $1} END {printf "scrapes under load: %d, seconds min %.4f median %.4f max %.4f\n", NR, a[1], a[int((NR + 1) / 2)], a[NR]}'
+	sort -n "$work/scrapes" | awk '{a[NR] = $1} END {printf "scrapes of the metrics node during the run (half while it carried the load): %d, seconds min %.4f median %.4f max %.4f\n", NR, a[1], a[int((NR + 1) / 2)], a[NR]}'
 fi
