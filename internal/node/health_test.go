@@ -248,6 +248,7 @@ func TestReadyzWaitsForQuorum(t *testing.T) {
 	if got := scrapeReady(t, httpAddrs[0], "", ""); got != 1 {
 		t.Errorf("eddy_ready in the formed cluster: %v, want 1", got)
 	}
+	waitFor(t, "node 1's log to record it ready", func() bool { return strings.Contains(c.nodes[0].log.String(), `msg="node ready"`) })
 	got := readinessLog(c.nodes[0].log.String())
 	if len(got) < 2 || got[0] != "opening metadata" || got[1] != "waiting for the metadata quorum (no leader)" || got[len(got)-1] != "ready" {
 		t.Errorf("node 1's readiness logged as %q", got)
@@ -289,10 +290,12 @@ func TestReadyzWhenFenced(t *testing.T) {
 		status, _ := probe(t, addr, "/readyz", "", "")
 		return status == http.StatusOK
 	})
-	log := c.nodes[victim-1].log.String()
-	if got := readinessLog(log); !slices.Contains(got, "fenced by the controller (heartbeats unanswered)") || got[len(got)-1] != "ready" {
-		t.Errorf("node %d's readiness logged as %q", victim, got)
-	}
+	// The child's log reaches this process through a pipe, a moment
+	// after the answer it logged before.
+	waitFor(t, fmt.Sprintf("node %d to log fenced, then ready", victim), func() bool {
+		got := readinessLog(c.nodes[victim-1].log.String())
+		return slices.Contains(got, "fenced by the controller (heartbeats unanswered)") && got[len(got)-1] == "ready"
+	})
 }
 
 // TestClusterHealthCLI runs eddy cluster health against a real cluster of
