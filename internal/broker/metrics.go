@@ -107,26 +107,19 @@ func (m *brokerMetrics) dropTopic(name string) {
 	m.topicOut.DeleteLabelValues(name)
 }
 
-// produced counts batches appended to topic; first is the header of the
-// first, already parsed.
-func (m *brokerMetrics) produced(topic string, batches []byte, first record.BatchHeader) {
+// produced counts the batch a producer appended to topic, whose header the
+// handler parsed: storage takes exactly one batch per partition from a
+// client.
+func (m *brokerMetrics) produced(topic string, batch []byte, h record.BatchHeader) {
 	if m == nil {
 		return
 	}
-	n := int64(first.NumRecords)
-	for rest := batches[min(first.Size(), len(batches)):]; len(rest) > 0; {
-		h, err := record.ParseHeader(rest)
-		if err != nil || h.Size() <= 0 {
-			break
-		}
-		n += int64(h.NumRecords)
-		rest = rest[min(h.Size(), len(rest)):]
-	}
-	m.bytesIn.Add(float64(len(batches)))
-	m.messagesIn.Add(float64(n))
+	n := float64(h.NumRecords)
+	m.bytesIn.Add(float64(len(batch)))
+	m.messagesIn.Add(n)
 	if t := m.topic(topic); t != nil {
-		t.bytesIn.Add(float64(len(batches)))
-		t.messagesIn.Add(float64(n))
+		t.bytesIn.Add(float64(len(batch)))
+		t.messagesIn.Add(n)
 	}
 }
 
